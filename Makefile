@@ -1,0 +1,62 @@
+# The two commands: `make run` (the chat on this machine) and `make test` (every check).
+# Everything is installed into the project: .venv/ for Python, node_modules/ for the
+# pinned CDK CLI and a supported Node.js, which goes first on PATH so that both the CLI
+# and the jsii runtime behind aws-cdk-lib use it.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export CDK_DISABLE_CLI_TELEMETRY := true
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+HOST ?= 127.0.0.1
+PORT ?= 8080
+STACK ?= ChatStack
+CDK := cdk --no-notices
+
+.PHONY: help setup synth run test lint typecheck unit bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@echo "==> Python environment ($(VENV))"
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/python -m pip install --quiet -r requirements-dev.txt 2>&1 | grep -v "is ignored"; test $${PIPESTATUS[0]} -eq 0
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@echo "==> Node.js tooling (node_modules: CDK CLI, Node 22)"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(VENV)/.installed node_modules/.installed ## install Python and npm dependencies (idempotent)
+
+synth: setup ## synthesize the CloudFormation template into cdk.out/ (offline)
+	@echo "==> cdk synth (node $$(node --version))"
+	@$(CDK) synth --quiet
+	@echo "Template: cdk.out/$(STACK).template.json"
+
+lint: setup ## ruff check, ruff format --check
+	@echo "==> ruff"
+	@ruff check .
+	@ruff format --check .
+
+typecheck: setup ## mypy
+	@echo "==> mypy"
+	@mypy
+
+test: lint typecheck ## every check and every test
+	@echo "==> pytest"
+	@pytest
+
+run: synth ## run the whole chat locally on http://$(HOST):$(PORT)
+	@python -m sandbox --host $(HOST) --port $(PORT)
+
+bench: setup ## run the benchmarks and write bench/REPORT.md
+	@python -m bench
+
+clean: ## remove generated files (keeps .venv and node_modules)
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

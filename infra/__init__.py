@@ -1,0 +1,1 @@
+"""The chat's infrastructure: one stack composed of cohesive constructs."""

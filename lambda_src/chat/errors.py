@@ -1,0 +1,41 @@
+"""Domain errors of the chat and the codes the client sees."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Every error code a client can receive in an error frame."""
+
+    INVALID_JSON = "INVALID_JSON"
+    UNKNOWN_ACTION = "UNKNOWN_ACTION"
+    INVALID_NAME = "INVALID_NAME"
+    NAME_TAKEN = "NAME_TAKEN"
+    NAME_REQUIRED = "NAME_REQUIRED"
+    INVALID_MESSAGE = "INVALID_MESSAGE"
+    MESSAGE_TOO_LONG = "MESSAGE_TOO_LONG"
+    UNKNOWN_RECIPIENT = "UNKNOWN_RECIPIENT"
+    INTERNAL = "INTERNAL"
+
+
+class ChatError(Exception):
+    """A request the chat refuses; `message` is safe to show to the client."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class NameTakenError(Exception):
+    """Raised by a store when a live claim held by another connection blocks a name."""
+
+    def __init__(self, holder_connection_id: str, holder_name: str) -> None:
+        super().__init__(holder_name)
+        self.holder_connection_id = holder_connection_id
+        self.holder_name = holder_name
+
+
+class ConcurrentUpdateError(Exception):
+    """Raised by a store when the connection changed under a write; the caller retries."""

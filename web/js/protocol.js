@@ -1,0 +1,258 @@
+// Wire protocol v1: client-side validation, outgoing actions and incoming-frame
+// normalisation. Pure functions only (no DOM, no timers), so they run under
+// `node --test` as well as in the browser.
+//
+// Incoming frames are turned into a list of plain "events" because a frame may
+// carry several seed keys at once (the seed client handles each key it knows),
+// and because frames from a seed-compatible server carry only the seed's keys
+// (`publicMessage: "Alice: hello!"` with no `from`/`text`/`ts`).
+
+export const NAME_MAX = 32;
+export const MESSAGE_MAX = 2000;
+
+// C0 controls, DEL and C1 controls (Unicode category Cc).
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** Length in Unicode code points (what the Python server's len() counts). */
+export function codePointLength(s) {
+  let n = 0;
+  for (const _ of s) n += 1; // eslint-disable-line no-unused-vars
+  return n;
+}
+
+/**
+ * Validate a display name the way the server does.
+ * @returns {{ok: true, value: string} | {ok: false, code: string, message: string}}
+ */
+export function validateName(raw) {
+  const value = typeof raw === "string" ? raw.trim() : "";
+  if (!value) return fail("INVALID_NAME", "Enter a name.");
+  if (codePointLength(value) > NAME_MAX) {
+    return fail("INVALID_NAME", `Names can be at most ${NAME_MAX} characters.`);
+  }
+  if (CONTROL_CHARS.test(value)) {
+    return fail("INVALID_NAME", "Names cannot contain control characters.");
+  }
+  if (value.includes(":")) return fail("INVALID_NAME", "Names cannot contain “:”.");
+  return { ok: true, value };
+}
+
+/** Validate a chat message (trimmed, 1–2000 code points). */
+export function validateMessage(raw) {
+  const value = typeof raw === "string" ? raw.trim() : "";
+  if (!value) return fail("INVALID_MESSAGE", "Type a message first.");
+  const len = codePointLength(value);
+  if (len > MESSAGE_MAX) {
+    return fail(
+      "MESSAGE_TOO_LONG",
+      `Messages can be at most ${MESSAGE_MAX} characters (this one has ${len}).`,
+    );
+  }
+  return { ok: true, value };
+}
+
+function fail(code, message) {
+  return { ok: false, code, message };
+}
+
+/** Case-insensitive name comparison (names are unique case-insensitively). */
+export function sameName(a, b) {
+  if (typeof a !== "string" || typeof b !== "string") return false;
+  return foldName(a) === foldName(b);
+}
+
+export function foldName(s) {
+  return s.toLowerCase();
+}
+
+// ---------------------------------------------------------------- outgoing
+
+export const setNameAction = (name) => ({ action: "setName", name });
+export const sendPublicAction = (message) => ({ action: "sendPublic", message });
+export const sendPrivateAction = (to, message) => ({ action: "sendPrivate", to, message });
+export const pingAction = () => ({ action: "ping" });
+
+// ---------------------------------------------------------------- incoming
+
+/** Split a seed-style "Name: message" string at the first ":". */
+export function splitSender(s) {
+  const str = typeof s === "string" ? s : String(s ?? "");
+  const i = str.indexOf(":");
+  if (i <= 0) return { from: null, text: str.trim() };
+  return { from: str.slice(0, i).trim() || null, text: str.slice(i + 1).trim() };
+}
+
+/**
+ * Accept epoch milliseconds; tolerate epoch seconds; fall back to receipt time.
+ */
+export function normaliseTs(ts, receivedAt) {
+  if (typeof ts === "number" && Number.isFinite(ts) && ts > 0) {
+    return ts < 1e11 ? Math.round(ts * 1000) : ts;
+  }
+  if (typeof ts === "string" && ts.trim() !== "") {
+    const n = Number(ts);
+    if (Number.isFinite(n) && n > 0) return normaliseTs(n, receivedAt);
+    const parsed = Date.parse(ts);
+    if (Number.isFinite(parsed)) return parsed;
+  }
+  return receivedAt;
+}
+
+const str = (v) => (typeof v === "string" ? v : null);
+
+const SYSTEM_PATTERNS = [
+  { re: /^(.+) has joined the chat\.?$/, event: "join", name: 1 },
+  { re: /^(.+) has left the chat\.?$/, event: "leave", name: 1 },
+  { re: /^(.+) is now known as (.+?)\.?$/, event: "rename", name: 2, previous: 1 },
+];
+
+/** Infer event/name/previous for seed-only system messages. */
+export function parseSystemText(text) {
+  for (const p of SYSTEM_PATTERNS) {
+    const m = p.re.exec(text);
+    if (m) {
+      return {
+        event: p.event,
+        name: m[p.name],
+        previous: p.previous ? m[p.previous] : null,
+      };
+    }
+  }
+  return { event: null, name: null, previous: null };
+}
+
+const KNOWN_KEYS = [
+  "members",
+  "systemMessage",
+  "publicMessage",
+  "privateMessage",
+  "error",
+];
+
+/**
+ * Turn one decoded JSON frame into zero or more normalised events:
+ *   {type:"members", members:[...]}
+ *   {type:"system", text, event, name, previous, ts}
+ *   {type:"public", from, text, ts}
+ *   {type:"private", from, to, text, ts}
+ *   {type:"error", code, message, action, ts}
+ * `receivedAt` (epoch ms) is used when the frame has no `ts`.
+ */
+export function normaliseFrame(frame, receivedAt = Date.now()) {
+  const events = [];
+  if (frame === null || typeof frame !== "object" || Array.isArray(frame)) {
+    return events;
+  }
+  const ts = normaliseTs(frame.ts, receivedAt);
+
+  if ("error" in frame && frame.error != null) {
+    events.push(normaliseError(frame.error, ts));
+  }
+
+  if (frame.systemMessage != null) {
+    const text = String(frame.systemMessage);
+    const inferred = parseSystemText(text);
+    events.push({
+      type: "system",
+      text,
+      event: str(frame.event) ?? inferred.event,
+      name: str(frame.name) ?? inferred.name,
+      previous: str(frame.previous) ?? inferred.previous,
+      ts,
+    });
+  }
+
+  if (frame.publicMessage != null) {
+    const seed = splitSender(frame.publicMessage);
+    events.push({
+      type: "public",
+      from: str(frame.from) ?? seed.from,
+      text: str(frame.text) ?? seed.text,
+      ts,
+    });
+  }
+
+  if (frame.privateMessage != null) {
+    const seed = splitSender(frame.privateMessage);
+    events.push({
+      type: "private",
+      from: str(frame.from) ?? seed.from,
+      to: str(frame.to),
+      text: str(frame.text) ?? seed.text,
+      ts,
+    });
+  }
+
+  if (Array.isArray(frame.members)) {
+    events.push({
+      type: "members",
+      members: frame.members
+        .filter((m) => m !== null && m !== undefined)
+        .map((m) => String(m)),
+    });
+  }
+
+  // API Gateway's own frames, e.g.
+  // {"message":"Internal server error","connectionId":"…","requestId":"…"}
+  // {"message":"Forbidden","connectionId":"…","requestId":"…"}
+  if (
+    events.length === 0 &&
+    typeof frame.message === "string" &&
+    !KNOWN_KEYS.some((k) => k in frame)
+  ) {
+    events.push({
+      type: "error",
+      code: "GATEWAY",
+      message: frame.message,
+      action: null,
+      requestId: str(frame.requestId),
+      ts,
+    });
+  }
+  return events;
+}
+
+function normaliseError(err, ts) {
+  if (typeof err === "string") {
+    return { type: "error", code: "ERROR", message: err, action: null, ts };
+  }
+  if (typeof err !== "object") {
+    return { type: "error", code: "ERROR", message: String(err), action: null, ts };
+  }
+  const code = str(err.code) ?? "ERROR";
+  return {
+    type: "error",
+    code,
+    message: str(err.message) ?? describeErrorCode(code),
+    action: str(err.action),
+    ts,
+  };
+}
+
+/** Parse a raw text frame; returns [] for anything that is not a JSON object. */
+export function parseFrameText(data, receivedAt = Date.now()) {
+  if (typeof data !== "string") return [];
+  let frame;
+  try {
+    frame = JSON.parse(data);
+  } catch {
+    return [];
+  }
+  return normaliseFrame(frame, receivedAt);
+}
+
+const ERROR_TEXT = {
+  INVALID_JSON: "The server could not read that request.",
+  UNKNOWN_ACTION: "The server does not know that action.",
+  INVALID_NAME: "That name is not allowed.",
+  NAME_TAKEN: "That name is already taken.",
+  NAME_REQUIRED: "Set a name before sending messages.",
+  INVALID_MESSAGE: "That message is not allowed.",
+  MESSAGE_TOO_LONG: `Messages can be at most ${MESSAGE_MAX} characters.`,
+  UNKNOWN_RECIPIENT: "Nobody with that name is in the chat.",
+  INTERNAL: "Something went wrong on the server.",
+};
+
+export function describeErrorCode(code) {
+  return ERROR_TEXT[code] ?? "Something went wrong.";
+}
