@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import jsii
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
@@ -11,7 +12,6 @@ from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-import jsii
 from constructs import Construct
 
 ROUTE_SELECTION_EXPRESSION = "$request.body.action"

@@ -1,0 +1,362 @@
+"""The chat's rules, against in-memory fakes of the store and the notifier."""
+
+from __future__ import annotations
+
+import pytest
+
+from chat import frames
+from chat.errors import ChatError, ErrorCode
+from chat.service import ChatService
+from tests.support.fakes import FakeClock, InMemoryStore, RecordingNotifier
+
+TTL = 10_800
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(clock: FakeClock) -> InMemoryStore:
+    return InMemoryStore(clock)
+
+
+@pytest.fixture
+def notifier() -> RecordingNotifier:
+    return RecordingNotifier()
+
+
+@pytest.fixture
+def chat(store: InMemoryStore, notifier: RecordingNotifier, clock: FakeClock) -> ChatService:
+    return ChatService(store, notifier, connection_ttl_seconds=TTL, clock=clock)
+
+
+def join(chat: ChatService, notifier: RecordingNotifier, *names: str) -> list[str]:
+    """Connect one client per name, name them, and forget what they were sent."""
+    ids = []
+    for i, name in enumerate(names):
+        cid = f"conn{i}-{name}="
+        chat.connect(cid)
+        chat.set_name(cid, name)
+        ids.append(cid)
+    notifier.clear()
+    return ids
+
+
+def error_code(excinfo: pytest.ExceptionInfo[ChatError]) -> ErrorCode:
+    return excinfo.value.code
+
+
+# --- setName -------------------------------------------------------------------------
+
+
+def test_first_set_name_sends_members_and_join_notice_to_every_member_including_joiner(
+    chat, notifier
+):
+    # GIVEN Bob is in the chat
+    (bob,) = join(chat, notifier, "Bob")
+    # WHEN Alice connects and sets her name
+    chat.connect("alice=")
+    chat.set_name("alice=", "Alice")
+    # THEN both get the member list, then the join notice
+    expected = [frames.members(["Alice", "Bob"]), frames.joined("Alice")]
+    assert notifier.frames("alice=") == expected
+    assert notifier.frames(bob) == expected
+    assert expected[1] == {
+        "systemMessage": "Alice has joined the chat",
+        "event": "join",
+        "name": "Alice",
+    }
+
+
+def test_members_frame_is_sorted_case_insensitively(chat, notifier):
+    join(chat, notifier, "bob", "Carol", "alice")
+    chat.connect("x=")
+    chat.set_name("x=", "Zed")
+    assert notifier.frames("x=")[0] == {"members": ["alice", "bob", "Carol", "Zed"]}
+
+
+def test_unnamed_connections_receive_nothing(chat, notifier):
+    chat.connect("lurker=")
+    join(chat, notifier, "Alice")
+    chat.connect("bob=")
+    chat.set_name("bob=", "Bob")
+    assert notifier.frames("lurker=") == []
+
+
+def test_set_name_trims_whitespace(chat, notifier, store):
+    chat.connect("a=")
+    chat.set_name("a=", "  Alice \t")
+    assert store.get_connection("a=").name == "Alice"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["", "   ", "x" * 33, "Al:ice", "Al\nice", "Al\x00ice", "Al\u200bice", None, 42, ["Alice"]],
+)
+def test_set_name_rejects_invalid_names(chat, raw):
+    chat.connect("a=")
+    with pytest.raises(ChatError) as excinfo:
+        chat.set_name("a=", raw)
+    assert error_code(excinfo) is ErrorCode.INVALID_NAME
+
+
+def test_set_name_accepts_32_characters_and_unicode(chat, store):
+    chat.connect("a=")
+    chat.set_name("a=", "Ünïcødé-名前 " + "x" * 21)
+    assert len(store.get_connection("a=").name) == 32
+
+
+def test_name_taken_is_case_insensitive_and_broadcasts_nothing(chat, notifier):
+    (alice,) = join(chat, notifier, "Alice")
+    chat.connect("b=")
+    with pytest.raises(ChatError) as excinfo:
+        chat.set_name("b=", "ALICE")
+    assert error_code(excinfo) is ErrorCode.NAME_TAKEN
+    assert "Alice" in excinfo.value.message
+    assert notifier.frames(alice) == []
+
+
+def test_setting_own_current_name_changes_nothing(chat, notifier):
+    alice, _ = join(chat, notifier, "Alice", "Bob")
+    chat.set_name(alice, " Alice ")
+    assert notifier.inbox == {}
+
+
+def test_rename_sends_members_and_rename_notice_and_releases_old_name(chat, notifier, store):
+    alice, bob = join(chat, notifier, "Alice", "Bob")
+    chat.set_name(alice, "Alicia")
+    expected = [frames.members(["Alicia", "Bob"]), frames.renamed("Alice", "Alicia")]
+    assert notifier.frames(alice) == expected
+    assert notifier.frames(bob) == expected
+    assert expected[1]["systemMessage"] == "Alice is now known as Alicia"
+    assert expected[1]["previous"] == "Alice"
+    # the old name is free again
+    chat.connect("c=")
+    chat.set_name("c=", "alice")
+    assert store.get_connection("c=").name == "alice"
+
+
+def test_rename_to_a_different_case_of_own_name_is_a_rename(chat, notifier):
+    (alice,) = join(chat, notifier, "alice")
+    chat.set_name(alice, "Alice")
+    assert notifier.frames(alice)[-1] == frames.renamed("alice", "Alice")
+
+
+def test_name_held_by_a_gone_connection_is_reclaimed(chat, notifier, store):
+    # GIVEN Alice's socket vanished without a $disconnect, and Bob is still here
+    ghost, bob = join(chat, notifier, "Alice", "Bob")
+    notifier.gone.add(ghost)
+    # WHEN someone new claims "alice"
+    chat.connect("new=")
+    chat.set_name("new=", "alice")
+    # THEN API Gateway was asked about the holder, the ghost is gone, the claim succeeds
+    assert notifier.gone_checks == [ghost]
+    assert store.get_connection(ghost) is None
+    assert store.get_connection("new=").name == "alice"
+    assert notifier.frames(bob) == [
+        frames.left("Alice"),
+        frames.members(["Bob"]),
+        frames.members(["alice", "Bob"]),
+        frames.joined("alice"),
+    ]
+
+
+def test_name_held_by_a_live_connection_is_refused_after_checking_it(chat, notifier):
+    (alice,) = join(chat, notifier, "Alice")
+    chat.connect("b=")
+    with pytest.raises(ChatError) as excinfo:
+        chat.set_name("b=", "Alice")
+    assert error_code(excinfo) is ErrorCode.NAME_TAKEN
+    assert notifier.gone_checks == [alice]
+
+
+def test_set_name_for_an_unrecorded_connection_records_it(chat, store, notifier):
+    chat.set_name("never-connected=", "Alice")
+    assert store.get_connection("never-connected=").name == "Alice"
+
+
+# --- sendPublic ------------------------------------------------------------------------
+
+
+def test_public_message_reaches_every_named_member_including_sender(chat, notifier, clock):
+    alice, bob = join(chat, notifier, "Alice", "Bob")
+    chat.connect("lurker=")
+    chat.send_public(alice, "  hello!  ")
+    expected = {
+        "publicMessage": "Alice: hello!",
+        "from": "Alice",
+        "text": "hello!",
+        "ts": int(clock.now * 1000),
+    }
+    assert notifier.frames(alice) == [expected]
+    assert notifier.frames(bob) == [expected]
+    assert notifier.frames("lurker=") == []
+
+
+def test_public_message_needs_a_name(chat):
+    chat.connect("a=")
+    with pytest.raises(ChatError) as excinfo:
+        chat.send_public("a=", "hello")
+    assert error_code(excinfo) is ErrorCode.NAME_REQUIRED
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("", ErrorCode.INVALID_MESSAGE),
+        ("  \n ", ErrorCode.INVALID_MESSAGE),
+        (None, ErrorCode.INVALID_MESSAGE),
+        (12, ErrorCode.INVALID_MESSAGE),
+        ("x" * 2001, ErrorCode.MESSAGE_TOO_LONG),
+    ],
+)
+def test_public_message_is_validated(chat, notifier, raw, code):
+    (alice,) = join(chat, notifier, "Alice")
+    with pytest.raises(ChatError) as excinfo:
+        chat.send_public(alice, raw)
+    assert error_code(excinfo) is code
+    assert notifier.inbox == {}
+
+
+def test_message_of_2000_characters_after_trimming_is_accepted(chat, notifier):
+    (alice,) = join(chat, notifier, "Alice")
+    chat.send_public(alice, " " + "x" * 2000 + " ")
+    assert notifier.frames(alice)[0]["text"] == "x" * 2000
+
+
+# --- sendPrivate -----------------------------------------------------------------------
+
+
+def test_private_message_reaches_only_the_recipient_matched_case_insensitively(
+    chat, notifier, clock
+):
+    alice, bob, carol = join(chat, notifier, "Alice", "Bob", "Carol")
+    chat.send_private(alice, " bOB ", "hi!")
+    assert notifier.frames(bob) == [
+        {
+            "privateMessage": "Alice: hi!",
+            "from": "Alice",
+            "to": "Bob",
+            "text": "hi!",
+            "ts": int(clock.now * 1000),
+        }
+    ]
+    assert notifier.frames(alice) == []
+    assert notifier.frames(carol) == []
+
+
+@pytest.mark.parametrize("to", ["Nobody", "", "   ", None, 7])
+def test_private_message_to_unknown_or_missing_recipient_is_refused(chat, notifier, to):
+    (alice,) = join(chat, notifier, "Alice")
+    with pytest.raises(ChatError) as excinfo:
+        chat.send_private(alice, to, "hi")
+    assert error_code(excinfo) is ErrorCode.UNKNOWN_RECIPIENT
+
+
+def test_private_message_needs_a_name(chat, notifier):
+    join(chat, notifier, "Bob")
+    chat.connect("a=")
+    with pytest.raises(ChatError) as excinfo:
+        chat.send_private("a=", "Bob", "hi")
+    assert error_code(excinfo) is ErrorCode.NAME_REQUIRED
+
+
+def test_private_message_is_validated(chat, notifier):
+    alice, _ = join(chat, notifier, "Alice", "Bob")
+    with pytest.raises(ChatError) as excinfo:
+        chat.send_private(alice, "Bob", "y" * 2001)
+    assert error_code(excinfo) is ErrorCode.MESSAGE_TOO_LONG
+
+
+def test_private_message_to_a_gone_recipient_prunes_it_and_reports_unknown(chat, notifier, store):
+    alice, bob, carol = join(chat, notifier, "Alice", "Bob", "Carol")
+    notifier.gone.add(bob)
+    with pytest.raises(ChatError) as excinfo:
+        chat.send_private(alice, "Bob", "hi")
+    assert error_code(excinfo) is ErrorCode.UNKNOWN_RECIPIENT
+    assert store.get_connection(bob) is None
+    assert notifier.frames(carol) == [frames.left("Bob"), frames.members(["Alice", "Carol"])]
+
+
+# --- leaving and stale connections ---------------------------------------------------
+
+
+def test_disconnect_of_a_member_removes_it_and_tells_the_others(chat, notifier, store):
+    alice, bob = join(chat, notifier, "Alice", "Bob")
+    chat.disconnect(alice)
+    assert store.get_connection(alice) is None
+    assert store.find_member("Alice") is None
+    assert notifier.frames(bob) == [frames.left("Alice"), frames.members(["Bob"])]
+    assert notifier.frames(alice) == []
+
+
+def test_disconnect_of_an_unnamed_connection_is_silent(chat, notifier, store):
+    join(chat, notifier, "Bob")
+    chat.connect("lurker=")
+    chat.disconnect("lurker=")
+    assert store.get_connection("lurker=") is None
+    assert notifier.inbox == {}
+
+
+def test_disconnect_twice_announces_once(chat, notifier):
+    alice, bob = join(chat, notifier, "Alice", "Bob")
+    chat.disconnect(alice)
+    chat.disconnect(alice)
+    assert notifier.frames(bob) == [frames.left("Alice"), frames.members(["Bob"])]
+
+
+def test_broadcast_prunes_gone_recipients_not_the_sender(chat, notifier, store):
+    # GIVEN Bob's socket is gone but the store still lists him
+    alice, bob, carol = join(chat, notifier, "Alice", "Bob", "Carol")
+    notifier.gone.add(bob)
+    # WHEN Alice sends a public message
+    chat.send_public(alice, "hello")
+    # THEN Bob is removed, Alice (the sender) stays, and the others learn Bob left
+    assert store.get_connection(bob) is None
+    assert store.get_connection(alice).name == "Alice"
+    after = [frames.left("Bob"), frames.members(["Alice", "Carol"])]
+    assert notifier.frames(alice)[1:] == after
+    assert notifier.frames(carol)[1:] == after
+
+
+def test_pruning_cascades_when_the_leave_notice_finds_more_gone_members(chat, notifier, store):
+    alice, bob, carol = join(chat, notifier, "Alice", "Bob", "Carol")
+    notifier.gone.add(bob)
+    chat.send_public(alice, "hello")  # prunes Bob
+    notifier.clear()
+    notifier.gone.add(carol)
+    chat.disconnect(alice)  # the leave notice to Carol finds her gone
+    assert store.list_members() == []
+
+
+def test_other_post_failures_do_not_stop_delivery_or_prune(chat, notifier, store):
+    alice, bob, carol = join(chat, notifier, "Alice", "Bob", "Carol")
+    notifier.failing.add(bob)
+    chat.send_public(alice, "hello")
+    assert notifier.frames(carol)[0]["text"] == "hello"
+    assert store.get_connection(bob).name == "Bob"
+
+
+def test_expired_connections_are_not_members(chat, notifier, clock):
+    (old,) = join(chat, notifier, "Old")
+    clock.now += TTL + 1
+    chat.connect("new=")
+    chat.set_name("new=", "New")
+    assert notifier.frames("new=")[0] == {"members": ["New"]}
+    assert old not in notifier.inbox
+
+
+def test_expired_claim_does_not_block_a_name(chat, notifier, clock, store):
+    join(chat, notifier, "Alice")
+    clock.now += TTL + 1
+    chat.connect("new=")
+    chat.set_name("new=", "Alice")
+    assert store.get_connection("new=").name == "Alice"
+
+
+def test_connect_records_an_item_that_outlives_the_two_hour_connection_limit(chat, store, clock):
+    chat.connect("a=", connected_at_ms=int(clock.now * 1000))
+    assert store.get_connection("a=").expires_at == int(clock.now) + TTL
+    assert TTL > 2 * 3600
