@@ -49,6 +49,8 @@ typecheck: setup ## mypy
 	@mypy
 
 test: lint typecheck ## every check and every test
+	@echo "==> web client unit tests (node --test)"
+	@node --test --test-reporter=dot web/tests/*.test.js
 	@echo "==> pytest"
 	@pytest
 

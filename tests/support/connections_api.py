@@ -49,6 +49,8 @@ class ConnectionsApi:
 
 def _handler(state: ConnectionsApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as boto3's pool expects of API Gateway
+
         def log_message(self, *args: Any) -> None:
             pass
 
@@ -103,12 +105,17 @@ def _handler(state: ConnectionsApi) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # The default backlog of 5 drops bursts of concurrent connects (1 s SYN retries).
+    request_queue_size = 256
+
+
 @contextmanager
 def running_connections_api(stage: str = "production") -> Iterator[ConnectionsApi]:
     """Serve the fake on a free loopback port; `state.url` is the callback URL."""
     state = ConnectionsApi()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", 0), _handler(state))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}/{stage}"

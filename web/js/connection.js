@@ -167,11 +167,21 @@ export class ChatConnection {
     this.ws = null;
     this.openedAt = null;
     if (ws) {
-      ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
-      try {
-        ws.close(code, reason);
-      } catch {
-        /* already closed */
+      ws.onmessage = ws.onerror = ws.onclose = null;
+      const close = () => {
+        try {
+          ws.close(code, reason);
+        } catch {
+          /* already closed */
+        }
+      };
+      if (ws.readyState === 0) {
+        // Closing a socket that is still handshaking makes browsers log an
+        // error; let it open, then close it straight away.
+        ws.onopen = close;
+      } else {
+        ws.onopen = null;
+        close();
       }
     }
   }

@@ -1,0 +1,1 @@
+"""Benchmarks: fan-out, request cost and name races, measured on this machine."""

@@ -1,0 +1,533 @@
+// Browser client for the WebSocket chat (protocol v1, seed-compatible).
+//
+// This file is only the DOM glue. The logic lives in DOM-free modules:
+//   js/protocol.js   validation, outgoing actions, incoming-frame normalisation
+//   js/connection.js WebSocket lifecycle + automatic reconnect (js/backoff.js)
+//                    + idle keep-alive (js/keepalive.js, strategy documented there)
+//   js/names.js      which name we hold / asked for / must re-claim after reconnect
+//   js/endpoint.js   ?ws= override and GET /get-ws-endpoint
+//   js/render.js     element builders (textContent only, no HTML parsing)
+
+import { backoffDelay } from "./js/backoff.js";
+import { ChatConnection, STATES } from "./js/connection.js";
+import { endpointOverride, fetchEndpoint } from "./js/endpoint.js";
+import { secondsUntil } from "./js/format.js";
+import { NameClaim } from "./js/names.js";
+import {
+  describeErrorCode,
+  sameName,
+  sendPrivateAction,
+  sendPublicAction,
+  setNameAction,
+  validateMessage,
+  validateName,
+} from "./js/protocol.js";
+import { markFailed, memberElement, messageElement } from "./js/render.js";
+
+const MAX_LOG_ENTRIES = 500;
+const PRIVATE_FAILURE_WINDOW_MS = 30 * 1000;
+// After a reconnect our old connection may still hold the name for a while
+// (API Gateway runs $disconnect late, or only after its 10-minute idle
+// timeout for a connection that vanished without a close). Keep re-claiming.
+const RECLAIM_WINDOW_MS = 11 * 60 * 1000;
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  status: $("status"),
+  statusText: $("statusText"),
+  statusDetail: $("statusDetail"),
+  disconnectBtn: $("disconnectBtn"),
+  reconnectBtn: $("reconnectBtn"),
+  nameForm: $("nameForm"),
+  nameInput: $("nameInput"),
+  setNameBtn: $("setNameBtn"),
+  nameHint: $("nameHint"),
+  nameError: $("nameError"),
+  membersList: $("membersList"),
+  memberCount: $("memberCount"),
+  membersEmpty: $("membersEmpty"),
+  memberOptions: $("memberOptions"),
+  chatBox: $("chatBox"),
+  composer: $("composer"),
+  toInput: $("toInput"),
+  clearToBtn: $("clearToBtn"),
+  messageInput: $("messageInput"),
+  sendBtn: $("sendBtn"),
+  composeError: $("composeError"),
+  composeMode: $("composeMode"),
+};
+
+const DEFAULT_NAME_HINT = ui.nameHint.textContent;
+const BASE_TITLE = document.title;
+
+const names = new NameClaim();
+const override = endpointOverride(window.location.search);
+const conn = new ChatConnection({
+  getEndpoint: () =>
+    override ? Promise.resolve(override) : fetchEndpoint({ base: window.location.href }),
+});
+
+let countdownTimer = null;
+let reclaim = { timer: null, attempt: 0, deadline: 0 };
+let unread = 0;
+let lastEndpointErrorLogged = false;
+/** outgoing private copies awaiting a possible error: {node, at} */
+let outgoingPrivates = [];
+
+// ------------------------------------------------------------------ log
+
+function appendEntry(entry) {
+  const box = ui.chatBox;
+  const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 48;
+  const node = messageElement(document, { ts: Date.now(), ...entry });
+  box.append(node);
+  while (box.childElementCount > MAX_LOG_ENTRIES) box.firstElementChild.remove();
+  if (nearBottom || entry.mine) box.scrollTop = box.scrollHeight;
+  if (document.hidden && !entry.local) {
+    unread += 1;
+    document.title = `(${unread}) ${BASE_TITLE}`;
+  }
+  return node;
+}
+
+const logLocal = (text, kind = "system") => appendEntry({ kind, text, local: true });
+
+// ------------------------------------------------------------------ status
+
+function renderStatus({ state, reconnect, retryAt }) {
+  ui.status.dataset.state = state;
+  if (countdownTimer !== null) clearInterval(countdownTimer);
+  countdownTimer = null;
+  ui.statusDetail.textContent = "";
+
+  switch (state) {
+    case STATES.CONNECTING:
+      ui.statusText.textContent = reconnect ? "Reconnecting…" : "Connecting…";
+      break;
+    case STATES.CONNECTED:
+      ui.statusText.textContent = "Connected";
+      break;
+    case STATES.RECONNECTING: {
+      ui.statusText.textContent = "Reconnecting";
+      const tick = () => {
+        ui.statusDetail.textContent = ` in ${secondsUntil(retryAt, Date.now())}s…`;
+      };
+      tick();
+      countdownTimer = setInterval(tick, 500);
+      break;
+    }
+    default:
+      ui.statusText.textContent = "Disconnected";
+  }
+  ui.disconnectBtn.disabled = state === STATES.DISCONNECTED;
+  ui.reconnectBtn.disabled = state === STATES.CONNECTED || state === STATES.CONNECTING;
+}
+
+// ------------------------------------------------------------------ names
+
+function setNameError(text) {
+  ui.nameError.textContent = text;
+  if (text) ui.nameInput.setAttribute("aria-invalid", "true");
+  else ui.nameInput.removeAttribute("aria-invalid");
+}
+
+function setNameHint(text) {
+  ui.nameHint.textContent = text || DEFAULT_NAME_HINT;
+}
+
+function refreshNameButton() {
+  ui.setNameBtn.textContent = names.confirmed ? "Rename" : "Set name";
+}
+
+function cancelReclaim({ reset = true } = {}) {
+  if (reclaim.timer !== null) clearTimeout(reclaim.timer);
+  reclaim.timer = null;
+  if (reset) reclaim = { timer: null, attempt: 0, deadline: 0 };
+}
+
+function claimName(name, { isReclaim = false } = {}) {
+  names.request(name, { reclaim: isReclaim });
+  if (!conn.send(setNameAction(name))) {
+    names.pending = null; // `wanted` is kept: it is claimed on the next open
+    return false;
+  }
+  setNameHint(isReclaim ? `Re-joining as “${name}”…` : `Joining as “${name}”…`);
+  return true;
+}
+
+function onNameConfirmed({ name }) {
+  cancelReclaim();
+  setNameError("");
+  setNameHint(`You are chatting as “${name}”.`);
+  if (document.activeElement !== ui.nameInput || sameName(ui.nameInput.value.trim(), name)) {
+    ui.nameInput.value = name;
+  }
+  refreshNameButton();
+  renderMembers();
+  updateComposeMode();
+}
+
+function onNameRejected({ name, code, message, reclaim: wasReclaim }) {
+  const text = message || describeErrorCode(code);
+  if (wasReclaim && code === "NAME_TAKEN" && name && Date.now() < reclaim.deadline) {
+    // Most likely our own previous connection still holds the name.
+    const delay = backoffDelay(reclaim.attempt, { baseMs: 2000, maxMs: 30000 });
+    reclaim.attempt += 1;
+    setNameHint(`Waiting for “${name}” to be released by your previous connection…`);
+    setNameError(`“${name}” is still in use; retrying in ${Math.round(delay / 1000)}s. You can also pick another name.`);
+    reclaim.timer = setTimeout(() => {
+      reclaim.timer = null;
+      if (conn.isOpen && names.confirmed === null && names.wanted === name) {
+        claimName(name, { isReclaim: true });
+      }
+    }, delay);
+    return;
+  }
+  if (wasReclaim) {
+    names.forgetWanted();
+    cancelReclaim();
+  }
+  setNameHint(names.confirmed ? `You are chatting as “${names.confirmed}”.` : "");
+  setNameError(text);
+  refreshNameButton();
+}
+
+ui.nameForm.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const v = validateName(ui.nameInput.value);
+  if (!v.ok) {
+    setNameError(v.message);
+    ui.nameInput.focus();
+    return;
+  }
+  if (names.confirmed !== null && v.value === names.confirmed) {
+    setNameError("");
+    setNameHint(`You are already chatting as “${v.value}”.`);
+    return;
+  }
+  cancelReclaim();
+  setNameError("");
+  if (conn.isOpen) {
+    claimName(v.value);
+  } else {
+    names.defer(v.value);
+    setNameHint(
+      conn.state === STATES.DISCONNECTED
+        ? `You will join as “${v.value}” when you reconnect.`
+        : `You will join as “${v.value}” as soon as the connection is up.`,
+    );
+  }
+});
+
+ui.nameInput.addEventListener("input", () => {
+  if (ui.nameError.textContent && reclaim.timer === null) setNameError("");
+});
+
+// ------------------------------------------------------------------ members
+
+function renderMembers() {
+  const list = names.members;
+  const focusedName =
+    document.activeElement && document.activeElement.parentElement === ui.membersList
+      ? document.activeElement.dataset.name
+      : null;
+
+  const items = list.map((m) =>
+    memberElement(document, m, { isYou: names.confirmed !== null && sameName(m, names.confirmed) }),
+  );
+  ui.membersList.replaceChildren(...items);
+  ui.memberOptions.replaceChildren(
+    ...list
+      .filter((m) => !(names.confirmed && sameName(m, names.confirmed)))
+      .map((m) => {
+        const o = document.createElement("option");
+        o.value = m;
+        return o;
+      }),
+  );
+  ui.memberCount.textContent = String(list.length);
+  ui.membersEmpty.hidden = list.length > 0;
+  ui.membersEmpty.textContent = !conn.isOpen
+    ? "Not connected."
+    : names.confirmed
+      ? "Nobody else is here yet."
+      : "Set your name to join and see who is here.";
+
+  if (focusedName !== null) {
+    const again = items.find((li) => li.dataset.name === focusedName && li.tabIndex === 0);
+    if (again) again.focus();
+  }
+}
+
+function pickMember(li) {
+  if (!li || !li.dataset.name || li.classList.contains("member--you")) return;
+  ui.toInput.value = li.dataset.name;
+  updateComposeMode();
+  ui.messageInput.focus();
+}
+
+ui.membersList.addEventListener("click", (ev) => {
+  pickMember(ev.target.closest("li"));
+});
+ui.membersList.addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter" || ev.key === " " || ev.key === "Spacebar") {
+    const li = ev.target.closest("li");
+    if (li) {
+      ev.preventDefault();
+      pickMember(li);
+    }
+  }
+});
+
+// ------------------------------------------------------------------ composer
+
+function updateComposeMode() {
+  const to = ui.toInput.value.trim();
+  ui.composer.classList.toggle("composer--private", to !== "");
+  ui.clearToBtn.hidden = to === "";
+  ui.messageInput.placeholder = to ? `Private message to ${to}` : "Message everyone";
+  ui.composeMode.textContent = to ? `Private to ${to}` : "Public";
+}
+
+function setComposeError(text) {
+  ui.composeError.textContent = text;
+  if (text) ui.messageInput.setAttribute("aria-invalid", "true");
+  else ui.messageInput.removeAttribute("aria-invalid");
+}
+
+function autoGrow() {
+  const ta = ui.messageInput;
+  ta.style.height = "auto";
+  ta.style.height = `${ta.scrollHeight + 2}px`;
+}
+
+ui.toInput.addEventListener("input", () => {
+  updateComposeMode();
+  setComposeError("");
+});
+ui.toInput.addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter" && !ev.isComposing) {
+    // Enter in the recipient field moves on to the message instead of sending.
+    ev.preventDefault();
+    ui.messageInput.focus();
+  } else if (ev.key === "Escape" && ui.toInput.value) {
+    ev.preventDefault();
+    ui.clearToBtn.click();
+  }
+});
+ui.clearToBtn.addEventListener("click", () => {
+  ui.toInput.value = "";
+  updateComposeMode();
+  setComposeError("");
+  ui.messageInput.focus();
+});
+
+ui.messageInput.addEventListener("input", () => {
+  autoGrow();
+  if (ui.composeError.textContent) setComposeError("");
+});
+ui.messageInput.addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) {
+    ev.preventDefault();
+    ui.composer.requestSubmit();
+  }
+});
+
+ui.composer.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const v = validateMessage(ui.messageInput.value);
+  if (!v.ok) {
+    setComposeError(v.message);
+    ui.messageInput.focus();
+    return;
+  }
+  if (!conn.isOpen) {
+    setComposeError("Not connected right now; your message is kept here until you can send it.");
+    return;
+  }
+  if (!names.canChat) {
+    setComposeError("Set your name first.");
+    setNameError(ui.nameError.textContent || "Set a name to start chatting.");
+    ui.nameInput.focus();
+    return;
+  }
+
+  let to = ui.toInput.value.trim();
+  if (to) {
+    const known = names.members.find((m) => sameName(m, to));
+    if (known) {
+      to = known;
+    } else if (names.members.length > 0 || !validateName(to).ok) {
+      setComposeError(`“${to}” is not in the chat.`);
+      ui.toInput.focus();
+      return;
+    }
+  }
+
+  const me = names.confirmed ?? names.pending?.name ?? null;
+  const sent = conn.send(to ? sendPrivateAction(to, v.value) : sendPublicAction(v.value));
+  if (!sent) {
+    setComposeError("Could not send; the connection dropped. Try again once reconnected.");
+    return;
+  }
+  if (to) {
+    // The server does not echo private messages back to the sender.
+    const node = appendEntry({
+      kind: "private",
+      direction: "out",
+      from: me,
+      to,
+      text: v.value,
+      mine: true,
+    });
+    const now = Date.now();
+    outgoingPrivates = outgoingPrivates.filter((p) => now - p.at < PRIVATE_FAILURE_WINDOW_MS);
+    outgoingPrivates.push({ node, at: now });
+  }
+  setComposeError("");
+  ui.messageInput.value = "";
+  autoGrow();
+  ui.messageInput.focus();
+});
+
+// ------------------------------------------------------------------ server events
+
+function handleEvents(events) {
+  for (const outcome of names.handle(events)) {
+    if (outcome.type === "confirmed") onNameConfirmed(outcome);
+    else onNameRejected(outcome);
+  }
+
+  for (const ev of events) {
+    switch (ev.type) {
+      case "members":
+        renderMembers();
+        break;
+      case "system":
+        appendEntry({ kind: "system", text: ev.text, ts: ev.ts });
+        if (ev.event === "rename" && ev.previous && ev.name) followRename(ev.previous, ev.name);
+        break;
+      case "public":
+        appendEntry({
+          kind: "public",
+          from: ev.from,
+          text: ev.text,
+          ts: ev.ts,
+          mine: names.confirmed !== null && sameName(ev.from, names.confirmed),
+        });
+        break;
+      case "private":
+        appendEntry({
+          kind: "private",
+          direction: "in",
+          from: ev.from,
+          to: ev.to,
+          text: ev.text,
+          ts: ev.ts,
+        });
+        break;
+      case "error":
+        handleError(ev);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+/** Keep the private recipient when that person renames themselves. */
+function followRename(previous, name) {
+  if (sameName(ui.toInput.value.trim(), previous)) {
+    ui.toInput.value = name;
+    updateComposeMode();
+  }
+}
+
+function handleError(ev) {
+  const isNameError =
+    ev.action === "setName" ||
+    (ev.action === null && (ev.code === "NAME_TAKEN" || ev.code === "INVALID_NAME"));
+  if (isNameError) return; // shown inline next to the name field (onNameRejected)
+
+  const text =
+    ev.code === "GATEWAY"
+      ? `Server error: ${ev.message}`
+      : ev.message || describeErrorCode(ev.code);
+  appendEntry({ kind: "error", text, code: ev.code, ts: ev.ts });
+
+  if (ev.action === "sendPrivate") {
+    const now = Date.now();
+    const recent = outgoingPrivates.filter((p) => now - p.at < PRIVATE_FAILURE_WINDOW_MS);
+    const last = recent.pop();
+    outgoingPrivates = recent;
+    if (last) markFailed(document, last.node, describeErrorCode(ev.code));
+  }
+  if (ev.code === "NAME_REQUIRED") {
+    setNameError("Set a name to start chatting.");
+    ui.nameInput.focus();
+  }
+}
+
+// ------------------------------------------------------------------ connection
+
+conn.on("state", renderStatus);
+
+conn.on("open", ({ reconnected, endpoint }) => {
+  lastEndpointErrorLogged = false;
+  ui.status.title = `Server: ${endpoint}`;
+  logLocal(reconnected ? "Reconnected." : "Connected.");
+  renderMembers();
+  if (names.wanted) {
+    const isReclaim = names.wantedIsReclaim;
+    if (isReclaim && reclaim.deadline === 0) {
+      reclaim = { timer: null, attempt: 0, deadline: Date.now() + RECLAIM_WINDOW_MS };
+    }
+    claimName(names.wanted, { isReclaim });
+  } else if (!names.confirmed) {
+    setNameHint("");
+  }
+});
+
+conn.on("close", ({ intentional, wasOpen }) => {
+  cancelReclaim({ reset: false });
+  const hadName = names.confirmed;
+  names.connectionLost();
+  outgoingPrivates = [];
+  refreshNameButton();
+  renderMembers();
+  updateComposeMode();
+  if (intentional) {
+    cancelReclaim();
+    logLocal("You disconnected.");
+    setNameHint(hadName ? `Reconnect to chat as “${hadName}” again.` : "");
+  } else if (wasOpen) {
+    logLocal("Connection lost. Reconnecting…");
+    if (names.wanted) setNameHint(`You will re-join as “${names.wanted}” when reconnected.`);
+  }
+});
+
+conn.on("endpointError", ({ error }) => {
+  if (lastEndpointErrorLogged) return;
+  lastEndpointErrorLogged = true;
+  logLocal(`Could not find the chat server (${error?.message ?? "network error"}). Retrying…`, "error");
+});
+
+ui.disconnectBtn.addEventListener("click", () => conn.disconnect());
+ui.reconnectBtn.addEventListener("click", () => conn.connect());
+
+window.addEventListener("online", () => conn.retryNow());
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) return;
+  unread = 0;
+  document.title = BASE_TITLE;
+  conn.checkKeepAlive();
+  conn.retryNow();
+});
+
+// ------------------------------------------------------------------ start
+
+conn.on("events", handleEvents);
+updateComposeMode();
+renderMembers();
+if (override) logLocal(`Using the WebSocket endpoint from the address bar: ${override}`);
+conn.connect();

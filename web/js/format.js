@@ -1,0 +1,55 @@
+// Small pure formatting helpers (no DOM).
+
+const timeFmt =
+  typeof Intl !== "undefined"
+    ? new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" })
+    : null;
+const fullFmt =
+  typeof Intl !== "undefined"
+    ? new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" })
+    : null;
+
+/** "14:05" (locale-dependent) */
+export function formatTime(ms) {
+  const d = new Date(ms);
+  if (Number.isNaN(d.getTime())) return "";
+  return timeFmt ? timeFmt.format(d) : d.toTimeString().slice(0, 5);
+}
+
+/** Full date and time, for tooltips. */
+export function formatFullTime(ms) {
+  const d = new Date(ms);
+  if (Number.isNaN(d.getTime())) return "";
+  return fullFmt ? fullFmt.format(d) : d.toString();
+}
+
+/** ISO 8601, for <time datetime>. */
+export function isoTime(ms) {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? "" : d.toISOString();
+}
+
+/** The first user-perceived character of a name, upper-cased (for avatars). */
+export function initialOf(name) {
+  if (typeof name !== "string" || !name) return "?";
+  if (typeof Intl !== "undefined" && typeof Intl.Segmenter === "function") {
+    const seg = new Intl.Segmenter(undefined, { granularity: "grapheme" });
+    for (const { segment } of seg.segment(name)) return segment.toLocaleUpperCase();
+  }
+  return Array.from(name)[0].toLocaleUpperCase();
+}
+
+/** Seconds to show in a "reconnecting in Ns" countdown. */
+export function secondsUntil(targetMs, nowMs) {
+  return Math.max(0, Math.ceil((targetMs - nowMs) / 1000));
+}
+
+/** A stable hue (0–359) per name, for avatar colours. */
+export function hueOf(name) {
+  let h = 2166136261;
+  for (const ch of String(name).toLowerCase()) {
+    h ^= ch.codePointAt(0);
+    h = Math.imul(h, 16777619) >>> 0;
+  }
+  return h % 360;
+}
