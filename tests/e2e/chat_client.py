@@ -1,0 +1,75 @@
+"""A chat client for the end-to-end tests: a real WebSocket speaking protocol v1."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from websockets.sync.client import ClientConnection
+
+Frame = dict[str, Any]
+
+
+class ChatClient:
+    """Wraps a websockets connection; `frames` keeps everything received, in order."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.frames: list[Frame] = []
+        self._read = 0
+
+    def send(self, action: str, **fields: Any) -> None:
+        self.ws.send(json.dumps({"action": action, **fields}))
+
+    def send_raw(self, text: str) -> None:
+        self.ws.send(text)
+
+    def wait_for(self, match: Callable[[Frame], bool], timeout: float = 10.0) -> Frame:
+        """The first unread frame that matches (earlier unread frames are consumed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while self._read < len(self.frames):
+                frame = self.frames[self._read]
+                self._read += 1
+                if match(frame):
+                    return frame
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no matching frame within {timeout} s; got {self.frames}")
+            try:
+                self.frames.append(json.loads(self.ws.recv(timeout=remaining)))
+            except TimeoutError:
+                continue
+
+    def next_frames(self, count: int, timeout: float = 10.0) -> list[Frame]:
+        return [self.wait_for(lambda _: True, timeout) for _ in range(count)]
+
+    def error(self, timeout: float = 10.0) -> Frame:
+        frame = self.wait_for(lambda f: "error" in f, timeout)
+        return dict(frame["error"])
+
+    def members(self, timeout: float = 10.0) -> list[str]:
+        return list(self.wait_for(lambda f: "members" in f, timeout)["members"])
+
+    def quiet(self, seconds: float = 0.5) -> list[Frame]:
+        """Frames that arrive within `seconds` (expected: none)."""
+        got: list[Frame] = []
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                got.append(json.loads(self.ws.recv(timeout=remaining)))
+            except TimeoutError:
+                break
+        self.frames.extend(got)
+        self._read = len(self.frames)
+        return got
+
+    def join(self, name: str) -> ChatClient:
+        self.send("setName", name=name)
+        self.wait_for(lambda f: f.get("event") in ("join", "rename") and f.get("name") == name)
+        return self
+
+    def close(self) -> None:
+        self.ws.close()
