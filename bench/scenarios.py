@@ -1,7 +1,12 @@
-"""The benchmark scenarios; each returns a Markdown section body."""
+"""The benchmark scenarios; each returns a Markdown section body.
+
+Imports of the chat and the test stand-ins are local to each scenario because
+`bench/__main__.py` puts `lambda_src/` on the import path first.
+"""
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -10,6 +15,8 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+
+POST_DELAY_SECONDS = 0.020
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -22,131 +29,144 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
 
+# --- fan-out ----------------------------------------------------------------------------
+
+
+def _broadcast_row(url: str, n: int, concurrency: int) -> list[Any]:
+    from chat.notifier import ConnectionsNotifier  # noqa: PLC0415
+
+    client = boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=url,
+        region_name="us-east-1",
+        config=Config(max_pool_connections=concurrency),
+    )
+    notifier = ConnectionsNotifier(client, concurrency=concurrency)
+    deliveries = {f"conn{i:05}=": [{"members": ["x"] * 10}] for i in range(n)}
+    started = time.perf_counter()
+    report = notifier.send(deliveries)
+    elapsed = time.perf_counter() - started
+    if report.sent != n:
+        raise RuntimeError(f"fan-out lost posts: {report}")
+    model = (n + concurrency - 1) // concurrency * POST_DELAY_SECONDS
+    return [n, concurrency, _ms(elapsed), _ms(model), f"{n / elapsed:.0f}"]
+
+
 def fanout(*, quick: bool) -> str:
     """Broadcast time against an @connections stand-in that answers after a fixed delay."""
-    from chat.notifier import ConnectionsNotifier  # noqa: PLC0415
     from tests.support.connections_api import running_connections_api  # noqa: PLC0415
 
-    delay = 0.020
     sizes = [10, 100] if quick else [10, 100, 500]
     pools = [1, 10, 32] if quick else [1, 10, 32, 64]
     rows = []
     with running_connections_api() as api:
-        api.delay_seconds = delay
+        api.delay_seconds = POST_DELAY_SECONDS
         for concurrency in pools:
-            client = boto3.client(
-                "apigatewaymanagementapi",
-                endpoint_url=api.url,
-                region_name="us-east-1",
-                config=Config(max_pool_connections=concurrency),
-            )
-            notifier = ConnectionsNotifier(client, concurrency=concurrency)
             for n in sizes:
                 if concurrency == 1 and n > 100:
-                    rows.append([n, concurrency, "skipped (serial)", "", ""])
                     continue
-                deliveries = {f"conn{i:05}=": [{"members": ["x"] * 10}] for i in range(n)}
-                started = time.perf_counter()
-                report = notifier.send(deliveries)
-                elapsed = time.perf_counter() - started
-                assert report.sent == n, report
-                model = (n + concurrency - 1) // concurrency * delay
-                rows.append([n, concurrency, _ms(elapsed), _ms(model), f"{n / elapsed:.0f}"])
+                rows.append(_broadcast_row(api.url, n, concurrency))
                 api.clear()
     return (
-        f"`ConnectionsNotifier.send` to N connections; every post takes {delay * 1000:.0f} ms "
-        "at the stand-in (a stand-in for API Gateway's round trip). Model: "
-        "⌈N/k⌉ × delay.\n\n"
+        f"`ConnectionsNotifier.send` to N connections; the stand-in answers every post after "
+        f"{POST_DELAY_SECONDS * 1000:.0f} ms (standing in for API Gateway's round trip). "
+        "Model: ceil(N / k) * delay.\n\n"
         + _table(["N", "concurrency k", "measured ms", "model ms", "posts/s"], rows)
     )
 
 
-def handler_requests(*, quick: bool) -> str:
-    """Handler latency per request with N members, DynamoDB in moto (in-process)."""
+# --- handler ----------------------------------------------------------------------------
+
+
+def _timed_invoke(event: dict[str, Any]) -> float:
+    import handler  # noqa: PLC0415
+    from tests.support.events import LambdaContext  # noqa: PLC0415
+
+    started = time.perf_counter()
+    handler.lambda_handler(event, LambdaContext())
+    return time.perf_counter() - started
+
+
+def _room_row(n: int, repeats: int) -> list[Any]:
     import handler  # noqa: PLC0415
     from tests.support.aws import mocked_dynamodb  # noqa: PLC0415
     from tests.support.connections_api import running_connections_api  # noqa: PLC0415
-    from tests.support.events import (  # noqa: PLC0415
-        LambdaContext,
-        connect_event,
-        message_event,
-    )
+    from tests.support.events import connect_event, message_event  # noqa: PLC0415
     from tests.support.stack import create_table  # noqa: PLC0415
 
-    import os  # noqa: PLC0415
+    with running_connections_api() as api, mocked_dynamodb() as db:
+        create_table(db, "bench")
+        os.environ.update(TABLE_NAME="bench", CALLBACK_URL=api.url, LOG_LEVEL="WARNING")
+        handler.chat_service.cache_clear()
+        ids = [f"member{i:05}AAAA=" for i in range(n)]
+        for i, cid in enumerate(ids):
+            _timed_invoke(connect_event(cid))
+            _timed_invoke(message_event(cid, {"action": "setName", "name": f"user{i}"}))
+        api.clear()
+        public_event = message_event(ids[0], {"action": "sendPublic", "message": "hi"})
+        private_event = message_event(
+            ids[0], {"action": "sendPrivate", "to": "user1", "message": "x"}
+        )
+        public = [_timed_invoke(public_event) for _ in range(repeats)]
+        private = [_timed_invoke(private_event) for _ in range(repeats)]
+    handler.chat_service.cache_clear()
+    return [
+        n,
+        _ms(statistics.median(public)),
+        _ms(max(public)),
+        _ms(statistics.median(private)),
+    ]
 
+
+def handler_requests(*, quick: bool) -> str:
+    """Handler latency per request with N members, DynamoDB in moto (in-process)."""
     sizes = [10, 100] if quick else [10, 100, 500]
     repeats = 5 if quick else 20
-    rows = []
-    for n in sizes:
-        with running_connections_api() as api, mocked_dynamodb() as db:
-            create_table(db, "bench")
-            os.environ.update(TABLE_NAME="bench", CALLBACK_URL=api.url, LOG_LEVEL="WARNING")
-            handler.chat_service.cache_clear()
-            context = LambdaContext()
-
-            def invoke(event: dict[str, Any]) -> float:
-                started = time.perf_counter()
-                handler.lambda_handler(event, context)
-                return time.perf_counter() - started
-
-            ids = [f"member{i:05}AAAA=" for i in range(n)]
-            for i, cid in enumerate(ids):
-                invoke(connect_event(cid))
-                invoke(message_event(cid, {"action": "setName", "name": f"user{i}"}))
-            api.clear()
-            public = [
-                invoke(message_event(ids[0], {"action": "sendPublic", "message": "hi"}))
-                for _ in range(repeats)
-            ]
-            private = [
-                invoke(
-                    message_event(ids[0], {"action": "sendPrivate", "to": "user1", "message": "x"})
-                )
-                for _ in range(repeats)
-            ]
-            rows.append(
-                [n, _ms(statistics.median(public)), _ms(max(public)), _ms(statistics.median(private))]
-            )
-        handler.chat_service.cache_clear()
+    rows = [_room_row(n, repeats) for n in sizes]
+    headers = ["N members", "sendPublic median ms", "sendPublic max ms", "sendPrivate median ms"]
     return (
         "`lambda_handler` wall time for one request with N named members; DynamoDB is moto "
         "in the same process and @connections answers at once, so this is our code plus "
-        f"moto's, not AWS's. {repeats} requests each.\n\n"
-        + _table(["N members", "sendPublic median ms", "sendPublic max ms", "sendPrivate median ms"], rows)
+        f"moto's, not AWS's. {repeats} requests each.\n\n" + _table(headers, rows)
     )
 
 
-def name_race(*, quick: bool) -> str:
-    """Many connections claim one name at once: exactly one must win."""
+# --- name race --------------------------------------------------------------------------
+
+
+def _race_row(racers: int) -> list[Any]:
     from chat.errors import NameTakenError  # noqa: PLC0415
     from chat.store import DynamoChatStore  # noqa: PLC0415
     from tests.support.aws import mocked_dynamodb  # noqa: PLC0415
     from tests.support.stack import create_table  # noqa: PLC0415
 
-    rows = []
-    for racers in [50] if quick else [50, 200]:
-        with mocked_dynamodb() as db:
-            create_table(db, "race")
-            store = DynamoChatStore(db, "race")
-            expires = int(time.time()) + 10_800
-            ids = [f"racer{i:04}=" for i in range(racers)]
-            for cid in ids:
-                store.add_connection(cid, expires)
+    with mocked_dynamodb() as db:
+        create_table(db, "race")
+        store = DynamoChatStore(db, "race")
+        expires = int(time.time()) + 10_800
+        ids = [f"racer{i:04}=" for i in range(racers)]
+        for cid in ids:
+            store.add_connection(cid, expires)
 
-            def claim(cid: str) -> bool:
-                try:
-                    store.claim_name(cid, "Alice", None, expires)
-                    return True
-                except NameTakenError:
-                    return False
+        def claim(cid: str) -> bool:
+            try:
+                store.claim_name(cid, "Alice", None, expires)
+            except NameTakenError:
+                return False
+            return True
 
-            started = time.perf_counter()
-            with ThreadPoolExecutor(max_workers=racers) as pool:
-                wins = sum(pool.map(claim, ids))
-            rows.append([racers, wins, _ms(time.perf_counter() - started)])
-    return "Concurrent `claim_name` of one name (moto, requests serialized as DynamoDB does).\n\n" + _table(
-        ["racers", "winners", "total ms"], rows
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=racers) as pool:
+            wins = sum(pool.map(claim, ids))
+        return [racers, wins, _ms(time.perf_counter() - started)]
+
+
+def name_race(*, quick: bool) -> str:
+    """Many connections claim one name at once: exactly one must win."""
+    rows = [_race_row(racers) for racers in ([50] if quick else [50, 200])]
+    return (
+        "Concurrent `claim_name` of one name (moto, requests applied one at a time as "
+        "DynamoDB applies each atomically).\n\n" + _table(["racers", "winners", "total ms"], rows)
     )
 
 

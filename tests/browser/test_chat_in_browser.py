@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Dialog, Page, expect
 
 pytestmark = pytest.mark.browser
 
@@ -89,8 +89,13 @@ def test_markup_in_names_and_messages_is_shown_as_text_and_never_runs(open_page)
     alice = open_page()
     bob = open_page()
     dialogs: list[str] = []
+
+    def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
     for page in (alice, bob):
-        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.on("dialog", on_dialog)
     join_as(alice, name)
     join_as(bob, "Bob")
     expect(members(bob)).to_have_count(2)

@@ -1,0 +1,341 @@
+"""`python -m sandbox`: run the synthesized stack on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from sandbox.dynamodb import EmbeddedDynamoDB, create_tables
+from sandbox.gateway import INTEGRATION_TIMEOUT_S, Gateway, GatewayConfig
+from sandbox.lambdas import FunctionConfig, FunctionPool, LambdaService, runtime_environment
+from sandbox.template import (
+    LocalEndpoint,
+    Resolver,
+    StackSpec,
+    TemplateError,
+    find_template,
+    load_template,
+)
+
+log = logging.getLogger("sandbox")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of `python -m sandbox`."""
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox",
+        description=(
+            "Run a synthesized CDK stack locally: its API Gateway WebSocket API, its Lambda "
+            "functions (in warm worker processes) and its DynamoDB tables (embedded moto). "
+            "Nothing calls real AWS."
+        ),
+    )
+    parser.add_argument(
+        "--template",
+        metavar="PATH",
+        type=Path,
+        help="CloudFormation template to run (default: the one *.template.json in --cdk-out)",
+    )
+    parser.add_argument(
+        "--stack",
+        metavar="NAME",
+        help="run <DIR>/<NAME>.template.json when --cdk-out holds several stacks",
+    )
+    parser.add_argument(
+        "--cdk-out",
+        metavar="DIR",
+        type=Path,
+        default=Path("cdk.out"),
+        help="CDK output directory (default: cdk.out)",
+    )
+    parser.add_argument(
+        "--host",
+        metavar="ADDRESS",
+        default=os.environ.get("HOST", "127.0.0.1"),
+        help="address to listen on (default: $HOST or 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--port",
+        metavar="PORT",
+        type=int,
+        default=int(os.environ.get("PORT", "8080")),
+        help="port to listen on; 0 picks a free one (default: $PORT or 8080)",
+    )
+    parser.add_argument(
+        "--web-dir",
+        metavar="DIR",
+        type=Path,
+        default=Path("web"),
+        help="directory served at / (index.html); default: web",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=600.0,
+        help="seconds without traffic before a socket is closed with 1001 (AWS: 600)",
+    )
+    parser.add_argument(
+        "--max-duration",
+        metavar="SECONDS",
+        type=float,
+        default=7200.0,
+        help="seconds after which any socket is closed with 1001 (AWS: 7200)",
+    )
+    parser.add_argument(
+        "--integration-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=INTEGRATION_TIMEOUT_S,
+        help="seconds API Gateway waits for a Lambda before giving up (AWS: 29, at most)",
+    )
+    parser.add_argument(
+        "--dynamodb-endpoint",
+        metavar="URL",
+        help="use this DynamoDB-compatible endpoint instead of the embedded one "
+        "(missing tables are created)",
+    )
+    parser.add_argument(
+        "--workers",
+        metavar="N",
+        type=int,
+        default=4,
+        help="maximum concurrent execution environments per function (default: 4)",
+    )
+    parser.add_argument(
+        "--warm-workers",
+        metavar="N",
+        type=int,
+        default=1,
+        help="execution environments started per function before ready (default: 1)",
+    )
+    parser.add_argument(
+        "--region",
+        metavar="REGION",
+        default="us-east-1",
+        help="AWS region to emulate (default: us-east-1)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the sandbox until SIGINT/SIGTERM; return the exit status."""
+    args = build_parser().parse_args(argv)
+    _configure_logging()
+    if args.workers < 1 or not 0 <= args.warm_workers <= args.workers:
+        print(
+            "sandbox: error: need 1 <= --workers and 0 <= --warm-workers <= --workers",
+            file=sys.stderr,
+        )
+        return 2
+    if min(args.idle_timeout, args.max_duration, args.integration_timeout) <= 0:
+        print("sandbox: error: timeouts must be positive", file=sys.stderr)
+        return 2
+    try:
+        template = args.template or find_template(args.cdk_out, args.stack)
+        stack = load_template(template, region=args.region)
+    except TemplateError as exc:
+        print(f"sandbox: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+        listener = socket.create_server((args.host, args.port), family=family, backlog=256)
+    except OSError as exc:
+        print(f"sandbox: error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_serve(args, stack, listener))
+    except TemplateError as exc:
+        print(f"sandbox: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d %(message)s", "%H:%M:%S"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    logging.getLogger("aiohttp.websocket").setLevel(logging.ERROR)
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+async def _serve(args: argparse.Namespace, stack: StackSpec, listener: socket.socket) -> int:
+    stop = _stop_on_signals()
+    port = listener.getsockname()[1]
+    url_host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
+    url_host = "[::1]" if url_host == "::" else url_host
+    _warn(stack)
+
+    embedded: EmbeddedDynamoDB | None = None
+    runner: web.AppRunner | None = None
+    lambdas: LambdaService | None = None
+    gateway: Gateway | None = None
+    try:
+        if args.dynamodb_endpoint:
+            dynamodb_endpoint = args.dynamodb_endpoint
+        else:
+            embedded = EmbeddedDynamoDB(host="127.0.0.1")
+            dynamodb_endpoint = await asyncio.to_thread(embedded.start)
+        await asyncio.to_thread(
+            create_tables, dynamodb_endpoint, args.region, stack.tables.values()
+        )
+        lambdas = _lambda_service(
+            stack,
+            args,
+            endpoint=LocalEndpoint(url_host, port),
+            dynamodb_endpoint=dynamodb_endpoint,
+            # Any other AWS call goes to moto, or (with an external DynamoDB) to a local 404:
+            # never to real AWS.
+            fallback_endpoint=(
+                embedded.endpoint if embedded is not None else f"http://{url_host}:{port}/no-aws"
+            ),
+        )
+        await lambdas.warm(args.warm_workers)
+
+        web_dir = args.web_dir if args.web_dir.is_dir() else None
+        if web_dir is None:
+            _say(f"sandbox: warning: web directory {args.web_dir} not found; / serves nothing")
+        gateway = Gateway(
+            GatewayConfig(
+                api=stack.api,
+                web_dir=web_dir,
+                idle_timeout_s=args.idle_timeout,
+                max_duration_s=args.max_duration,
+                integration_timeout_s=args.integration_timeout,
+            ),
+            lambdas,
+        )
+        runner = web.AppRunner(
+            gateway.app(), handle_signals=False, access_log=None, shutdown_timeout=2.0
+        )
+        await runner.setup()
+        await web.SockSite(runner, listener).start()
+
+        _banner(stack, args, dynamodb_endpoint, embedded is not None, f"{url_host}:{port}")
+        await stop.wait()
+        _say("sandbox: stopping")
+    finally:
+        if gateway is not None:
+            await gateway.shutdown()
+        if runner is not None:
+            await runner.cleanup()
+        if lambdas is not None:
+            await lambdas.close()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+        listener.close()
+    _say("sandbox: stopped")
+    return 0
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by the first SIGINT/SIGTERM; a second one exits at once."""
+    stop = asyncio.Event()
+    signals = 0
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals > 1:
+            os._exit(130)
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal)
+    return stop
+
+
+def _warn(stack: StackSpec) -> None:
+    for warning in stack.warnings:
+        _say(f"sandbox: warning: {warning}")
+    running = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for function in stack.functions.values():
+        if function.runtime != running:
+            _say(
+                f"sandbox: warning: {function.logical_id} declares {function.runtime}; "
+                f"running it on {running}"
+            )
+
+
+def _lambda_service(
+    stack: StackSpec,
+    args: argparse.Namespace,
+    *,
+    endpoint: LocalEndpoint,
+    dynamodb_endpoint: str,
+    fallback_endpoint: str,
+) -> LambdaService:
+    """A worker pool per function, with its environment resolved to local values."""
+    resolver = Resolver.for_stack(stack, region=args.region, endpoint=endpoint)
+    pools = {}
+    for function in stack.functions.values():
+        variables = resolver.resolve_environment(
+            function.environment, f"function {function.logical_id}"
+        )
+        environment = runtime_environment(
+            function_name=function.name,
+            memory_mb=function.memory_mb,
+            handler=function.handler,
+            code_dir=function.code_dir,
+            region=args.region,
+            runtime=function.runtime,
+            dynamodb_endpoint=dynamodb_endpoint,
+            fallback_endpoint=fallback_endpoint,
+            variables=variables,
+        )
+        config = FunctionConfig(
+            name=function.name,
+            handler=function.handler,
+            code_dir=function.code_dir,
+            timeout_s=function.timeout_s,
+            memory_mb=function.memory_mb,
+            region=args.region,
+            environment=environment,
+        )
+        pools[function.logical_id] = FunctionPool(config, max_workers=args.workers)
+    return LambdaService(pools)
+
+
+def _banner(
+    stack: StackSpec, args: argparse.Namespace, dynamodb: str, embedded: bool, base: str
+) -> None:
+    api = stack.api
+    _say(f"Stack:         {stack.stack_name} ({stack.template_path})")
+    _say(
+        f"API:           {api.name} (local id {api.api_id}), region {args.region}, "
+        f"route selection {api.route_selection_expression}"
+    )
+    routes = ", ".join(
+        f"{key}{' (two-way)' if route.two_way else ''}" for key, route in api.routes.items()
+    )
+    _say(f"Routes:        {routes}")
+    for function in stack.functions.values():
+        _say(
+            f"Function:      {function.name}: {function.handler} in {function.code_dir} "
+            f"({function.runtime}, {function.timeout_s:g} s, {function.memory_mb} MB)"
+        )
+    tables = ", ".join(table.name for table in stack.tables.values()) or "(none)"
+    kind = "embedded moto" if embedded else "external"
+    _say(f"DynamoDB:      {dynamodb} ({kind}); tables: {tables}")
+    _say(f"Web page:      http://{base}/")
+    for stage in api.stages:
+        _say(f"WebSocket URL: ws://{base}/{stage}")
+        _say(f"Callback URL:  http://{base}/{stage}")
+    _say(f"Sandbox ready: http://{base}/")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""The DynamoDB the handlers talk to: an embedded moto server, and the stack's tables in it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from sandbox.template import ACCOUNT_ID, TableSpec
+
+log = logging.getLogger("sandbox")
+
+
+class _OneRequestAtATime:
+    """WSGI wrapper that lets moto handle one request at a time.
+
+    moto's TransactWriteItems snapshots whole tables and restores them when a condition
+    fails, and deep-copies tables while other threads write to them. Under concurrent
+    requests (every worker process of the sandbox is a client) that loses other
+    requests' writes and fails with "dictionary changed size during iteration".
+    Real DynamoDB applies each request atomically; serializing them restores that.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        with self._lock:
+            return list(self._app(environ, start_response))
+
+
+def _moto_server(host: str) -> Any:
+    """A ThreadedMotoServer whose app is wrapped in `_OneRequestAtATime`."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: PLC0415
+    from moto.moto_server.werkzeug_app import (  # noqa: PLC0415
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server  # noqa: PLC0415
+
+    class SerializedMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return SerializedMotoServer(ip_address=host, port=0, verbose=False)
+
+
+class EmbeddedDynamoDB:
+    """moto's server on a free loopback port, started and stopped with the sandbox."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self._host = host
+        self._server: Any = None
+        self.endpoint = ""
+
+    def start(self) -> str:
+        """Start the server; return its endpoint URL."""
+        # moto reads the account from the environment on every request.
+        os.environ["MOTO_ACCOUNT_ID"] = ACCOUNT_ID
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        server = _moto_server(self._host)
+        server.start()
+        self._server = server
+        host, port = server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        return self.endpoint
+
+    def stop(self) -> None:
+        """Stop the server (its data is discarded)."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+def client(endpoint: str, region: str, *, max_pool_connections: int = 10) -> Any:
+    """A boto3 DynamoDB client for a local endpoint, with fake credentials."""
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="sandbox",
+        aws_secret_access_key="sandbox",
+        config=Config(
+            retries={"max_attempts": 2},
+            connect_timeout=5,
+            read_timeout=30,
+            max_pool_connections=max_pool_connections,
+        ),
+    )
+
+
+def create_tables(endpoint: str, region: str, tables: Iterable[TableSpec]) -> list[str]:
+    """Create the missing tables (with GSIs, LSIs and TTL); return the names created."""
+    dynamodb = client(endpoint, region)
+    existing = set(dynamodb.list_tables().get("TableNames", []))
+    created = []
+    for table in tables:
+        if table.name in existing:
+            continue
+        request: dict[str, Any] = {
+            "TableName": table.name,
+            "KeySchema": table.key_schema,
+            "AttributeDefinitions": table.attribute_definitions,
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+        if table.global_secondary_indexes:
+            request["GlobalSecondaryIndexes"] = table.global_secondary_indexes
+        if table.local_secondary_indexes:
+            request["LocalSecondaryIndexes"] = table.local_secondary_indexes
+        if table.stream_view_type:
+            request["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": table.stream_view_type,
+            }
+        dynamodb.create_table(**request)
+        dynamodb.get_waiter("table_exists").wait(
+            TableName=table.name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+        )
+        if table.ttl_attribute:
+            dynamodb.update_time_to_live(
+                TableName=table.name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+            )
+        created.append(table.name)
+    return created

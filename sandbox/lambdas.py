@@ -1,0 +1,376 @@
+"""Lambda-like execution: warm worker processes per function, one invocation at a time each."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from sandbox.template import ACCOUNT_ID, PARTITION
+
+log = logging.getLogger("sandbox")
+
+WORKER_SCRIPT = Path(__file__).with_name("_worker.py")
+INIT_TIMEOUT_S = 10.0
+_REPLY_LIMIT = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """What an execution environment needs: code, handler, limits and the full environment."""
+
+    name: str
+    handler: str
+    code_dir: Path
+    timeout_s: float
+    memory_mb: int
+    region: str
+    environment: dict[str, str]
+
+    @property
+    def arn(self) -> str:
+        """The function ARN in the sandbox's fake account."""
+        return f"arn:{PARTITION}:lambda:{self.region}:{ACCOUNT_ID}:function:{self.name}"
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    """The outcome of one invocation: ok (with the JSON payload), error, or timeout."""
+
+    request_id: str
+    outcome: Literal["ok", "error", "timeout"]
+    payload: Any
+    error: dict[str, Any] | None
+    duration_ms: float
+    init_ms: float | None = None
+    worker_pid: int | None = None
+
+
+def runtime_environment(
+    *,
+    function_name: str,
+    memory_mb: int,
+    handler: str,
+    code_dir: Path,
+    region: str,
+    runtime: str,
+    dynamodb_endpoint: str,
+    fallback_endpoint: str,
+    variables: dict[str, str],
+) -> dict[str, str]:
+    """The process environment of an execution environment: Lambda's variables plus the function's.
+
+    Credentials are fake and every AWS SDK endpoint points at a local service, so nothing the
+    handler does reaches real AWS. The developer's own environment is not inherited.
+    """
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "LAMBDA_TASK_ROOT": str(code_dir),
+        "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),
+        "_HANDLER": handler,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
+        "AWS_LAMBDA_FUNCTION_NAME": function_name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function_name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": _log_stream_name(),
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_ACCESS_KEY_ID": "ASIASANDBOXFAKEKEY00",
+        "AWS_SECRET_ACCESS_KEY": "sandbox-fake-secret-access-key",
+        "AWS_SESSION_TOKEN": "sandbox-fake-session-token",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_endpoint,
+        "AWS_ENDPOINT_URL": fallback_endpoint,
+    }
+    env.update(variables)
+    return env
+
+
+class _Worker:
+    """One worker process and its reply pipe."""
+
+    def __init__(
+        self,
+        process: asyncio.subprocess.Process,
+        replies: asyncio.StreamReader,
+        transport: asyncio.BaseTransport,
+    ) -> None:
+        self.process = process
+        self._replies = replies
+        self._transport = transport
+
+    @classmethod
+    async def spawn(cls, config: FunctionConfig) -> _Worker:
+        # Each execution environment writes to its own log stream, as in Lambda.
+        environment = {**config.environment, "AWS_LAMBDA_LOG_STREAM_NAME": _log_stream_name()}
+        read_fd, write_fd = os.pipe()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-I",
+                "-u",
+                "-X",
+                "utf8",
+                str(WORKER_SCRIPT),
+                str(write_fd),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=None,
+                stderr=None,
+                env=environment,
+                cwd=str(config.code_dir),
+                pass_fds=(write_fd,),
+            )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        loop = asyncio.get_running_loop()
+        replies = asyncio.StreamReader(limit=_REPLY_LIMIT)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(replies), os.fdopen(read_fd, "rb", buffering=0)
+        )
+        worker = cls(process, replies, transport)
+        await worker.send(
+            {
+                "type": "init",
+                "handler": config.handler,
+                "code_dir": str(config.code_dir),
+                "function_name": config.name,
+                "function_version": "$LATEST",
+                "function_arn": config.arn,
+                "memory_mb": config.memory_mb,
+                "log_group_name": config.environment["AWS_LAMBDA_LOG_GROUP_NAME"],
+                "log_stream_name": environment["AWS_LAMBDA_LOG_STREAM_NAME"],
+            }
+        )
+        return worker
+
+    async def send(self, message: dict[str, Any]) -> None:
+        stdin = self.process.stdin
+        assert stdin is not None
+        stdin.write(json.dumps(message).encode("utf-8") + b"\n")
+        await stdin.drain()
+
+    async def receive(self) -> dict[str, Any]:
+        line = await self._replies.readline()
+        if not line:
+            code = await self.process.wait()
+            raise _WorkerExitedError(code)
+        message: dict[str, Any] = json.loads(line)
+        return message
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.process.returncode is None
+
+    def kill(self) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+        self._transport.close()
+
+    async def stop(self) -> None:
+        """Close stdin (the worker exits); kill it if it lingers."""
+        stdin = self.process.stdin
+        if stdin is not None and not stdin.is_closing():
+            stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), 1.0)
+        except TimeoutError:
+            self.kill()
+            await self.process.wait()
+        self._transport.close()
+
+
+class _WorkerExitedError(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(f"worker exited with code {code}")
+        self.code = code
+
+
+class _InitFailedError(Exception):
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error.get("errorMessage", "init failed"))
+        self.error = error
+
+
+class FunctionPool:
+    """Up to `max_workers` warm execution environments of one function."""
+
+    def __init__(self, config: FunctionConfig, *, max_workers: int) -> None:
+        self.config = config
+        self._slots = asyncio.Semaphore(max_workers)
+        self._idle: list[_Worker] = []
+        self._all: set[_Worker] = set()
+        self._closed = False
+
+    async def warm(self, count: int) -> None:
+        """Start `count` environments ahead of the first invocation (errors are logged)."""
+
+        async def one() -> None:
+            async with self._slots:
+                try:
+                    worker = await self._start_worker()
+                except _InitFailedError as exc:
+                    log.warning("%s: init failed: %s", self.config.name, exc)
+                    return
+                self._idle.append(worker)
+
+        await asyncio.gather(*(one() for _ in range(count)))
+
+    async def _start_worker(self) -> _Worker:
+        worker = await _Worker.spawn(self.config)
+        self._all.add(worker)
+        try:
+            reply = await asyncio.wait_for(worker.receive(), INIT_TIMEOUT_S)
+        except (TimeoutError, _WorkerExitedError) as exc:
+            self._discard(worker)
+            raise _InitFailedError(
+                {
+                    "errorMessage": f"init failed: {exc or 'timed out'}",
+                    "errorType": "Runtime.InitError",
+                    "stackTrace": [],
+                }
+            ) from exc
+        except BaseException:
+            self._discard(worker)
+            raise
+        if reply.get("type") != "ready":
+            self._discard(worker)
+            raise _InitFailedError(reply.get("error") or {"errorType": "Runtime.InitError"})
+        return worker
+
+    def _discard(self, worker: _Worker) -> None:
+        worker.kill()
+        self._all.discard(worker)
+
+    async def invoke(self, event: dict[str, Any]) -> InvocationResult:
+        """Run the handler on `event` in a free environment, enforcing the function's timeout."""
+        request_id = str(uuid.uuid4())
+        async with self._slots:
+            if self._closed:
+                raise RuntimeError("the function pool is closed")
+            init_ms: float | None = None
+            if self._idle:
+                worker = self._idle.pop()
+            else:
+                init_started = time.monotonic()
+                try:
+                    worker = await self._start_worker()
+                except _InitFailedError as exc:
+                    return InvocationResult(
+                        request_id, "error", None, exc.error, 0.0, _ms(init_started)
+                    )
+                init_ms = _ms(init_started)
+            started = time.monotonic()
+            deadline_ms = time.time_ns() // 1_000_000 + int(self.config.timeout_s * 1000)
+            request = {
+                "type": "invoke",
+                "requestId": request_id,
+                "deadlineMs": deadline_ms,
+                "event": event,
+            }
+            try:
+                reply = await asyncio.wait_for(self._call(worker, request), self.config.timeout_s)
+            except TimeoutError:
+                self._discard(worker)
+                message = f"Task timed out after {self.config.timeout_s:.2f} seconds"
+                print(f"{_utc_stamp()} {request_id} {message}", flush=True)
+                error = {"errorMessage": message, "errorType": "Sandbox.Timeout"}
+                return InvocationResult(
+                    request_id, "timeout", None, error, _ms(started), init_ms, worker.pid
+                )
+            except _WorkerExitedError as exc:
+                self._discard(worker)
+                error = {
+                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
+                    f"exit status {exc.code}",
+                    "errorType": "Runtime.ExitError",
+                }
+                return InvocationResult(
+                    request_id, "error", None, error, _ms(started), init_ms, worker.pid
+                )
+            except BaseException:
+                self._discard(worker)
+                raise
+            if worker.alive and not self._closed:
+                self._idle.append(worker)
+            else:
+                self._discard(worker)
+            duration = _ms(started)
+            if "error" in reply:
+                return InvocationResult(
+                    request_id, "error", None, reply["error"], duration, init_ms
+                )
+            payload = json.loads(reply["payload"])
+            return InvocationResult(request_id, "ok", payload, None, duration, init_ms, worker.pid)
+
+    @staticmethod
+    async def _call(worker: _Worker, request: dict[str, Any]) -> dict[str, Any]:
+        await worker.send(request)
+        return await worker.receive()
+
+    async def close(self) -> None:
+        """Stop every environment; running invocations are killed."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        busy = [worker for worker in self._all if worker not in idle]
+        for worker in busy:
+            worker.kill()
+        await asyncio.gather(*(worker.stop() for worker in self._all), return_exceptions=True)
+        self._all.clear()
+
+
+class LambdaService:
+    """Every function of the stack, invoked by logical id."""
+
+    def __init__(self, pools: dict[str, FunctionPool]) -> None:
+        self._pools = pools
+
+    async def warm(self, count: int) -> None:
+        """Start `count` environments per function."""
+        await asyncio.gather(*(pool.warm(count) for pool in self._pools.values()))
+
+    def function_name(self, function_id: str) -> str:
+        """The deployed name of a function."""
+        return self._pools[function_id].config.name
+
+    async def invoke(self, function_id: str, event: dict[str, Any]) -> InvocationResult:
+        """Invoke a function synchronously (RequestResponse)."""
+        return await self._pools[function_id].invoke(event)
+
+    async def close(self) -> None:
+        """Stop all environments."""
+        await asyncio.gather(*(pool.close() for pool in self._pools.values()))
+
+
+def _log_stream_name() -> str:
+    return f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+
+
+def _ms(started: float) -> float:
+    return (time.monotonic() - started) * 1000
+
+
+def _utc_stamp() -> str:
+    now = datetime.now(UTC)
+    return f"{now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}Z"

@@ -1,0 +1,1 @@
+"""Tests of the local sandbox: its pure parts, and conformance with API Gateway WebSocket."""

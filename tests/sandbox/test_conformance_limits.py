@@ -1,0 +1,97 @@
+"""Conformance (reference §9) item 31: idle timeout and maximum connection duration, with small
+--idle-timeout and --max-duration values."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection
+
+from tests.sandbox.harness import ECHO_TEMPLATE, Sandbox, connection_id_of, running_sandbox
+
+pytestmark = pytest.mark.sandbox
+
+IDLE_S = 1.5
+MAX_S = 4.0
+
+
+@pytest.fixture(scope="module")
+def limits_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """The echo stack with a 1.5 s idle timeout and a 4 s maximum duration."""
+    with running_sandbox(
+        ECHO_TEMPLATE,
+        tmp_path_factory.mktemp("limits"),
+        "--idle-timeout",
+        str(IDLE_S),
+        "--max-duration",
+        str(MAX_S),
+    ) as sandbox:
+        yield sandbox
+
+
+def closed_by_server(ws: ClientConnection, timeout: float) -> tuple[int, str, float]:
+    """Wait for the server's close frame; return (code, reason, seconds waited)."""
+    started = time.monotonic()
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            ws.recv(timeout=timeout)
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code, closed.value.rcvd.reason, time.monotonic() - started
+
+
+def test_idle_connection_is_closed_with_1001_and_disconnect_runs(limits_sandbox: Sandbox) -> None:
+    # GIVEN a connection with no traffic
+    with limits_sandbox.connect() as ws:
+        cid = connection_id_of(ws)
+        # WHEN the idle timeout passes
+        code, reason, waited = closed_by_server(ws, timeout=IDLE_S + 3)
+    # THEN the server closes it with 1001 "Going away" after about the idle timeout
+    assert (code, reason) == (1001, "Going away")
+    assert IDLE_S - 0.3 < waited < IDLE_S + 1.5
+    # AND $disconnect runs with 1001
+    context = limits_sandbox.wait_for_event(cid, "DISCONNECT")["requestContext"]
+    assert context["disconnectStatusCode"] == 1001
+
+
+def test_client_messages_reset_the_idle_timer(limits_sandbox: Sandbox) -> None:
+    # GIVEN a connection whose client sends a message every 0.5 s (one-way route)
+    with limits_sandbox.connect() as ws:
+        connection_id_of(ws)
+        for _ in range(5):
+            time.sleep(0.5)
+            ws.send('{"action":"oneway"}')
+        # THEN it outlives the idle timeout
+        connection_id_of(ws)
+
+
+def test_posts_to_the_client_reset_the_idle_timer(limits_sandbox: Sandbox) -> None:
+    # GIVEN a connection that only receives posts, every 0.5 s
+    client = limits_sandbox.management()
+    with limits_sandbox.connect() as ws:
+        cid = connection_id_of(ws)
+        for _ in range(5):
+            time.sleep(0.5)
+            client.post_to_connection(ConnectionId=cid, Data=b"tick")
+            assert ws.recv(timeout=5) == "tick"
+        # THEN it outlives the idle timeout too (traffic either way counts)
+        assert connection_id_of(ws) == cid
+
+
+def test_connection_is_closed_at_maximum_duration_despite_traffic(limits_sandbox: Sandbox) -> None:
+    # GIVEN a busy connection
+    started = time.monotonic()
+    with limits_sandbox.connect() as ws:
+        cid = connection_id_of(ws)
+        with pytest.raises(ConnectionClosed) as closed:
+            while time.monotonic() - started < MAX_S + 3:
+                ws.send('{"action":"oneway"}')
+                time.sleep(0.4)
+        # WHEN the maximum duration passes THEN the server closes it with 1001
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1001
+    assert MAX_S - 0.3 < time.monotonic() - started < MAX_S + 1.5
+    context = limits_sandbox.wait_for_event(cid, "DISCONNECT")["requestContext"]
+    assert context["disconnectStatusCode"] == 1001

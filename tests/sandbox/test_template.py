@@ -1,0 +1,230 @@
+"""Template parsing and intrinsic resolution, on the fixture templates and inline snippets."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.template import (
+    LocalEndpoint,
+    Resolver,
+    TemplateError,
+    find_template,
+    load_template,
+    local_api_id,
+    parse_template,
+)
+from tests.sandbox.harness import ECHO_TEMPLATE, FIXTURES
+
+ENDPOINT = LocalEndpoint("127.0.0.1", 8080)
+
+
+def echo_document() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(ECHO_TEMPLATE.read_text())
+    return document
+
+
+def parse(document: dict[str, Any]) -> Any:
+    return parse_template(
+        document, template_path=ECHO_TEMPLATE, stack_name="echo", region="us-east-1"
+    )
+
+
+def test_websocket_api_routes_and_stage_are_read() -> None:
+    # GIVEN the echo fixture template WHEN it is loaded
+    stack = load_template(ECHO_TEMPLATE, region="us-east-1")
+    # THEN the API, its routes (with their functions and two-way flag) and stage are known
+    api = stack.api
+    assert api.route_selection_expression == "$request.body.action"
+    assert api.stages == ("dev",)
+    assert api.api_id == local_api_id("echo", "EchoApi")
+    assert len(api.api_id) == 10
+    assert set(api.routes) >= {"$connect", "$disconnect", "$default", "join", "context"}
+    assert api.routes["join"].function_id == "EchoFunction"
+    assert api.routes["context"].function_id == "OtherFunction"
+    assert api.routes["join"].two_way is True
+    assert api.routes["oneway"].two_way is False
+    assert api.routes["$connect"].two_way is False
+
+
+def test_function_settings_and_asset_directory_are_read() -> None:
+    # GIVEN the echo fixture template WHEN it is loaded
+    stack = load_template(ECHO_TEMPLATE, region="us-east-1")
+    # THEN handler, limits and the asset directory (relative to the template) are known
+    echo = stack.functions["EchoFunction"]
+    assert echo.handler == "echo_handler.lambda_handler"
+    assert echo.timeout_s == 2
+    assert echo.memory_mb == 192
+    assert echo.code_dir == (FIXTURES / "echo").resolve()
+    assert stack.functions["OtherFunction"].memory_mb == 256
+
+
+def test_global_table_keys_indexes_and_ttl_are_read() -> None:
+    # GIVEN a TableV2-style AWS::DynamoDB::GlobalTable WHEN the template is loaded
+    table = load_template(ECHO_TEMPLATE, region="us-east-1").tables["EventsTable"]
+    # THEN the table is named after its logical id, with keys, GSI and TTL
+    assert table.name == "EventsTable"
+    assert [k["AttributeName"] for k in table.key_schema] == ["pk", "sk"]
+    assert table.global_secondary_indexes[0]["IndexName"] == "byEventType"
+    assert "ProvisionedThroughput" not in table.global_secondary_indexes[0]
+    assert table.ttl_attribute == "ttl"
+
+
+def test_defaults_apply_when_timeout_and_memory_are_absent() -> None:
+    # GIVEN a function without Timeout and MemorySize
+    document = echo_document()
+    props = document["Resources"]["EchoFunction"]["Properties"]
+    del props["Timeout"], props["MemorySize"]
+    # WHEN it is parsed THEN Lambda's defaults (3 s, 128 MB) apply
+    function = parse(document).functions["EchoFunction"]
+    assert (function.timeout_s, function.memory_mb) == (3, 128)
+
+
+def test_environment_resolves_to_local_values() -> None:
+    # GIVEN the echo template's environment (Ref, GetAtt, Join, Sub)
+    stack = load_template(ECHO_TEMPLATE, region="eu-west-1")
+    resolver = Resolver.for_stack(stack, region="eu-west-1", endpoint=ENDPOINT)
+    # WHEN it is resolved
+    env = resolver.resolve_environment(stack.functions["EchoFunction"].environment, "echo")
+    # THEN tables are local names, and execute-api URLs point at the sandbox
+    assert env == {
+        "TABLE_NAME": "EventsTable",
+        "TABLE_ARN": "arn:aws:dynamodb:eu-west-1:000000000000:table/EventsTable",
+        "CALLBACK_URL": "http://127.0.0.1:8080/dev",
+        "SOCKET_URL": "ws://127.0.0.1:8080/dev",
+        "GREETING": "hello",
+    }
+
+
+def resolve(value: Any, resources: dict[str, Any] | None = None) -> str:
+    stack = parse(echo_document())
+    all_resources = {**stack.resources, **(resources or {})}
+    resolver = Resolver(
+        resources=all_resources,
+        parameters={"Env": {"Type": "String", "Default": "dev"}},
+        mappings={"Sizes": {"small": {"value": "1"}}},
+        stack_name="echo",
+        region="us-east-1",
+        api_ids={"EchoApi": stack.api.api_id},
+        endpoint=ENDPOINT,
+    )
+    return resolver.resolve_string(value, "VAR")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"Ref": "AWS::Region"}, "us-east-1"),
+        ({"Ref": "AWS::AccountId"}, "000000000000"),
+        ({"Ref": "AWS::URLSuffix"}, "amazonaws.com"),
+        ({"Ref": "AWS::Partition"}, "aws"),
+        ({"Ref": "AWS::StackName"}, "echo"),
+        ({"Ref": "EchoStage"}, "dev"),
+        ({"Ref": "Env"}, "dev"),
+        ({"Fn::Sub": "${AWS::Region}-${!Literal}"}, "us-east-1-${Literal}"),
+        (
+            {"Fn::Sub": "${EchoFunction.Arn}"},
+            "arn:aws:lambda:us-east-1:000000000000:function:EchoFunction",
+        ),
+        ({"Fn::Sub": ["${Name}/${AWS::AccountId}", {"Name": "n"}]}, "n/000000000000"),
+        ({"Fn::Select": [1, {"Fn::Split": [",", "a,b,c"]}]}, "b"),
+        ({"Fn::FindInMap": ["Sizes", "small", "value"]}, "1"),
+        (
+            {"Fn::GetAtt": "EchoFunction.Arn"},
+            "arn:aws:lambda:us-east-1:000000000000:function:EchoFunction",
+        ),
+        (True, "true"),
+        (42, "42"),
+    ],
+)
+def test_intrinsics_resolve(value: Any, expected: str) -> None:
+    # GIVEN an intrinsic WHEN it is resolved THEN it becomes the local value
+    assert resolve(value) == expected
+
+
+def test_api_ref_and_endpoint_resolve_to_local_urls() -> None:
+    # GIVEN the API's Ref and ApiEndpoint WHEN they are resolved
+    api_id = local_api_id("echo", "EchoApi")
+    # THEN the id is the local one and the endpoint the local ws:// URL
+    assert resolve({"Ref": "EchoApi"}) == api_id
+    assert resolve({"Fn::GetAtt": ["EchoApi", "ApiEndpoint"]}) == "ws://127.0.0.1:8080"
+    domain = {"Fn::Join": [".", [{"Ref": "EchoApi"}, "execute-api.us-east-1.amazonaws.com"]]}
+    assert resolve(domain) == "127.0.0.1:8080"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"Fn::ImportValue": "Shared"}, "Fn::ImportValue is not supported"),
+        ({"Fn::If": ["C", "a", "b"]}, "Fn::If is not supported"),
+        ({"Ref": "Nowhere"}, "Ref to unknown 'Nowhere'"),
+        ({"Fn::GetAtt": ["EventsTable", "Nope"]}, "EventsTable.Nope"),
+        ({"Ref": "EchoIntegration"}, "AWS::ApiGatewayV2::Integration"),
+    ],
+)
+def test_unsupported_intrinsics_fail_naming_the_variable(value: Any, message: str) -> None:
+    # GIVEN an intrinsic the sandbox cannot resolve WHEN it is resolved
+    # THEN the error names the variable and the problem
+    with pytest.raises(TemplateError, match="VAR") as caught:
+        resolve(value)
+    assert message in str(caught.value)
+
+
+def test_table_name_property_names_the_table() -> None:
+    # GIVEN a table with an explicit TableName (itself an intrinsic)
+    document = echo_document()
+    document["Resources"]["EventsTable"]["Properties"]["TableName"] = {
+        "Fn::Sub": "${AWS::StackName}-events"
+    }
+    # WHEN the template is parsed THEN that name is used, also for Ref
+    stack = parse(document)
+    assert stack.tables["EventsTable"].name == "echo-events"
+    assert resolve({"Ref": "EventsTable"}) == "EventsTable"  # the unmodified template
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d["Resources"].pop("EchoApi"), "no AWS::ApiGatewayV2::Api"),
+        (lambda d: d["Resources"].pop("EchoStage"), "no AWS::ApiGatewayV2::Stage"),
+        (
+            lambda d: d["Resources"]["EchoFunction"]["Properties"].update(Runtime="nodejs20.x"),
+            "runtime 'nodejs20.x' is not supported",
+        ),
+        (
+            lambda d: d["Resources"]["EchoFunction"]["Metadata"].pop("aws:asset:path"),
+            "no Metadata 'aws:asset:path'",
+        ),
+        (
+            lambda d: d["Resources"]["EchoIntegration"]["Properties"].update(
+                IntegrationType="MOCK"
+            ),
+            "IntegrationType 'MOCK' is not supported",
+        ),
+    ],
+)
+def test_templates_the_sandbox_cannot_run_are_rejected(mutate: Any, message: str) -> None:
+    # GIVEN a template missing something essential
+    document = copy.deepcopy(echo_document())
+    mutate(document)
+    # WHEN it is parsed THEN a TemplateError says what is wrong
+    with pytest.raises(TemplateError, match=message.replace("(", r"\(")):
+        parse(document)
+
+
+def test_find_template_picks_the_only_stack_or_asks(tmp_path: Path) -> None:
+    # GIVEN a cdk.out with one template THEN it is found
+    (tmp_path / "A.template.json").write_text("{}")
+    assert find_template(tmp_path, None).name == "A.template.json"
+    # GIVEN two templates THEN --stack is required, and picks one
+    (tmp_path / "B.template.json").write_text("{}")
+    with pytest.raises(TemplateError, match="pass --stack"):
+        find_template(tmp_path, None)
+    assert find_template(tmp_path, "B").name == "B.template.json"
+    # GIVEN no template THEN the error says to synthesize
+    with pytest.raises(TemplateError, match="make synth"):
+        find_template(tmp_path / "missing", None)
