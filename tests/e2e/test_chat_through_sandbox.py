@@ -28,6 +28,20 @@ def room_items(sandbox: Sandbox) -> list[dict]:
     )["Items"]
 
 
+def add_ghost_member(sandbox: Sandbox, name: str) -> None:
+    """Write the items of a named member whose socket is gone and whose $disconnect never ran."""
+    db = sandbox.dynamodb()
+    (table,) = db.list_tables()["TableNames"]
+    owned = {"connectionId": {"S": GHOST}, "name": {"S": name}}
+    owned["ttl"] = {"N": str(int(time.time()) + 3600)}
+    for pk, sk in [
+        (f"CONN#{GHOST}", "CONN"),
+        (f"NAME#{name.casefold()}", "NAME"),
+        ("ROOM#lobby", f"MEMBER#{GHOST}"),
+    ]:
+        db.put_item(TableName=table, Item={"pk": {"S": pk}, "sk": {"S": sk}, **owned})
+
+
 @pytest.fixture
 def connect(chat_sandbox: Sandbox) -> Iterator[Callable[[], ChatClient]]:
     """Open chat clients; on teardown close them and wait until the room is empty again."""
@@ -155,15 +169,7 @@ def test_two_clients_racing_for_one_name_have_exactly_one_winner(connect):
 def test_vanished_client_is_pruned_by_the_next_broadcast(connect, chat_sandbox):
     # GIVEN the store lists a member whose socket is gone and whose $disconnect never came
     alice = connect().join("Alice")
-    expires = {"N": str(int(time.time()) + 3600)}
-    ghost = {"connectionId": {"S": GHOST}, "name": {"S": "Casper"}, "ttl": expires}
-    db = chat_sandbox.dynamodb()
-    (table,) = db.list_tables()["TableNames"]
-    db.put_item(TableName=table, Item={"pk": {"S": f"CONN#{GHOST}"}, "sk": {"S": "CONN"}, **ghost})
-    db.put_item(TableName=table, Item={"pk": {"S": "NAME#casper"}, "sk": {"S": "NAME"}, **ghost})
-    db.put_item(
-        TableName=table, Item={"pk": {"S": "ROOM#lobby"}, "sk": {"S": f"MEMBER#{GHOST}"}, **ghost}
-    )
+    add_ghost_member(chat_sandbox, "Casper")
     # WHEN Alice broadcasts
     alice.send("sendPublic", message="anyone there?")
     # THEN the post to the ghost gets 410, the ghost is removed, and Alice is told it left
@@ -175,15 +181,7 @@ def test_vanished_client_is_pruned_by_the_next_broadcast(connect, chat_sandbox):
 
 
 def test_name_held_by_a_vanished_client_is_reclaimed(connect, chat_sandbox):
-    db = chat_sandbox.dynamodb()
-    (table,) = db.list_tables()["TableNames"]
-    expires = {"N": str(int(time.time()) + 3600)}
-    ghost = {"connectionId": {"S": GHOST}, "name": {"S": "Phoenix"}, "ttl": expires}
-    db.put_item(TableName=table, Item={"pk": {"S": f"CONN#{GHOST}"}, "sk": {"S": "CONN"}, **ghost})
-    db.put_item(TableName=table, Item={"pk": {"S": "NAME#phoenix"}, "sk": {"S": "NAME"}, **ghost})
-    db.put_item(
-        TableName=table, Item={"pk": {"S": "ROOM#lobby"}, "sk": {"S": f"MEMBER#{GHOST}"}, **ghost}
-    )
+    add_ghost_member(chat_sandbox, "Phoenix")
     client = connect()
     client.send("setName", name="phoenix")
     assert client.wait_for(lambda f: f.get("event") == "join")["name"] == "phoenix"
