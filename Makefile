@@ -57,7 +57,7 @@ test: lint typecheck ## every check and every test
 run: synth ## run the whole chat locally on http://$(HOST):$(PORT)
 	@python -m sandbox --host $(HOST) --port $(PORT)
 
-bench: setup ## run the benchmarks and write bench/REPORT.md
+bench: synth ## run the benchmarks and write bench/REPORT.md
 	@python -m bench
 
 clean: ## remove generated files (keeps .venv and node_modules)

@@ -19,6 +19,10 @@ from botocore.config import Config
 POST_DELAY_SECONDS = 0.020
 
 
+def _progress(text: str) -> None:
+    print(f"    {text}", flush=True)
+
+
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -65,6 +69,7 @@ def fanout(*, quick: bool) -> str:
             for n in sizes:
                 if concurrency == 1 and n > 100:
                     continue
+                _progress(f"{n} connections, concurrency {concurrency}")
                 rows.append(_broadcast_row(api.url, n, concurrency))
                 api.clear()
     return (
@@ -122,7 +127,10 @@ def handler_requests(*, quick: bool) -> str:
     """Handler latency per request with N members, DynamoDB in moto (in-process)."""
     sizes = [10, 100] if quick else [10, 100, 500]
     repeats = 5 if quick else 20
-    rows = [_room_row(n, repeats) for n in sizes]
+    rows = []
+    for n in sizes:
+        _progress(f"{n} members (joining them costs O(n^2) posts)")
+        rows.append(_room_row(n, repeats))
     headers = ["N members", "sendPublic median ms", "sendPublic max ms", "sendPrivate median ms"]
     return (
         "`lambda_handler` wall time for one request with N named members; DynamoDB is moto "
@@ -163,10 +171,79 @@ def _race_row(racers: int) -> list[Any]:
 
 def name_race(*, quick: bool) -> str:
     """Many connections claim one name at once: exactly one must win."""
-    rows = [_race_row(racers) for racers in ([50] if quick else [50, 200])]
+    rows = []
+    for racers in [50] if quick else [50, 200]:
+        _progress(f"{racers} racers")
+        rows.append(_race_row(racers))
     return (
         "Concurrent `claim_name` of one name (moto, requests applied one at a time as "
         "DynamoDB applies each atomically).\n\n" + _table(["racers", "winners", "total ms"], rows)
+    )
+
+
+# --- the whole chat through the sandbox ---------------------------------------------------
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def _sandbox_row(sandbox: Any, members: int, messages: int) -> list[Any]:
+    import json  # noqa: PLC0415
+
+    clients = [sandbox.connect().__enter__() for _ in range(members)]
+    try:
+        for i, ws in enumerate(clients):
+            ws.send(json.dumps({"action": "setName", "name": f"bench{members}-{i}"}))
+        for ws in clients:  # drain until every member has seen the full member list
+            while len(json.loads(ws.recv(timeout=30)).get("members", [])) != members:
+                pass
+        latencies = []
+        for n in range(messages):
+            started = time.perf_counter()
+            clients[0].send(json.dumps({"action": "sendPublic", "message": f"m{n}"}))
+            for ws in clients:
+                while json.loads(ws.recv(timeout=30)).get("text") != f"m{n}":
+                    pass
+            latencies.append(time.perf_counter() - started)
+    finally:
+        for ws in clients:
+            ws.close()
+    return [
+        members,
+        messages,
+        _ms(statistics.median(latencies)),
+        _ms(_percentile(latencies, 0.95)),
+        _ms(max(latencies)),
+    ]
+
+
+def sandbox_round_trip(*, quick: bool) -> str:
+    """Send-to-last-receipt time of a public message, real WebSockets through the sandbox."""
+    import tempfile  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from tests.sandbox.harness import ROOT, running_sandbox  # noqa: PLC0415
+
+    template = ROOT / "cdk.out" / "ChatStack.template.json"
+    if not template.exists():
+        return "Skipped: run `make synth` first (`make bench` does)."
+    sizes = [2, 10] if quick else [2, 10, 50]
+    messages = 10 if quick else 30
+    rows = []
+    with (
+        tempfile.TemporaryDirectory() as logs,
+        running_sandbox(template, Path(logs), stage="production") as sandbox,
+    ):
+        for members in sizes:
+            _progress(f"{members} members, {messages} messages")
+            rows.append(_sandbox_row(sandbox, members, messages))
+    headers = ["members", "messages", "median ms", "p95 ms", "max ms"]
+    return (
+        "`python -m sandbox` on the synthesized template (4 worker processes, embedded "
+        "moto), websockets clients in this process: time from sending `sendPublic` until "
+        f"every member has received it. {messages} messages per size.\n\n" + _table(headers, rows)
     )
 
 
@@ -174,4 +251,5 @@ ALL: list[tuple[str, Callable[..., str]]] = [
     ("Fan-out: broadcast time against concurrency", fanout),
     ("Handler: request time against room size", handler_requests),
     ("Name race", name_race),
+    ("The whole chat through the sandbox", sandbox_round_trip),
 ]

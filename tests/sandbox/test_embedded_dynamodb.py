@@ -11,6 +11,8 @@ from botocore.exceptions import ClientError
 
 from sandbox.dynamodb import EmbeddedDynamoDB, client
 
+pytestmark = pytest.mark.sandbox
+
 TABLE = "race"
 
 
