@@ -17,7 +17,7 @@ class Settings:
 
     table_name: str
     callback_url: str
-    fanout_concurrency: int = 16
+    fanout_concurrency: int = 32
     connection_ttl_seconds: int = DEFAULT_CONNECTION_TTL_SECONDS
     log_level: str = "INFO"
 
@@ -27,7 +27,7 @@ class Settings:
         missing = [k for k in ("TABLE_NAME", "CALLBACK_URL") if not env.get(k)]
         if missing:
             raise KeyError(f"missing environment variables: {', '.join(missing)}")
-        concurrency = int(env.get("FANOUT_CONCURRENCY", "16"))
+        concurrency = int(env.get("FANOUT_CONCURRENCY", "32"))
         if not 1 <= concurrency <= 256:
             raise ValueError("FANOUT_CONCURRENCY must be between 1 and 256")
         ttl = int(env.get("CONNECTION_TTL_SECONDS", str(DEFAULT_CONNECTION_TTL_SECONDS)))

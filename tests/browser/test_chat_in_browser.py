@@ -120,3 +120,28 @@ def test_the_page_works_on_a_narrow_phone_screen(open_page):
     expect(entries(phone, "public").filter(has_text="from my phone")).to_have_count(1)
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 375, "the page must not scroll sideways on a phone"
+
+
+def test_a_connection_cut_by_the_server_reconnects_and_reclaims_the_name(open_page, chat_sandbox):
+    # GIVEN Alice is in the chat, watched by Bob
+    alice = open_page()
+    bob = open_page()
+    join_as(alice, "Alice")
+    join_as(bob, "Bob")
+    expect(members(bob)).to_have_count(2)
+    # WHEN API Gateway cuts Alice's connection (as its idle or 2-hour limit would)
+    db = chat_sandbox.dynamodb()
+    (table,) = db.list_tables()["TableNames"]
+    claim = db.get_item(
+        TableName=table, Key={"pk": {"S": "NAME#alice"}, "sk": {"S": "NAME"}}, ConsistentRead=True
+    )["Item"]
+    chat_sandbox.management().delete_connection(ConnectionId=claim["connectionId"]["S"])
+    # THEN her page reconnects by itself and takes her name back
+    expect(entries(bob, "system").filter(has_text="Alice has left the chat")).to_have_count(1)
+    # (Bob joined after Alice, so this is the first join of hers he sees)
+    expect(entries(bob, "system").filter(has_text="Alice has joined the chat")).to_have_count(
+        1, timeout=15_000
+    )
+    expect(alice.locator("#status")).to_have_attribute("data-state", "connected")
+    expect(members(alice)).to_have_count(2)
+    expect(alice.locator("#nameError")).to_have_text("")
