@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from tests.e2e.chat_client import room_items
 from tests.sandbox.harness import Sandbox, wait_for
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -40,18 +41,6 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-def room_is_empty(sandbox: Sandbox) -> bool | None:
-    db = sandbox.dynamodb()
-    (table,) = db.list_tables()["TableNames"]
-    items = db.query(
-        TableName=table,
-        KeyConditionExpression="pk = :room",
-        ExpressionAttributeValues={":room": {"S": "ROOM#lobby"}},
-        ConsistentRead=True,
-    )["Items"]
-    return True if not items else None
-
-
 @pytest.fixture
 def open_page(browser: Browser, chat_sandbox: Sandbox) -> Iterator[Callable[..., Page]]:
     """Open the chat in a fresh browser context (its own tab and storage) per call."""
@@ -75,5 +64,5 @@ def open_page(browser: Browser, chat_sandbox: Sandbox) -> Iterator[Callable[...,
     yield open_chat
     for context in contexts:
         context.close()
-    wait_for(lambda: room_is_empty(chat_sandbox), what="an empty room")
+    wait_for(lambda: None if room_items(chat_sandbox) else True, what="an empty room")
     assert problems == []

@@ -73,3 +73,16 @@ class ChatClient:
 
     def close(self) -> None:
         self.ws.close()
+
+
+def room_items(sandbox: Any) -> list[dict[str, Any]]:
+    """The chat's ROOM#lobby items in the sandbox's DynamoDB (its one table)."""
+    db = sandbox.dynamodb()
+    (table,) = db.list_tables()["TableNames"]
+    items: list[dict[str, Any]] = db.query(
+        TableName=table,
+        KeyConditionExpression="pk = :room",
+        ExpressionAttributeValues={":room": {"S": "ROOM#lobby"}},
+        ConsistentRead=True,
+    )["Items"]
+    return items

@@ -9,23 +9,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.e2e.chat_client import ChatClient
+from tests.e2e.chat_client import ChatClient, room_items
 from tests.sandbox.harness import Sandbox, wait_for
 
 pytestmark = pytest.mark.sandbox
 
 GHOST = "GhostGhostGhos0="  # well-formed (16 characters) but no socket has it: 410
-
-
-def room_items(sandbox: Sandbox) -> list[dict]:
-    db = sandbox.dynamodb()
-    (table,) = db.list_tables()["TableNames"]
-    return db.query(
-        TableName=table,
-        KeyConditionExpression="pk = :room",
-        ExpressionAttributeValues={":room": {"S": "ROOM#lobby"}},
-        ConsistentRead=True,
-    )["Items"]
 
 
 def add_ghost_member(sandbox: Sandbox, name: str) -> None:
@@ -55,7 +44,7 @@ def connect(chat_sandbox: Sandbox) -> Iterator[Callable[[], ChatClient]]:
     yield open_client
     for client in opened:
         client.close()
-    wait_for(lambda: True if not room_items(chat_sandbox) else None, what="an empty room")
+    wait_for(lambda: None if room_items(chat_sandbox) else True, what="an empty room")
 
 
 def test_seed_trigger_flow_through_the_sandbox(connect):
