@@ -89,14 +89,11 @@ def handle_message(chat: ChatService, connection_id: str, route_key: str, body: 
     action(chat, connection_id, body)
 
 
-def _client_action(route_key: str, raw_body: object) -> str | None:
-    """The action to name in an error frame: the route, or the body's action if readable."""
+def _client_action(route_key: str, body: Body | None) -> str | None:
+    """The action to name in an error frame: the route, or the parsed body's action."""
     if route_key != "$default":
         return route_key
-    try:
-        action = json.loads(raw_body).get("action") if isinstance(raw_body, str) else None
-    except (ValueError, AttributeError):
-        return None
+    action = body.get("action") if body is not None else None
     return action if isinstance(action, str) else None
 
 
@@ -108,6 +105,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     connection_id = str(request.get("connectionId", ""))
     outcome = "ok"
     status = 200
+    body: Body | None = None  # parsed once; error frames name its action
     try:
         chat = chat_service()
         if route_key == "$connect":
@@ -115,10 +113,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         elif route_key == "$disconnect":
             chat.disconnect(connection_id)
         else:
-            handle_message(chat, connection_id, route_key, parse_body(event.get("body")))
+            body = parse_body(event.get("body"))
+            handle_message(chat, connection_id, route_key, body)
     except ChatError as error:
         outcome = error.code.value
-        _reply_error(connection_id, error, _client_action(route_key, event.get("body")))
+        _reply_error(connection_id, error, _client_action(route_key, body))
     except Exception:
         outcome = ErrorCode.INTERNAL.value
         status = 500
@@ -128,7 +127,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
         if route_key not in ("$connect", "$disconnect"):
             internal = ChatError(ErrorCode.INTERNAL, "Something went wrong on our side.")
-            _reply_error(connection_id, internal, _client_action(route_key, event.get("body")))
+            _reply_error(connection_id, internal, _client_action(route_key, body))
     log.info(
         "request",
         extra={

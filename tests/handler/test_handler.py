@@ -24,13 +24,18 @@ VALID = "Valid actions: setName, sendPublic, sendPrivate, ping."
 
 
 @pytest.fixture
-def api(monkeypatch):
-    with running_connections_api() as state, mocked_dynamodb() as db:
-        create_table(db, TABLE)
+def db():
+    with mocked_dynamodb() as client:
+        create_table(client, TABLE)
+        yield client
+
+
+@pytest.fixture
+def api(db, monkeypatch):
+    with running_connections_api() as state:
         monkeypatch.setenv("TABLE_NAME", TABLE)
         monkeypatch.setenv("CALLBACK_URL", state.url)
         handler.chat_service.cache_clear()
-        state.db = db
         yield state
     handler.chat_service.cache_clear()
 
@@ -99,10 +104,10 @@ def test_seed_trigger_flow_produces_the_protocol_frames(api):
     assert api.take(alice) == []
 
 
-def test_connect_records_the_connection_and_tells_nobody(api):
+def test_connect_records_the_connection_and_tells_nobody(api, db):
     join(api, "Bob")
     connect("newcomer=")
-    item = api.db.get_item(TableName=TABLE, Key=connection_key("newcomer="))["Item"]
+    item = db.get_item(TableName=TABLE, Key=connection_key("newcomer="))["Item"]
     assert int(item["ttl"]["N"]) > item_age_limit()
     assert api.posts == []
 
@@ -198,9 +203,9 @@ def test_bad_messages_get_an_error_and_disturb_nobody(api, body, code):
     assert api.take(bob) == []
 
 
-def test_unexpected_fault_sends_internal_without_details_and_logs_the_trace(api, capsys):
+def test_unexpected_fault_sends_internal_without_details_and_logs_the_trace(api, db, capsys):
     (alice,) = join(api, "Alice")
-    api.db.delete_table(TableName=TABLE)
+    db.delete_table(TableName=TABLE)
     capsys.readouterr()
     assert send(alice, {"action": "sendPublic", "message": "hi"}) == {"statusCode": 200}
     error = error_of(api, alice)
@@ -212,8 +217,8 @@ def test_unexpected_fault_sends_internal_without_details_and_logs_the_trace(api,
     assert "ResourceNotFoundException" in failure["exception"]
 
 
-def test_connect_fails_the_handshake_when_the_connection_cannot_be_recorded(api):
-    api.db.delete_table(TableName=TABLE)
+def test_connect_fails_the_handshake_when_the_connection_cannot_be_recorded(api, db):
+    db.delete_table(TableName=TABLE)
     assert invoke(connect_event("c=")) == {"statusCode": 500}
 
 
@@ -228,7 +233,7 @@ def test_missing_configuration_is_an_internal_error_not_a_crash(monkeypatch):
 # --- leaving ----------------------------------------------------------------------------
 
 
-def test_disconnect_tells_the_others_and_is_safe_twice(api):
+def test_disconnect_tells_the_others_and_is_safe_twice(api, db):
     alice, bob = join(api, "Alice", "Bob")
     assert invoke(disconnect_event(alice)) == {"statusCode": 200}
     assert invoke(disconnect_event(alice)) == {"statusCode": 200}
@@ -236,7 +241,7 @@ def test_disconnect_tells_the_others_and_is_safe_twice(api):
         {"systemMessage": "Alice has left the chat", "event": "leave", "name": "Alice"},
         {"members": ["Bob"]},
     ]
-    remaining = json.dumps(api.db.scan(TableName=TABLE)["Items"])
+    remaining = json.dumps(db.scan(TableName=TABLE)["Items"])
     assert "Alice" not in remaining
     assert alice not in remaining
 

@@ -29,7 +29,6 @@ class ConnectionsApi:
         self.in_flight = 0
         self.max_in_flight = 0
         self.url = ""
-        self.db: Any = None  # tests may attach the DynamoDB client they pair with this
 
     def frames(self, connection_id: str) -> list[Any]:
         with self.lock:
