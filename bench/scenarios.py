@@ -58,7 +58,7 @@ def _broadcast_row(url: str, n: int, concurrency: int) -> list[Any]:
 
 def fanout(*, quick: bool) -> str:
     """Broadcast time against an @connections stand-in that answers after a fixed delay."""
-    from tests.support.connections_api import running_connections_api  # noqa: PLC0415
+    from sandbox.connections_standin import running_connections_api  # noqa: PLC0415
 
     sizes = [10, 100] if quick else [10, 100, 500]
     pools = [1, 10, 32] if quick else [1, 10, 32, 64]
@@ -85,7 +85,7 @@ def fanout(*, quick: bool) -> str:
 
 def _timed_invoke(event: dict[str, Any]) -> float:
     import handler  # noqa: PLC0415
-    from tests.support.events import LambdaContext  # noqa: PLC0415
+    from bench.local_aws import LambdaContext  # noqa: PLC0415
 
     started = time.perf_counter()
     handler.lambda_handler(event, LambdaContext())
@@ -94,24 +94,19 @@ def _timed_invoke(event: dict[str, Any]) -> float:
 
 def _room_row(n: int, repeats: int) -> list[Any]:
     import handler  # noqa: PLC0415
-    from tests.support.aws import mocked_dynamodb  # noqa: PLC0415
-    from tests.support.connections_api import running_connections_api  # noqa: PLC0415
-    from tests.support.events import connect_event, message_event  # noqa: PLC0415
-    from tests.support.stack import create_table  # noqa: PLC0415
+    from bench.local_aws import chat_table, connect, message  # noqa: PLC0415
+    from sandbox.connections_standin import running_connections_api  # noqa: PLC0415
 
-    with running_connections_api() as api, mocked_dynamodb() as db:
-        create_table(db, "bench")
-        os.environ.update(TABLE_NAME="bench", CALLBACK_URL=api.url, LOG_LEVEL="WARNING")
+    with running_connections_api() as api, chat_table() as (_, table):
+        os.environ.update(TABLE_NAME=table, CALLBACK_URL=api.url, LOG_LEVEL="WARNING")
         handler.chat_service.cache_clear()
         ids = [f"member{i:05}AAAA=" for i in range(n)]
         for i, cid in enumerate(ids):
-            _timed_invoke(connect_event(cid))
-            _timed_invoke(message_event(cid, {"action": "setName", "name": f"user{i}"}))
+            _timed_invoke(connect(cid))
+            _timed_invoke(message(cid, {"action": "setName", "name": f"user{i}"}))
         api.clear()
-        public_event = message_event(ids[0], {"action": "sendPublic", "message": "hi"})
-        private_event = message_event(
-            ids[0], {"action": "sendPrivate", "to": "user1", "message": "x"}
-        )
+        public_event = message(ids[0], {"action": "sendPublic", "message": "hi"})
+        private_event = message(ids[0], {"action": "sendPrivate", "to": "user1", "message": "x"})
         public = [_timed_invoke(public_event) for _ in range(repeats)]
         private = [_timed_invoke(private_event) for _ in range(repeats)]
     handler.chat_service.cache_clear()
@@ -143,14 +138,12 @@ def handler_requests(*, quick: bool) -> str:
 
 
 def _race_row(racers: int) -> list[Any]:
+    from bench.local_aws import chat_table  # noqa: PLC0415
     from chat.errors import NameTakenError  # noqa: PLC0415
     from chat.store import DynamoChatStore  # noqa: PLC0415
-    from tests.support.aws import mocked_dynamodb  # noqa: PLC0415
-    from tests.support.stack import create_table  # noqa: PLC0415
 
-    with mocked_dynamodb() as db:
-        create_table(db, "race")
-        store = DynamoChatStore(db, "race")
+    with chat_table() as (db, table):
+        store = DynamoChatStore(db, table)
         expires = int(time.time()) + 10_800
         ids = [f"racer{i:04}=" for i in range(racers)]
         for cid in ids:
@@ -176,7 +169,8 @@ def name_race(*, quick: bool) -> str:
         _progress(f"{racers} racers")
         rows.append(_race_row(racers))
     return (
-        "Concurrent `claim_name` of one name (moto, requests applied one at a time as "
+        "Concurrent `claim_name` of one name (the sandbox's moto server, requests applied one "
+        "at a time as "
         "DynamoDB applies each atomically).\n\n" + _table(["racers", "winners", "total ms"], rows)
     )
 
@@ -224,9 +218,10 @@ def sandbox_round_trip(*, quick: bool) -> str:
     import tempfile  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
 
-    from tests.sandbox.harness import ROOT, running_sandbox  # noqa: PLC0415
+    from bench.local_aws import ROOT, TEMPLATE  # noqa: PLC0415
+    from sandbox.launcher import SandboxProcess, start_sandbox  # noqa: PLC0415
 
-    template = ROOT / "cdk.out" / "ChatStack.template.json"
+    template = TEMPLATE
     if not template.exists():
         return "Skipped: run `make synth` first (`make bench` does)."
     sizes = [2, 10] if quick else [2, 10, 50]
@@ -234,7 +229,14 @@ def sandbox_round_trip(*, quick: bool) -> str:
     rows = []
     with (
         tempfile.TemporaryDirectory() as logs,
-        running_sandbox(template, Path(logs), stage="production") as sandbox,
+        start_sandbox(
+            template,
+            Path(logs),
+            "--web-dir",
+            str(ROOT / "web"),
+            stage="production",
+            kind=SandboxProcess,
+        ) as sandbox,
     ):
         for members in sizes:
             _progress(f"{members} members, {messages} messages")

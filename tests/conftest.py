@@ -74,7 +74,7 @@ def chat_sandbox(
     chat_template_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Any]:
     """`python -m sandbox` on the synthesized stack, serving web/, with two workers."""
-    from tests.sandbox.harness import running_sandbox  # noqa: PLC0415
+    from tests.support.sandbox import running_sandbox  # noqa: PLC0415
 
     with running_sandbox(
         chat_template_path,
@@ -86,3 +86,12 @@ def chat_sandbox(
         stage="production",
     ) as sandbox:
         yield sandbox
+
+
+@pytest.fixture
+def db() -> Iterator[Any]:
+    """moto DynamoDB with the stack's table (tests.support.aws.TABLE), fresh for each test."""
+    from tests.support.aws import chat_table  # noqa: PLC0415
+
+    with chat_table() as client:
+        yield client

@@ -9,7 +9,7 @@ import pytest
 from botocore.config import Config
 
 from chat.notifier import ConnectionsNotifier, encode
-from tests.support.connections_api import running_connections_api
+from sandbox.connections_standin import running_connections_api
 
 
 @pytest.fixture

@@ -9,23 +9,13 @@ import pytest
 from chat.errors import ConcurrentUpdateError, NameTakenError
 from chat.service import Connection, Member
 from chat.store import DynamoChatStore, connection_key, member_key, name_key
-from tests.support.aws import mocked_dynamodb
+from tests.support.aws import TABLE
 from tests.support.fakes import FakeClock
-from tests.support.stack import create_table
-
-TABLE = "chat-test"
 
 
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-@pytest.fixture
-def db():
-    with mocked_dynamodb() as client:
-        create_table(client, TABLE)
-        yield client
 
 
 @pytest.fixture

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from bench import scenarios
+from bench import local_aws, scenarios
 
 
-def test_name_race_scenario_reports_exactly_one_winner():
+def test_name_race_scenario_reports_exactly_one_winner(chat_template_path, monkeypatch):
+    monkeypatch.setattr(local_aws, "TEMPLATE", chat_template_path)
     section = scenarios.name_race(quick=True)
     assert "| 50 | 1 |" in section
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.e2e.chat_client import room_items
-from tests.sandbox.harness import Sandbox, wait_for
+from tests.support.chat_client import room_items
+from tests.support.sandbox import Sandbox, wait_for
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 # The machine has no network: without these, Chromium keeps dialling Google's services.

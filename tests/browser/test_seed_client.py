@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.sandbox.harness import Sandbox, running_sandbox
+from tests.support.sandbox import Sandbox, running_sandbox
 
 pytestmark = pytest.mark.browser
 

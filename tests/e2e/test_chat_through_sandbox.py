@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.e2e.chat_client import ChatClient, room_items
-from tests.sandbox.harness import Sandbox, wait_for
+from tests.support.chat_client import ChatClient, room_items
+from tests.support.sandbox import Sandbox, wait_for
 
 pytestmark = pytest.mark.sandbox
 

@@ -9,25 +9,16 @@ import pytest
 
 import handler
 from chat.store import connection_key
-from tests.support.aws import mocked_dynamodb
-from tests.support.connections_api import running_connections_api
+from sandbox.connections_standin import running_connections_api
+from tests.support.aws import TABLE
 from tests.support.events import (
     LambdaContext,
     connect_event,
     disconnect_event,
     message_event,
 )
-from tests.support.stack import create_table
 
-TABLE = "ChatStack-Connections"
 VALID = "Valid actions: setName, sendPublic, sendPrivate, ping."
-
-
-@pytest.fixture
-def db():
-    with mocked_dynamodb() as client:
-        create_table(client, TABLE)
-        yield client
 
 
 @pytest.fixture

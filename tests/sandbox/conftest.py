@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.sandbox.harness import ECHO_TEMPLATE, Sandbox, running_sandbox
+from tests.support.sandbox import ECHO_TEMPLATE, Sandbox, running_sandbox
 
 
 @pytest.fixture(scope="session")

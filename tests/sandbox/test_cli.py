@@ -17,7 +17,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.sandbox.harness import (
+from tests.support.sandbox import (
     ECHO_TEMPLATE,
     ROOT,
     Sandbox,
@@ -142,11 +142,11 @@ def test_web_client_files_are_served_with_correct_types(
 @pytest.mark.parametrize(
     "path",
     [
-        "/../harness.py",
-        "/%2e%2e/harness.py",
-        "/js/..%2f..%2fharness.py",
-        "/js/%2e%2e/%2e%2e/harness.py",
-        "/..%5charness.py",
+        "/../echo.template.json",
+        "/%2e%2e/echo.template.json",
+        "/js/..%2f..%2fecho.template.json",
+        "/js/%2e%2e/%2e%2e/echo.template.json",
+        "/..%5cecho.template.json",
         "/missing.js",
     ],
 )
@@ -154,7 +154,7 @@ def test_paths_outside_the_web_dir_are_not_served(echo_sandbox: Sandbox, path: s
     # GIVEN a path that escapes --web-dir (or does not exist) THEN it is 404
     status, _, body = get(echo_sandbox, path)
     assert status == 404
-    assert b"import" not in body
+    assert b"Resources" not in body
 
 
 def test_ws_endpoint_discovery_returns_the_stage_url(echo_sandbox: Sandbox) -> None:

@@ -10,7 +10,7 @@ import time
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from tests.sandbox.harness import RawWebSocket, Sandbox, connection_id_of, handshake, new_tag
+from tests.support.sandbox import RawWebSocket, Sandbox, connection_id_of, handshake, new_tag
 
 pytestmark = pytest.mark.sandbox
 

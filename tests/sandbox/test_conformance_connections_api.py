@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from websockets.exceptions import ConnectionClosed
 
 from sandbox.events import new_id
-from tests.sandbox.harness import RawWebSocket, Sandbox, connection_id_of, new_tag, wait_for
+from tests.support.sandbox import RawWebSocket, Sandbox, connection_id_of, new_tag, wait_for
 
 pytestmark = pytest.mark.sandbox
 

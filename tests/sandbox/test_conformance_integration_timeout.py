@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from tests.sandbox.harness import (
+from tests.support.sandbox import (
     ECHO_TEMPLATE,
     Sandbox,
     connection_id_of,

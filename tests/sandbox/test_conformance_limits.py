@@ -10,7 +10,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
-from tests.sandbox.harness import ECHO_TEMPLATE, Sandbox, connection_id_of, running_sandbox
+from tests.support.sandbox import ECHO_TEMPLATE, Sandbox, connection_id_of, running_sandbox
 
 pytestmark = pytest.mark.sandbox
 

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.sandbox.harness import (
+from tests.support.sandbox import (
     RawWebSocket,
     Sandbox,
     connection_id_of,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sandbox.harness import (
+from tests.support.sandbox import (
     MINIMAL_TEMPLATE,
     Sandbox,
     handshake,

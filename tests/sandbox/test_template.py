@@ -18,7 +18,7 @@ from sandbox.template import (
     local_api_id,
     parse_template,
 )
-from tests.sandbox.harness import ECHO_TEMPLATE, FIXTURES
+from tests.support.sandbox import ECHO_TEMPLATE, FIXTURES
 
 ENDPOINT = LocalEndpoint("127.0.0.1", 8080)
 

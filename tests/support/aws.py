@@ -11,7 +11,7 @@ import boto3
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
-# The @connections calls go to tests.support.connections_api, not to moto's model of it
+# The @connections calls go to sandbox.connections_standin, not to moto's model of it
 # (which answers 200 for any id and so cannot say "gone").
 MOTO_CONFIG: Any = {"core": {"passthrough": {"services": ["apigatewaymanagementapi"]}}}
 
@@ -44,3 +44,16 @@ def mocked_dynamodb() -> Iterator[Any]:
     """A moto-backed DynamoDB client (thread-safe, as boto3 clients are)."""
     with mock_aws(config=MOTO_CONFIG), serialized_moto():
         yield boto3.client("dynamodb", region_name="us-east-1")
+
+
+TABLE = "ChatStack-Connections"
+
+
+@contextmanager
+def chat_table() -> Iterator[Any]:
+    """A moto DynamoDB client with the stack's table, named TABLE, created from the template."""
+    from tests.support.stack import create_table  # noqa: PLC0415 (synthesizes the stack)
+
+    with mocked_dynamodb() as client:
+        create_table(client, TABLE)
+        yield client

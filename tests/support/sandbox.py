@@ -1,87 +1,51 @@
-"""Start `python -m sandbox` on a free port for the tests, and talk to it."""
+"""The sandbox for the tests: start it, talk to it raw, read the echo fixture's records."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
-import re
-import signal
 import socket
 import struct
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import boto3
 from botocore.config import Config
 from websockets.http11 import Response
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection
 
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+from sandbox.launcher import ROOT, SandboxProcess, start_sandbox, wait_for
+
+FIXTURES = ROOT / "tests" / "sandbox" / "fixtures"
 ECHO_TEMPLATE = FIXTURES / "echo.template.json"
 MINIMAL_TEMPLATE = FIXTURES / "minimal.template.json"
 WEB_DIR = FIXTURES / "web"
-READY = re.compile(r"^Sandbox ready: (http://\S+)/$", re.MULTILINE)
 REGION = "us-east-1"
 
-T = TypeVar("T")
+__all__ = [
+    "ECHO_TEMPLATE",
+    "FIXTURES",
+    "MINIMAL_TEMPLATE",
+    "REGION",
+    "ROOT",
+    "WEB_DIR",
+    "RawWebSocket",
+    "Sandbox",
+    "connection_id_of",
+    "handshake",
+    "new_tag",
+    "recv_text",
+    "running_sandbox",
+    "wait_for",
+]
 
 
-def wait_for(probe: Callable[[], T | None], *, timeout: float = 5.0, what: str = "it") -> T:
-    """Poll `probe` until it returns something other than None; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-
-
-@dataclass
-class Sandbox:
-    """A running sandbox process and the URLs it printed."""
-
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    base_url: str
-    stage: str
-
-    @property
-    def port(self) -> int:
-        return int(self.base_url.rsplit(":", 1)[1])
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/{self.stage}"
-
-    @property
-    def callback_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/{self.stage}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def banner_value(self, label: str) -> str:
-        match = re.search(rf"^{re.escape(label)}:\s+(\S+)", self.log(), re.MULTILINE)
-        assert match, f"{label} not in the banner"
-        return match.group(1)
-
-    def connect(self, query: str = "", **kwargs: Any) -> ClientConnection:
-        """A websockets client connected to the stage (use it as a context manager)."""
-        url = self.ws_url + (f"?{query}" if query else "")
-        kwargs.setdefault("proxy", None)
-        kwargs.setdefault("open_timeout", 10)
-        return connect(url, **kwargs)
+class Sandbox(SandboxProcess):
+    """A running sandbox, with helpers for the tests' clients and the echo fixture's records."""
 
     def management(self, endpoint_url: str | None = None) -> Any:
         """A boto3 apigatewaymanagementapi client for the callback URL."""
@@ -150,60 +114,16 @@ class Sandbox:
 
         return wait_for(probe, timeout=timeout, what=f"connection tagged {tag}")
 
-    def stop(self, timeout: float = 15.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                raise AssertionError(f"sandbox did not stop within {timeout} s") from None
-        return self.process.returncode
-
 
 @contextmanager
 def running_sandbox(
     template: Path, log_dir: Path, *args: str, stage: str = "dev"
 ) -> Iterator[Sandbox]:
-    """Start the sandbox on a free port; stop it (SIGTERM) afterwards."""
-    log_path = log_dir / f"sandbox-{uuid.uuid4().hex[:8]}.log"
-    command = [
-        sys.executable,
-        "-m",
-        "sandbox",
-        "--template",
-        str(template.resolve()),
-        "--port",
-        "0",
-        "--web-dir",
-        str(WEB_DIR),
-        *args,
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-    sandbox: Sandbox | None = None
-    try:
-
-        def ready() -> str | None:
-            if process.poll() is not None:
-                raise AssertionError(f"sandbox exited early:\n{log_path.read_text()}")
-            match = READY.search(log_path.read_text(encoding="utf-8", errors="replace"))
-            return match.group(1) if match else None
-
-        base_url = wait_for(ready, timeout=60, what="the sandbox's ready line")
-        sandbox = Sandbox(process, log_path, base_url, stage)
+    """Start the sandbox on a free port (serving the fixture web/ unless args say otherwise)."""
+    with start_sandbox(
+        template, log_dir, "--web-dir", str(WEB_DIR), *args, stage=stage, kind=Sandbox
+    ) as sandbox:
         yield sandbox
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def new_tag() -> str:

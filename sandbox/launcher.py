@@ -1,0 +1,129 @@
+"""Run `python -m sandbox` in a child process and wait until it serves (for tests and bench)."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from websockets.sync.client import ClientConnection, connect
+
+ROOT = Path(__file__).resolve().parent.parent
+READY = re.compile(r"^Sandbox ready: (http://\S+)/$", re.MULTILINE)
+
+T = TypeVar("T")
+S = TypeVar("S", bound="SandboxProcess")
+
+
+def wait_for(probe: Callable[[], T | None], *, timeout: float = 5.0, what: str = "it") -> T:
+    """Poll `probe` until it returns something other than None; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value is not None:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class SandboxProcess:
+    """A running sandbox process and the URLs it printed."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    base_url: str
+    stage: str
+
+    @property
+    def port(self) -> int:
+        return int(self.base_url.rsplit(":", 1)[1])
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/{self.stage}"
+
+    @property
+    def callback_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{self.stage}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def banner_value(self, label: str) -> str:
+        match = re.search(rf"^{re.escape(label)}:\s+(\S+)", self.log(), re.MULTILINE)
+        assert match, f"{label} not in the banner"
+        return match.group(1)
+
+    def connect(self, query: str = "", **kwargs: Any) -> ClientConnection:
+        """A websockets client connected to the stage (use it as a context manager)."""
+        url = self.ws_url + (f"?{query}" if query else "")
+        kwargs.setdefault("proxy", None)
+        kwargs.setdefault("open_timeout", 10)
+        client: ClientConnection = connect(url, **kwargs)
+        return client
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM, then wait; raises AssertionError if it does not stop in time."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError(f"sandbox did not stop within {timeout} s") from None
+        return self.process.returncode
+
+
+@contextmanager
+def start_sandbox(
+    template: Path,
+    log_dir: Path,
+    *args: str,
+    stage: str,
+    kind: type[S],
+) -> Iterator[S]:
+    """Start the sandbox on a free port with `args`; stop it (SIGTERM) afterwards."""
+    log_path = log_dir / f"sandbox-{uuid.uuid4().hex[:8]}.log"
+    command = [
+        sys.executable,
+        "-m",
+        "sandbox",
+        "--template",
+        str(template.resolve()),
+        "--port",
+        "0",
+        *args,
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    try:
+
+        def ready() -> str | None:
+            if process.poll() is not None:
+                raise AssertionError(f"sandbox exited early:\n{log_path.read_text()}")
+            match = READY.search(log_path.read_text(encoding="utf-8", errors="replace"))
+            return match.group(1) if match else None
+
+        base_url = wait_for(ready, timeout=60, what="the sandbox's ready line")
+        yield kind(process, log_path, base_url, stage)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
