@@ -5,6 +5,7 @@
 
 SHELL := /bin/bash
 PYTHON ?= python3
+export PYTHON
 VENV := .venv
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
@@ -16,18 +17,27 @@ PORT ?= 8080
 STACK ?= ChatStack
 CDK := cdk --no-notices
 
-.PHONY: help setup synth run test lint typecheck unit bench clean
+SUITES := unit adapters handler infra sandbox e2e browser bench
+
+.PHONY: help preflight setup synth run test lint typecheck web-tests bench clean $(addprefix test-,$(SUITES))
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "  make test-<suite>  one pytest suite, where <suite> is one of: $(SUITES)"
+
+preflight: ## check what make cannot install (Python 3.11+, npm, Chromium); seconds
+	@bin/preflight tools
+	@bin/preflight browser >/dev/null
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
+	@bin/preflight tools
 	@echo "==> Python environment ($(VENV))"
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/python -m pip install --quiet -r requirements-dev.txt 2>&1 | grep -v "is ignored"; test $${PIPESTATUS[0]} -eq 0
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
+	@bin/preflight tools
 	@echo "==> Node.js tooling (node_modules: CDK CLI, Node 22)"
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
@@ -48,11 +58,16 @@ typecheck: setup ## mypy
 	@echo "==> mypy"
 	@mypy
 
-test: lint typecheck ## every check and every test
+test: preflight lint typecheck web-tests ## every check and every test
+	@echo "==> pytest"
+	@CHROMIUM="$$(bin/preflight browser)" pytest
+
+web-tests: setup ## the web client's unit tests (node --test)
 	@echo "==> web client unit tests (node --test)"
 	@node --test --test-reporter=dot web/tests/*.test.js
-	@echo "==> pytest"
-	@pytest
+
+$(addprefix test-,$(SUITES)): test-%: setup ## one pytest suite: make test-unit, test-e2e, ...
+	@CHROMIUM="$$(bin/preflight browser)" pytest tests/$*
 
 run: synth ## run the whole chat locally on http://$(HOST):$(PORT)
 	@python -m sandbox --host $(HOST) --port $(PORT)

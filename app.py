@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""CDK app: builds ChatStack from the context in cdk.json (and any -c overrides)."""
+"""CDK app: builds ChatStack from its context (defaults in infra/config.py, -c overrides)."""
 
 from __future__ import annotations
 

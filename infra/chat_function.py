@@ -26,9 +26,7 @@ class ChatFunction(Construct):
         table_name: str,
         memory_mb: int,
         timeout_seconds: int,
-        fanout_concurrency: int,
-        connection_ttl_seconds: int,
-        log_level: str,
+        environment: dict[str, str],
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
     ) -> None:
@@ -49,12 +47,7 @@ class ChatFunction(Construct):
             memory_size=memory_mb,
             timeout=Duration.seconds(timeout_seconds),
             log_group=self.log_group,
-            environment={
-                "TABLE_NAME": table_name,
-                "FANOUT_CONCURRENCY": str(fanout_concurrency),
-                "CONNECTION_TTL_SECONDS": str(connection_ttl_seconds),
-                "LOG_LEVEL": log_level,
-            },
+            environment={"TABLE_NAME": table_name, **environment},
         )
 
     def set_callback_url(self, url: str) -> None:

@@ -1,7 +1,12 @@
-"""Deployment settings, read from CDK context (defaults live in cdk.json)."""
+"""Deployment settings: every context key, its default (the one place it is written) and its check.
+
+Override any key with `cdk synth -c key=value` (or in cdk.json's `context`). A bad value
+fails synth with a ConfigError that names the key.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,57 +20,83 @@ REMOVAL_POLICIES = {
     "snapshot": RemovalPolicy.SNAPSHOT,
 }
 
-# CloudWatch Logs accepts only these retention periods (days).
-RETENTION_DAYS = dict(
-    zip(
-        (
-            1,
-            3,
-            5,
-            7,
-            14,
-            30,
-            60,
-            90,
-            120,
-            150,
-            180,
-            365,
-            400,
-            545,
-            731,
-            1096,
-            1827,
-            2192,
-            2557,
-            2922,
-            3288,
-            3653,
-        ),
-        list(logs.RetentionDays)[:-1],
-        strict=True,
-    )
-)
+# CloudWatch Logs accepts only these retention periods; named explicitly so that the
+# mapping never depends on the order of the CDK enum.
+RETENTION_DAYS: dict[int, logs.RetentionDays] = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS,
+    2557: logs.RetentionDays.SEVEN_YEARS,
+    2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
 
-# Every context key the app reads, with the value used when cdk.json does not set it.
+# The routes whose stage throttles can be set one by one (`routeThrottling`).
+THROTTLED_ROUTES = ("$connect", "$default", "setName", "sendPublic", "sendPrivate")
+
+# Every context key the app reads and its default. README.md's configuration table lists
+# the same keys (a test compares them), and lambda_src/chat/settings.py keeps its own
+# copies of the defaults the function needs (a test compares those too).
 DEFAULTS: dict[str, Any] = {
     "stackName": "ChatStack",
     "stageName": "production",
     "removalPolicy": "destroy",
     "throttlingBurstLimit": 500,
     "throttlingRateLimit": 1000,
+    "routeThrottling": {
+        "$connect": {"burst": 100, "rate": 50},
+        "$default": {"burst": 100, "rate": 50},
+        "setName": {"burst": 100, "rate": 50},
+        "sendPublic": {"burst": 200, "rate": 100},
+        "sendPrivate": {"burst": 200, "rate": 200},
+    },
     "createApiGatewayCloudWatchRole": True,
     "logRetentionDays": 30,
     "lambdaMemoryMb": 256,
     "lambdaTimeoutSeconds": 20,
+    "reservedConcurrency": 100,
     "fanoutConcurrency": 32,
     "connectionTtlSeconds": 10800,
     "logLevel": "INFO",
+    "messageBurst": 10,
+    "messageRatePerSecond": 2,
+    "nameBurst": 3,
+    "nameRatePerSecond": 0.1,
+    "rateLimitStrikes": 30,
+    "maxRoomSize": 1000,
+    "allowedOrigins": [],
+    "allowMissingOrigin": True,
 }
+
+LOOPBACK_ORIGINS = ("http://127.0.0.1", "http://localhost", "http://[::1]")
 
 
 class ConfigError(ValueError):
     """A context value that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class RouteThrottle:
+    """A stage throttle for one route: burst (requests) and steady rate (requests/s)."""
+
+    burst: int
+    rate: float
 
 
 @dataclass(frozen=True)
@@ -77,77 +108,176 @@ class ChatConfig:
     removal_policy: RemovalPolicy
     throttling_burst_limit: int
     throttling_rate_limit: float
+    route_throttling: dict[str, RouteThrottle]
     create_api_gateway_cloudwatch_role: bool
     log_retention: logs.RetentionDays
     lambda_memory_mb: int
     lambda_timeout_seconds: int
+    reserved_concurrency: int
     fanout_concurrency: int
     connection_ttl_seconds: int
     log_level: str
+    message_burst: int
+    message_rate_per_second: float
+    name_burst: int
+    name_rate_per_second: float
+    rate_limit_strikes: int
+    max_room_size: int
+    allowed_origins: tuple[str, ...]
+    allow_missing_origin: bool
     account: str | None = None
     region: str | None = None
 
     @classmethod
     def from_context(cls, node: Node) -> ChatConfig:
         """Raises ConfigError naming the context key that is wrong."""
-
-        def get(key: str) -> Any:
-            value = node.try_get_context(key)
-            return DEFAULTS.get(key) if value is None else value
-
-        def number(key: str, low: float, high: float) -> float:
-            raw = get(key)
-            try:
-                value = float(raw)
-            except (TypeError, ValueError):
-                raise ConfigError(f"context {key}={raw!r} is not a number") from None
-            if not low <= value <= high:
-                raise ConfigError(f"context {key}={raw!r} must be between {low:g} and {high:g}")
-            return value
-
-        def flag(key: str) -> bool:
-            raw = get(key)
-            if isinstance(raw, bool):
-                return raw
-            if str(raw).lower() in ("true", "1", "yes"):
-                return True
-            if str(raw).lower() in ("false", "0", "no"):
-                return False
-            raise ConfigError(f"context {key}={raw!r} must be true or false")
-
-        removal = str(get("removalPolicy")).lower()
+        read = _Reader(node)
+        removal = str(read.get("removalPolicy")).lower()
         if removal not in REMOVAL_POLICIES:
             raise ConfigError(
                 f"context removalPolicy={removal!r} must be one of {', '.join(REMOVAL_POLICIES)}"
             )
-        retention_days = int(number("logRetentionDays", 1, 3653))
+        retention_days = int(read.number("logRetentionDays", 1, 3653))
         if retention_days not in RETENTION_DAYS:
             allowed = ", ".join(map(str, RETENTION_DAYS))
             raise ConfigError(
                 f"context logRetentionDays={retention_days} is not one CloudWatch allows: {allowed}"
             )
-        retention = RETENTION_DAYS[retention_days]
-        stage_name = str(get("stageName"))
+        stage_name = str(read.get("stageName"))
         if not stage_name.replace("-", "").replace("_", "").isalnum():
             raise ConfigError(f"context stageName={stage_name!r} must be letters, digits, - or _")
-        log_level = str(get("logLevel")).upper()
+        log_level = str(read.get("logLevel")).upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(
                 f"context logLevel={log_level!r} must be DEBUG, INFO, WARNING or ERROR"
             )
         return cls(
-            stack_name=str(get("stackName")),
+            stack_name=str(read.get("stackName")),
             stage_name=stage_name,
             removal_policy=REMOVAL_POLICIES[removal],
-            throttling_burst_limit=int(number("throttlingBurstLimit", 1, 5000)),
-            throttling_rate_limit=number("throttlingRateLimit", 1, 10000),
-            create_api_gateway_cloudwatch_role=flag("createApiGatewayCloudWatchRole"),
-            log_retention=retention,
-            lambda_memory_mb=int(number("lambdaMemoryMb", 128, 10240)),
-            lambda_timeout_seconds=int(number("lambdaTimeoutSeconds", 3, 29)),
-            fanout_concurrency=int(number("fanoutConcurrency", 1, 256)),
-            connection_ttl_seconds=int(number("connectionTtlSeconds", 7260, 30 * 86400)),
+            throttling_burst_limit=int(read.number("throttlingBurstLimit", 1, 5000)),
+            throttling_rate_limit=read.number("throttlingRateLimit", 1, 10000),
+            route_throttling=read.route_throttling("routeThrottling"),
+            create_api_gateway_cloudwatch_role=read.flag("createApiGatewayCloudWatchRole"),
+            log_retention=RETENTION_DAYS[retention_days],
+            lambda_memory_mb=int(read.number("lambdaMemoryMb", 128, 10240)),
+            lambda_timeout_seconds=int(read.number("lambdaTimeoutSeconds", 3, 29)),
+            reserved_concurrency=int(read.number("reservedConcurrency", 0, 10000)),
+            fanout_concurrency=int(read.number("fanoutConcurrency", 1, 256)),
+            connection_ttl_seconds=int(read.number("connectionTtlSeconds", 7260, 30 * 86400)),
             log_level=log_level,
+            message_burst=int(read.number("messageBurst", 1, 1000)),
+            message_rate_per_second=read.number("messageRatePerSecond", 0.01, 100),
+            name_burst=int(read.number("nameBurst", 1, 100)),
+            name_rate_per_second=read.number("nameRatePerSecond", 0.001, 10),
+            rate_limit_strikes=int(read.number("rateLimitStrikes", 1, 10000)),
+            max_room_size=int(read.number("maxRoomSize", 2, 1000)),
+            allowed_origins=read.origins("allowedOrigins"),
+            allow_missing_origin=read.flag("allowMissingOrigin"),
             account=node.try_get_context("account") or None,
             region=node.try_get_context("region") or None,
         )
+
+    def function_environment(self) -> dict[str, str]:
+        """The function's settings (lambda_src/chat/settings.py), as environment variables."""
+        return {
+            "FANOUT_CONCURRENCY": str(self.fanout_concurrency),
+            "CONNECTION_TTL_SECONDS": str(self.connection_ttl_seconds),
+            "LOG_LEVEL": self.log_level,
+            "MESSAGE_BURST": str(self.message_burst),
+            "MESSAGE_RATE_PER_SECOND": f"{self.message_rate_per_second:g}",
+            "NAME_BURST": str(self.name_burst),
+            "NAME_RATE_PER_SECOND": f"{self.name_rate_per_second:g}",
+            "RATE_LIMIT_STRIKES": str(self.rate_limit_strikes),
+            "MAX_ROOM_SIZE": str(self.max_room_size),
+            "ALLOWED_ORIGINS": ",".join(self.origin_allow_list()),
+            "ALLOW_MISSING_ORIGIN": str(self.allow_missing_origin).lower(),
+        }
+
+    def origin_allow_list(self) -> tuple[str, ...]:
+        """The origins $connect accepts: the configured ones, plus loopback for the sandbox."""
+        if "*" in self.allowed_origins:
+            return ("*",)
+        return tuple(dict.fromkeys((*self.allowed_origins, *LOOPBACK_ORIGINS)))
+
+
+_UNSET = object()
+
+
+class _Reader:
+    """Reads and checks context values; every error names its key."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    def get(self, key: str) -> Any:
+        value = self._node.try_get_context(key)
+        return DEFAULTS[key] if value is None else value
+
+    def number(self, key: str, low: float, high: float, raw: Any = _UNSET) -> float:
+        raw = self.get(key) if raw is _UNSET else raw
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"context {key}={raw!r} is not a number") from None
+        if not low <= value <= high:
+            raise ConfigError(f"context {key}={raw!r} must be between {low:g} and {high:g}")
+        return value
+
+    def flag(self, key: str) -> bool:
+        raw = self.get(key)
+        if isinstance(raw, bool):
+            return raw
+        if str(raw).lower() in ("true", "1", "yes"):
+            return True
+        if str(raw).lower() in ("false", "0", "no"):
+            return False
+        raise ConfigError(f"context {key}={raw!r} must be true or false")
+
+    def _json(self, key: str) -> Any:
+        raw = self.get(key)
+        if isinstance(raw, str):  # `-c key=...` always arrives as a string
+            try:
+                return json.loads(raw)
+            except ValueError:
+                raise ConfigError(f"context {key}={raw!r} is not valid JSON") from None
+        return raw
+
+    def origins(self, key: str) -> tuple[str, ...]:
+        raw = self.get(key)
+        if isinstance(raw, str) and not raw.strip().startswith("["):
+            values: Any = [part.strip() for part in raw.split(",") if part.strip()]
+        else:
+            values = self._json(key)
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ConfigError(f"context {key}={raw!r} must be a list of origins")
+        for origin in values:
+            if origin == "*":
+                continue
+            scheme, _, rest = origin.partition("://")
+            if scheme not in ("http", "https") or not rest or "/" in rest:
+                raise ConfigError(
+                    f"context {key}: {origin!r} is not an origin such as https://chat.example.com"
+                    ' (scheme and host, no path), or "*"'
+                )
+        return tuple(v.rstrip("/") for v in values)
+
+    def route_throttling(self, key: str) -> dict[str, RouteThrottle]:
+        raw = self._json(key)
+        if not isinstance(raw, dict):
+            raise ConfigError(f"context {key} must be an object of route: {{burst, rate}}")
+        unknown = set(raw) - set(THROTTLED_ROUTES)
+        if unknown:
+            raise ConfigError(
+                f"context {key}: unknown route {sorted(unknown)[0]!r}; "
+                f"routes are {', '.join(THROTTLED_ROUTES)}"
+            )
+        throttles = {}
+        for route in THROTTLED_ROUTES:
+            entry = {**DEFAULTS[key][route], **(raw.get(route) or {})}
+            where = f"{key}.{route}"
+            throttles[route] = RouteThrottle(
+                burst=int(self.number(where, 1, 5000, entry.get("burst"))),
+                rate=self.number(where, 1, 10000, entry.get("rate")),
+            )
+        return throttles

@@ -29,9 +29,7 @@ class ChatStack(Stack):
             table_name=self.connections.table.table_name,
             memory_mb=config.lambda_memory_mb,
             timeout_seconds=config.lambda_timeout_seconds,
-            fanout_concurrency=config.fanout_concurrency,
-            connection_ttl_seconds=config.connection_ttl_seconds,
-            log_level=config.log_level,
+            environment=config.function_environment(),
             log_retention=config.log_retention,
             removal_policy=config.removal_policy,
         )

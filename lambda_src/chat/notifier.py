@@ -11,7 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chat.frames import Frame
-from chat.service import DeliveryReport
+from chat.ports import DeliveryReport
 
 log = logging.getLogger("chat.notifier")
 

@@ -1,14 +1,34 @@
-"""Configuration, read once from the environment the stack (or the sandbox) sets."""
+"""Configuration, read once from the environment the stack (or the sandbox) sets.
+
+The defaults below are the function's own safe fallbacks; the stack always sets every
+variable from infra/config.py, and a test checks that the two sets of defaults agree.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 # API Gateway closes every connection after 2 hours; items outlive that by an hour.
 DEFAULT_CONNECTION_TTL_SECONDS = 3 * 3600
 MIN_CONNECTION_TTL_SECONDS = 2 * 3600 + 60
+LOOPBACK_ORIGINS = ("http://127.0.0.1", "http://localhost", "http://[::1]")
+
+T = TypeVar("T", int, float)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Abuse limits: token buckets per connection, strikes before a close, room size."""
+
+    message_burst: int = 10
+    message_rate_per_second: float = 2.0
+    name_burst: int = 3
+    name_rate_per_second: float = 0.1
+    rate_limit_strikes: int = 30
+    max_room_size: int = 1000
 
 
 @dataclass(frozen=True)
@@ -20,6 +40,12 @@ class Settings:
     fanout_concurrency: int = 32
     connection_ttl_seconds: int = DEFAULT_CONNECTION_TTL_SECONDS
     log_level: str = "INFO"
+    limits: Limits = field(default_factory=Limits)
+    # Origins allowed on $connect ("*": any). Loopback ports are not compared.
+    allowed_origins: tuple[str, ...] = LOOPBACK_ORIGINS
+    allow_missing_origin: bool = True
+    # With sign-in on, the authorizer's context must carry the chat name to bind.
+    sign_in_required: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -27,19 +53,54 @@ class Settings:
         missing = [k for k in ("TABLE_NAME", "CALLBACK_URL") if not env.get(k)]
         if missing:
             raise KeyError(f"missing environment variables: {', '.join(missing)}")
-        concurrency = int(env.get("FANOUT_CONCURRENCY", "32"))
-        if not 1 <= concurrency <= 256:
-            raise ValueError("FANOUT_CONCURRENCY must be between 1 and 256")
-        ttl = int(env.get("CONNECTION_TTL_SECONDS", str(DEFAULT_CONNECTION_TTL_SECONDS)))
-        if ttl < MIN_CONNECTION_TTL_SECONDS:
-            raise ValueError(
-                f"CONNECTION_TTL_SECONDS must be at least {MIN_CONNECTION_TTL_SECONDS} "
-                "(past API Gateway's 2-hour connection limit)"
-            )
+
+        def number(name: str, kind: Callable[[str], T], default: T, low: T, high: T) -> T:
+            raw = env.get(name)
+            try:
+                value = kind(raw) if raw else default
+            except ValueError:
+                raise ValueError(f"{name}={raw!r} is not a number") from None
+            if not low <= value <= high:
+                raise ValueError(f"{name} must be between {low} and {high}")
+            return value
+
+        def flag(name: str, default: bool) -> bool:
+            raw = env.get(name, "").strip().lower()
+            return default if not raw else raw in ("1", "true", "yes")
+
+        defaults = Limits()
+        limits = Limits(
+            message_burst=number("MESSAGE_BURST", int, defaults.message_burst, 1, 1000),
+            message_rate_per_second=number(
+                "MESSAGE_RATE_PER_SECOND", float, defaults.message_rate_per_second, 0.01, 100.0
+            ),
+            name_burst=number("NAME_BURST", int, defaults.name_burst, 1, 100),
+            name_rate_per_second=number(
+                "NAME_RATE_PER_SECOND", float, defaults.name_rate_per_second, 0.001, 10.0
+            ),
+            rate_limit_strikes=number(
+                "RATE_LIMIT_STRIKES", int, defaults.rate_limit_strikes, 1, 10000
+            ),
+            max_room_size=number("MAX_ROOM_SIZE", int, defaults.max_room_size, 2, 1000),
+        )
+        origins = tuple(
+            o.strip().rstrip("/") for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip()
+        )
+        ttl = number(
+            "CONNECTION_TTL_SECONDS",
+            int,
+            DEFAULT_CONNECTION_TTL_SECONDS,
+            MIN_CONNECTION_TTL_SECONDS,
+            30 * 86400,
+        )
         return cls(
             table_name=env["TABLE_NAME"],
             callback_url=env["CALLBACK_URL"],
-            fanout_concurrency=concurrency,
+            fanout_concurrency=number("FANOUT_CONCURRENCY", int, 32, 1, 256),
             connection_ttl_seconds=ttl,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            limits=limits,
+            allowed_origins=origins or LOOPBACK_ORIGINS,
+            allow_missing_origin=flag("ALLOW_MISSING_ORIGIN", True),
+            sign_in_required=flag("SIGN_IN_REQUIRED", False),
         )

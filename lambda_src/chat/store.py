@@ -20,7 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chat.errors import ConcurrentUpdateError, NameTakenError
-from chat.service import Connection, Member
+from chat.ports import Connection, Member
 
 ROOM = "lobby"
 Item = dict[str, Any]

@@ -10,18 +10,19 @@ from typing import Any
 from aws_cdk.assertions import Template
 
 from app import build_app
+from infra.config import ChatConfig
 
 
 @functools.cache
 def chat_template() -> Template:
-    """ChatStack with the defaults from cdk.json's context."""
+    """ChatStack with the default configuration (and cdk.json's feature flags)."""
     return template_with()
 
 
 def template_with(**context: Any) -> Template:
     defaults = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())
     app = build_app({**defaults["context"], **context})
-    stack = app.node.find_child(str(app.node.try_get_context("stackName")))
+    stack = app.node.find_child(ChatConfig.from_context(app.node).stack_name)
     return Template.from_stack(stack)  # type: ignore[arg-type]
 
 
