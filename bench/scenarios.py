@@ -99,7 +99,7 @@ def _room_row(n: int, repeats: int) -> list[Any]:
 
     with running_connections_api() as api, chat_table() as (_, table):
         os.environ.update(TABLE_NAME=table, CALLBACK_URL=api.url, LOG_LEVEL="WARNING")
-        handler.chat_service.cache_clear()
+        handler.reset()
         ids = [f"member{i:05}AAAA=" for i in range(n)]
         for i, cid in enumerate(ids):
             _timed_invoke(connect(cid))
@@ -109,7 +109,7 @@ def _room_row(n: int, repeats: int) -> list[Any]:
         private_event = message(ids[0], {"action": "sendPrivate", "to": "user1", "message": "x"})
         public = [_timed_invoke(public_event) for _ in range(repeats)]
         private = [_timed_invoke(private_event) for _ in range(repeats)]
-    handler.chat_service.cache_clear()
+    handler.reset()
     return [
         n,
         _ms(statistics.median(public)),

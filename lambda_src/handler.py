@@ -18,7 +18,10 @@ from botocore.config import Config
 
 from chat import frames, logs
 from chat.errors import ChatError, ErrorCode
+from chat.names import validate_name
 from chat.notifier import ConnectionsNotifier
+from chat.origins import header, origin_allowed
+from chat.ports import Connection
 from chat.service import ChatService
 from chat.settings import Settings
 from chat.store import DynamoChatStore
@@ -26,49 +29,62 @@ from chat.store import DynamoChatStore
 log = logging.getLogger("chat.handler")
 
 Body = dict[str, Any]
-Action = Callable[[ChatService, str, Body], None]
+Action = Callable[[ChatService, Connection | None, Body], None]
 
 ACTIONS: dict[str, Action] = {
-    "setName": lambda chat, cid, body: chat.set_name(cid, body.get("name")),
-    "sendPublic": lambda chat, cid, body: chat.send_public(cid, body.get("message")),
-    "sendPrivate": lambda chat, cid, body: chat.send_private(
-        cid, body.get("to"), body.get("message")
+    "setName": lambda chat, sender, body: chat.set_name(sender, body.get("name")),
+    "sendPublic": lambda chat, sender, body: chat.send_public(sender, body.get("message")),
+    "sendPrivate": lambda chat, sender, body: chat.send_private(
+        sender, body.get("to"), body.get("message")
     ),
     # Keep-alive: resets API Gateway's 10-minute idle timer; nothing is sent back.
-    "ping": lambda chat, cid, body: None,
+    "ping": lambda chat, sender, body: None,
 }
 VALID_ACTIONS = ", ".join(ACTIONS)
 
 
 @functools.cache
+def settings() -> Settings:
+    """The deployment's settings, read once per execution environment."""
+    return Settings.from_env()
+
+
+@functools.cache
 def chat_service() -> ChatService:
     """The service wired to DynamoDB and API Gateway, built once per execution environment."""
-    settings = Settings.from_env()
-    logs.configure(settings.log_level)
+    settings_ = settings()
+    logs.configure(settings_.log_level)
     retries: Any = {"mode": "standard"}
     dynamodb = boto3.client("dynamodb", config=Config(retries=retries))
     connections = boto3.client(
         "apigatewaymanagementapi",
-        endpoint_url=settings.callback_url,
+        endpoint_url=settings_.callback_url,
         config=Config(
             retries=retries,
-            max_pool_connections=settings.fanout_concurrency,
+            max_pool_connections=settings_.fanout_concurrency,
             connect_timeout=3,
             read_timeout=5,
         ),
     )
     return ChatService(
-        DynamoChatStore(dynamodb, settings.table_name),
-        ConnectionsNotifier(connections, concurrency=settings.fanout_concurrency),
-        connection_ttl_seconds=settings.connection_ttl_seconds,
+        DynamoChatStore(dynamodb, settings_.table_name),
+        ConnectionsNotifier(connections, concurrency=settings_.fanout_concurrency),
+        connection_ttl_seconds=settings_.connection_ttl_seconds,
+        limits=settings_.limits,
     )
 
 
+def reset() -> None:
+    """Forget the cached settings and clients (the next event reads the environment again)."""
+    settings.cache_clear()
+    chat_service.cache_clear()
+
+
 def parse_body(raw: object) -> Body:
-    """The client frame as a JSON object. Raises ChatError(INVALID_JSON)."""
+    """The client frame as a JSON object. Raises ChatError(INVALID_JSON) on any parse failure."""
     try:
         body = json.loads(raw) if isinstance(raw, str) else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting thousands deep
         body = None
     if not isinstance(body, dict):
         raise ChatError(
@@ -79,14 +95,61 @@ def parse_body(raw: object) -> Body:
     return body
 
 
-def handle_message(chat: ChatService, connection_id: str, route_key: str, body: Body) -> None:
-    """Run the action the route (or, on $default, the body's `action`) names."""
-    action_name = route_key if route_key != "$default" else body.get("action")
+def handle_message(chat: ChatService, connection_id: str, route_key: str, raw: object) -> Body:
+    """Admit the frame (rate limits), then run the action the route or the body's `action` names.
+
+    Returns the parsed body (for the error frame's `action`). Every frame takes a token
+    first, even one that is not JSON, so that no frame does work for free.
+    """
+    try:
+        body: Body | None = parse_body(raw)
+        parse_error = None
+    except ChatError as error:
+        body, parse_error = None, error
+    action_name = route_key if route_key != "$default" else (body or {}).get("action")
+    sender = chat.admit(connection_id, action_name)
+    if parse_error is not None or body is None:
+        raise parse_error or ChatError(ErrorCode.INVALID_JSON, "Send a JSON object.")
     action = ACTIONS.get(action_name) if isinstance(action_name, str) else None
     if action is None:
-        described = "Missing action" if action_name is None else f"Unknown action {action_name!r}"
+        described = (
+            "Missing action" if action_name is None else f"Unknown action {str(action_name)[:40]!r}"
+        )
         raise ChatError(ErrorCode.UNKNOWN_ACTION, f"{described}. Valid actions: {VALID_ACTIONS}.")
-    action(chat, connection_id, body)
+    action(chat, sender, body)
+    return body
+
+
+def connect(chat: ChatService, event: dict[str, Any]) -> int:
+    """$connect: check the page's Origin and the sign-in, then record the connection.
+
+    Returns the handshake status: 200, or 403 for a page or a sign-in we refuse.
+    """
+    request = event.get("requestContext") or {}
+    connection_id = str(request.get("connectionId", ""))
+    config = settings()
+    origin = header(event.get("headers"), "Origin")
+    if not origin_allowed(
+        origin, config.allowed_origins, allow_missing=config.allow_missing_origin
+    ):
+        log.warning(
+            "connection refused: origin not allowed",
+            extra={"connectionId": connection_id, "origin": (origin or "")[:200]},
+        )
+        return 403
+    bound_name = None
+    if config.sign_in_required:
+        claimed = (request.get("authorizer") or {}).get("name")
+        try:
+            bound_name = validate_name(claimed)
+        except ChatError as error:
+            log.warning(
+                "connection refused: the sign-in gives no usable chat name",
+                extra={"connectionId": connection_id, "reason": error.message},
+            )
+            return 403
+    chat.connect(connection_id, request.get("connectedAt"), bound_name)
+    return 200
 
 
 def _client_action(route_key: str, body: Body | None) -> str | None:
@@ -109,12 +172,13 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         chat = chat_service()
         if route_key == "$connect":
-            chat.connect(connection_id, request.get("connectedAt"))
+            status = connect(chat, event)
+            outcome = "ok" if status == 200 else "refused"
         elif route_key == "$disconnect":
             chat.disconnect(connection_id)
         else:
-            body = parse_body(event.get("body"))
-            handle_message(chat, connection_id, route_key, body)
+            body = _parsed_or_none(event.get("body"))
+            handle_message(chat, connection_id, route_key, event.get("body"))
     except ChatError as error:
         outcome = error.code.value
         _reply_error(connection_id, error, _client_action(route_key, body))
@@ -143,8 +207,16 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"statusCode": status if route_key == "$connect" else 200}
 
 
-def _reply_error(connection_id: str, error: ChatError, action: str | None) -> None:
+def _parsed_or_none(raw: object) -> Body | None:
     try:
-        chat_service().notify(connection_id, frames.error(error.code, error.message, action))
+        return parse_body(raw)
+    except ChatError:
+        return None
+
+
+def _reply_error(connection_id: str, error: ChatError, action: str | None) -> None:
+    frame = frames.error(error.code, error.message, action, error.retry_after_ms)
+    try:
+        chat_service().notify(connection_id, frame)
     except Exception:
         log.exception("could not send the error frame", extra={"connectionId": connection_id})

@@ -16,25 +16,34 @@ class ErrorCode(StrEnum):
     INVALID_MESSAGE = "INVALID_MESSAGE"
     MESSAGE_TOO_LONG = "MESSAGE_TOO_LONG"
     UNKNOWN_RECIPIENT = "UNKNOWN_RECIPIENT"
+    RATE_LIMITED = "RATE_LIMITED"
+    ROOM_FULL = "ROOM_FULL"
+    NOT_CONNECTED = "NOT_CONNECTED"
     INTERNAL = "INTERNAL"
 
 
 class ChatError(Exception):
     """A request the chat refuses; `message` is safe to show to the client."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str, *, retry_after_ms: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.retry_after_ms = retry_after_ms
 
 
 class NameTakenError(Exception):
     """Raised by a store when a live claim held by another connection blocks a name."""
 
-    def __init__(self, holder_connection_id: str, holder_name: str) -> None:
+    def __init__(self, holder_connection_id: str, holder_name: str, key: str) -> None:
         super().__init__(holder_name)
         self.holder_connection_id = holder_connection_id
         self.holder_name = holder_name
+        self.key = key  # the claim key that is taken
+
+
+class RoomFullError(Exception):
+    """Raised by a store when a join would take the room past its maximum size."""
 
 
 class ConcurrentUpdateError(Exception):

@@ -50,5 +50,10 @@ def private_message(sender: str, recipient: str, text: str, ts: int) -> Frame:
     }
 
 
-def error(code: ErrorCode, message: str, action: str | None) -> Frame:
-    return {"error": {"code": code.value, "message": message, "action": action}}
+def error(
+    code: ErrorCode, message: str, action: str | None, retry_after_ms: int | None = None
+) -> Frame:
+    detail: Frame = {"code": code.value, "message": message, "action": action}
+    if retry_after_ms is not None:
+        detail["retryAfterMs"] = retry_after_ms
+    return {"error": detail}

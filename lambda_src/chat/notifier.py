@@ -83,6 +83,16 @@ class ConnectionsNotifier:
                 return FAILED
         return SENT
 
+    def close(self, connection_id: str) -> None:
+        try:
+            self._client.delete_connection(ConnectionId=connection_id)
+        except ClientError as error:
+            if not _is_gone(error):
+                log.warning(
+                    "could not close the connection",
+                    extra={"connectionId": connection_id, "error": str(error)},
+                )
+
     def is_gone(self, connection_id: str) -> bool:
         try:
             self._client.get_connection(ConnectionId=connection_id)

@@ -22,11 +22,41 @@ class Member:
 
 @dataclass(frozen=True)
 class Connection:
-    """A live connection as the store knows it; `name` is None until setName succeeds."""
+    """A live connection as the store knows it; `name` is None until setName succeeds.
+
+    `name_keys` are the claim keys its name occupies (chat.names.claim_keys), kept so
+    that releasing them never depends on recomputing them. `bound_name` is the name
+    sign-in fixed for it, if any.
+    """
 
     connection_id: str
     name: str | None
     expires_at: int
+    name_keys: tuple[str, ...] = ()
+    bound_name: str | None = None
+
+
+@dataclass(frozen=True)
+class TokenBucket:
+    """A rate limit: up to `capacity` frames at once, refilled at `rate_per_second`."""
+
+    capacity: int
+    rate_per_second: float
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The outcome of taking a token for one frame.
+
+    `connection` is None when the store does not know the connection (never recorded,
+    or already removed by $disconnect); then no token is taken. `strikes` counts the
+    frames refused in a row.
+    """
+
+    connection: Connection | None
+    allowed: bool
+    retry_after_ms: int = 0
+    strikes: int = 0
 
 
 @dataclass(frozen=True)
@@ -41,23 +71,42 @@ class DeliveryReport:
 class ChatStore(Protocol):
     """Storage of connections, name claims and room membership. Reads skip expired items."""
 
-    def add_connection(self, connection_id: str, expires_at: int) -> None: ...
+    def add_connection(
+        self, connection_id: str, expires_at: int, bound_name: str | None = None
+    ) -> None: ...
 
     def get_connection(self, connection_id: str) -> Connection | None: ...
 
-    def claim_name(
-        self, connection_id: str, name: str, previous: str | None, expires_at: int
-    ) -> None:
-        """Atomically give `name` to the connection (releasing `previous`).
+    def admit(self, connection_id: str, bucket: str, limit: TokenBucket) -> Admission:
+        """Take one token from the connection's bucket named `bucket`, in one conditional write.
 
-        Raises NameTakenError if another connection holds a live claim on the name
-        (case-insensitively), ConcurrentUpdateError if the connection's name is no
-        longer `previous`.
+        A refused frame still updates the bucket (its strikes). Never reads the room.
         """
         ...
 
-    def find_member(self, name: str) -> Member | None:
-        """The live member holding `name`, matched case-insensitively."""
+    def claim_name(
+        self,
+        connection: Connection,
+        name: str,
+        keys: Sequence[str],
+        *,
+        max_members: int,
+    ) -> None:
+        """Atomically give `name` (occupying `keys`) to the connection, releasing its old keys.
+
+        A first name is a join, refused when the room already has `max_members`.
+        Raises NameTakenError if another connection holds a live claim on one of the keys,
+        RoomFullError, or ConcurrentUpdateError if the connection changed (renamed or
+        removed) since `connection` was read.
+        """
+        ...
+
+    def release_claim(self, key: str, holder_connection_id: str) -> None:
+        """Delete the claim on `key` if, and only if, it still belongs to that connection."""
+        ...
+
+    def find_member(self, key: str) -> Member | None:
+        """The live member whose name occupies the lookup `key`."""
         ...
 
     def list_members(self) -> list[Member]:
@@ -65,7 +114,7 @@ class ChatStore(Protocol):
         ...
 
     def remove_connection(self, connection_id: str) -> Member | None:
-        """Delete everything the connection owns; the Member if this call removed it from the room.
+        """Delete everything the connection owns, atomically; the Member if it was in the room.
 
         Safe to call twice or concurrently: exactly one caller gets the Member back.
         """
@@ -81,4 +130,8 @@ class Notifier(Protocol):
 
     def is_gone(self, connection_id: str) -> bool:
         """True only when API Gateway reports the connection gone (410)."""
+        ...
+
+    def close(self, connection_id: str) -> None:
+        """Close the connection (DeleteConnection); its $disconnect follows. Gone is fine."""
         ...

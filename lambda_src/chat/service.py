@@ -8,42 +8,30 @@ in-memory fakes in tests.
 from __future__ import annotations
 
 import time
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 
 from chat import frames
-from chat.errors import ChatError, ConcurrentUpdateError, ErrorCode, NameTakenError
+from chat.errors import ChatError, ConcurrentUpdateError, ErrorCode, NameTakenError, RoomFullError
 from chat.frames import Frame
-from chat.ports import ChatStore, Connection, Member, Notifier
+from chat.names import NAME_MAX_LENGTH, claim_keys, lookup_key, validate_name
+from chat.ports import ChatStore, Connection, Member, Notifier, TokenBucket
+from chat.settings import Limits
 
-NAME_MAX_LENGTH = 32
 MESSAGE_MAX_LENGTH = 2000
 CLAIM_ATTEMPTS = 5
 PRUNE_ROUNDS = 5
+NAME_BUCKET = "name"
+MESSAGE_BUCKET = "msg"
 
-
-def validate_name(raw: object) -> str:
-    """The trimmed name. Raises ChatError(INVALID_NAME) with the reason."""
-    if not isinstance(raw, str):
-        raise ChatError(ErrorCode.INVALID_NAME, "A name must be a string.")
-    name = raw.strip()
-    if not name:
-        raise ChatError(ErrorCode.INVALID_NAME, "A name must not be empty.")
-    if len(name) > NAME_MAX_LENGTH:
-        raise ChatError(
-            ErrorCode.INVALID_NAME, f"A name must be at most {NAME_MAX_LENGTH} characters."
-        )
-    if ":" in name:
-        raise ChatError(ErrorCode.INVALID_NAME, 'A name must not contain ":".')
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in name):
-        raise ChatError(ErrorCode.INVALID_NAME, "A name must not contain control characters.")
-    return name
+__all__ = ["MESSAGE_MAX_LENGTH", "NAME_MAX_LENGTH", "ChatService", "validate_message"]
 
 
 def validate_message(raw: object) -> str:
     """The trimmed message. Raises ChatError(INVALID_MESSAGE or MESSAGE_TOO_LONG)."""
     if not isinstance(raw, str):
         raise ChatError(ErrorCode.INVALID_MESSAGE, "A message must be a string.")
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in raw):
+        raise ChatError(ErrorCode.INVALID_MESSAGE, "A message must be valid Unicode text.")
     text = raw.strip()
     if not text:
         raise ChatError(ErrorCode.INVALID_MESSAGE, "A message must not be empty.")
@@ -64,92 +52,133 @@ class ChatService:
         notifier: Notifier,
         *,
         connection_ttl_seconds: int,
+        limits: Limits | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._notifier = notifier
         self._ttl = connection_ttl_seconds
+        self._limits = limits or Limits()
         self._clock = clock
 
     # --- requests -------------------------------------------------------------------
 
-    def connect(self, connection_id: str, connected_at_ms: int | None = None) -> None:
-        """Record a new, unnamed connection. Nobody is told."""
+    def connect(
+        self, connection_id: str, connected_at_ms: int | None = None, bound_name: str | None = None
+    ) -> None:
+        """Record a new, unnamed connection (with the name sign-in bound it to). Nobody is told."""
         started = connected_at_ms / 1000 if connected_at_ms else self._clock()
-        self._store.add_connection(connection_id, int(started) + self._ttl)
+        self._store.add_connection(connection_id, int(started) + self._ttl, bound_name)
 
     def disconnect(self, connection_id: str) -> None:
         """Forget the connection; if it was a member, the others get the leave notice."""
         self._remove_and_announce([connection_id])
 
-    def set_name(self, connection_id: str, raw_name: object) -> None:
+    def admit(self, connection_id: str, action: object) -> Connection | None:
+        """Take a token for one frame; the sender as the store knows it (None: unknown).
+
+        setName draws on its own, stricter bucket because a rename is a broadcast; every
+        other frame draws on the message bucket. Raises ChatError(RATE_LIMITED) for a
+        frame over the limit; a connection that keeps sending over the limit is closed.
+        """
+        limits = self._limits
+        if action == "setName":
+            bucket = NAME_BUCKET
+            limit = TokenBucket(limits.name_burst, limits.name_rate_per_second)
+        else:
+            bucket = MESSAGE_BUCKET
+            limit = TokenBucket(limits.message_burst, limits.message_rate_per_second)
+        admission = self._store.admit(connection_id, bucket, limit)
+        if admission.allowed:
+            return admission.connection
+        if admission.strikes >= limits.rate_limit_strikes:
+            self._notifier.close(connection_id)
+        raise ChatError(
+            ErrorCode.RATE_LIMITED,
+            f"Too many messages: wait {admission.retry_after_ms} ms before sending again.",
+            retry_after_ms=admission.retry_after_ms,
+        )
+
+    def set_name(self, sender: Connection | None, raw_name: object) -> None:
         """Claim a name (first time: join) or change it (rename).
 
-        Raises ChatError(INVALID_NAME, NAME_TAKEN). Setting one's current name is a no-op.
+        Raises ChatError(INVALID_NAME, NAME_TAKEN, ROOM_FULL, NOT_CONNECTED). Setting
+        one's current name is a no-op. A connection bound to a name by sign-in may only
+        take that name.
         """
+        if sender is None:
+            raise self._not_connected()
         name = validate_name(raw_name)
-        previous: str | None = None
+        if sender.bound_name is not None and name != sender.bound_name:
+            raise ChatError(ErrorCode.INVALID_NAME, f'You are signed in as "{sender.bound_name}".')
+        keys = claim_keys(name)
+        current: Connection | None = sender
         for _ in range(CLAIM_ATTEMPTS):
-            current = self._store.get_connection(connection_id)
-            if current is None:
-                # Its $connect was never recorded (or has expired): record it now. If the
-                # socket is in fact gone, the join broadcast below gets a 410 and prunes it.
-                current = Connection(connection_id, None, int(self._clock()) + self._ttl)
-                self._store.add_connection(connection_id, current.expires_at)
-            previous = current.name
-            if previous == name:
+            if current is None:  # removed by $disconnect meanwhile: never bring it back
+                raise self._not_connected()
+            if current.name == name:
                 return
             try:
-                self._store.claim_name(connection_id, name, previous, current.expires_at)
+                self._store.claim_name(current, name, keys, max_members=self._limits.max_room_size)
                 break
             except NameTakenError as taken:
-                if taken.holder_connection_id == connection_id or not self._notifier.is_gone(
-                    taken.holder_connection_id
+                if taken.holder_connection_id == current.connection_id or not (
+                    self._notifier.is_gone(taken.holder_connection_id)
                 ):
                     raise ChatError(
                         ErrorCode.NAME_TAKEN, f'The name "{taken.holder_name}" is already taken.'
                     ) from None
                 # The holder's socket is gone but its $disconnect never came: reclaim.
                 self._remove_and_announce([taken.holder_connection_id])
+                self._store.release_claim(taken.key, taken.holder_connection_id)
+            except RoomFullError:
+                raise ChatError(
+                    ErrorCode.ROOM_FULL,
+                    f"The chat is full ({self._limits.max_room_size} people); try again later.",
+                ) from None
             except ConcurrentUpdateError:
-                continue
+                pass
+            current = self._store.get_connection(current.connection_id)
         else:
             raise ChatError(ErrorCode.INTERNAL, "The name could not be set; please try again.")
 
-        me = Member(connection_id, name)
-        roster = [m for m in self._store.list_members() if m.connection_id != connection_id]
+        me = Member(current.connection_id, name)
+        roster = [m for m in self._store.list_members() if m.connection_id != me.connection_id]
         roster.append(me)
-        notice = frames.joined(name) if previous is None else frames.renamed(previous, name)
+        notice = frames.joined(name) if current.name is None else frames.renamed(current.name, name)
         self._broadcast(roster, [frames.members(m.name for m in roster), notice])
 
-    def send_public(self, connection_id: str, raw_message: object) -> None:
+    def send_public(self, sender: Connection | None, raw_message: object) -> None:
         """Send a message to every member, the sender included.
 
+        The sender's name is checked before the room is read.
         Raises ChatError(NAME_REQUIRED, INVALID_MESSAGE, MESSAGE_TOO_LONG).
         """
+        if sender is None or sender.name is None:
+            raise self._name_required()
         text = validate_message(raw_message)
         roster = self._store.list_members()
-        sender = next((m for m in roster if m.connection_id == connection_id), None)
-        if sender is None:
-            raise self._name_required()
         self._broadcast(roster, [frames.public_message(sender.name, text, self._now_ms())])
 
-    def send_private(self, connection_id: str, raw_to: object, raw_message: object) -> None:
-        """Send a message to one member, matched by name case-insensitively.
+    def send_private(self, sender: Connection | None, raw_to: object, raw_message: object) -> None:
+        """Send a message to one member, matched by the same key that makes names unique.
 
         Raises ChatError(NAME_REQUIRED, UNKNOWN_RECIPIENT, INVALID_MESSAGE, MESSAGE_TOO_LONG).
         """
-        me = self._store.get_connection(connection_id)
-        if me is None or me.name is None:
+        if sender is None or sender.name is None:
             raise self._name_required()
         text = validate_message(raw_message)
-        recipient_name = raw_to.strip() if isinstance(raw_to, str) else ""
-        if not recipient_name:
+        if not isinstance(raw_to, str) or not raw_to.strip():
             raise ChatError(ErrorCode.UNKNOWN_RECIPIENT, "Say who the message is for (to).")
-        recipient = self._store.find_member(recipient_name)
+        recipient_name = raw_to.strip()
+        if len(recipient_name) > NAME_MAX_LENGTH or any(
+            0xD800 <= ord(ch) <= 0xDFFF for ch in recipient_name
+        ):
+            raise ChatError(ErrorCode.UNKNOWN_RECIPIENT, "Nobody by that name is in the chat.")
+        recipient = self._store.find_member(lookup_key(recipient_name))
         if recipient is None:
             raise self._unknown_recipient(recipient_name)
-        frame = frames.private_message(me.name, recipient.name, text, self._now_ms())
+        frame = frames.private_message(sender.name, recipient.name, text, self._now_ms())
         report = self._notifier.send({recipient.connection_id: [frame]})
         if report.gone:
             self._remove_and_announce(report.gone)
@@ -186,6 +215,12 @@ class ChatService:
     @staticmethod
     def _name_required() -> ChatError:
         return ChatError(ErrorCode.NAME_REQUIRED, "Set a name (setName) before sending messages.")
+
+    @staticmethod
+    def _not_connected() -> ChatError:
+        return ChatError(
+            ErrorCode.NOT_CONNECTED, "This connection has closed; reconnect to keep chatting."
+        )
 
     @staticmethod
     def _unknown_recipient(name: str) -> ChatError:

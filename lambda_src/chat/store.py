@@ -1,28 +1,35 @@
-"""DynamoDB adapter: connections, name claims and room membership in one table.
+"""DynamoDB adapter: connections, name claims, room membership and rate limits in one table.
 
 Single-table layout (pk, sk are strings; `ttl` is the table's TTL attribute, epoch seconds):
 
     pk              sk                 attributes
-    CONN#<cid>      CONN               connectionId, name?, ttl        one per connection
-    NAME#<folded>   NAME               connectionId, name, ttl         one per claimed name
-    ROOM#lobby      MEMBER#<cid>       connectionId, name, ttl         one per named member
+    CONN#<cid>      CONN               connectionId, ttl, name?, nameKeys?, boundName?,
+                                       rate-limit buckets (<bucket>Tokens, <bucket>At),
+                                       strikes, rv (bucket version)
+    NAME#<key>      NAME               connectionId, name, ttl     one per claim key
+    ROOM#lobby      MEMBER#<cid>       connectionId, name, nameKeys, ttl
+    ROOM#lobby      COUNT              members (how many MEMBER items; see claim_name)
 
 Every read is strongly consistent and ignores items whose TTL has passed, because
-DynamoDB deletes expired items up to days late.
+DynamoDB deletes expired items up to days late. Every change that touches more than
+one item is one transaction.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chat.errors import ConcurrentUpdateError, NameTakenError
-from chat.ports import Connection, Member
+from chat.errors import ConcurrentUpdateError, NameTakenError, RoomFullError
+from chat.ports import Admission, Connection, Member, TokenBucket
 
 ROOM = "lobby"
+ADMIT_ATTEMPTS = 3
+REMOVE_ATTEMPTS = 5
 Item = dict[str, Any]
 
 
@@ -30,16 +37,49 @@ def connection_key(connection_id: str) -> Item:
     return {"pk": {"S": f"CONN#{connection_id}"}, "sk": {"S": "CONN"}}
 
 
-def name_key(name: str) -> Item:
-    return {"pk": {"S": f"NAME#{name.casefold()}"}, "sk": {"S": "NAME"}}
+def name_key(key: str) -> Item:
+    return {"pk": {"S": f"NAME#{key}"}, "sk": {"S": "NAME"}}
 
 
 def member_key(connection_id: str) -> Item:
     return {"pk": {"S": f"ROOM#{ROOM}"}, "sk": {"S": f"MEMBER#{connection_id}"}}
 
 
+def count_key() -> Item:
+    return {"pk": {"S": f"ROOM#{ROOM}"}, "sk": {"S": "COUNT"}}
+
+
+def _owned(key: Item, connection_id: str, name: str, expires_at: int, **extra: Any) -> Item:
+    """An item a connection owns because of its name (a claim or its membership)."""
+    return {
+        **key,
+        "connectionId": {"S": connection_id},
+        "name": {"S": name},
+        "ttl": {"N": str(expires_at)},
+        **extra,
+    }
+
+
+def _keys_attribute(keys: Sequence[str]) -> Item:
+    return {"L": [{"S": key} for key in keys]}
+
+
 def _error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _reasons(error: ClientError) -> list[str]:
+    return [str(r.get("Code", "None")) for r in error.response.get("CancellationReasons") or []]
+
+
+def _connection(item: Item) -> Connection:
+    return Connection(
+        connection_id=item["connectionId"]["S"],
+        name=item.get("name", {}).get("S"),
+        expires_at=int(item["ttl"]["N"]),
+        name_keys=tuple(k["S"] for k in item.get("nameKeys", {}).get("L", [])),
+        bound_name=item.get("boundName", {}).get("S"),
+    )
 
 
 class DynamoChatStore:
@@ -61,88 +101,163 @@ class DynamoChatStore:
     def _live(self, item: Item | None) -> bool:
         return bool(item) and int(item["ttl"]["N"]) > self._clock()  # type: ignore[index]
 
-    def add_connection(self, connection_id: str, expires_at: int) -> None:
-        self._db.put_item(
-            TableName=self._table,
-            Item={
-                **connection_key(connection_id),
-                "connectionId": {"S": connection_id},
-                "ttl": {"N": str(expires_at)},
-            },
-        )
+    def _get(self, key: Item) -> Item | None:
+        item: Item | None = self._db.get_item(
+            TableName=self._table, Key=key, ConsistentRead=True
+        ).get("Item")
+        return item
+
+    # --- connections --------------------------------------------------------------------
+
+    def add_connection(
+        self, connection_id: str, expires_at: int, bound_name: str | None = None
+    ) -> None:
+        item: Item = {
+            **connection_key(connection_id),
+            "connectionId": {"S": connection_id},
+            "ttl": {"N": str(expires_at)},
+        }
+        if bound_name is not None:
+            item["boundName"] = {"S": bound_name}
+        self._db.put_item(TableName=self._table, Item=item)
 
     def get_connection(self, connection_id: str) -> Connection | None:
-        item = self._db.get_item(
-            TableName=self._table, Key=connection_key(connection_id), ConsistentRead=True
-        ).get("Item")
-        if not self._live(item):
-            return None
-        name = item.get("name", {}).get("S")
-        return Connection(connection_id, name, int(item["ttl"]["N"]))
+        item = self._get(connection_key(connection_id))
+        return _connection(item) if item is not None and self._live(item) else None
+
+    def admit(self, connection_id: str, bucket: str, limit: TokenBucket) -> Admission:
+        item = self._get(connection_key(connection_id))
+        for _ in range(ADMIT_ATTEMPTS):
+            if item is None or not self._live(item):
+                return Admission(connection=None, allowed=True)
+            now_ms = int(self._clock() * 1000)
+            tokens_attr, at_attr = f"{bucket}Tokens", f"{bucket}At"
+            tokens = float(item[tokens_attr]["N"]) if tokens_attr in item else limit.capacity
+            at_ms = int(item[at_attr]["N"]) if at_attr in item else now_ms
+            tokens = min(
+                limit.capacity, tokens + max(0, now_ms - at_ms) / 1000 * limit.rate_per_second
+            )
+            allowed = tokens >= 1
+            strikes = 0 if allowed else int(item.get("strikes", {}).get("N", "0")) + 1
+            if allowed:
+                tokens -= 1
+            version = int(item.get("rv", {}).get("N", "0"))
+            try:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key=connection_key(connection_id),
+                    UpdateExpression=(
+                        "SET #tokens = :tokens, #at = :at, strikes = :strikes, rv = :next"
+                    ),
+                    ConditionExpression=(
+                        "attribute_exists(pk) AND (rv = :version OR attribute_not_exists(rv))"
+                        if version == 0
+                        else "attribute_exists(pk) AND rv = :version"
+                    ),
+                    ExpressionAttributeNames={"#tokens": tokens_attr, "#at": at_attr},
+                    ExpressionAttributeValues={
+                        ":tokens": {"N": f"{tokens:.4f}"},
+                        ":at": {"N": str(now_ms)},
+                        ":strikes": {"N": str(strikes)},
+                        ":version": {"N": str(version)},
+                        ":next": {"N": str(version + 1)},
+                    },
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as error:
+                if _error_code(error) != "ConditionalCheckFailedException":
+                    raise
+                item = error.response.get("Item")  # the winner's values: try again on them
+                continue
+            retry_after_ms = (
+                0 if allowed else math.ceil((1 - tokens) / limit.rate_per_second * 1000)
+            )
+            return Admission(_connection(item), allowed, retry_after_ms, strikes)
+        # Frames of one connection racing this hard for its bucket are a flood.
+        connection = _connection(item) if item is not None else None
+        return Admission(connection, allowed=False, retry_after_ms=1000, strikes=0)
+
+    # --- names and membership -----------------------------------------------------------
 
     def claim_name(
-        self, connection_id: str, name: str, previous: str | None, expires_at: int
+        self,
+        connection: Connection,
+        name: str,
+        keys: Sequence[str],
+        *,
+        max_members: int,
     ) -> None:
-        cid = {"S": connection_id}
-        ttl = {"N": str(expires_at)}
-        if previous is None:
-            connection_condition = "attribute_exists(pk) AND attribute_not_exists(#name)"
-            connection_values: Item = {":name": {"S": name}}
+        cid = connection.connection_id
+        joining = connection.name is None
+        if joining:
+            unchanged = "attribute_exists(pk) AND attribute_not_exists(#name)"
+            values: Item = {":name": {"S": name}, ":keys": _keys_attribute(keys)}
         else:
-            connection_condition = "attribute_exists(pk) AND #name = :previous"
-            connection_values = {":name": {"S": name}, ":previous": {"S": previous}}
+            unchanged = "attribute_exists(pk) AND #name = :previous"
+            values = {
+                ":name": {"S": name},
+                ":keys": _keys_attribute(keys),
+                ":previous": {"S": connection.name or ""},
+            }
         actions: list[Item] = [
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": connection_key(connection_id),
-                    "UpdateExpression": "SET #name = :name",
-                    "ConditionExpression": connection_condition,
+                    "Key": connection_key(cid),
+                    "UpdateExpression": "SET #name = :name, nameKeys = :keys",
+                    "ConditionExpression": unchanged,
                     "ExpressionAttributeNames": {"#name": "name"},
-                    "ExpressionAttributeValues": connection_values,
+                    "ExpressionAttributeValues": values,
                 }
             },
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": {
-                        **name_key(name),
-                        "connectionId": cid,
-                        "name": {"S": name},
-                        "ttl": ttl,
-                    },
-                    # Free, expired, or already ours (a change of case only).
-                    "ConditionExpression": (
-                        "attribute_not_exists(pk) OR #ttl <= :now OR connectionId = :cid"
+                    "Item": _owned(
+                        member_key(cid),
+                        cid,
+                        name,
+                        connection.expires_at,
+                        nameKeys=_keys_attribute(keys),
                     ),
-                    "ExpressionAttributeNames": {"#ttl": "ttl"},
-                    "ExpressionAttributeValues": {
-                        ":now": {"N": str(int(self._clock()))},
-                        ":cid": cid,
-                    },
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            },
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": {
-                        **member_key(connection_id),
-                        "connectionId": cid,
-                        "name": {"S": name},
-                        "ttl": ttl,
-                    },
                 }
             },
         ]
-        if previous is not None and previous.casefold() != name.casefold():
+        first_claim = len(actions)
+        for key in keys:
             actions.append(
                 {
-                    "Delete": {
+                    "Put": {
                         "TableName": self._table,
-                        "Key": name_key(previous),
-                        "ConditionExpression": "attribute_not_exists(pk) OR connectionId = :cid",
-                        "ExpressionAttributeValues": {":cid": cid},
+                        "Item": _owned(name_key(key), cid, name, connection.expires_at),
+                        # Free, expired, or already ours (a change of case only).
+                        "ConditionExpression": (
+                            "attribute_not_exists(pk) OR #ttl <= :now OR connectionId = :cid"
+                        ),
+                        "ExpressionAttributeNames": {"#ttl": "ttl"},
+                        "ExpressionAttributeValues": {
+                            ":now": {"N": str(int(self._clock()))},
+                            ":cid": {"S": cid},
+                        },
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+            )
+        actions += [self._release(key, cid) for key in connection.name_keys if key not in keys]
+        count_index = None
+        if joining:
+            count_index = len(actions)
+            actions.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": count_key(),
+                        "UpdateExpression": "ADD members :one",
+                        "ConditionExpression": "attribute_not_exists(members) OR members < :max",
+                        "ExpressionAttributeValues": {
+                            ":one": {"N": "1"},
+                            ":max": {"N": str(max_members)},
+                        },
                     }
                 }
             )
@@ -154,24 +269,66 @@ class DynamoChatStore:
                 raise ConcurrentUpdateError from error
             if code != "TransactionCanceledException":
                 raise
-            reasons = error.response.get("CancellationReasons") or []
-            codes = [str(r.get("Code", "None")) for r in reasons]
-            if "TransactionConflict" in codes or (codes and codes[0] != "None"):
+            reasons = _reasons(error)
+            if "TransactionConflict" in reasons or (reasons and reasons[0] != "None"):
                 raise ConcurrentUpdateError from error
-            holder = reasons[1].get("Item") if len(reasons) > 1 else None
-            if holder is None:
-                holder = self._db.get_item(
-                    TableName=self._table, Key=name_key(name), ConsistentRead=True
-                ).get("Item")
-            if self._live(holder) and holder["connectionId"]["S"] != connection_id:
-                raise NameTakenError(holder["connectionId"]["S"], holder["name"]["S"]) from error
+            raw_reasons = error.response.get("CancellationReasons") or []
+            for index, key in enumerate(keys, start=first_claim):
+                if index < len(reasons) and reasons[index] == "ConditionalCheckFailed":
+                    holder = raw_reasons[index].get("Item") or self._get(name_key(key))
+                    if self._live(holder) and holder["connectionId"]["S"] != cid:  # type: ignore[index]
+                        raise NameTakenError(
+                            holder["connectionId"]["S"],  # type: ignore[index]
+                            holder["name"]["S"],  # type: ignore[index]
+                            key,
+                        ) from error
+            if (
+                count_index is not None
+                and count_index < len(reasons)
+                and reasons[count_index] == "ConditionalCheckFailed"
+            ):
+                self._recount(max_members)
             raise ConcurrentUpdateError from error
 
-    def find_member(self, name: str) -> Member | None:
-        item = self._db.get_item(
-            TableName=self._table, Key=name_key(name), ConsistentRead=True
-        ).get("Item")
-        if not self._live(item):
+    def _recount(self, max_members: int) -> None:
+        """The counter said full: count the live members; correct it, or confirm the room is full.
+
+        The counter only drifts upwards (members whose items expired without a
+        $disconnect), so a full room is always confirmed from the members themselves.
+        """
+        actual = len(self.list_members())
+        if actual >= max_members:
+            raise RoomFullError
+        self._db.put_item(
+            TableName=self._table, Item={**count_key(), "members": {"N": str(actual)}}
+        )
+
+    def _release(self, key: str, connection_id: str) -> Item:
+        """A transaction action that deletes the claim on `key` unless another holds it."""
+        return {
+            "Delete": {
+                "TableName": self._table,
+                "Key": name_key(key),
+                "ConditionExpression": "attribute_not_exists(pk) OR connectionId = :cid",
+                "ExpressionAttributeValues": {":cid": {"S": connection_id}},
+            }
+        }
+
+    def release_claim(self, key: str, holder_connection_id: str) -> None:
+        try:
+            self._db.delete_item(
+                TableName=self._table,
+                Key=name_key(key),
+                ConditionExpression="connectionId = :cid",
+                ExpressionAttributeValues={":cid": {"S": holder_connection_id}},
+            )
+        except ClientError as error:
+            if _error_code(error) != "ConditionalCheckFailedException":
+                raise
+
+    def find_member(self, key: str) -> Member | None:
+        item = self._get(name_key(key))
+        if item is None or not self._live(item):
             return None
         return Member(item["connectionId"]["S"], item["name"]["S"])
 
@@ -201,24 +358,83 @@ class DynamoChatStore:
             request["ExclusiveStartKey"] = last_key
 
     def remove_connection(self, connection_id: str) -> Member | None:
-        connection = self._db.delete_item(
-            TableName=self._table, Key=connection_key(connection_id), ReturnValues="ALL_OLD"
-        ).get("Attributes")
+        for _ in range(REMOVE_ATTEMPTS):
+            item = self._get(connection_key(connection_id))
+            if item is None:
+                return self._remove_orphaned_membership(connection_id)
+            connection = _connection(item)
+            name_condition = (
+                "attribute_exists(pk) AND attribute_not_exists(#name)"
+                if connection.name is None
+                else "attribute_exists(pk) AND #name = :name"
+            )
+            delete_connection: Item = {
+                "TableName": self._table,
+                "Key": connection_key(connection_id),
+                "ConditionExpression": name_condition,
+                "ExpressionAttributeNames": {"#name": "name"},
+            }
+            if connection.name is not None:
+                delete_connection["ExpressionAttributeValues"] = {":name": {"S": connection.name}}
+            actions: list[Item] = [{"Delete": delete_connection}]
+            if connection.name is not None:
+                actions.append(
+                    {"Delete": {"TableName": self._table, "Key": member_key(connection_id)}}
+                )
+                actions.append(self._count_down())
+                actions += [self._release(key, connection_id) for key in connection.name_keys]
+            try:
+                self._db.transact_write_items(TransactItems=actions)
+            except ClientError as error:
+                if _error_code(error) not in (
+                    "TransactionCanceledException",
+                    "TransactionConflictException",
+                ):
+                    raise
+                reasons = _reasons(error)
+                if any(r == "ConditionalCheckFailed" for r in reasons[3:]):
+                    # A claim of ours expired and was taken over: leave it to its new owner.
+                    self._remove_keeping_claims(connection_id, connection)
+                    return self._member_if_live(connection, item)
+                continue  # the connection changed (or a conflict): read it again
+            return self._member_if_live(connection, item)
+        raise ConcurrentUpdateError
+
+    def _remove_keeping_claims(self, connection_id: str, connection: Connection) -> None:
+        self._db.transact_write_items(
+            TransactItems=[
+                {"Delete": {"TableName": self._table, "Key": connection_key(connection_id)}},
+                {"Delete": {"TableName": self._table, "Key": member_key(connection_id)}},
+                self._count_down(),
+            ]
+        )
+        for key in connection.name_keys:
+            self.release_claim(key, connection_id)
+
+    def _remove_orphaned_membership(self, connection_id: str) -> Member | None:
+        """No connection item: remove a membership left without one (never expected)."""
         membership = self._db.delete_item(
             TableName=self._table, Key=member_key(connection_id), ReturnValues="ALL_OLD"
         ).get("Attributes")
-        name = ((membership or connection or {}).get("name") or {}).get("S")
-        if name:
-            try:
-                self._db.delete_item(
-                    TableName=self._table,
-                    Key=name_key(name),
-                    ConditionExpression="connectionId = :cid",
-                    ExpressionAttributeValues={":cid": {"S": connection_id}},
-                )
-            except ClientError as error:
-                if _error_code(error) != "ConditionalCheckFailedException":
-                    raise
-        if name and self._live(membership):
-            return Member(connection_id, name)
-        return None
+        if not membership:
+            return None
+        self._db.update_item(**self._count_down()["Update"])
+        orphan = _connection(membership)
+        for key in orphan.name_keys:
+            self.release_claim(key, connection_id)
+        return Member(connection_id, orphan.name or "") if self._live(membership) else None
+
+    def _count_down(self) -> Item:
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": count_key(),
+                "UpdateExpression": "ADD members :minus",
+                "ExpressionAttributeValues": {":minus": {"N": "-1"}},
+            }
+        }
+
+    def _member_if_live(self, connection: Connection, item: Item) -> Member | None:
+        if connection.name is None or not self._live(item):
+            return None
+        return Member(connection.connection_id, connection.name)

@@ -26,9 +26,10 @@ def api(db, monkeypatch):
     with running_connections_api() as state:
         monkeypatch.setenv("TABLE_NAME", TABLE)
         monkeypatch.setenv("CALLBACK_URL", state.url)
-        handler.chat_service.cache_clear()
+        monkeypatch.setenv("ALLOWED_ORIGINS", "https://chat.example.com")
+        handler.reset()
         yield state
-    handler.chat_service.cache_clear()
+    handler.reset()
 
 
 def invoke(event):
@@ -215,10 +216,10 @@ def test_connect_fails_the_handshake_when_the_connection_cannot_be_recorded(api,
 
 def test_missing_configuration_is_an_internal_error_not_a_crash(monkeypatch):
     monkeypatch.delenv("TABLE_NAME", raising=False)
-    handler.chat_service.cache_clear()
+    handler.reset()
     assert invoke(connect_event("c=")) == {"statusCode": 500}
     assert invoke(message_event("c=", {"action": "ping"})) == {"statusCode": 200}
-    handler.chat_service.cache_clear()
+    handler.reset()
 
 
 # --- leaving ----------------------------------------------------------------------------

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from chat.errors import ConcurrentUpdateError, NameTakenError
+from chat.errors import ConcurrentUpdateError, NameTakenError, RoomFullError
 from chat.frames import Frame
-from chat.service import Connection, DeliveryReport, Member
+from chat.ports import Admission, Connection, DeliveryReport, Member, TokenBucket
 
 
 class FakeClock:
@@ -25,47 +26,81 @@ class FakeClock:
 class _Conn:
     name: str | None
     expires_at: int
+    keys: tuple[str, ...] = ()
+    bound_name: str | None = None
+    buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # tokens, at
+    strikes: int = 0
 
 
 class InMemoryStore:
-    """ChatStore in a dict: case-insensitive name claims, TTL honoured on every read."""
+    """ChatStore in a dict: claims by key, TTL honoured on every read, token buckets."""
 
     def __init__(self, clock: FakeClock) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self.connections: dict[str, _Conn] = {}
-        self.claims: dict[str, tuple[str, str, int]] = {}  # folded -> (cid, name, expires)
+        self.claims: dict[str, tuple[str, str, int]] = {}  # key -> (cid, name, expires)
 
     def _live(self, expires_at: int) -> bool:
         return expires_at > self._clock()
 
-    def add_connection(self, connection_id: str, expires_at: int) -> None:
+    def _view(self, connection_id: str, conn: _Conn) -> Connection:
+        return Connection(connection_id, conn.name, conn.expires_at, conn.keys, conn.bound_name)
+
+    def add_connection(
+        self, connection_id: str, expires_at: int, bound_name: str | None = None
+    ) -> None:
         with self._lock:
-            self.connections[connection_id] = _Conn(None, expires_at)
+            self.connections[connection_id] = _Conn(None, expires_at, bound_name=bound_name)
 
     def get_connection(self, connection_id: str) -> Connection | None:
         conn = self.connections.get(connection_id)
         if conn is None or not self._live(conn.expires_at):
             return None
-        return Connection(connection_id, conn.name, conn.expires_at)
+        return self._view(connection_id, conn)
 
-    def claim_name(
-        self, connection_id: str, name: str, previous: str | None, expires_at: int
-    ) -> None:
+    def admit(self, connection_id: str, bucket: str, limit: TokenBucket) -> Admission:
         with self._lock:
             conn = self.connections.get(connection_id)
-            if conn is None or conn.name != previous:
-                raise ConcurrentUpdateError
-            holder = self.claims.get(name.casefold())
-            if holder and holder[0] != connection_id and self._live(holder[2]):
-                raise NameTakenError(holder[0], holder[1])
-            if previous is not None and previous.casefold() != name.casefold():
-                self.claims.pop(previous.casefold(), None)
-            self.claims[name.casefold()] = (connection_id, name, expires_at)
-            conn.name = name
+            if conn is None or not self._live(conn.expires_at):
+                return Admission(None, allowed=True)
+            now = self._clock()
+            tokens, at = conn.buckets.get(bucket, (float(limit.capacity), now))
+            tokens = min(limit.capacity, tokens + (now - at) * limit.rate_per_second)
+            allowed = tokens >= 1
+            conn.strikes = 0 if allowed else conn.strikes + 1
+            conn.buckets[bucket] = (tokens - 1 if allowed else tokens, now)
+            wait = 0 if allowed else math.ceil((1 - tokens) / limit.rate_per_second * 1000)
+            return Admission(self._view(connection_id, conn), allowed, wait, conn.strikes)
 
-    def find_member(self, name: str) -> Member | None:
-        holder = self.claims.get(name.casefold())
+    def claim_name(
+        self, connection: Connection, name: str, keys: Sequence[str], *, max_members: int
+    ) -> None:
+        cid = connection.connection_id
+        with self._lock:
+            conn = self.connections.get(cid)
+            if conn is None or conn.name != connection.name:
+                raise ConcurrentUpdateError
+            for key in keys:
+                holder = self.claims.get(key)
+                if holder and holder[0] != cid and self._live(holder[2]):
+                    raise NameTakenError(holder[0], holder[1], key)
+            if conn.name is None and len(self.list_members()) >= max_members:
+                raise RoomFullError
+            for key in conn.keys:
+                if key not in keys and self.claims.get(key, (cid,))[0] == cid:
+                    self.claims.pop(key, None)
+            for key in keys:
+                self.claims[key] = (cid, name, conn.expires_at)
+            conn.name, conn.keys = name, tuple(keys)
+
+    def release_claim(self, key: str, holder_connection_id: str) -> None:
+        with self._lock:
+            if self.claims.get(key, ("",))[0] == holder_connection_id:
+                del self.claims[key]
+
+    def find_member(self, key: str) -> Member | None:
+        holder = self.claims.get(key)
         if holder is None or not self._live(holder[2]):
             return None
         return Member(holder[0], holder[1])
@@ -82,9 +117,9 @@ class InMemoryStore:
             conn = self.connections.pop(connection_id, None)
             if conn is None or conn.name is None:
                 return None
-            holder = self.claims.get(conn.name.casefold())
-            if holder and holder[0] == connection_id:
-                del self.claims[conn.name.casefold()]
+            for key in conn.keys:
+                if self.claims.get(key, ("",))[0] == connection_id:
+                    del self.claims[key]
             return Member(connection_id, conn.name) if self._live(conn.expires_at) else None
 
 
@@ -96,6 +131,7 @@ class RecordingNotifier:
     failing: set[str] = field(default_factory=set)
     inbox: dict[str, list[Frame]] = field(default_factory=dict)
     gone_checks: list[str] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
 
     def send(self, deliveries: Mapping[str, Sequence[Frame]]) -> DeliveryReport:
         gone = frozenset(cid for cid in deliveries if cid in self.gone)
@@ -108,6 +144,9 @@ class RecordingNotifier:
                 continue
             self.inbox.setdefault(cid, []).extend(batch)
         return DeliveryReport(sent=len(deliveries) - len(gone) - failed, gone=gone, failed=failed)
+
+    def close(self, connection_id: str) -> None:
+        self.closed.append(connection_id)
 
     def is_gone(self, connection_id: str) -> bool:
         self.gone_checks.append(connection_id)

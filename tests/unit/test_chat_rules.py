@@ -7,9 +7,34 @@ import pytest
 from chat import frames
 from chat.errors import ChatError, ErrorCode
 from chat.service import ChatService
+from chat.settings import Limits
 from tests.support.fakes import FakeClock, InMemoryStore, RecordingNotifier
 
 TTL = 10_800
+# Limits no test of the rules reaches; the limits themselves are tested in test_abuse_limits.
+ROOMY = Limits(message_burst=1000, name_burst=100, max_room_size=1000)
+
+
+class Requests:
+    """Each call is one client frame, as the handler makes it: admit, then the action."""
+
+    def __init__(self, service: ChatService) -> None:
+        self.service = service
+
+    def connect(self, cid: str, connected_at_ms: int | None = None) -> None:
+        self.service.connect(cid, connected_at_ms)
+
+    def disconnect(self, cid: str) -> None:
+        self.service.disconnect(cid)
+
+    def set_name(self, cid: str, name: object) -> None:
+        self.service.set_name(self.service.admit(cid, "setName"), name)
+
+    def send_public(self, cid: str, message: object) -> None:
+        self.service.send_public(self.service.admit(cid, "sendPublic"), message)
+
+    def send_private(self, cid: str, to: object, message: object) -> None:
+        self.service.send_private(self.service.admit(cid, "sendPrivate"), to, message)
 
 
 @pytest.fixture
@@ -28,11 +53,13 @@ def notifier() -> RecordingNotifier:
 
 
 @pytest.fixture
-def chat(store: InMemoryStore, notifier: RecordingNotifier, clock: FakeClock) -> ChatService:
-    return ChatService(store, notifier, connection_ttl_seconds=TTL, clock=clock)
+def chat(store: InMemoryStore, notifier: RecordingNotifier, clock: FakeClock) -> Requests:
+    return Requests(
+        ChatService(store, notifier, connection_ttl_seconds=TTL, limits=ROOMY, clock=clock)
+    )
 
 
-def join(chat: ChatService, notifier: RecordingNotifier, *names: str) -> list[str]:
+def join(chat: Requests, notifier: RecordingNotifier, *names: str) -> list[str]:
     """Connect one client per name, name them, and forget what they were sent."""
     ids = []
     for i, name in enumerate(names):
@@ -172,9 +199,14 @@ def test_name_held_by_a_live_connection_is_refused_after_checking_it(chat, notif
     assert notifier.gone_checks == [alice]
 
 
-def test_set_name_for_an_unrecorded_connection_records_it(chat, store, notifier):
-    chat.set_name("never-connected=", "Alice")
-    assert store.get_connection("never-connected=").name == "Alice"
+def test_set_name_for_an_unknown_connection_is_refused_and_records_nothing(chat, store):
+    # GIVEN a connection the store does not know (never recorded, or removed by $disconnect)
+    # WHEN it sets a name THEN it is told it is not connected, and nothing is brought back
+    with pytest.raises(ChatError) as excinfo:
+        chat.set_name("never-connected=", "Alice")
+    assert error_code(excinfo) is ErrorCode.NOT_CONNECTED
+    assert store.get_connection("never-connected=") is None
+    assert store.claims == {}
 
 
 # --- sendPublic ------------------------------------------------------------------------
