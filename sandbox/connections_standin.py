@@ -25,6 +25,7 @@ class ConnectionsApi:
         self.gone: set[str] = set()
         self.forbidden: set[str] = set()
         self.posts: list[tuple[str, bytes]] = []
+        self.closed: list[str] = []  # ids closed with DELETE (they answer 410 afterwards)
         self.delay_seconds = 0.0
         self.in_flight = 0
         self.max_in_flight = 0
@@ -89,6 +90,14 @@ def _handler(state: ConnectionsApi) -> type[BaseHTTPRequestHandler]:
             finally:
                 with state.lock:
                     state.in_flight -= 1
+
+        def do_DELETE(self) -> None:
+            cid = self._connection_id()
+            if not self._refuse(cid):
+                with state.lock:
+                    state.closed.append(cid)
+                    state.gone.add(cid)
+                self._reply(204)
 
         def do_GET(self) -> None:
             if not self._refuse(self._connection_id()):

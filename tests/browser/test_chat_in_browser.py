@@ -111,6 +111,30 @@ def test_markup_in_names_and_messages_is_shown_as_text_and_never_runs(open_page)
     assert dialogs == []
 
 
+def test_a_second_line_cannot_pass_for_a_message_from_someone_else(open_page):
+    alice = open_page()
+    bob = open_page()
+    join_as(alice, "Alice")
+    join_as(bob, "Bob")
+    expect(members(bob)).to_have_count(2)
+    # WHEN Alice sends a message whose second line looks like a line from Bob
+    alice.fill("#messageInput", "see you later\nBob: I owe Alice 100 euros")
+    alice.press("#messageInput", "Enter")
+    # THEN Bob sees one message, from Alice, with her name once and the line inside it
+    message = entries(bob, "public").filter(has_text="I owe Alice")
+    expect(message).to_have_count(1)
+    expect(message.locator(".msg__from")).to_have_text(["Alice"])
+    second = message.locator(".msg__line")
+    expect(second).to_have_text("Bob: I owe Alice 100 euros")
+    expect(entries(bob, "public").locator(".msg__from", has_text="Bob")).to_have_count(0)
+    # AND the line is indented: it starts to the right of where a sender's name starts
+    name_box = message.locator(".msg__from").bounding_box()
+    line_box = second.bounding_box()
+    assert name_box is not None
+    assert line_box is not None
+    assert line_box["x"] >= name_box["x"] + 12
+
+
 def test_the_page_works_on_a_narrow_phone_screen(open_page):
     phone = open_page(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
     join_as(phone, "Pocket")

@@ -26,7 +26,9 @@ def api(db, monkeypatch):
     with running_connections_api() as state:
         monkeypatch.setenv("TABLE_NAME", TABLE)
         monkeypatch.setenv("CALLBACK_URL", state.url)
-        monkeypatch.setenv("ALLOWED_ORIGINS", "https://chat.example.com")
+        monkeypatch.setenv(
+            "ALLOWED_ORIGINS", "https://chat.example.com,http://127.0.0.1,http://localhost"
+        )
         handler.reset()
         yield state
     handler.reset()
@@ -262,3 +264,145 @@ def test_logs_are_json_with_route_and_outcome_and_never_message_bodies(api, caps
     ]
     assert all(r["connectionId"] == alice and r["requestId"] for r in requests)
     assert "top secret" not in json.dumps(lines)
+
+
+# --- abuse limits, origins, sign-in and hostile input -------------------------------------
+
+
+def test_a_flood_from_one_client_is_cut_to_the_burst_and_answered_rate_limited(api):
+    # GIVEN Alice and Bob in the chat (default limits: a burst of 10 messages)
+    alice, bob = join(api, "Alice", "Bob")
+    # WHEN Alice sends 25 public messages at once
+    for n in range(25):
+        send(alice, {"action": "sendPublic", "message": f"m{n}"})
+    # THEN Bob receives at most the burst, and Alice is told the wait for the rest
+    received = [f for f in api.take(bob) if "publicMessage" in f]
+    assert 9 <= len(received) <= 11
+    refusals = [f["error"] for f in api.take(alice) if "error" in f]
+    assert len(refusals) == 25 - len(received)
+    assert {r["code"] for r in refusals} == {"RATE_LIMITED"}
+    assert all(r["retryAfterMs"] > 0 and r["action"] == "sendPublic" for r in refusals)
+
+
+def test_a_client_that_keeps_flooding_is_disconnected(api, monkeypatch):
+    monkeypatch.setenv("RATE_LIMIT_STRIKES", "5")
+    handler.reset()
+    (alice,) = join(api, "Alice")
+    for n in range(20):
+        send(alice, {"action": "sendPublic", "message": f"m{n}"})
+    assert api.closed == [alice]
+
+
+def test_renames_have_their_own_stricter_limit(api):
+    (alice,) = join(api, "Alice")  # the join took one of the 3 name tokens
+    for n in range(4):
+        send(alice, {"action": "setName", "name": f"Alice{n}"})
+    codes = [f["error"]["code"] for f in api.frames(alice) if "error" in f]
+    assert codes == ["RATE_LIMITED", "RATE_LIMITED"]
+    # Messages still flow: the buckets are separate
+    api.clear()
+    send(alice, {"action": "sendPublic", "message": "still here"})
+    assert api.take(alice)[0]["text"] == "still here"
+
+
+def test_the_room_refuses_joins_past_its_maximum_size(api, monkeypatch):
+    monkeypatch.setenv("MAX_ROOM_SIZE", "2")
+    handler.reset()
+    join(api, "Alice", "Bob")
+    connect("carol_____AAAAA=")
+    send("carol_____AAAAA=", {"action": "setName", "name": "Carol"})
+    assert error_of(api, "carol_____AAAAA=")["code"] == "ROOM_FULL"
+
+
+def test_an_unnamed_sender_is_refused_without_reading_the_room(api, monkeypatch):
+    # GIVEN a connection without a name, and a room read that would fail the test
+    connect("lurker____AAAAA=")
+    store = handler.chat_service()._store
+    monkeypatch.setattr(store, "list_members", lambda: pytest.fail("the room was read"))
+    send("lurker____AAAAA=", {"action": "sendPublic", "message": "hi"})
+    assert error_of(api, "lurker____AAAAA=")["code"] == "NAME_REQUIRED"
+
+
+@pytest.mark.parametrize(
+    ("origin", "status"),
+    [
+        ("https://chat.example.com", 200),
+        ("https://evil.example.com", 403),
+        ("null", 403),
+        ("http://127.0.0.1:8080", 200),  # loopback: the sandbox, any port
+        ("http://localhost:3000", 200),
+        (None, 200),  # not a browser: allowed by default (allowMissingOrigin)
+    ],
+)
+def test_connect_checks_the_origin(api, db, origin, status):
+    event = connect_event("origin____AAAAA=")
+    event["headers"].pop("Origin")
+    if origin is not None:
+        event["headers"]["origin"] = origin
+    assert invoke(event) == {"statusCode": status}
+    recorded = db.get_item(TableName=TABLE, Key=connection_key("origin____AAAAA="))
+    assert ("Item" in recorded) is (status == 200)
+
+
+def test_clients_without_an_origin_can_be_refused(api, monkeypatch):
+    monkeypatch.setenv("ALLOW_MISSING_ORIGIN", "false")
+    handler.reset()
+    event = connect_event("noorigin__AAAAA=")
+    event["headers"].pop("Origin")
+    assert invoke(event) == {"statusCode": 403}
+
+
+def test_sign_in_binds_the_chat_name_to_the_token(api, monkeypatch):
+    monkeypatch.setenv("SIGN_IN_REQUIRED", "true")
+    handler.reset()
+    # GIVEN a connection whose authorizer vouched for the name "Alice"
+    event = connect_event("signed____AAAAA=")
+    event["requestContext"]["authorizer"] = {"principalId": "sub-1", "name": "Alice"}
+    assert invoke(event) == {"statusCode": 200}
+    # WHEN it tries to call itself Bob THEN it is refused; Alice works
+    send("signed____AAAAA=", {"action": "setName", "name": "Bob"})
+    assert error_of(api, "signed____AAAAA=")["code"] == "INVALID_NAME"
+    send("signed____AAAAA=", {"action": "setName", "name": "Alice"})
+    assert api.take("signed____AAAAA=")[0] == {"members": ["Alice"]}
+    # AND a connection without a usable name from sign-in is refused at the handshake
+    unsigned = connect_event("unsigned__AAAAA=")
+    assert invoke(unsigned) == {"statusCode": 403}
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ('{"action": "sendPublic", "message": "\\ud83d"}', "INVALID_MESSAGE"),
+        ("[" * 3000 + "]" * 3000, "INVALID_JSON"),
+        ('{"action": "sendPublic", "message": ' + "[" * 3000 + "]" * 3000 + "}", "INVALID_JSON"),
+        ('{"action": "sendPrivate", "to": "' + "x" * 5000 + '", "message": "hi"}', None),
+        ('{"action": "sendPrivate", "to": "\\ud83d", "message": "hi"}', "UNKNOWN_RECIPIENT"),
+        ('{"action": "setName", "name": "\\udc00"}', "INVALID_NAME"),
+    ],
+)
+def test_hostile_frames_get_a_clear_error_never_internal(api, raw, code):
+    (alice,) = join(api, "Alice")
+    assert send(alice, raw) == {"statusCode": 200}
+    error = error_of(api, alice)
+    assert error["code"] == (code or "UNKNOWN_RECIPIENT")
+    assert len(json.dumps(error)) < 500
+
+
+def test_a_recipient_longer_than_any_name_is_unknown_without_a_read(api, monkeypatch):
+    (alice,) = join(api, "Alice")
+    store = handler.chat_service()._store
+    monkeypatch.setattr(store, "find_member", lambda key: pytest.fail("looked up"))
+    send(alice, {"action": "sendPrivate", "to": "x" * 33, "message": "hi"})
+    assert error_of(api, alice)["code"] == "UNKNOWN_RECIPIENT"
+
+
+def test_a_private_message_to_a_decomposed_name_reaches_the_composed_owner(api):
+    # GIVEN Alicé (composed) in the chat; an impostor cannot take the decomposed form
+    owner, other = join(api, "Alic\u00e9", "Bob")
+    connect("impostor__AAAAA=")
+    send("impostor__AAAAA=", {"action": "setName", "name": "Alice\u0301"})
+    assert error_of(api, "impostor__AAAAA=")["code"] == "NAME_TAKEN"
+    # WHEN Bob writes to the decomposed spelling THEN the owner receives it
+    send(other, {"action": "sendPrivate", "to": "Alice\u0301", "message": "hi"})
+    assert api.take(owner)[0]["privateMessage"] == "Bob: hi"
+    assert api.take("impostor__AAAAA=") == []

@@ -1,4 +1,4 @@
-"""Conformance (reference §9): the $connect handshake and the CONNECT event (items 2-4, 6-10, 26,
+"""Conformance (docs/sandbox.md): the $connect handshake and the CONNECT event (items 2-4, 6-10, 26,
 33, 34), against the echo fixture stack."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Conformance (reference §9): the @connections management API and $disconnect (items 22-25,
+"""Conformance (docs/sandbox.md): the @connections management API and $disconnect (items 22-25,
 27-30, 32), with boto3 against the echo fixture stack."""
 
 from __future__ import annotations

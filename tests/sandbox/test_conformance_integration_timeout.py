@@ -1,4 +1,4 @@
-"""Conformance (reference §9) items 5 and 16: API Gateway's integration timeout (29 s in AWS),
+"""Conformance (docs/sandbox.md) items 5 and 16: API Gateway's integration timeout (29 s in AWS),
 shortened with --integration-timeout so that it expires before the Lambda's own timeout."""
 
 from __future__ import annotations

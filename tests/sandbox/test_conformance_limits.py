@@ -1,4 +1,4 @@
-"""Conformance (reference §9) item 31: idle timeout and maximum connection duration, with small
+"""Conformance (docs/sandbox.md) item 31: idle timeout and maximum connection duration, with small
 --idle-timeout and --max-duration values."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Conformance (reference §9): messages, route selection, route responses and frame limits
+"""Conformance (docs/sandbox.md): messages, route selection, route responses and frame limits
 (items 11-13, 15, 17-21), plus the Lambda execution model, against the echo fixture stack."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Conformance (reference §9) items 1 and 14: an API with no $connect and no $default route."""
+"""Conformance (docs/sandbox.md) items 1 and 14: an API with no $connect and no $default route."""
 
 from __future__ import annotations
 

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
+from sandbox.intrinsics import LocalEndpoint, Resolver
 from sandbox.template import (
-    LocalEndpoint,
-    Resolver,
     TemplateError,
     find_template,
     load_template,

@@ -1,0 +1,176 @@
+"""The function's IAM policy: exactly what lambda_src/ does, on this stack's resources only."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import botocore.session
+import pytest
+from aws_cdk.assertions import Template
+
+from infra.connections_table import DATA_ACTIONS
+from tests.support.stack import chat_template
+
+LAMBDA_SRC = Path(__file__).resolve().parents[2] / "lambda_src"
+
+# boto3 DynamoDB client method → the IAM actions it needs. A transaction needs no action
+# of its own, only those of its items (TRANSACTION_ITEMS); see
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html
+CLIENT_ACTIONS = {
+    "get_item": {"dynamodb:GetItem"},
+    "put_item": {"dynamodb:PutItem"},
+    "update_item": {"dynamodb:UpdateItem"},
+    "delete_item": {"dynamodb:DeleteItem"},
+    "query": {"dynamodb:Query"},
+    "scan": {"dynamodb:Scan"},
+    "batch_get_item": {"dynamodb:BatchGetItem"},
+    "batch_write_item": {"dynamodb:BatchWriteItem"},
+    "describe_table": {"dynamodb:DescribeTable"},
+    "transact_write_items": set(),
+    "transact_get_items": set(),
+}
+TRANSACTION_ITEMS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+    "Get": "dynamodb:GetItem",
+}
+
+
+def dynamodb_methods() -> set[str]:
+    """Every boto3 DynamoDB client method name (GetItem → get_item)."""
+    model = botocore.session.get_session().get_service_model("dynamodb")
+    return {botocore.xform_name(name) for name in model.operation_names}
+
+
+def actions_the_code_needs() -> set[str]:
+    """The IAM actions behind every DynamoDB call in lambda_src/, read from the source."""
+    methods = dynamodb_methods()
+    needed: set[str] = set()
+    for path in LAMBDA_SRC.rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        called = {
+            node.func.attr
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in methods
+        }
+        unknown = called - set(CLIENT_ACTIONS)
+        assert not unknown, f"{path}: map {sorted(unknown)} to IAM actions in this test"
+        for method in called:
+            needed |= CLIENT_ACTIONS[method]
+        if called & {"transact_write_items", "transact_get_items"}:
+            # The items are dict literals: {"Put": {...}}, {"Update": {...}}, ...
+            needed |= {
+                TRANSACTION_ITEMS[key.value]
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Dict)
+                for key in node.keys
+                if isinstance(key, ast.Constant) and key.value in TRANSACTION_ITEMS
+            }
+    return needed
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return chat_template()
+
+
+def chat_function(template: Template) -> dict:
+    """The chat function (with sign-in on, the authorizer is a second function)."""
+    (function,) = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "handler.lambda_handler"}}
+    ).values()
+    return dict(function)
+
+
+def chat_policy(template: Template) -> dict:
+    """The one policy attached to the chat function's role."""
+    role_id = chat_function(template)["Properties"]["Role"]["Fn::GetAtt"][0]
+    policies = [
+        policy
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+    ]
+    assert len(policies) == 1
+    return dict(policies[0]["Properties"]["PolicyDocument"])
+
+
+def logical_id(template: Template, resource_type: str) -> str:
+    (found,) = template.find_resources(resource_type)
+    return str(found)
+
+
+def test_the_stack_grants_exactly_the_dynamodb_actions_the_code_uses():
+    assert set(DATA_ACTIONS) == actions_the_code_needs()
+
+
+def test_the_function_policy_is_exactly_these_statements(template):
+    table = logical_id(template, "AWS::DynamoDB::GlobalTable")
+    api = logical_id(template, "AWS::ApiGatewayV2::Api")
+    log_group = chat_log_group(template)
+    assert chat_policy(template) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Effect": "Allow",
+                "Resource": {"Fn::GetAtt": [log_group, "Arn"]},
+            },
+            {
+                "Action": sorted(DATA_ACTIONS),
+                "Effect": "Allow",
+                "Resource": {"Fn::GetAtt": [table, "Arn"]},
+            },
+            {
+                "Action": "execute-api:ManageConnections",
+                "Effect": "Allow",
+                "Resource": {
+                    "Fn::Join": [
+                        "",
+                        [
+                            "arn:",
+                            {"Ref": "AWS::Partition"},
+                            ":execute-api:",
+                            {"Ref": "AWS::Region"},
+                            ":",
+                            {"Ref": "AWS::AccountId"},
+                            ":",
+                            {"Ref": api},
+                            "/production/*/@connections/*",
+                        ],
+                    ]
+                },
+            },
+        ],
+    }
+
+
+def chat_log_group(template: Template) -> str:
+    return str(chat_function(template)["Properties"]["LoggingConfig"]["LogGroup"]["Ref"])
+
+
+def test_the_function_role_has_no_managed_policy_and_trusts_only_lambda(template):
+    role_id = chat_function(template)["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = template.to_json()["Resources"][role_id]
+    assert "ManagedPolicyArns" not in role["Properties"]
+    assert "Policies" not in role["Properties"]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+        {
+            "Action": "sts:AssumeRole",
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+        }
+    ]
+
+
+def test_nothing_in_the_stack_is_allowed_on_every_resource_or_every_action(template):
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"]
+            actions = actions if isinstance(actions, list) else [actions]
+            assert statement["Resource"] != "*", statement
+            assert not any(a == "*" or a.endswith(":*") for a in actions), statement
