@@ -76,13 +76,13 @@ class ChatClient:
 
 
 def room_items(sandbox: Any) -> list[dict[str, Any]]:
-    """The chat's ROOM#lobby items in the sandbox's DynamoDB (its one table)."""
+    """The chat's ROOM#lobby member items in the sandbox's DynamoDB (its one table)."""
     db = sandbox.dynamodb()
     (table,) = db.list_tables()["TableNames"]
     items: list[dict[str, Any]] = db.query(
         TableName=table,
-        KeyConditionExpression="pk = :room",
-        ExpressionAttributeValues={":room": {"S": "ROOM#lobby"}},
+        KeyConditionExpression="pk = :room AND begins_with(sk, :member)",
+        ExpressionAttributeValues={":room": {"S": "ROOM#lobby"}, ":member": {"S": "MEMBER#"}},
         ConsistentRead=True,
     )["Items"]
     return items
