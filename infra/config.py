@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 from constructs import Node
+
+from infra.authorizer_layer import DEFAULT_LAYER_DIR
 
 REMOVAL_POLICIES = {
     "destroy": RemovalPolicy.DESTROY,
@@ -59,12 +63,14 @@ DEFAULTS: dict[str, Any] = {
     "removalPolicy": "destroy",
     "throttlingBurstLimit": 500,
     "throttlingRateLimit": 1000,
+    # Broadcast routes (sendPublic, setName) cost one post per member: keep rate x room
+    # size within the account's 10,000 requests/s (docs/security.md).
     "routeThrottling": {
         "$connect": {"burst": 100, "rate": 50},
-        "$default": {"burst": 100, "rate": 50},
-        "setName": {"burst": 100, "rate": 50},
-        "sendPublic": {"burst": 200, "rate": 100},
-        "sendPrivate": {"burst": 200, "rate": 200},
+        "$default": {"burst": 50, "rate": 25},
+        "setName": {"burst": 20, "rate": 5},
+        "sendPublic": {"burst": 20, "rate": 10},
+        "sendPrivate": {"burst": 100, "rate": 50},
     },
     "createApiGatewayCloudWatchRole": True,
     "logRetentionDays": 30,
@@ -82,9 +88,23 @@ DEFAULTS: dict[str, Any] = {
     "maxRoomSize": 1000,
     "allowedOrigins": [],
     "allowMissingOrigin": True,
+    # Sign-in (docs/security.md#sign-in): off unless signIn is true.
+    "signIn": False,
+    "signInIssuer": "",
+    "signInAudience": "",
+    "signInJwksUrl": "",  # empty: <signInIssuer>/.well-known/jwks.json
+    "signInNameClaim": "cognito:username",
+    "signInTokenSource": "query",
+    "signInLayerDir": DEFAULT_LAYER_DIR,
 }
 
 LOOPBACK_ORIGINS = ("http://127.0.0.1", "http://localhost", "http://[::1]")
+
+# Where the authorizer finds the token (signInTokenSource): an API Gateway identity source.
+SIGN_IN_TOKEN_SOURCES = {
+    "query": "route.request.querystring.token",
+    "protocol": "route.request.header.Sec-WebSocket-Protocol",
+}
 
 
 class ConfigError(ValueError):
@@ -97,6 +117,22 @@ class RouteThrottle:
 
     burst: int
     rate: float
+
+
+@dataclass(frozen=True)
+class SignInConfig:
+    """Sign-in: whose JWTs the $connect authorizer accepts, and where they arrive."""
+
+    issuer: str
+    audience: str
+    jwks_url: str
+    name_claim: str
+    token_source: str
+    layer_dir: Path
+
+    @property
+    def identity_source(self) -> str:
+        return SIGN_IN_TOKEN_SOURCES[self.token_source]
 
 
 @dataclass(frozen=True)
@@ -127,6 +163,7 @@ class ChatConfig:
     allow_missing_origin: bool
     account: str | None = None
     region: str | None = None
+    sign_in: SignInConfig | None = None
 
     @classmethod
     def from_context(cls, node: Node) -> ChatConfig:
@@ -176,6 +213,7 @@ class ChatConfig:
             allow_missing_origin=read.flag("allowMissingOrigin"),
             account=node.try_get_context("account") or None,
             region=node.try_get_context("region") or None,
+            sign_in=read.sign_in(),
         )
 
     def function_environment(self) -> dict[str, str]:
@@ -192,6 +230,7 @@ class ChatConfig:
             "MAX_ROOM_SIZE": str(self.max_room_size),
             "ALLOWED_ORIGINS": ",".join(self.origin_allow_list()),
             "ALLOW_MISSING_ORIGIN": str(self.allow_missing_origin).lower(),
+            "SIGN_IN_REQUIRED": str(self.sign_in is not None).lower(),
         }
 
     def origin_allow_list(self) -> tuple[str, ...]:
@@ -261,6 +300,61 @@ class _Reader:
                     ' (scheme and host, no path), or "*"'
                 )
         return tuple(v.rstrip("/") for v in values)
+
+    def sign_in(self) -> SignInConfig | None:
+        """The sign-in settings, or None when signIn is false (the other keys are ignored)."""
+        if not self.flag("signIn"):
+            return None
+        issuer = self.url("signInIssuer")
+        audience = str(self.get("signInAudience")).strip()
+        if not audience or len(audience) > 256 or any(c.isspace() or c == "," for c in audience):
+            raise ConfigError(
+                f"context signInAudience={audience!r} must be one audience (a Cognito app "
+                "client id) when signIn is true"
+            )
+        jwks_url = self.url("signInJwksUrl", f"{issuer.rstrip('/')}/.well-known/jwks.json")
+        name_claim = str(self.get("signInNameClaim")).strip()
+        if not name_claim or len(name_claim) > 128 or not name_claim.isprintable():
+            raise ConfigError(f"context signInNameClaim={name_claim!r} must name a claim")
+        source = str(self.get("signInTokenSource")).lower()
+        if source not in SIGN_IN_TOKEN_SOURCES:
+            raise ConfigError(f"context signInTokenSource={source!r} must be query or protocol")
+        layer_dir = str(self.get("signInLayerDir")).strip()
+        if not layer_dir:
+            raise ConfigError("context signInLayerDir must be a directory")
+        return SignInConfig(
+            issuer=issuer,
+            audience=audience,
+            jwks_url=jwks_url,
+            name_claim=name_claim,
+            token_source=source,
+            layer_dir=Path(layer_dir),
+        )
+
+    def url(self, key: str, default: str = "") -> str:
+        """An https URL (http only on loopback, for local tests), required with signIn."""
+        raw = self.get(key)
+        value = str(raw or default).strip()
+        if not value:
+            raise ConfigError(f"context {key} is required when signIn is true")
+        try:
+            parts = urlsplit(value)
+        except ValueError:
+            raise ConfigError(f"context {key}={value!r} is not a URL") from None
+        local = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if (
+            not (parts.scheme == "https" or local)
+            or not parts.hostname
+            or parts.query
+            or parts.fragment
+            or "@" in parts.netloc
+        ):
+            raise ConfigError(
+                f"context {key}={value!r} must be an https URL such as "
+                "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123 "
+                "(http only on loopback)"
+            )
+        return value
 
     def route_throttling(self, key: str) -> dict[str, RouteThrottle]:
         raw = self._json(key)
