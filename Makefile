@@ -16,10 +16,14 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 STACK ?= ChatStack
 CDK := cdk --no-notices
+# Extra arguments for `cdk synth`, e.g. CDK_ARGS="-c signIn=true -c signInIssuer=…". With
+# signIn=true in them, `make synth` first builds the authorizer's layer (needs PyPI).
+CDK_ARGS ?=
+SIGN_IN_LAYER := $(if $(findstring signIn=true,$(CDK_ARGS)),authorizer-layer)
 
-SUITES := unit adapters handler infra sandbox e2e browser bench
+SUITES := unit adapters handler authorizer infra sandbox e2e browser bench
 
-.PHONY: help preflight setup synth run test lint typecheck web-tests bench clean $(addprefix test-,$(SUITES))
+.PHONY: help preflight setup authorizer-layer synth run test lint typecheck web-tests bench clean $(addprefix test-,$(SUITES))
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,9 +48,12 @@ node_modules/.installed: package.json package-lock.json
 
 setup: $(VENV)/.installed node_modules/.installed ## install Python and npm dependencies (idempotent)
 
-synth: setup ## synthesize the CloudFormation template into cdk.out/ (offline)
+authorizer-layer: setup ## build the sign-in authorizer's layer (PyJWT, cryptography; needs PyPI)
+	@python -m infra.authorizer_layer 2>&1 | grep -v "is ignored"; test $${PIPESTATUS[0]} -eq 0
+
+synth: setup $(SIGN_IN_LAYER) ## synthesize the CloudFormation template into cdk.out/ (offline)
 	@echo "==> cdk synth (node $$(node --version))"
-	@$(CDK) synth --quiet
+	@$(CDK) synth --quiet $(CDK_ARGS)
 	@echo "Template: cdk.out/$(STACK).template.json"
 
 lint: setup ## ruff check, ruff format --check

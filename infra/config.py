@@ -84,7 +84,7 @@ DEFAULTS: dict[str, Any] = {
     "messageRatePerSecond": 2,
     "nameBurst": 3,
     "nameRatePerSecond": 0.1,
-    "rateLimitStrikes": 30,
+    "rateLimitStrikes": 300,
     "maxRoomSize": 1000,
     "allowedOrigins": [],
     "allowMissingOrigin": True,

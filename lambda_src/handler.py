@@ -41,6 +41,7 @@ ACTIONS: dict[str, Action] = {
     "ping": lambda chat, sender, body: None,
 }
 VALID_ACTIONS = ", ".join(ACTIONS)
+CHAT_SUBPROTOCOL = "chat"
 
 
 @functools.cache
@@ -152,6 +153,19 @@ def connect(chat: ChatService, event: dict[str, Any]) -> int:
     return 200
 
 
+def subprotocol(event: dict[str, Any]) -> dict[str, str]:
+    """The `Sec-WebSocket-Protocol` answer: `chat` when the client offers it, else none.
+
+    A browser that offers subprotocols (as the sign-in does, with the token beside
+    `chat`) drops a handshake that does not pick one; API Gateway picks none by itself.
+    The token is never echoed.
+    """
+    offered = header(event.get("headers"), "Sec-WebSocket-Protocol") or ""
+    if CHAT_SUBPROTOCOL in (p.strip() for p in offered.split(",")):
+        return {"Sec-WebSocket-Protocol": CHAT_SUBPROTOCOL}
+    return {}
+
+
 def _client_action(route_key: str, body: Body | None) -> str | None:
     """The action to name in an error frame: the route, or the parsed body's action."""
     if route_key != "$default":
@@ -204,7 +218,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         },
     )
     # $connect: a non-2xx status refuses the handshake. Other routes: ignored (one-way).
-    return {"statusCode": status if route_key == "$connect" else 200}
+    if route_key != "$connect":
+        return {"statusCode": 200}
+    if status == 200 and (headers := subprotocol(event)):
+        return {"statusCode": 200, "headers": headers}
+    return {"statusCode": status}
 
 
 def _parsed_or_none(raw: object) -> Body | None:

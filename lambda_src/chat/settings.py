@@ -27,7 +27,7 @@ class Limits:
     message_rate_per_second: float = 2.0
     name_burst: int = 3
     name_rate_per_second: float = 0.1
-    rate_limit_strikes: int = 30
+    rate_limit_strikes: int = 300
     max_room_size: int = 1000
 
 

@@ -254,10 +254,13 @@ def test_token_bucket_admits_a_burst_then_refuses_with_the_wait(store, clock):
     assert [r.allowed for r in results] == [True, True, True, False, False]
     assert results[3].retry_after_ms == 500
     assert [r.strikes for r in results] == [0, 0, 0, 1, 2]
-    # WHEN half a second passes THEN one more frame is admitted and strikes reset
+    # WHEN half a second passes THEN one more frame is admitted, and the strikes stay
     clock.now += 0.5
-    assert store.admit("c1=", "msg", limit).allowed
-    assert store.admit("c1=", "msg", limit).strikes == 1
+    assert store.admit("c1=", "msg", limit).strikes == 2
+    assert store.admit("c1=", "msg", limit).strikes == 3
+    # WHEN the client pauses until its bucket is full again THEN the strikes are forgiven
+    clock.now += 2
+    assert store.admit("c1=", "msg", limit).strikes == 0
 
 
 def test_buckets_are_separate_and_an_unknown_connection_is_admitted_as_unknown(store, clock):

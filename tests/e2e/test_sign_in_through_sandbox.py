@@ -104,7 +104,8 @@ def test_signed_in_client_cannot_take_another_name(sandbox, issuer):
         bob = ChatClient(ws)
         bob.send("setName", name="Mallory")
         error = bob.error()
-        assert "signed in as" in str(error).lower()
+        assert (error["code"], error["action"]) == ("INVALID_NAME", "setName")
+        assert '"Bob"' in error["message"]
 
 
 def test_connecting_without_a_token_is_refused_with_401(sandbox):

@@ -406,3 +406,11 @@ def test_a_private_message_to_a_decomposed_name_reaches_the_composed_owner(api):
     send(other, {"action": "sendPrivate", "to": "Alice\u0301", "message": "hi"})
     assert api.take(owner)[0]["privateMessage"] == "Bob: hi"
     assert api.take("impostor__AAAAA=") == []
+
+
+def test_connect_picks_the_chat_subprotocol_when_offered_and_never_echoes_a_token(api):
+    event = connect_event("subproto__AAAAA=")
+    event["headers"]["Sec-WebSocket-Protocol"] = "chat, eyJhbGciOiJSUzI1NiJ9.e30.sig"
+    assert invoke(event) == {"statusCode": 200, "headers": {"Sec-WebSocket-Protocol": "chat"}}
+    plain = connect_event("plain_____AAAAA=")
+    assert invoke(plain) == {"statusCode": 200}

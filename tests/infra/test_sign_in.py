@@ -44,8 +44,8 @@ def template(sign_in: dict[str, Any]) -> Template:
     return template_with(**sign_in)
 
 
-def functions(template: Template) -> dict[str, dict[str, Any]]:
-    return template.find_resources("AWS::Lambda::Function")
+def functions(template: Template) -> dict[str, Any]:
+    return dict(template.find_resources("AWS::Lambda::Function"))
 
 
 def by_handler(template: Template, handler: str) -> tuple[str, dict[str, Any]]:
@@ -236,9 +236,16 @@ def test_loopback_http_issuer_is_accepted_for_local_runs(sign_in):
 # --- the layer ----------------------------------------------------------------------------
 
 
-def test_synth_without_the_layer_fails_naming_the_command_that_builds_it(sign_in, tmp_path):
-    with pytest.raises(LayerNotBuiltError, match="make authorizer-layer"):
-        template_with(**{**sign_in, "signInLayerDir": str(tmp_path / "missing")})
+def test_synth_without_the_layer_fails_naming_the_command_that_builds_it(
+    sign_in, tmp_path, monkeypatch
+):
+    missing = tmp_path / "missing"
+    with pytest.raises(LayerNotBuiltError, match=f"not built.*--layer-dir {missing}"):
+        template_with(**{**sign_in, "signInLayerDir": str(missing)})
+    # In its default place (a fresh checkout: no build/ yet), the make target is named.
+    monkeypatch.setattr(authorizer_layer, "ROOT", tmp_path)
+    with pytest.raises(LayerNotBuiltError, match="Build it with `make authorizer-layer`"):
+        check_built(authorizer_layer.DEFAULT_LAYER_DIR)
 
 
 def test_synth_with_a_layer_built_from_other_pins_fails(sign_in, tmp_path):
@@ -272,7 +279,7 @@ def test_layer_build_is_skipped_when_up_to_date_and_replaces_a_stale_one(tmp_pat
         for package in ("jwt", "cryptography", "bin"):
             (site / package).mkdir(parents=True)
 
-    monkeypatch.setattr(authorizer_layer.subprocess, "run", fake_pip)
+    monkeypatch.setattr(subprocess, "run", fake_pip)
     target = tmp_path / "layer"
     assert authorizer_layer.build(target)
     assert check_built(target) == target
@@ -307,29 +314,22 @@ def test_authorizer_asset_is_authorizer_src_alone(sign_in):
     assert sorted(p.name for p in asset.iterdir()) == ["authorizer.py"]
 
 
-@pytest.mark.synth
-def test_cli_synth_with_sign_in_and_no_layer_fails_with_the_build_command(tmp_path):
+def cli_synth(out: Path, layer_dir: Path) -> subprocess.CompletedProcess[str]:
+    """The pinned CLI with sign-in on, offline (an unroutable proxy) and without credentials."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     tools = [ROOT / "node_modules" / ".bin", ROOT / ".venv" / "bin"]
     env["PATH"] = os.pathsep.join([*map(str, tools), env["PATH"]])
     env["CDK_DISABLE_CLI_TELEMETRY"] = "true"
-    result = subprocess.run(
-        [
-            "cdk",
-            "synth",
-            "--no-notices",
-            "--quiet",
-            "--output",
-            str(tmp_path / "cdk.out"),
-            "-c",
-            "signIn=true",
-            "-c",
-            f"signInIssuer={ISSUER}",
-            "-c",
-            f"signInAudience={CLIENT_ID}",
-            "-c",
-            f"signInLayerDir={tmp_path / 'no-layer'}",
-        ],
+    env["HTTPS_PROXY"] = env["HTTP_PROXY"] = "http://127.0.0.1:9"
+    context = {
+        "signIn": "true",
+        "signInIssuer": ISSUER,
+        "signInAudience": CLIENT_ID,
+        "signInLayerDir": str(layer_dir),
+    }
+    args = [arg for key, value in context.items() for arg in ("-c", f"{key}={value}")]
+    return subprocess.run(
+        ["cdk", "synth", "--no-notices", "--quiet", "--output", str(out), *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -337,6 +337,27 @@ def test_cli_synth_with_sign_in_and_no_layer_fails_with_the_build_command(tmp_pa
         timeout=300,
         check=False,
     )
+
+
+@pytest.mark.synth
+def test_cli_synth_with_sign_in_is_offline_and_cfn_lint_clean(layer_dir, tmp_path):
+    result = cli_synth(tmp_path / "cdk.out", layer_dir)
+    assert result.returncode == 0, result.stderr
+    template = tmp_path / "cdk.out" / "ChatStack.template.json"
+    assert "AWS::ApiGatewayV2::Authorizer" in template.read_text()
+    cfn_lint = ROOT / ".venv" / "bin" / "cfn-lint"
+    lint = subprocess.run(
+        [str(cfn_lint), "--ignore-checks", "W3005", "--", str(template)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+@pytest.mark.synth
+def test_cli_synth_with_sign_in_and_no_layer_fails_with_the_build_command(tmp_path):
+    result = cli_synth(tmp_path / "cdk.out", tmp_path / "no-layer")
     assert result.returncode != 0
     assert "LayerNotBuiltError" in result.stderr
-    assert "make authorizer-layer" in result.stderr
+    assert f"python -m infra.authorizer_layer --layer-dir {tmp_path / 'no-layer'}" in result.stderr

@@ -68,7 +68,8 @@ class InMemoryStore:
             tokens, at = conn.buckets.get(bucket, (float(limit.capacity), now))
             tokens = min(limit.capacity, tokens + (now - at) * limit.rate_per_second)
             allowed = tokens >= 1
-            conn.strikes = 0 if allowed else conn.strikes + 1
+            full = tokens >= limit.capacity
+            conn.strikes = 0 if full else conn.strikes + (0 if allowed else 1)
             conn.buckets[bucket] = (tokens - 1 if allowed else tokens, now)
             wait = 0 if allowed else math.ceil((1 - tokens) / limit.rate_per_second * 1000)
             return Admission(self._view(connection_id, conn), allowed, wait, conn.strikes)
