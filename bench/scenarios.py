@@ -140,6 +140,8 @@ def handler_requests(*, quick: bool) -> str:
 def _race_row(racers: int) -> list[Any]:
     from bench.local_aws import chat_table  # noqa: PLC0415
     from chat.errors import NameTakenError  # noqa: PLC0415
+    from chat.names import claim_keys  # noqa: PLC0415
+    from chat.ports import Connection  # noqa: PLC0415
     from chat.store import DynamoChatStore  # noqa: PLC0415
 
     with chat_table() as (db, table):
@@ -151,7 +153,9 @@ def _race_row(racers: int) -> list[Any]:
 
         def claim(cid: str) -> bool:
             try:
-                store.claim_name(cid, "Alice", None, expires)
+                store.claim_name(
+                    Connection(cid, None, expires), "Alice", claim_keys("Alice"), max_members=1000
+                )
             except NameTakenError:
                 return False
             return True

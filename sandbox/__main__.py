@@ -14,16 +14,11 @@ from pathlib import Path
 from aiohttp import web
 
 from sandbox.dynamodb import EmbeddedDynamoDB, create_tables
-from sandbox.gateway import INTEGRATION_TIMEOUT_S, Gateway, GatewayConfig
+from sandbox.gateway import Gateway, GatewayConfig
+from sandbox.intrinsics import LocalEndpoint, Resolver
 from sandbox.lambdas import FunctionConfig, FunctionPool, LambdaService, runtime_environment
-from sandbox.template import (
-    LocalEndpoint,
-    Resolver,
-    StackSpec,
-    TemplateError,
-    find_template,
-    load_template,
-)
+from sandbox.stage import INTEGRATION_TIMEOUT_S
+from sandbox.template import StackSpec, TemplateError, find_template, load_template
 
 log = logging.getLogger("sandbox")
 
@@ -211,6 +206,7 @@ async def _serve(args: argparse.Namespace, stack: StackSpec, listener: socket.so
             GatewayConfig(
                 api=stack.api,
                 web_dir=web_dir,
+                region=args.region,
                 idle_timeout_s=args.idle_timeout,
                 max_duration_s=args.max_duration,
                 integration_timeout_s=args.integration_timeout,
@@ -286,26 +282,15 @@ def _lambda_service(
             function.environment, f"function {function.logical_id}"
         )
         environment = runtime_environment(
-            function_name=function.name,
-            memory_mb=function.memory_mb,
-            handler=function.handler,
-            code_dir=function.code_dir,
+            function,
             region=args.region,
-            runtime=function.runtime,
             dynamodb_endpoint=dynamodb_endpoint,
             fallback_endpoint=fallback_endpoint,
             variables=variables,
         )
-        config = FunctionConfig(
-            name=function.name,
-            handler=function.handler,
-            code_dir=function.code_dir,
-            timeout_s=function.timeout_s,
-            memory_mb=function.memory_mb,
-            region=args.region,
-            environment=environment,
+        pools[function.logical_id] = FunctionPool(
+            FunctionConfig(function, environment), max_workers=args.workers
         )
-        pools[function.logical_id] = FunctionPool(config, max_workers=args.workers)
     return LambdaService(pools)
 
 
@@ -319,7 +304,10 @@ def _banner(
         f"route selection {api.route_selection_expression}"
     )
     routes = ", ".join(
-        f"{key}{' (two-way)' if route.two_way else ''}" for key, route in api.routes.items()
+        key
+        + (" (two-way)" if route.two_way else "")
+        + (f" (authorizer {route.authorizer.name})" if route.authorizer is not None else "")
+        for key, route in api.routes.items()
     )
     _say(f"Routes:        {routes}")
     for function in stack.functions.values():

@@ -11,7 +11,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from sandbox.template import ACCOUNT_ID, TableSpec
+from sandbox.intrinsics import ACCOUNT_ID
+from sandbox.template import TableSpec
 
 log = logging.getLogger("sandbox")
 
@@ -101,11 +102,10 @@ def client(endpoint: str, region: str, *, max_pool_connections: int = 10) -> Any
     )
 
 
-def create_tables(endpoint: str, region: str, tables: Iterable[TableSpec]) -> list[str]:
-    """Create the missing tables (with GSIs, LSIs and TTL); return the names created."""
+def create_tables(endpoint: str, region: str, tables: Iterable[TableSpec]) -> None:
+    """Create the tables that do not exist yet, with their GSIs, LSIs, stream and TTL."""
     dynamodb = client(endpoint, region)
     existing = set(dynamodb.list_tables().get("TableNames", []))
-    created = []
     for table in tables:
         if table.name in existing:
             continue
@@ -133,5 +133,3 @@ def create_tables(endpoint: str, region: str, tables: Iterable[TableSpec]) -> li
                 TableName=table.name,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
             )
-        created.append(table.name)
-    return created

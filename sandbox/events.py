@@ -6,7 +6,7 @@ import base64
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -60,7 +60,7 @@ def error_frame(message: str, connection_id: str, request_id: str) -> str:
 
 @dataclass(frozen=True)
 class ConnectionInfo:
-    """What every event of one connection shares."""
+    """What every event of one connection shares, `requestContext.authorizer` included."""
 
     connection_id: str
     connected_at: int
@@ -69,6 +69,7 @@ class ConnectionInfo:
     domain_name: str
     source_ip: str
     user_agent: str | None
+    authorizer: Mapping[str, Any] | None = None
 
     def identity(self) -> dict[str, str]:
         """`requestContext.identity`: sourceIp, plus userAgent when the client sent one."""
@@ -89,8 +90,11 @@ class ForwardingInfo:
 def _request_context(
     info: ConnectionInfo, *, route_key: str, event_type: str, request_id: str, request_ms: int
 ) -> dict[str, Any]:
+    context: dict[str, Any] = {"routeKey": route_key}
+    if info.authorizer is not None:
+        context["authorizer"] = dict(info.authorizer)
     return {
-        "routeKey": route_key,
+        **context,
         "eventType": event_type,
         "extendedRequestId": request_id,
         "requestTime": request_time(request_ms),
@@ -117,15 +121,15 @@ def _merge(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], dict[str, 
     return single, multi
 
 
-def connect_headers(
+def gateway_headers(
     raw: Iterable[tuple[str, str]], *, source_ip: str, forwarding: ForwardingInfo, request_ms: int
 ) -> list[tuple[str, str]]:
-    """The client's headers as a $connect event shows them.
+    """The client's headers as API Gateway passes them on (to an authorizer, all of them).
 
-    Names keep the client's case; Connection and Upgrade are dropped; X-Forwarded-For gets
-    the client IP appended, X-Forwarded-Proto/Port are set, X-Amzn-Trace-Id is added if absent.
+    Names keep the client's case; X-Forwarded-For gets the client IP appended,
+    X-Forwarded-Proto/Port are set, X-Amzn-Trace-Id is added if absent.
     """
-    pairs = [(name, value) for name, value in raw if name.lower() not in _HOP_BY_HOP]
+    pairs = list(raw)
     lowered = {name.lower(): index for index, (name, _) in enumerate(pairs)}
     forwarded_for = "x-forwarded-for"
     if forwarded_for in lowered:
@@ -145,6 +149,53 @@ def connect_headers(
     return pairs
 
 
+def without_hop_by_hop(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """`headers` minus Connection and Upgrade, which the $connect route does not see."""
+    return [(name, value) for name, value in headers if name.lower() not in _HOP_BY_HOP]
+
+
+def _query_maps(query: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """queryStringParameters (last value wins) and multiValueQueryStringParameters, or no keys
+    at all when there is no query string."""
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for name, value in query:
+        single[name] = value
+        multi.setdefault(name, []).append(value)
+    if not single:
+        return {}
+    return {"queryStringParameters": single, "multiValueQueryStringParameters": multi}
+
+
+def authorizer_event(
+    info: ConnectionInfo,
+    *,
+    method_arn: str,
+    headers: Iterable[tuple[str, str]],
+    query: Iterable[tuple[str, str]],
+    request_id: str,
+    request_ms: int,
+) -> dict[str, Any]:
+    """The REQUEST authorizer's event: `type`, `methodArn`, the headers (Connection and
+    Upgrade included), the query maps, empty `stageVariables`, and the CONNECT context."""
+    single, multi = _merge(headers)
+    return {
+        "type": "REQUEST",
+        "methodArn": method_arn,
+        "headers": single,
+        "multiValueHeaders": multi,
+        **_query_maps(query),
+        "stageVariables": {},
+        "requestContext": _request_context(
+            info,
+            route_key="$connect",
+            event_type="CONNECT",
+            request_id=request_id,
+            request_ms=request_ms,
+        ),
+    }
+
+
 def connect_event(
     info: ConnectionInfo,
     *,
@@ -155,16 +206,7 @@ def connect_event(
 ) -> dict[str, Any]:
     """The CONNECT event; the query keys are present only when there is a query."""
     single, multi = _merge(headers)
-    event: dict[str, Any] = {"headers": single, "multiValueHeaders": multi}
-    query_pairs = list(query)
-    if query_pairs:
-        single_query: dict[str, str] = {}
-        multi_query: dict[str, list[str]] = {}
-        for name, value in query_pairs:
-            single_query[name] = value
-            multi_query.setdefault(name, []).append(value)
-        event["queryStringParameters"] = single_query
-        event["multiValueQueryStringParameters"] = multi_query
+    event: dict[str, Any] = {"headers": single, "multiValueHeaders": multi, **_query_maps(query)}
     event["requestContext"] = _request_context(
         info,
         route_key="$connect",

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sandbox.template import ACCOUNT_ID, PARTITION
+from sandbox.template import FunctionSpec
 
 log = logging.getLogger("sandbox")
 
@@ -26,43 +26,35 @@ _REPLY_LIMIT = 64 * 1024 * 1024
 
 @dataclass(frozen=True)
 class FunctionConfig:
-    """What an execution environment needs: code, handler, limits and the full environment."""
+    """What an execution environment needs: the function from the template, and the full
+    process environment (see `runtime_environment`)."""
 
-    name: str
-    handler: str
-    code_dir: Path
-    timeout_s: float
-    memory_mb: int
-    region: str
+    spec: FunctionSpec
     environment: dict[str, str]
 
-    @property
-    def arn(self) -> str:
-        """The function ARN in the sandbox's fake account."""
-        return f"arn:{PARTITION}:lambda:{self.region}:{ACCOUNT_ID}:function:{self.name}"
+
+# How an invocation ended, as Lambda reports it: a payload, a function error, or the function
+# running past its own Timeout ("Task timed out").
+InvocationStatus = Literal["ok", "error", "timeout"]
 
 
 @dataclass(frozen=True)
 class InvocationResult:
-    """The outcome of one invocation: ok (with the JSON payload), error, or timeout."""
+    """One invocation's status, with the JSON payload when "ok" and the error otherwise."""
 
-    request_id: str
-    outcome: Literal["ok", "error", "timeout"]
+    status: InvocationStatus
     payload: Any
     error: dict[str, Any] | None
     duration_ms: float
     init_ms: float | None = None
     worker_pid: int | None = None
+    payload_bytes: int = 0  # the size of the JSON response, as the function returned it
 
 
 def runtime_environment(
+    function: FunctionSpec,
     *,
-    function_name: str,
-    memory_mb: int,
-    handler: str,
-    code_dir: Path,
     region: str,
-    runtime: str,
     dynamodb_endpoint: str,
     fallback_endpoint: str,
     variables: dict[str, str],
@@ -71,21 +63,21 @@ def runtime_environment(
 
     Credentials are fake and every AWS SDK endpoint points at a local service, so nothing the
     handler does reaches real AWS. The developer's own environment is not inherited.
+    AWS_LAMBDA_LOG_STREAM_NAME is set per execution environment, when it starts.
     """
     env = {
         "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
-        "LAMBDA_TASK_ROOT": str(code_dir),
+        "LAMBDA_TASK_ROOT": str(function.code_dir),
         "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),
-        "_HANDLER": handler,
-        "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
-        "AWS_LAMBDA_FUNCTION_NAME": function_name,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+        "_HANDLER": function.handler,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime}",
+        "AWS_LAMBDA_FUNCTION_NAME": function.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function_name}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": _log_stream_name(),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
         "AWS_ACCESS_KEY_ID": "ASIASANDBOXFAKEKEY00",
@@ -115,6 +107,7 @@ class _Worker:
 
     @classmethod
     async def spawn(cls, config: FunctionConfig) -> _Worker:
+        function = config.spec
         # Each execution environment writes to its own log stream, as in Lambda.
         environment = {**config.environment, "AWS_LAMBDA_LOG_STREAM_NAME": _log_stream_name()}
         read_fd, write_fd = os.pipe()
@@ -131,7 +124,7 @@ class _Worker:
                 stdout=None,
                 stderr=None,
                 env=environment,
-                cwd=str(config.code_dir),
+                cwd=str(function.code_dir),
                 pass_fds=(write_fd,),
             )
         except BaseException:
@@ -148,12 +141,12 @@ class _Worker:
         await worker.send(
             {
                 "type": "init",
-                "handler": config.handler,
-                "code_dir": str(config.code_dir),
-                "function_name": config.name,
+                "handler": function.handler,
+                "code_dir": str(function.code_dir),
+                "function_name": function.name,
                 "function_version": "$LATEST",
-                "function_arn": config.arn,
-                "memory_mb": config.memory_mb,
+                "function_arn": function.arn,
+                "memory_mb": function.memory_mb,
                 "log_group_name": config.environment["AWS_LAMBDA_LOG_GROUP_NAME"],
                 "log_stream_name": environment["AWS_LAMBDA_LOG_STREAM_NAME"],
             }
@@ -231,7 +224,7 @@ class FunctionPool:
                 try:
                     worker = await self._start_worker()
                 except _InitFailedError as exc:
-                    log.warning("%s: init failed: %s", self.config.name, exc)
+                    log.warning("%s: init failed: %s", self.config.spec.name, exc)
                     return
                 self._idle.append(worker)
 
@@ -277,12 +270,11 @@ class FunctionPool:
                 try:
                     worker = await self._start_worker()
                 except _InitFailedError as exc:
-                    return InvocationResult(
-                        request_id, "error", None, exc.error, 0.0, _ms(init_started)
-                    )
+                    return InvocationResult("error", None, exc.error, 0.0, _ms(init_started))
                 init_ms = _ms(init_started)
             started = time.monotonic()
-            deadline_ms = time.time_ns() // 1_000_000 + int(self.config.timeout_s * 1000)
+            timeout_s = self.config.spec.timeout_s
+            deadline_ms = time.time_ns() // 1_000_000 + int(timeout_s * 1000)
             request = {
                 "type": "invoke",
                 "requestId": request_id,
@@ -290,15 +282,13 @@ class FunctionPool:
                 "event": event,
             }
             try:
-                reply = await asyncio.wait_for(self._call(worker, request), self.config.timeout_s)
+                reply = await asyncio.wait_for(self._call(worker, request), timeout_s)
             except TimeoutError:
                 self._discard(worker)
-                message = f"Task timed out after {self.config.timeout_s:.2f} seconds"
+                message = f"Task timed out after {timeout_s:.2f} seconds"
                 print(f"{_utc_stamp()} {request_id} {message}", flush=True)
                 error = {"errorMessage": message, "errorType": "Sandbox.Timeout"}
-                return InvocationResult(
-                    request_id, "timeout", None, error, _ms(started), init_ms, worker.pid
-                )
+                return InvocationResult("timeout", None, error, _ms(started), init_ms, worker.pid)
             except _WorkerExitedError as exc:
                 self._discard(worker)
                 error = {
@@ -306,9 +296,7 @@ class FunctionPool:
                     f"exit status {exc.code}",
                     "errorType": "Runtime.ExitError",
                 }
-                return InvocationResult(
-                    request_id, "error", None, error, _ms(started), init_ms, worker.pid
-                )
+                return InvocationResult("error", None, error, _ms(started), init_ms, worker.pid)
             except BaseException:
                 self._discard(worker)
                 raise
@@ -318,11 +306,17 @@ class FunctionPool:
                 self._discard(worker)
             duration = _ms(started)
             if "error" in reply:
-                return InvocationResult(
-                    request_id, "error", None, reply["error"], duration, init_ms
-                )
-            payload = json.loads(reply["payload"])
-            return InvocationResult(request_id, "ok", payload, None, duration, init_ms, worker.pid)
+                return InvocationResult("error", None, reply["error"], duration, init_ms)
+            payload_json: str = reply["payload"]
+            return InvocationResult(
+                "ok",
+                json.loads(payload_json),
+                None,
+                duration,
+                init_ms,
+                worker.pid,
+                payload_bytes=len(payload_json.encode("utf-8")),
+            )
 
     @staticmethod
     async def _call(worker: _Worker, request: dict[str, Any]) -> dict[str, Any]:
@@ -349,10 +343,6 @@ class LambdaService:
     async def warm(self, count: int) -> None:
         """Start `count` environments per function."""
         await asyncio.gather(*(pool.warm(count) for pool in self._pools.values()))
-
-    def function_name(self, function_id: str) -> str:
-        """The deployed name of a function."""
-        return self._pools[function_id].config.name
 
     async def invoke(self, function_id: str, event: dict[str, Any]) -> InvocationResult:
         """Invoke a function synchronously (RequestResponse)."""

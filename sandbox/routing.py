@@ -26,7 +26,6 @@ class RouteSelector:
 
     def __init__(self, expression: str) -> None:
         """Parse `expression`; raise ValueError for forms API Gateway would not accept here."""
-        self.expression = expression
         self._parts = _parse(expression)
 
     def evaluate(self, body: str) -> str | None:

@@ -2,33 +2,41 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-ACCOUNT_ID = "000000000000"
-PARTITION = "aws"
-URL_SUFFIX = "amazonaws.com"
+from sandbox.intrinsics import API, FUNCTION, STAGE, TABLE_TYPES, Resolver, TemplateError
+
+__all__ = [
+    "ApiSpec",
+    "AuthorizerSpec",
+    "FunctionSpec",
+    "IdentitySource",
+    "RouteSpec",
+    "StackSpec",
+    "TableSpec",
+    "TemplateError",
+    "find_template",
+    "load_template",
+    "local_api_id",
+    "parse_template",
+]
+
 DEFAULT_TIMEOUT_S = 3
 DEFAULT_MEMORY_MB = 128
 
-API = "AWS::ApiGatewayV2::Api"
 ROUTE = "AWS::ApiGatewayV2::Route"
 INTEGRATION = "AWS::ApiGatewayV2::Integration"
 ROUTE_RESPONSE = "AWS::ApiGatewayV2::RouteResponse"
-STAGE = "AWS::ApiGatewayV2::Stage"
-FUNCTION = "AWS::Lambda::Function"
-TABLE_TYPES = ("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable")
+AUTHORIZER = "AWS::ApiGatewayV2::Authorizer"
 
-_NO_VALUE = object()
-
-
-class TemplateError(Exception):
-    """The template describes something the sandbox cannot run."""
+_IDENTITY_SOURCE = re.compile(r"route\.request\.(header|querystring)\.(.+)")
 
 
 @dataclass(frozen=True)
@@ -47,10 +55,11 @@ class TableSpec:
 
 @dataclass(frozen=True)
 class FunctionSpec:
-    """A Lambda function: where its code is, how to call it, its raw environment."""
+    """A Lambda function: name and ARN, where its code is, how to call it, its raw environment."""
 
     logical_id: str
     name: str
+    arn: str
     handler: str
     runtime: str
     timeout_s: float
@@ -60,12 +69,37 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True)
+class IdentitySource:
+    """A request parameter a REQUEST authorizer requires: a header or a query parameter."""
+
+    location: Literal["header", "querystring"]
+    name: str
+
+    @property
+    def expression(self) -> str:
+        """The identity source as the template writes it, e.g. route.request.querystring.token."""
+        return f"route.request.{self.location}.{self.name}"
+
+
+@dataclass(frozen=True)
+class AuthorizerSpec:
+    """A Lambda REQUEST authorizer: the function to invoke and the parameters it requires."""
+
+    logical_id: str
+    name: str
+    function_id: str
+    identity_sources: tuple[IdentitySource, ...]
+
+
+@dataclass(frozen=True)
 class RouteSpec:
-    """One route: its key, the function behind it and whether its response is returned."""
+    """One route: its key, the function behind it, whether its response is returned, and the
+    authorizer that guards it (only ever $connect)."""
 
     route_key: str
     function_id: str | None
     two_way: bool
+    authorizer: AuthorizerSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -93,19 +127,6 @@ class StackSpec:
     parameters: dict[str, Any]
     mappings: dict[str, Any]
     warnings: list[str]
-
-
-@dataclass(frozen=True)
-class LocalEndpoint:
-    """Where the sandbox listens, used to rewrite execute-api URLs."""
-
-    host: str
-    port: int
-
-    @property
-    def authority(self) -> str:
-        """`host:port` as it appears in URLs."""
-        return f"{self.host}:{self.port}"
 
 
 def find_template(cdk_out: Path, stack: str | None) -> Path:
@@ -176,6 +197,12 @@ def parse_template(
                 f"route {route.route_key!r} targets {route.function_id!r}, "
                 "which is not an AWS::Lambda::Function in this template"
             )
+        if route.authorizer is not None and route.authorizer.function_id not in functions:
+            raise TemplateError(
+                f"authorizer {route.authorizer.logical_id} invokes "
+                f"{route.authorizer.function_id!r}, "
+                "which is not an AWS::Lambda::Function in this template"
+            )
     return StackSpec(
         template_path=template_path,
         stack_name=stack_name,
@@ -200,8 +227,7 @@ def _parse_table(logical_id: str, props: Mapping[str, Any], naming: Resolver) ->
     attributes = props.get("AttributeDefinitions")
     if not isinstance(key_schema, list) or not isinstance(attributes, list):
         raise TemplateError(f"{where}: KeySchema and AttributeDefinitions are required")
-    name = props.get("TableName")
-    table_name = logical_id if name is None else naming.resolve_string(name, f"{where} TableName")
+    table_name = naming.physical_name(logical_id, f"{where} TableName")
     gsis = [_index(index) for index in props.get("GlobalSecondaryIndexes") or []]
     lsis = [_index(index) for index in props.get("LocalSecondaryIndexes") or []]
     ttl = props.get("TimeToLiveSpecification") or {}
@@ -249,16 +275,13 @@ def _parse_function(
     if props.get("Layers"):
         warnings.append(f"{where}: Layers are ignored")
     code_dir = _code_dir(logical_id, resource, template_dir)
-    name = props.get("FunctionName")
-    function_name = (
-        logical_id if name is None else naming.resolve_string(name, f"{where} FunctionName")
-    )
     variables = (props.get("Environment") or {}).get("Variables") or {}
     if not isinstance(variables, dict):
         raise TemplateError(f"{where}: Environment.Variables must be an object")
     return FunctionSpec(
         logical_id=logical_id,
-        name=function_name,
+        name=naming.physical_name(logical_id, f"{where} FunctionName"),
+        arn=naming.arn_of(logical_id, f"{where} FunctionName"),
         handler=handler,
         runtime=runtime,
         timeout_s=float(props.get("Timeout", DEFAULT_TIMEOUT_S)),
@@ -339,11 +362,12 @@ def _parse_api(resources: Mapping[str, Any], stack_name: str, *, warnings: list[
     if not isinstance(expression, str):
         raise TemplateError(f"api {api_id}: RouteSelectionExpression is required")
     integrations = _integrations(resources, api_id, warnings=warnings)
-    route_keys, targets = _routes(resources, api_id, integrations, warnings=warnings)
+    authorizers = _authorizers(resources, api_id, warnings=warnings)
+    routes = _routes(resources, api_id, integrations, authorizers, warnings=warnings)
     two_way = {
-        route_keys[route_id]
+        routes[route_id].route_key
         for _, props in _children(resources, ROUTE_RESPONSE, api_id)
-        if (route_id := _ref_target(props.get("RouteId"))) in route_keys
+        if (route_id := _ref_target(props.get("RouteId"))) in routes
         and props.get("RouteResponseKey") == "$default"
     }
     stages = tuple(str(props.get("StageName")) for _, props in _children(resources, STAGE, api_id))
@@ -358,8 +382,8 @@ def _parse_api(resources: Mapping[str, Any], stack_name: str, *, warnings: list[
         api_id=local_api_id(stack_name, api_id),
         route_selection_expression=expression,
         routes={
-            key: RouteSpec(route_key=key, function_id=function_id, two_way=key in two_way)
-            for key, function_id in targets.items()
+            route.route_key: dataclasses.replace(route, two_way=route.route_key in two_way)
+            for route in routes.values()
         },
         stages=stages,
     )
@@ -403,22 +427,66 @@ def _integrations(
     return integrations
 
 
+def _authorizers(
+    resources: Mapping[str, Any], api_id: str, *, warnings: list[str]
+) -> dict[str, AuthorizerSpec]:
+    """Authorizer logical id -> the REQUEST authorizer it describes."""
+    authorizers: dict[str, AuthorizerSpec] = {}
+    for logical_id, props in _children(resources, AUTHORIZER, api_id):
+        where = f"authorizer {logical_id}"
+        authorizer_type = props.get("AuthorizerType")
+        if authorizer_type != "REQUEST":
+            raise TemplateError(
+                f"{where}: AuthorizerType {authorizer_type!r} is not supported "
+                "(WebSocket APIs have Lambda REQUEST authorizers)"
+            )
+        targets = _find_arn_targets(props.get("AuthorizerUri"))
+        if len(targets) != 1:
+            raise TemplateError(
+                f"{where}: AuthorizerUri must name one Lambda function "
+                "with Fn::GetAtt [Function, Arn]"
+            )
+        raw_sources = props.get("IdentitySource") or []
+        if not isinstance(raw_sources, list) or not all(isinstance(s, str) for s in raw_sources):
+            raise TemplateError(f"{where}: IdentitySource must be a list of strings")
+        sources: list[IdentitySource] = []
+        for raw in raw_sources:
+            match = _IDENTITY_SOURCE.fullmatch(raw.strip())
+            if match is None:
+                warnings.append(f"{where}: identity source {raw!r} is not checked by the sandbox")
+                continue
+            location: Literal["header", "querystring"] = (
+                "header" if match.group(1) == "header" else "querystring"
+            )
+            sources.append(IdentitySource(location, match.group(2)))
+        if props.get("AuthorizerResultTtlInSeconds"):
+            warnings.append(
+                f"{where}: AuthorizerResultTtlInSeconds is ignored "
+                "(API Gateway caches authorizer results for HTTP APIs only)"
+            )
+        authorizers[logical_id] = AuthorizerSpec(
+            logical_id=logical_id,
+            name=str(props.get("Name", logical_id)),
+            function_id=targets[0],
+            identity_sources=tuple(sources),
+        )
+    return authorizers
+
+
 def _routes(
     resources: Mapping[str, Any],
     api_id: str,
     integrations: Mapping[str, str],
+    authorizers: Mapping[str, AuthorizerSpec],
     *,
     warnings: list[str],
-) -> tuple[dict[str, str], dict[str, str | None]]:
-    """(route logical id -> route key, route key -> function logical id or None)."""
-    route_keys: dict[str, str] = {}
-    targets: dict[str, str | None] = {}
+) -> dict[str, RouteSpec]:
+    """Route logical id -> the route (two_way still False: route responses come later)."""
+    routes: dict[str, RouteSpec] = {}
     for logical_id, props in _children(resources, ROUTE, api_id):
         route_key = props.get("RouteKey")
         if not isinstance(route_key, str):
             raise TemplateError(f"route {logical_id}: RouteKey must be a string")
-        if props.get("AuthorizationType", "NONE") != "NONE":
-            warnings.append(f"route {route_key}: authorizers are not emulated (allowed)")
         target = props.get("Target")
         function_id: str | None = None
         if target is not None:
@@ -430,210 +498,36 @@ def _routes(
             function_id = integrations[refs[0]]
         else:
             warnings.append(f"route {route_key}: no Target; invoking it fails")
-        route_keys[logical_id] = route_key
-        targets[route_key] = function_id
-    return route_keys, targets
+        authorizer = _route_authorizer(route_key, props, authorizers, warnings=warnings)
+        routes[logical_id] = RouteSpec(route_key, function_id, False, authorizer)
+    return routes
 
 
-class Resolver:
-    """Resolves CloudFormation intrinsic functions to the sandbox's local values."""
-
-    def __init__(
-        self,
-        *,
-        resources: Mapping[str, Any],
-        parameters: Mapping[str, Any],
-        mappings: Mapping[str, Any],
-        stack_name: str,
-        region: str,
-        api_ids: Mapping[str, str],
-        endpoint: LocalEndpoint | None,
-    ) -> None:
-        self._resources = resources
-        self._parameters = parameters
-        self._mappings = mappings
-        self._stack_name = stack_name
-        self._region = region
-        self._api_ids = api_ids
-        self._endpoint = endpoint
-
-    @classmethod
-    def for_stack(cls, stack: StackSpec, *, region: str, endpoint: LocalEndpoint) -> Resolver:
-        """A resolver for `stack` whose execute-api URLs point at `endpoint`."""
-        return cls(
-            resources=stack.resources,
-            parameters=stack.parameters,
-            mappings=stack.mappings,
-            stack_name=stack.stack_name,
-            region=region,
-            api_ids={stack.api.logical_id: stack.api.api_id},
-            endpoint=endpoint,
+def _route_authorizer(
+    route_key: str,
+    props: Mapping[str, Any],
+    authorizers: Mapping[str, AuthorizerSpec],
+    *,
+    warnings: list[str],
+) -> AuthorizerSpec | None:
+    """The Lambda authorizer that guards the route, if the sandbox runs one for it."""
+    authorization_type = props.get("AuthorizationType", "NONE")
+    if authorization_type == "NONE":
+        return None
+    if authorization_type != "CUSTOM":
+        warnings.append(
+            f"route {route_key}: AuthorizationType {authorization_type} is not emulated (allowed)"
         )
-
-    def resolve_environment(self, variables: Mapping[str, Any], where: str) -> dict[str, str]:
-        """Resolve each variable to a string; raise TemplateError naming the bad one."""
-        out: dict[str, str] = {}
-        for name, value in variables.items():
-            resolved = self.resolve_string(value, f"{where}: environment variable {name}")
-            out[name] = resolved
-        return out
-
-    def resolve_string(self, value: Any, where: str) -> str:
-        """Resolve `value` to a string, with execute-api URLs rewritten to the local endpoint."""
-        resolved = self.resolve(value, where)
-        if resolved is _NO_VALUE or isinstance(resolved, (dict, list)):
-            raise TemplateError(f"{where}: does not resolve to a string")
-        text = _scalar(resolved)
-        return self._rewrite_execute_api(text)
-
-    def resolve(self, value: Any, where: str) -> Any:
-        """Resolve the intrinsic functions inside `value` (raise TemplateError if unsupported)."""
-        if isinstance(value, list):
-            items = [self.resolve(item, where) for item in value]
-            return [item for item in items if item is not _NO_VALUE]
-        if not isinstance(value, dict):
-            return value
-        if len(value) == 1:
-            ((key, argument),) = value.items()
-            if key == "Ref":
-                return self._ref(argument, where)
-            if key.startswith("Fn::"):
-                return self._function(key, argument, where)
-        return {k: self.resolve(v, where) for k, v in value.items()}
-
-    def _function(self, name: str, argument: Any, where: str) -> Any:
-        if name == "Fn::GetAtt":
-            parts = argument.split(".", 1) if isinstance(argument, str) else argument
-            if not (isinstance(parts, list) and len(parts) == 2):
-                raise TemplateError(f"{where}: malformed Fn::GetAtt {argument!r}")
-            return self._get_att(str(parts[0]), str(self.resolve(parts[1], where)), where)
-        if name == "Fn::Join":
-            delimiter, items = argument
-            resolved = self.resolve(items, where)
-            if not isinstance(resolved, list):
-                raise TemplateError(f"{where}: Fn::Join needs a list")
-            return str(delimiter).join(_scalar(item) for item in resolved)
-        if name == "Fn::Sub":
-            return self._sub(argument, where)
-        if name == "Fn::Select":
-            index, items = argument
-            resolved = self.resolve(items, where)
-            position = int(self.resolve(index, where))
-            if not isinstance(resolved, list) or not 0 <= position < len(resolved):
-                raise TemplateError(f"{where}: Fn::Select index {position} out of range")
-            return resolved[position]
-        if name == "Fn::Split":
-            delimiter, text = argument
-            return _scalar(self.resolve(text, where)).split(str(delimiter))
-        if name == "Fn::FindInMap":
-            map_name, top, second = (self.resolve(part, where) for part in argument)
-            try:
-                return self._mappings[map_name][top][second]
-            except KeyError as exc:
-                raise TemplateError(f"{where}: Fn::FindInMap {argument!r} not found") from exc
-        raise TemplateError(f"{where}: intrinsic function {name} is not supported by the sandbox")
-
-    def _ref(self, target: Any, where: str) -> Any:
-        if not isinstance(target, str):
-            raise TemplateError(f"{where}: malformed Ref {target!r}")
-        pseudo = {
-            "AWS::Region": self._region,
-            "AWS::AccountId": ACCOUNT_ID,
-            "AWS::Partition": PARTITION,
-            "AWS::URLSuffix": URL_SUFFIX,
-            "AWS::StackName": self._stack_name,
-            "AWS::StackId": (
-                f"arn:{PARTITION}:cloudformation:{self._region}:{ACCOUNT_ID}:"
-                f"stack/{self._stack_name}/00000000-0000-0000-0000-000000000000"
-            ),
-        }
-        if target in pseudo:
-            return pseudo[target]
-        if target == "AWS::NoValue":
-            return _NO_VALUE
-        if target in self._parameters:
-            parameter = self._parameters[target]
-            if "Default" not in parameter:
-                raise TemplateError(f"{where}: parameter {target} has no Default")
-            return parameter["Default"]
-        resource = self._resources.get(target)
-        if resource is None:
-            raise TemplateError(f"{where}: Ref to unknown {target!r}")
-        kind = resource.get("Type")
-        props = resource.get("Properties") or {}
-        if kind in TABLE_TYPES:
-            name = props.get("TableName")
-            return target if name is None else self.resolve_string(name, where)
-        if kind == FUNCTION:
-            name = props.get("FunctionName")
-            return target if name is None else self.resolve_string(name, where)
-        if kind == API:
-            return self._api_ids.get(target, target)
-        if kind == STAGE:
-            return str(props.get("StageName"))
-        raise TemplateError(f"{where}: Ref to {kind} {target} is not supported by the sandbox")
-
-    def _get_att(self, target: str, attribute: str, where: str) -> Any:
-        resource = self._resources.get(target)
-        if resource is None:
-            raise TemplateError(f"{where}: Fn::GetAtt of unknown {target!r}")
-        kind = resource.get("Type")
-        if kind in TABLE_TYPES and attribute in ("Arn", "StreamArn"):
-            table = self._ref(target, where)
-            arn = f"arn:{PARTITION}:dynamodb:{self._region}:{ACCOUNT_ID}:table/{table}"
-            return arn if attribute == "Arn" else f"{arn}/stream/1970-01-01T00:00:00.000"
-        if kind == FUNCTION and attribute == "Arn":
-            name = self._ref(target, where)
-            return f"arn:{PARTITION}:lambda:{self._region}:{ACCOUNT_ID}:function:{name}"
-        if kind == API and attribute == "ApiEndpoint":
-            return (
-                f"wss://{self._api_ids.get(target, target)}.execute-api.{self._region}.{URL_SUFFIX}"
-            )
-        if kind == API and attribute == "ApiId":
-            return self._api_ids.get(target, target)
+        return None
+    authorizer_id = _ref_target(props.get("AuthorizerId"))
+    if authorizer_id is None or authorizer_id not in authorizers:
         raise TemplateError(
-            f"{where}: Fn::GetAtt {target}.{attribute} ({kind}) is not supported by the sandbox"
+            f"route {route_key}: AuthorizerId must be a Ref to an AWS::ApiGatewayV2::Authorizer "
+            "of this API"
         )
-
-    def _sub(self, argument: Any, where: str) -> str:
-        if isinstance(argument, list):
-            text, variables = argument
-            local = {k: self.resolve(v, where) for k, v in dict(variables).items()}
-        else:
-            text, local = argument, {}
-        if not isinstance(text, str):
-            raise TemplateError(f"{where}: malformed Fn::Sub")
-
-        def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name.startswith("!"):
-                return "${" + name[1:] + "}"
-            if name in local:
-                return _scalar(local[name])
-            if "." in name:
-                logical_id, attribute = name.split(".", 1)
-                return _scalar(self._get_att(logical_id, attribute, where))
-            return _scalar(self._ref(name, where))
-
-        return re.sub(r"\$\{([^}]+)\}", replace, text)
-
-    def _rewrite_execute_api(self, text: str) -> str:
-        if self._endpoint is None:
-            return text
-        authority = self._endpoint.authority
-        for api_id in self._api_ids.values():
-            domain = f"{api_id}.execute-api.{self._region}.{URL_SUFFIX}"
-            text = text.replace(f"https://{domain}", f"http://{authority}")
-            text = text.replace(f"wss://{domain}", f"ws://{authority}")
-            text = text.replace(domain, authority)
-        return text
-
-
-def _scalar(value: Any) -> str:
-    if value is _NO_VALUE:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        raise TemplateError(f"expected a string, got {json.dumps(value)[:80]}")
-    return str(value)
+    if route_key != "$connect":
+        warnings.append(
+            f"route {route_key}: authorizers run on $connect only, as in API Gateway; ignored"
+        )
+        return None
+    return authorizers[authorizer_id]

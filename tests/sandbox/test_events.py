@@ -9,14 +9,15 @@ from sandbox.events import (
     ConnectionInfo,
     ForwardingInfo,
     connect_event,
-    connect_headers,
     disconnect_event,
     error_frame,
+    gateway_headers,
     is_valid_connection_id,
     iso8601,
     message_event,
     new_id,
     request_time,
+    without_hop_by_hop,
 )
 
 INFO = ConnectionInfo(
@@ -99,19 +100,22 @@ def test_connect_headers_drop_hop_by_hop_and_add_forwarding() -> None:
         ("x-forwarded-for", "10.0.0.1"),
         ("Sec-WebSocket-Key", "k"),
     ]
-    # WHEN they are turned into event headers
-    headers = dict(
-        connect_headers(
-            raw, source_ip="1.2.3.4", forwarding=ForwardingInfo("http", 8080), request_ms=0
-        )
+    # WHEN they are turned into the authorizer's and the $connect route's headers
+    forwarded = gateway_headers(
+        raw, source_ip="1.2.3.4", forwarding=ForwardingInfo("http", 8080), request_ms=0
     )
-    # THEN Connection/Upgrade are gone, the client IP is appended, X-Forwarded-* are set
-    assert "Connection" not in headers and "upgrade" not in headers
-    assert headers["x-forwarded-for"] == "10.0.0.1, 1.2.3.4"
-    assert headers["X-Forwarded-Port"] == "8080"
-    assert headers["X-Forwarded-Proto"] == "http"
-    assert re.fullmatch(r"Root=1-00000000-[0-9a-f]{24}", headers["X-Amzn-Trace-Id"])
-    assert headers["Sec-WebSocket-Key"] == "k"
+    authorizer, route = dict(forwarded), dict(without_hop_by_hop(forwarded))
+    # THEN the authorizer sees Connection/Upgrade and the route does not
+    assert authorizer["Connection"] == "Upgrade" and authorizer["upgrade"] == "websocket"
+    assert "Connection" not in route and "upgrade" not in route
+    # AND both have the client IP appended and X-Forwarded-* set, with the same trace id
+    for headers in (authorizer, route):
+        assert headers["x-forwarded-for"] == "10.0.0.1, 1.2.3.4"
+        assert headers["X-Forwarded-Port"] == "8080"
+        assert headers["X-Forwarded-Proto"] == "http"
+        assert re.fullmatch(r"Root=1-00000000-[0-9a-f]{24}", headers["X-Amzn-Trace-Id"])
+        assert headers["Sec-WebSocket-Key"] == "k"
+    assert authorizer["X-Amzn-Trace-Id"] == route["X-Amzn-Trace-Id"]
 
 
 def test_message_event_has_body_message_id_and_no_headers() -> None:

@@ -227,3 +227,113 @@ def test_find_template_picks_the_only_stack_or_asks(tmp_path: Path) -> None:
     # GIVEN no template THEN the error says to synthesize
     with pytest.raises(TemplateError, match="make synth"):
         find_template(tmp_path / "missing", None)
+
+
+AUTHORIZER_TEMPLATE = FIXTURES / "authorizer.template.json"
+
+
+def authorizer_document() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(AUTHORIZER_TEMPLATE.read_text())
+    return document
+
+
+def parse_authorizer(document: dict[str, Any]) -> Any:
+    return parse_template(
+        document, template_path=AUTHORIZER_TEMPLATE, stack_name="auth", region="us-east-1"
+    )
+
+
+def test_connect_authorizer_function_and_identity_sources_are_read() -> None:
+    # GIVEN a $connect route with AuthorizationType CUSTOM and a REQUEST authorizer
+    # WHEN the template is loaded
+    stack = load_template(AUTHORIZER_TEMPLATE, region="us-east-1")
+    # THEN $connect carries the authorizer, its function and identity sources; others none
+    authorizer = stack.api.routes["$connect"].authorizer
+    assert authorizer is not None
+    assert authorizer.function_id == "AuthorizerFunction"
+    assert [s.expression for s in authorizer.identity_sources] == [
+        "route.request.querystring.token"
+    ]
+    assert stack.api.routes["$default"].authorizer is None
+    assert stack.warnings == []
+
+
+def test_authorizer_uri_may_use_fn_sub_and_header_sources() -> None:
+    # GIVEN an AuthorizerUri written with Fn::Sub and a header identity source
+    document = authorizer_document()
+    props = document["Resources"]["TokenAuthorizer"]["Properties"]
+    props["AuthorizerUri"] = {
+        "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/"
+        "functions/${AuthorizerFunction.Arn}/invocations"
+    }
+    props["IdentitySource"] = ["route.request.header.Sec-WebSocket-Protocol"]
+    # WHEN it is parsed THEN the function and the header source are found
+    authorizer = parse_authorizer(document).api.routes["$connect"].authorizer
+    assert authorizer.function_id == "AuthorizerFunction"
+    (source,) = authorizer.identity_sources
+    assert (source.location, source.name) == ("header", "Sec-WebSocket-Protocol")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "warning"),
+    [
+        (
+            lambda r: r["DefaultRoute"]["Properties"].update(
+                AuthorizationType="CUSTOM", AuthorizerId={"Ref": "TokenAuthorizer"}
+            ),
+            "route $default: authorizers run on $connect only",
+        ),
+        (
+            lambda r: r["ConnectRoute"]["Properties"].update(AuthorizationType="AWS_IAM"),
+            "route $connect: AuthorizationType AWS_IAM is not emulated",
+        ),
+        (
+            lambda r: r["TokenAuthorizer"]["Properties"].update(
+                IdentitySource=["stageVariables.key"]
+            ),
+            "identity source 'stageVariables.key' is not checked",
+        ),
+        (
+            lambda r: r["TokenAuthorizer"]["Properties"].update(AuthorizerResultTtlInSeconds=300),
+            "AuthorizerResultTtlInSeconds is ignored",
+        ),
+    ],
+)
+def test_authorizer_settings_the_sandbox_does_not_run_are_warned_about(
+    mutate: Any, warning: str
+) -> None:
+    # GIVEN an authorizer setting the sandbox does not emulate
+    document = authorizer_document()
+    mutate(document["Resources"])
+    # WHEN the template is parsed THEN a warning says so
+    assert any(warning in w for w in parse_authorizer(document).warnings)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda r: r["ConnectRoute"]["Properties"].pop("AuthorizerId"),
+            "AuthorizerId must be a Ref",
+        ),
+        (
+            lambda r: r["TokenAuthorizer"]["Properties"].update(AuthorizerType="JWT"),
+            "AuthorizerType 'JWT' is not supported",
+        ),
+        (
+            lambda r: r["TokenAuthorizer"]["Properties"].update(AuthorizerUri="arn:aws:x"),
+            "AuthorizerUri must name one Lambda function",
+        ),
+        (
+            lambda r: r.pop("AuthorizerFunction"),
+            "not an AWS::Lambda::Function",
+        ),
+    ],
+)
+def test_authorizers_the_sandbox_cannot_run_are_rejected(mutate: Any, message: str) -> None:
+    # GIVEN a broken authorizer definition
+    document = authorizer_document()
+    mutate(document["Resources"])
+    # WHEN it is parsed THEN a TemplateError says what is wrong
+    with pytest.raises(TemplateError, match=message):
+        parse_authorizer(document)
