@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+
+from infra.nag import acknowledge
 
 LAMBDA_SOURCE = Path(__file__).resolve().parent.parent / "lambda_src"
 HANDLER = "handler.lambda_handler"
@@ -16,7 +19,12 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 
 
 class ChatFunction(Construct):
-    """Python on arm64, code from lambda_src/ as-is (the runtime provides boto3)."""
+    """Python on arm64, code from lambda_src/ as-is (the runtime provides boto3).
+
+    Its role starts empty: it may write to its own log group only (not the account-wide
+    AWSLambdaBasicExecutionRole, which allows any log group); the stack adds the table and
+    the @connections grants.
+    """
 
     def __init__(
         self,
@@ -26,6 +34,7 @@ class ChatFunction(Construct):
         table_name: str,
         memory_mb: int,
         timeout_seconds: int,
+        reserved_concurrency: int,
         environment: dict[str, str],
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
@@ -34,6 +43,13 @@ class ChatFunction(Construct):
         self.log_group = logs.LogGroup(
             self, "LogGroup", retention=log_retention, removal_policy=removal_policy
         )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="The chat function: its log group, its table, @connections on its stage",
+        )
+        self.log_group.grant_write(self.role)
         self.function = lambda_.Function(
             self,
             "Function",
@@ -46,8 +62,26 @@ class ChatFunction(Construct):
             ),
             memory_size=memory_mb,
             timeout=Duration.seconds(timeout_seconds),
+            # A cap on what a flood of messages can cost; 0 = no reservation (shared pool).
+            reserved_concurrent_executions=reserved_concurrency or None,
+            role=self.role,
             log_group=self.log_group,
             environment={"TABLE_NAME": table_name, **environment},
+        )
+        resource = self.function.node.default_child
+        assert resource is not None
+        acknowledge(
+            resource,
+            "Serverless-LambdaDLQ",
+            "API Gateway invokes the function synchronously (AWS_PROXY) and gets its error "
+            "back; a dead-letter queue only ever receives failed asynchronous invocations",
+        )
+        acknowledge(
+            resource,
+            "Serverless-LambdaTracing",
+            "API Gateway WebSocket APIs do not support X-Ray, so a trace would start at the "
+            "function; X-Ray needs xray:Put* on Resource '*', and the JSON logs already carry "
+            "the request and connection ids for every invocation",
         )
 
     def set_callback_url(self, url: str) -> None:

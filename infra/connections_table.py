@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
 TTL_ATTRIBUTE = "ttl"
+
+# Exactly the item actions lambda_src/chat/store.py performs, and nothing else (no Scan,
+# no Batch*, no streams, no DescribeTable). TransactWriteItems has no IAM action of its
+# own: each item in a transaction needs the action it performs (Put → PutItem, Update →
+# UpdateItem, Delete → DeleteItem, ConditionCheck → ConditionCheckItem).
+# tests/infra/test_least_privilege.py derives the same set from store.py's source.
+DATA_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+)
 
 
 class ConnectionsTable(Construct):
@@ -34,3 +48,7 @@ class ConnectionsTable(Construct):
             encryption=dynamodb.TableEncryptionV2.dynamo_owned_key(),
             removal_policy=removal_policy,
         )
+
+    def grant_data_access(self, grantee: iam.IGrantable) -> iam.Grant:
+        """DATA_ACTIONS on this table only (it has no indexes and no stream)."""
+        return self.table.grant(grantee, *DATA_ACTIONS)

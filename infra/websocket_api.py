@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import jsii
 from aws_cdk import RemovalPolicy
@@ -13,6 +14,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+
+from infra.config import RouteThrottle
+from infra.nag import acknowledge
 
 ROUTE_SELECTION_EXPRESSION = "$request.body.action"
 MESSAGE_ROUTES = ("setName", "sendPublic", "sendPrivate")
@@ -50,7 +54,10 @@ class JsonAccessLogs:
 
 
 class ChatWebSocketApi(Construct):
-    """WebSocket API whose routes all invoke `handler`, deployed to one auto-deployed stage."""
+    """WebSocket API whose routes all invoke `handler`, deployed to one auto-deployed stage.
+
+    `connect_authorizer`, if given, guards $connect (the only route API Gateway authorizes).
+    """
 
     def __init__(
         self,
@@ -61,9 +68,11 @@ class ChatWebSocketApi(Construct):
         stage_name: str,
         throttling_burst_limit: int,
         throttling_rate_limit: float,
+        route_throttling: Mapping[str, RouteThrottle],
         create_cloudwatch_role: bool,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
+        connect_authorizer: apigwv2.IWebSocketRouteAuthorizer | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -77,12 +86,19 @@ class ChatWebSocketApi(Construct):
             "Api",
             description="Real-time chat",
             route_selection_expression=ROUTE_SELECTION_EXPRESSION,
-            connect_route_options=integration("Connect"),
+            connect_route_options=apigwv2.WebSocketRouteOptions(
+                integration=integration("Connect").integration, authorizer=connect_authorizer
+            ),
             disconnect_route_options=integration("Disconnect"),
             default_route_options=integration("Default"),
         )
         for route in MESSAGE_ROUTES:
             self.api.add_route(route, integration=integration(route).integration)
+        # The L2 creates the $-routes itself; their construct ids are "<routeKey>-Route".
+        self.routes = {
+            route: self.api.node.find_child(f"{route}-Route")
+            for route in ("$connect", "$disconnect", "$default", *MESSAGE_ROUTES)
+        }
 
         self.access_log_group = logs.LogGroup(
             self, "AccessLogs", retention=log_retention, removal_policy=removal_policy
@@ -98,11 +114,56 @@ class ChatWebSocketApi(Construct):
             ),
             access_log_settings=JsonAccessLogs(self.access_log_group),
         )
+        self._set_route_throttles(route_throttling)
         if create_cloudwatch_role:
             self._build_cloudwatch_role()
+        self._acknowledge_routes_without_authorizer()
+
+    def _set_route_throttles(self, throttles: Mapping[str, RouteThrottle]) -> None:
+        """Per-route stage throttles (RouteSettings; the L2 stage has only the default one).
+
+        API Gateway rejects RouteSettings that name a route it does not know yet, so the
+        stage waits for the routes it throttles.
+        """
+        stage = self.stage.node.default_child
+        assert isinstance(stage, apigwv2.CfnStage)
+        stage.route_settings = {
+            route: {
+                "ThrottlingBurstLimit": throttle.burst,
+                "ThrottlingRateLimit": throttle.rate,
+            }
+            for route, throttle in throttles.items()
+        }
+        for route in throttles:
+            self.stage.node.add_dependency(self.routes[route])
+
+    def _acknowledge_routes_without_authorizer(self) -> None:
+        """AwsSolutions-APIG4 on each route that has no authorizer, with the reason why."""
+        for key, route in self.routes.items():
+            resource = route.node.default_child
+            assert isinstance(resource, apigwv2.CfnRoute)
+            if resource.authorization_type not in (None, "NONE"):
+                continue
+            if key == "$connect":
+                reason = (
+                    "sign-in is off (context signIn), so the chat is anonymous by design: "
+                    "$connect checks the Origin, and stage throttles, reserved concurrency "
+                    "and per-connection rate limits bound what anyone can do"
+                )
+            else:
+                reason = (
+                    "a WebSocket API can attach an authorizer to $connect only; messages on "
+                    "this route travel on a connection that $connect already admitted"
+                )
+            acknowledge(resource, "AwsSolutions-APIG4", reason)
 
     def _build_cloudwatch_role(self) -> None:
-        """The account-wide role API Gateway needs before any stage can write access logs."""
+        """The account-wide role API Gateway needs before any stage can write access logs.
+
+        `AWS::ApiGateway::Account` is one setting per account and region, shared by every
+        API there. Both it and the role are retained when the stack is deleted (or either
+        is replaced), so deleting this stack never takes logging away from the other APIs.
+        """
         role = iam.Role(
             self,
             "CloudWatchRole",
@@ -113,5 +174,17 @@ class ChatWebSocketApi(Construct):
                 )
             ],
         )
+        role.apply_removal_policy(RemovalPolicy.RETAIN)
         account = apigw.CfnAccount(self, "Account", cloud_watch_role_arn=role.role_arn)
+        account.apply_removal_policy(RemovalPolicy.RETAIN)
         self.stage.node.add_dependency(account)
+        resource = role.node.default_child
+        assert resource is not None
+        acknowledge(
+            resource,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
+            "AWS's documented policy for the account-level API Gateway logging role: the role "
+            "serves every API in the region (their log groups are not known here), and AWS "
+            "keeps the policy current",
+        )

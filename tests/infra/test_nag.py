@@ -226,3 +226,22 @@ def test_other_configurations_synthesize_clean(context):
     assert set(context) <= set(DEFAULTS)
     report = validation_report(chat_app(**context))
     assert all(p["conclusion"] == "success" for p in report["pluginReports"])
+
+
+def test_with_sign_in_connect_is_authorized_and_the_app_still_synthesizes_clean(tmp_path):
+    from tests.support.sign_in import fake_layer  # noqa: PLC0415
+
+    app = chat_app(
+        signIn=True,
+        signInIssuer="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123",
+        signInAudience="chat-app-client-id",
+        signInLayerDir=str(fake_layer(tmp_path)),
+    )
+    report = validation_report(app)
+    assert all(p["conclusion"] == "success" for p in report["pluginReports"])
+    assert all(p["violations"] == [] for p in report["pluginReports"])
+    connect = "ChatStack/WebSocket/Api/$connect-Route/Resource"
+    assert connect not in {path for path, _, _ in acknowledgments(app)}
+    # Every default acknowledgment but $connect's is still there, unchanged.
+    found = {(path, rule) for path, rule, _ in acknowledgments(app)}
+    assert set(ACKNOWLEDGED) - found == {(connect, "AwsSolutions-APIG4")}

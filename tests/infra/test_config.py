@@ -1,0 +1,180 @@
+"""Context keys: validation of the abuse-limit and origin keys, and the three places that
+state the defaults (infra/config.py DEFAULTS, README.md's table, lambda_src/chat/settings.py)
+agree."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chat.settings import Settings
+from infra.config import (
+    DEFAULTS,
+    LOOPBACK_ORIGINS,
+    THROTTLED_ROUTES,
+    ChatConfig,
+    ConfigError,
+    RouteThrottle,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+# Read with node.try_get_context, outside DEFAULTS: unset means environment-agnostic.
+README_ONLY_KEYS = {"account", "region"}
+
+
+def config_with(**context: Any) -> ChatConfig:
+    return ChatConfig.from_context(App(context=context).node)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("routeThrottling", "[1, 2]"),
+        ("routeThrottling", "{not json"),
+        ("routeThrottling", {"$disconnect": {"burst": 1, "rate": 1}}),
+        ("routeThrottling", {"sendPublic": {"burst": 0}}),
+        ("routeThrottling", {"sendPublic": {"rate": 10001}}),
+        ("routeThrottling", {"setName": {"burst": "many"}}),
+        ("reservedConcurrency", -1),
+        ("reservedConcurrency", "lots"),
+        ("reservedConcurrency", 10001),
+        ("messageBurst", 0),
+        ("messageRatePerSecond", 0),
+        ("messageRatePerSecond", "fast"),
+        ("nameBurst", 101),
+        ("nameRatePerSecond", 0),
+        ("rateLimitStrikes", 0),
+        ("maxRoomSize", 1),
+        ("maxRoomSize", 1001),
+        ("allowedOrigins", "ftp://chat.example.com"),
+        ("allowedOrigins", "https://chat.example.com/path"),
+        ("allowedOrigins", ["https://chat.example.com", 3]),
+        ("allowedOrigins", "chat.example.com"),
+        ("allowMissingOrigin", "perhaps"),
+    ],
+)
+def test_bad_values_of_the_new_keys_fail_with_the_key_named(key, value):
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        config_with(**{key: value})
+
+
+def test_defaults_give_the_documented_limits():
+    config = config_with()
+    assert config.reserved_concurrency == 100
+    assert config.route_throttling == {
+        route: RouteThrottle(burst=limits["burst"], rate=limits["rate"])
+        for route, limits in DEFAULTS["routeThrottling"].items()
+    }
+    assert set(config.route_throttling) == set(THROTTLED_ROUTES)
+    assert config.allowed_origins == ()
+    assert config.origin_allow_list() == LOOPBACK_ORIGINS
+    assert config.allow_missing_origin is True
+
+
+def test_allowed_origins_from_the_command_line_add_to_loopback():
+    config = config_with(allowedOrigins="https://chat.example.com, https://b.example.org")
+    assert config.origin_allow_list() == (
+        "https://chat.example.com",
+        "https://b.example.org",
+        *LOOPBACK_ORIGINS,
+    )
+    as_json = config_with(allowedOrigins='["https://chat.example.com"]')
+    assert as_json.allowed_origins == ("https://chat.example.com",)
+
+
+def test_any_origin_only_when_set_explicitly():
+    assert "*" not in config_with().function_environment()["ALLOWED_ORIGINS"]
+    assert config_with(allowedOrigins="*").function_environment()["ALLOWED_ORIGINS"] == "*"
+
+
+def test_flags_and_numbers_arrive_as_strings_from_the_command_line():
+    config = config_with(
+        allowMissingOrigin="false", reservedConcurrency="0", nameRatePerSecond="0.5"
+    )
+    assert config.allow_missing_origin is False
+    assert config.reserved_concurrency == 0
+    assert config.function_environment()["NAME_RATE_PER_SECOND"] == "0.5"
+
+
+throttle = st.fixed_dictionaries(
+    {},
+    optional={
+        "burst": st.integers(min_value=1, max_value=5000),
+        "rate": st.integers(min_value=1, max_value=10000) | st.floats(min_value=1, max_value=1e4),
+    },
+)
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(st.dictionaries(st.sampled_from(THROTTLED_ROUTES), throttle))
+def test_any_valid_route_throttling_is_read_route_by_route_over_the_defaults(raw):
+    read = config_with(routeThrottling=json.dumps(raw)).route_throttling
+    for route in THROTTLED_ROUTES:
+        expected = {**DEFAULTS["routeThrottling"][route], **raw.get(route, {})}
+        assert read[route] == RouteThrottle(burst=expected["burst"], rate=expected["rate"])
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(
+    st.sampled_from(THROTTLED_ROUTES),
+    st.sampled_from(["burst", "rate"]),
+    st.integers(max_value=0) | st.integers(min_value=10001),
+)
+def test_any_out_of_range_route_throttle_names_the_route(route, field, value):
+    with pytest.raises(ConfigError, match=re.escape(f"routeThrottling.{route}")):
+        config_with(routeThrottling={route: {field: value}})
+
+
+def readme_configuration_table() -> dict[str, str]:
+    """README.md's "Configuration (CDK context)" table: key → default cell (backticks off)."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("### Configuration (CDK context)", 1)[1].split("\n#", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    table: dict[str, str] = {}
+    for row in rows:
+        keys_cell, default_cell = [cell.strip() for cell in row.strip("|").split(" | ")[:2]]
+        for key in re.findall(r"`([^`]+)`", keys_cell):
+            assert key not in table, f"README lists {key} twice"
+            table[key] = default_cell.strip("`")
+    return table
+
+
+def test_readme_lists_exactly_the_context_keys():
+    assert set(readme_configuration_table()) - README_ONLY_KEYS == set(DEFAULTS)
+
+
+@pytest.mark.parametrize("key", sorted(DEFAULTS))
+def test_readme_gives_each_key_its_default(key):
+    documented = readme_configuration_table().get(key)
+    assert documented is not None, f"README's configuration table has no row for {key}"
+    default = DEFAULTS[key]
+    if default == "":
+        # An empty default is "unset", or the value derived from other keys ("<key>/...").
+        assert documented == "unset" or documented.startswith("<"), f"README: {key}"
+    elif isinstance(default, str):
+        assert documented == default
+    else:
+        assert json.loads(documented) == default, f"README: {key} = {documented}"
+
+
+def test_the_function_defaults_agree_with_the_stack_defaults():
+    # What the function runs with when the stack sets nothing, what the stack sets by
+    # default, and the dataclass defaults: all the same settings.
+    required = {"TABLE_NAME": "table", "CALLBACK_URL": "https://example.com/production"}
+    deployed = Settings.from_env({**required, **config_with().function_environment()})
+    assert Settings.from_env(required) == deployed
+    assert Settings(table_name="table", callback_url=required["CALLBACK_URL"]) == deployed
+
+
+def test_the_function_reads_every_variable_the_stack_sets():
+    tree = ast.parse((ROOT / "lambda_src" / "chat" / "settings.py").read_text())
+    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)}
+    assert set(config_with().function_environment()) <= strings
