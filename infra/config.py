@@ -86,6 +86,9 @@ DEFAULTS: dict[str, Any] = {
     "nameRatePerSecond": 0.1,
     "rateLimitStrikes": 300,
     "maxRoomSize": 1000,
+    "historyCount": 100,
+    "historyMaxAgeSeconds": 3600,
+    "dedupWindowSeconds": 600,
     "allowedOrigins": [],
     "allowMissingOrigin": True,
     # Sign-in (docs/security.md#sign-in): off unless signIn is true.
@@ -159,6 +162,9 @@ class ChatConfig:
     name_rate_per_second: float
     rate_limit_strikes: int
     max_room_size: int
+    history_count: int
+    history_max_age_seconds: int
+    dedup_window_seconds: int
     allowed_origins: tuple[str, ...]
     allow_missing_origin: bool
     account: str | None = None
@@ -209,6 +215,9 @@ class ChatConfig:
             name_rate_per_second=read.number("nameRatePerSecond", 0.001, 10),
             rate_limit_strikes=int(read.number("rateLimitStrikes", 1, 10000)),
             max_room_size=int(read.number("maxRoomSize", 2, 1000)),
+            history_count=int(read.number("historyCount", 0, 1000)),
+            history_max_age_seconds=int(read.number("historyMaxAgeSeconds", 60, 7 * 86400)),
+            dedup_window_seconds=int(read.number("dedupWindowSeconds", 60, 86400)),
             allowed_origins=read.origins("allowedOrigins"),
             allow_missing_origin=read.flag("allowMissingOrigin"),
             account=node.try_get_context("account") or None,
@@ -228,6 +237,9 @@ class ChatConfig:
             "NAME_RATE_PER_SECOND": f"{self.name_rate_per_second:g}",
             "RATE_LIMIT_STRIKES": str(self.rate_limit_strikes),
             "MAX_ROOM_SIZE": str(self.max_room_size),
+            "HISTORY_COUNT": str(self.history_count),
+            "HISTORY_MAX_AGE_SECONDS": str(self.history_max_age_seconds),
+            "DEDUP_WINDOW_SECONDS": str(self.dedup_window_seconds),
             "ALLOWED_ORIGINS": ",".join(self.origin_allow_list()),
             "ALLOW_MISSING_ORIGIN": str(self.allow_missing_origin).lower(),
             "SIGN_IN_REQUIRED": str(self.sign_in is not None).lower(),

@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -29,16 +30,25 @@ from chat.store import DynamoChatStore
 log = logging.getLogger("chat.handler")
 
 Body = dict[str, Any]
-Action = Callable[[ChatService, Connection | None, Body], None]
+# (service, sender as the store knows it, the frame, the client's id for the frame)
+Action = Callable[[ChatService, Connection | None, Body, str | None], None]
+ID_MAX_LENGTH = 64
 
 ACTIONS: dict[str, Action] = {
-    "setName": lambda chat, sender, body: chat.set_name(sender, body.get("name")),
-    "sendPublic": lambda chat, sender, body: chat.send_public(sender, body.get("message")),
-    "sendPrivate": lambda chat, sender, body: chat.send_private(
-        sender, body.get("to"), body.get("message")
+    "setName": lambda chat, sender, body, cid: chat.set_name(
+        sender, body.get("name"), cid, since(body)
     ),
-    # Keep-alive: resets API Gateway's 10-minute idle timer; nothing is sent back.
-    "ping": lambda chat, sender, body: None,
+    "sendPublic": lambda chat, sender, body, cid: chat.send_public(
+        sender, body.get("message"), cid
+    ),
+    "sendPrivate": lambda chat, sender, body, cid: chat.send_private(
+        sender, body.get("to"), body.get("message"), cid
+    ),
+    # Keep-alive: resets API Gateway's 10-minute idle timer; only an `id` gets an answer.
+    "ping": lambda chat, sender, body, cid: chat.acknowledge(
+        sender.connection_id if sender else "", "ping", cid
+    ),
+    "history": lambda chat, sender, body, cid: chat.history(sender, since(body), cid),
 }
 VALID_ACTIONS = ", ".join(ACTIONS)
 CHAT_SUBPROTOCOL = "chat"
@@ -96,29 +106,68 @@ def parse_body(raw: object) -> Body:
     return body
 
 
-def handle_message(chat: ChatService, connection_id: str, route_key: str, raw: object) -> Body:
+@dataclass(frozen=True)
+class ClientFrame:
+    """A frame as read: its body, why it cannot be used (if so), and its valid `id`."""
+
+    body: Body | None
+    problem: ChatError | None
+    client_id: str | None
+
+    @classmethod
+    def read(cls, raw: object) -> ClientFrame:
+        try:
+            body = parse_body(raw)
+        except ChatError as error:
+            return cls(None, error, None)
+        raw_id = body.get("id")
+        if raw_id is None:
+            return cls(body, None, None)
+        if (
+            isinstance(raw_id, str)
+            and 1 <= len(raw_id) <= ID_MAX_LENGTH
+            and all("!" <= ch <= "~" for ch in raw_id)
+        ):
+            return cls(body, None, raw_id)
+        problem = ChatError(
+            ErrorCode.INVALID_ID,
+            f"An id must be 1-{ID_MAX_LENGTH} printable ASCII characters without spaces.",
+        )
+        return cls(body, problem, None)
+
+
+def since(body: Body) -> int | None:
+    """The frame's `since` (the last seq the client saw). Raises ChatError(INVALID_ID)."""
+    value = body.get("since")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
+        raise ChatError(ErrorCode.INVALID_ID, "since must be a whole number of at least 0.")
+    return value
+
+
+def handle_message(
+    chat: ChatService, connection_id: str, route_key: str, frame: ClientFrame
+) -> None:
     """Admit the frame (rate limits), then run the action the route or the body's `action` names.
 
-    Returns the parsed body (for the error frame's `action`). Every frame takes a token
-    first, even one that is not JSON, so that no frame does work for free.
+    Every frame takes a token first, even one that is not JSON, so that no frame does
+    work for free.
     """
-    try:
-        body: Body | None = parse_body(raw)
-        parse_error = None
-    except ChatError as error:
-        body, parse_error = None, error
+    body = frame.body
     action_name = route_key if route_key != "$default" else (body or {}).get("action")
     sender = chat.admit(connection_id, action_name)
-    if parse_error is not None or body is None:
-        raise parse_error or ChatError(ErrorCode.INVALID_JSON, "Send a JSON object.")
+    if frame.problem is not None or body is None:
+        raise frame.problem or ChatError(ErrorCode.INVALID_JSON, "Send a JSON object.")
     action = ACTIONS.get(action_name) if isinstance(action_name, str) else None
     if action is None:
         described = (
             "Missing action" if action_name is None else f"Unknown action {str(action_name)[:40]!r}"
         )
         raise ChatError(ErrorCode.UNKNOWN_ACTION, f"{described}. Valid actions: {VALID_ACTIONS}.")
-    action(chat, sender, body)
-    return body
+    if sender is None and action_name == "ping":
+        return  # a ping from a connection already gone: nothing to answer
+    action(chat, sender, body, frame.client_id)
 
 
 def connect(chat: ChatService, event: dict[str, Any]) -> int:
@@ -166,12 +215,12 @@ def subprotocol(event: dict[str, Any]) -> dict[str, str]:
     return {}
 
 
-def _client_action(route_key: str, body: Body | None) -> str | None:
-    """The action to name in an error frame: the route, or the parsed body's action."""
+def _client_action(route_key: str, frame: ClientFrame) -> tuple[str | None, str | None]:
+    """What an error frame names: the action (the route, or the body's) and the frame's id."""
     if route_key != "$default":
-        return route_key
-    action = body.get("action") if body is not None else None
-    return action if isinstance(action, str) else None
+        return route_key, frame.client_id
+    action = frame.body.get("action") if frame.body is not None else None
+    return (action if isinstance(action, str) else None), frame.client_id
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -182,7 +231,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     connection_id = str(request.get("connectionId", ""))
     outcome = "ok"
     status = 200
-    body: Body | None = None  # parsed once; error frames name its action
+    frame = ClientFrame(None, None, None)  # read once; error frames name its action and id
     try:
         chat = chat_service()
         if route_key == "$connect":
@@ -191,11 +240,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         elif route_key == "$disconnect":
             chat.disconnect(connection_id)
         else:
-            body = _parsed_or_none(event.get("body"))
-            handle_message(chat, connection_id, route_key, event.get("body"))
+            frame = ClientFrame.read(event.get("body"))
+            handle_message(chat, connection_id, route_key, frame)
     except ChatError as error:
         outcome = error.code.value
-        _reply_error(connection_id, error, _client_action(route_key, body))
+        _reply_error(connection_id, error, _client_action(route_key, frame))
     except Exception:
         outcome = ErrorCode.INTERNAL.value
         status = 500
@@ -205,7 +254,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
         if route_key not in ("$connect", "$disconnect"):
             internal = ChatError(ErrorCode.INTERNAL, "Something went wrong on our side.")
-            _reply_error(connection_id, internal, _client_action(route_key, body))
+            _reply_error(connection_id, internal, _client_action(route_key, frame))
     log.info(
         "request",
         extra={
@@ -225,15 +274,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"statusCode": status}
 
 
-def _parsed_or_none(raw: object) -> Body | None:
-    try:
-        return parse_body(raw)
-    except ChatError:
-        return None
-
-
-def _reply_error(connection_id: str, error: ChatError, action: str | None) -> None:
-    frame = frames.error(error.code, error.message, action, error.retry_after_ms)
+def _reply_error(
+    connection_id: str, error: ChatError, about: tuple[str | None, str | None]
+) -> None:
+    action, client_id = about
+    frame = frames.error(error.code, error.message, action, error.retry_after_ms, client_id)
     try:
         chat_service().notify(connection_id, frame)
     except Exception:

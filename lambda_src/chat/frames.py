@@ -1,13 +1,32 @@
-"""Server-to-client frames of protocol v1 (one JSON object per WebSocket frame)."""
+"""Server-to-client frames of protocol v1.1 (one JSON object per WebSocket frame)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from chat.errors import ErrorCode
 
 Frame = dict[str, Any]
+# One API Gateway billing unit; history frames are packed to stay under it.
+FRAME_BUDGET_BYTES = 32 * 1024 - 512
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What the server gives a message: its place in the room's order and its id."""
+
+    seq: int
+    message_id: str
+    ts: int
+    prev: int = 0  # the room's previous public message (public messages only)
+
+
+def encode(frame: Frame) -> bytes:
+    """A frame as the UTF-8 JSON text the client receives."""
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def sort_names(names: Iterable[str]) -> list[str]:
@@ -36,24 +55,71 @@ def renamed(previous: str, name: str) -> Frame:
     }
 
 
-def public_message(sender: str, text: str, ts: int) -> Frame:
-    return {"publicMessage": f"{sender}: {text}", "from": sender, "text": text, "ts": ts}
+def public_message(sender: str, text: str, stamp: Stamp) -> Frame:
+    return {
+        "publicMessage": f"{sender}: {text}",
+        "from": sender,
+        "text": text,
+        "ts": stamp.ts,
+        "seq": stamp.seq,
+        "messageId": stamp.message_id,
+        "prev": stamp.prev,
+    }
 
 
-def private_message(sender: str, recipient: str, text: str, ts: int) -> Frame:
+def private_message(sender: str, recipient: str, text: str, stamp: Stamp) -> Frame:
     return {
         "privateMessage": f"{sender}: {text}",
         "from": sender,
         "to": recipient,
         "text": text,
-        "ts": ts,
+        "ts": stamp.ts,
+        "seq": stamp.seq,
+        "messageId": stamp.message_id,
     }
 
 
+def with_id(frame: Frame, client_id: str | None) -> Frame:
+    """The frame as its sender's acknowledgement: with the client's `id`, when it gave one."""
+    return frame if client_id is None else {**frame, "id": client_id}
+
+
+def ack(action: str, client_id: str, **details: Any) -> Frame:
+    return {"ack": action, "id": client_id, **details}
+
+
+def history(
+    messages: Sequence[Frame], *, complete: bool, client_id: str | None = None
+) -> list[Frame]:
+    """Public messages, oldest first, packed into frames under one 32 KB billing unit.
+
+    Every frame but the last has `final: false`; the last says whether the list is
+    `complete` and carries the request's `id`.
+    """
+    batches: list[list[Frame]] = [[]]
+    size = 0
+    for message in messages:
+        cost = len(encode(message)) + 1
+        if batches[-1] and size + cost > FRAME_BUDGET_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(message)
+        size += cost
+    out: list[Frame] = [{"history": batch, "final": False} for batch in batches]
+    out[-1] = with_id({"history": batches[-1], "final": True, "complete": complete}, client_id)
+    return out
+
+
 def error(
-    code: ErrorCode, message: str, action: str | None, retry_after_ms: int | None = None
+    code: ErrorCode,
+    message: str,
+    action: str | None,
+    retry_after_ms: int | None = None,
+    client_id: str | None = None,
 ) -> Frame:
     detail: Frame = {"code": code.value, "message": message, "action": action}
     if retry_after_ms is not None:
         detail["retryAfterMs"] = retry_after_ms
+    if client_id is not None:
+        detail["id"] = client_id
     return {"error": detail}

@@ -60,6 +60,24 @@ class Admission:
 
 
 @dataclass(frozen=True)
+class Receipt:
+    """A message to keep: its acknowledgement under the sender's id, its history entry.
+
+    `public` is the public message frame (history) or None; `client_id` None means the
+    sender gave no id (nothing to de-duplicate).
+    """
+
+    seq: int
+    prev: int
+    sender_key: str
+    client_id: str | None
+    ack: Frame
+    public: Frame | None
+    history_expires_at: int
+    dedup_expires_at: int
+
+
+@dataclass(frozen=True)
 class DeliveryReport:
     """What happened to a batch of posts: ids API Gateway reported gone, and other failures."""
 
@@ -118,6 +136,32 @@ class ChatStore(Protocol):
 
         Safe to call twice or concurrently: exactly one caller gets the Member back.
         """
+        ...
+
+    def next_seq(self, *, public: bool) -> tuple[int, int]:
+        """The room's next sequence number, from one atomic counter, and for a public
+        message the sequence number of the previous public message (0 if none)."""
+        ...
+
+    def sent_before(self, sender_key: str, client_id: str) -> Frame | None:
+        """The acknowledgement of the message this sender sent with this id, if it is
+        still remembered (within the de-duplication window)."""
+        ...
+
+    def record_message(self, receipt: Receipt) -> Frame | None:
+        """Keep a message: its acknowledgement under the sender's id, and a public one in
+        the room's history, in one write. Returns the earlier acknowledgement instead
+        (writing nothing) when the sender already used the id."""
+        ...
+
+    def forget_message(self, sender_key: str, client_id: str) -> None:
+        """Forget an acknowledgement (the message could not be delivered)."""
+        ...
+
+    def history(self, after: int | None, limit: int) -> tuple[list[Frame], bool]:
+        """Public messages with seq > `after` (or the most recent ones), oldest first,
+        at most `limit`; and whether nothing after `after` (or since the room's first
+        message) is missing from the list."""
         ...
 
 

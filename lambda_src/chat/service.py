@@ -7,15 +7,17 @@ in-memory fakes in tests.
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from chat import frames
 from chat.errors import ChatError, ConcurrentUpdateError, ErrorCode, NameTakenError, RoomFullError
-from chat.frames import Frame
+from chat.frames import Frame, Stamp
 from chat.names import NAME_MAX_LENGTH, claim_keys, lookup_key, validate_name
-from chat.ports import ChatStore, Connection, Member, Notifier, TokenBucket
-from chat.settings import Limits
+from chat.ports import ChatStore, Connection, Member, Notifier, Receipt, TokenBucket
+from chat.settings import Limits, Retention
 
 MESSAGE_MAX_LENGTH = 2000
 CLAIM_ATTEMPTS = 5
@@ -23,7 +25,12 @@ PRUNE_ROUNDS = 5
 NAME_BUCKET = "name"
 MESSAGE_BUCKET = "msg"
 
-__all__ = ["MESSAGE_MAX_LENGTH", "NAME_MAX_LENGTH", "ChatService", "validate_message"]
+__all__ = [
+    "MESSAGE_MAX_LENGTH",
+    "NAME_MAX_LENGTH",
+    "ChatService",
+    "validate_message",
+]
 
 
 def validate_message(raw: object) -> str:
@@ -53,12 +60,14 @@ class ChatService:
         *,
         connection_ttl_seconds: int,
         limits: Limits | None = None,
+        retention: Retention | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._notifier = notifier
         self._ttl = connection_ttl_seconds
         self._limits = limits or Limits()
+        self._retention = retention or Retention()
         self._clock = clock
 
     # --- requests -------------------------------------------------------------------
@@ -99,12 +108,20 @@ class ChatService:
             retry_after_ms=admission.retry_after_ms,
         )
 
-    def set_name(self, sender: Connection | None, raw_name: object) -> None:
+    def set_name(
+        self,
+        sender: Connection | None,
+        raw_name: object,
+        client_id: str | None = None,
+        since: int | None = None,
+    ) -> None:
         """Claim a name (first time: join) or change it (rename).
 
-        Raises ChatError(INVALID_NAME, NAME_TAKEN, ROOM_FULL, NOT_CONNECTED). Setting
-        one's current name is a no-op. A connection bound to a name by sign-in may only
-        take that name.
+        A joiner gets the room's history after the member list (the messages after
+        `since`, when it says what it saw before a reconnect); with a `client_id` it is
+        acknowledged once everyone else has been told. Raises ChatError(INVALID_NAME,
+        NAME_TAKEN, ROOM_FULL, NOT_CONNECTED). Setting one's current name changes
+        nothing. A connection bound to a name by sign-in may only take that name.
         """
         if sender is None:
             raise self._not_connected()
@@ -117,6 +134,8 @@ class ChatService:
             if current is None:  # removed by $disconnect meanwhile: never bring it back
                 raise self._not_connected()
             if current.name == name:
+                if client_id is not None:
+                    self.notify(current.connection_id, frames.ack("setName", client_id, name=name))
                 return
             try:
                 self._store.claim_name(current, name, keys, max_members=self._limits.max_room_size)
@@ -145,25 +164,54 @@ class ChatService:
         me = Member(current.connection_id, name)
         roster = [m for m in self._store.list_members() if m.connection_id != me.connection_id]
         roster.append(me)
+        member_list = frames.members(m.name for m in roster)
         notice = frames.joined(name) if current.name is None else frames.renamed(current.name, name)
-        self._broadcast(roster, [frames.members(m.name for m in roster), notice])
+        mine = [member_list]
+        if current.name is None or since is not None:
+            mine += self._history_frames(since, None)
+        mine.append(notice)
+        if client_id is not None:
+            mine.append(frames.ack("setName", client_id, name=name))
+        self._deliver(roster, me.connection_id, [member_list, notice], mine)
 
-    def send_public(self, sender: Connection | None, raw_message: object) -> None:
-        """Send a message to every member, the sender included.
+    def send_public(
+        self, sender: Connection | None, raw_message: object, client_id: str | None = None
+    ) -> None:
+        """Send a message to every member, the sender's own copy last (its acknowledgement).
 
-        The sender's name is checked before the room is read.
-        Raises ChatError(NAME_REQUIRED, INVALID_MESSAGE, MESSAGE_TOO_LONG).
+        The sender's name is checked before the room is read. A `client_id` this sender
+        already used within the de-duplication window is not delivered again: the sender
+        gets its acknowledgement again. Raises ChatError(NAME_REQUIRED, INVALID_MESSAGE,
+        MESSAGE_TOO_LONG).
         """
         if sender is None or sender.name is None:
             raise self._name_required()
         text = validate_message(raw_message)
+        if self._acknowledged_before(sender, client_id):
+            return
+        seq, prev = self._store.next_seq(public=True)
+        stamp = self._stamp(sender, client_id, seq, prev)
+        frame = frames.public_message(sender.name, text, stamp)
+        mine = frames.with_id(frame, client_id)
+        earlier = self._store.record_message(self._receipt(sender, client_id, stamp, mine, frame))
+        if earlier is not None:  # the same id, racing: the other frame delivers it
+            self.notify(sender.connection_id, earlier)
+            return
         roster = self._store.list_members()
-        self._broadcast(roster, [frames.public_message(sender.name, text, self._now_ms())])
+        self._deliver(roster, sender.connection_id, [frame], [mine])
 
-    def send_private(self, sender: Connection | None, raw_to: object, raw_message: object) -> None:
+    def send_private(
+        self,
+        sender: Connection | None,
+        raw_to: object,
+        raw_message: object,
+        client_id: str | None = None,
+    ) -> None:
         """Send a message to one member, matched by the same key that makes names unique.
 
-        Raises ChatError(NAME_REQUIRED, UNKNOWN_RECIPIENT, INVALID_MESSAGE, MESSAGE_TOO_LONG).
+        With a `client_id`, the sender is acknowledged after the post, and a resent id is
+        not delivered again. Raises ChatError(NAME_REQUIRED, UNKNOWN_RECIPIENT,
+        INVALID_MESSAGE, MESSAGE_TOO_LONG).
         """
         if sender is None or sender.name is None:
             raise self._name_required()
@@ -175,15 +223,54 @@ class ChatService:
             0xD800 <= ord(ch) <= 0xDFFF for ch in recipient_name
         ):
             raise ChatError(ErrorCode.UNKNOWN_RECIPIENT, "Nobody by that name is in the chat.")
+        if self._acknowledged_before(sender, client_id):
+            return
         recipient = self._store.find_member(lookup_key(recipient_name))
         if recipient is None:
             raise self._unknown_recipient(recipient_name)
-        frame = frames.private_message(sender.name, recipient.name, text, self._now_ms())
+        seq, _ = self._store.next_seq(public=False)
+        stamp = self._stamp(sender, client_id, seq, 0)
+        frame = frames.private_message(sender.name, recipient.name, text, stamp)
+        acknowledgement = None
+        if client_id is not None:
+            acknowledgement = frames.ack(
+                "sendPrivate",
+                client_id,
+                seq=stamp.seq,
+                messageId=stamp.message_id,
+                to=recipient.name,
+                ts=stamp.ts,
+            )
+            receipt = self._receipt(sender, client_id, stamp, acknowledgement, None)
+            earlier = self._store.record_message(receipt)
+            if earlier is not None:
+                self.notify(sender.connection_id, earlier)
+                return
         report = self._notifier.send({recipient.connection_id: [frame]})
         if report.gone:
             self._remove_and_announce(report.gone)
         if recipient.connection_id in report.gone:
+            if client_id is not None:
+                self._store.forget_message(self._sender_key(sender), client_id)
             raise self._unknown_recipient(recipient_name)
+        if acknowledgement is not None:
+            self.notify(sender.connection_id, acknowledgement)
+
+    def history(
+        self, sender: Connection | None, since: int | None, client_id: str | None = None
+    ) -> None:
+        """Send the public messages after `since` (or the recent ones) to the sender.
+
+        Raises ChatError(NAME_REQUIRED).
+        """
+        if sender is None or sender.name is None:
+            raise self._name_required()
+        self._notifier.send({sender.connection_id: self._history_frames(since, client_id)})
+
+    def acknowledge(self, connection_id: str, action: str, client_id: str | None) -> None:
+        """Acknowledge a frame that needs nothing else (a keep-alive ping with an id)."""
+        if client_id is not None:
+            self.notify(connection_id, frames.ack(action, client_id))
 
     def notify(self, connection_id: str, frame: Frame) -> None:
         """Send one frame to one connection (an error reply); a gone connection is ignored."""
@@ -191,10 +278,82 @@ class ChatService:
 
     # --- delivery and pruning -----------------------------------------------------------
 
-    def _broadcast(self, roster: Iterable[Member], batch: Sequence[Frame]) -> None:
-        report = self._notifier.send({m.connection_id: batch for m in roster})
-        if report.gone:
-            self._remove_and_announce(report.gone)
+    def _deliver(
+        self,
+        roster: Iterable[Member],
+        sender_id: str,
+        theirs: Sequence[Frame],
+        mine: Sequence[Frame],
+    ) -> None:
+        """Post `theirs` to every member but the sender; only then `mine` to the sender.
+
+        The sender's frames end with its acknowledgement, which therefore never arrives
+        before the others' posts have completed: a client that waits for it before
+        sending again cannot have its next message overtake this one anywhere.
+        """
+        others: Mapping[str, Sequence[Frame]] = {
+            m.connection_id: theirs for m in roster if m.connection_id != sender_id
+        }
+        report = self._notifier.send(others)
+        own = self._notifier.send({sender_id: mine})
+        gone = report.gone | own.gone
+        if gone:
+            self._remove_and_announce(gone)
+
+    def _history_frames(self, since: int | None, client_id: str | None) -> list[Frame]:
+        if self._retention.history_count == 0:
+            return (
+                [] if client_id is None else frames.history([], complete=False, client_id=client_id)
+            )
+        messages, complete = self._store.history(since, self._retention.history_count)
+        if not messages and since is None and client_id is None:
+            return []
+        return frames.history(messages, complete=complete, client_id=client_id)
+
+    def _acknowledged_before(self, sender: Connection, client_id: str | None) -> bool:
+        """Whether this sender already sent this id; if so, acknowledge it again."""
+        if client_id is None:
+            return False
+        earlier = self._store.sent_before(self._sender_key(sender), client_id)
+        if earlier is None:
+            return False
+        self.notify(sender.connection_id, earlier)
+        return True
+
+    def _stamp(self, sender: Connection, client_id: str | None, seq: int, prev: int) -> Stamp:
+        """The message's stamp; its id is derived from the sender's own id when it gave one,
+        so that even a message delivered twice (a crash between delivery and the record)
+        carries one messageId that clients can drop."""
+        if client_id is None:
+            message_id = uuid.uuid4().hex[:16]
+        else:
+            digest = hashlib.sha256(f"{self._sender_key(sender)}\n{client_id}".encode())
+            message_id = digest.hexdigest()[:16]
+        return Stamp(seq=seq, message_id=message_id, ts=self._now_ms(), prev=prev)
+
+    def _receipt(
+        self,
+        sender: Connection,
+        client_id: str | None,
+        stamp: Stamp,
+        acknowledgement: Frame,
+        public: Frame | None,
+    ) -> Receipt:
+        now = int(self._clock())
+        return Receipt(
+            seq=stamp.seq,
+            prev=stamp.prev,
+            sender_key=self._sender_key(sender),
+            client_id=client_id,
+            ack=acknowledgement,
+            public=public if self._retention.history_count else None,
+            history_expires_at=now + self._retention.history_max_age_seconds,
+            dedup_expires_at=now + self._retention.dedup_window_seconds,
+        )
+
+    @staticmethod
+    def _sender_key(sender: Connection) -> str:
+        return sender.name_keys[0] if sender.name_keys else sender.connection_id
 
     def _remove_and_announce(self, connection_ids: Iterable[str]) -> None:
         """Remove connections and tell the remaining members who left, until no post hits a 410."""

@@ -32,6 +32,15 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """How long the room remembers: its history of public messages, and message ids."""
+
+    history_count: int = 100
+    history_max_age_seconds: int = 3600
+    dedup_window_seconds: int = 600
+
+
+@dataclass(frozen=True)
 class Settings:
     """What the handler needs to know about its deployment."""
 
@@ -41,6 +50,7 @@ class Settings:
     connection_ttl_seconds: int = DEFAULT_CONNECTION_TTL_SECONDS
     log_level: str = "INFO"
     limits: Limits = field(default_factory=Limits)
+    retention: Retention = field(default_factory=Retention)
     # Origins allowed on $connect ("*": any). Loopback ports are not compared.
     allowed_origins: tuple[str, ...] = LOOPBACK_ORIGINS
     allow_missing_origin: bool = True
@@ -83,6 +93,16 @@ class Settings:
             ),
             max_room_size=number("MAX_ROOM_SIZE", int, defaults.max_room_size, 2, 1000),
         )
+        kept = Retention()
+        retention = Retention(
+            history_count=number("HISTORY_COUNT", int, kept.history_count, 0, 1000),
+            history_max_age_seconds=number(
+                "HISTORY_MAX_AGE_SECONDS", int, kept.history_max_age_seconds, 60, 7 * 86400
+            ),
+            dedup_window_seconds=number(
+                "DEDUP_WINDOW_SECONDS", int, kept.dedup_window_seconds, 60, 86400
+            ),
+        )
         origins = tuple(
             o.strip().rstrip("/") for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip()
         )
@@ -100,6 +120,7 @@ class Settings:
             connection_ttl_seconds=ttl,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             limits=limits,
+            retention=retention,
             allowed_origins=origins or LOOPBACK_ORIGINS,
             allow_missing_origin=flag("ALLOW_MISSING_ORIGIN", True),
             sign_in_required=flag("SIGN_IN_REQUIRED", False),

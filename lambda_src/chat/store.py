@@ -9,6 +9,11 @@ Single-table layout (pk, sk are strings; `ttl` is the table's TTL attribute, epo
     NAME#<key>      NAME               connectionId, name, ttl     one per claim key
     ROOM#lobby      MEMBER#<cid>       connectionId, name, nameKeys, ttl
     ROOM#lobby      COUNT              members (how many MEMBER items; see claim_name)
+    ROOM#lobby      SEQ                seq (the room's last sequence number),
+                                       lastPublic (the last public message's seq)
+    ROOM#lobby      MSG#<seq, 12 digits>   frame (JSON), prev, ttl   the history
+    SENT#<key>#<id> SENT               ack (JSON), ttl     a sender's message id, for
+                                                           de-duplication
 
 Every read is strongly consistent and ignores items whose TTL has passed, because
 DynamoDB deletes expired items up to days late. Every change that touches more than
@@ -17,6 +22,7 @@ one item is one transaction.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -25,7 +31,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chat.errors import ConcurrentUpdateError, NameTakenError, RoomFullError
-from chat.ports import Admission, Connection, Member, TokenBucket
+from chat.frames import Frame
+from chat.ports import Admission, Connection, Member, Receipt, TokenBucket
 
 ROOM = "lobby"
 ADMIT_ATTEMPTS = 3
@@ -47,6 +54,18 @@ def member_key(connection_id: str) -> Item:
 
 def count_key() -> Item:
     return {"pk": {"S": f"ROOM#{ROOM}"}, "sk": {"S": "COUNT"}}
+
+
+def seq_key() -> Item:
+    return {"pk": {"S": f"ROOM#{ROOM}"}, "sk": {"S": "SEQ"}}
+
+
+def message_sort_key(seq: int) -> str:
+    return f"MSG#{seq:012d}"
+
+
+def sent_key(sender_key: str, client_id: str) -> Item:
+    return {"pk": {"S": f"SENT#{sender_key}#{client_id}"}, "sk": {"S": "SENT"}}
 
 
 def _owned(key: Item, connection_id: str, name: str, expires_at: int, **extra: Any) -> Item:
@@ -441,3 +460,114 @@ class DynamoChatStore:
         if connection.name is None or not self._live(item):
             return None
         return Member(connection.connection_id, connection.name)
+
+    # --- messages: sequence numbers, de-duplication, history ------------------------------
+
+    def next_seq(self, *, public: bool) -> tuple[int, int]:
+        advance = "seq = if_not_exists(seq, :zero) + :one"
+        if public:  # the previous public message is what lastPublic held before this one
+            advance += ", lastPublic = if_not_exists(seq, :zero) + :one"
+        old = (
+            self._db.update_item(
+                TableName=self._table,
+                Key=seq_key(),
+                UpdateExpression=f"SET {advance}",
+                ExpressionAttributeValues={":zero": {"N": "0"}, ":one": {"N": "1"}},
+                ReturnValues="ALL_OLD",
+            ).get("Attributes")
+            or {}
+        )
+        seq = int(old.get("seq", {}).get("N", "0")) + 1
+        return seq, int(old.get("lastPublic", {}).get("N", "0"))
+
+    def sent_before(self, sender_key: str, client_id: str) -> Frame | None:
+        item = self._get(sent_key(sender_key, client_id))
+        if item is None or not self._live(item):
+            return None
+        ack: Frame = json.loads(item["ack"]["S"])
+        return ack
+
+    def record_message(self, receipt: Receipt) -> Frame | None:
+        actions: list[Item] = []
+        if receipt.client_id is not None:
+            actions.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            **sent_key(receipt.sender_key, receipt.client_id),
+                            "ack": {"S": json.dumps(receipt.ack, ensure_ascii=False)},
+                            "ttl": {"N": str(receipt.dedup_expires_at)},
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk) OR #ttl <= :now",
+                        "ExpressionAttributeNames": {"#ttl": "ttl"},
+                        "ExpressionAttributeValues": {":now": {"N": str(int(self._clock()))}},
+                    }
+                }
+            )
+        if receipt.public is not None:
+            actions.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            "pk": {"S": f"ROOM#{ROOM}"},
+                            "sk": {"S": message_sort_key(receipt.seq)},
+                            "frame": {"S": json.dumps(receipt.public, ensure_ascii=False)},
+                            "prev": {"N": str(receipt.prev)},
+                            "ttl": {"N": str(receipt.history_expires_at)},
+                        },
+                    }
+                }
+            )
+        if receipt.client_id is None:
+            if actions:
+                self._db.put_item(**actions[0]["Put"])
+            return None
+        try:
+            self._db.transact_write_items(TransactItems=actions)
+        except ClientError as error:
+            duplicate = _error_code(error) == "TransactionCanceledException" and (
+                _reasons(error)[:1] == ["ConditionalCheckFailed"]
+            )
+            if not duplicate:
+                raise
+            earlier = self.sent_before(receipt.sender_key, receipt.client_id)
+            if earlier is None:  # it expired between the two requests: a race lost twice
+                raise ConcurrentUpdateError from error
+            return earlier
+        return None
+
+    def forget_message(self, sender_key: str, client_id: str) -> None:
+        self._db.delete_item(TableName=self._table, Key=sent_key(sender_key, client_id))
+
+    def history(self, after: int | None, limit: int) -> tuple[list[Frame], bool]:
+        low = message_sort_key((after or 0) + 1)
+        request: Item = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :room AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {
+                ":room": {"S": f"ROOM#{ROOM}"},
+                ":low": {"S": low},
+                ":high": {"S": "MSG#~"},
+            },
+            "ScanIndexForward": False,  # newest first: the most recent `limit` win
+            "ConsistentRead": True,
+            "Limit": limit + 1,
+        }
+        newest_first: list[Item] = []
+        while len(newest_first) <= limit:
+            page = self._db.query(**request)
+            newest_first += [item for item in page.get("Items", []) if self._live(item)]
+            if not page.get("LastEvaluatedKey"):
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        kept = list(reversed(newest_first[:limit]))
+        frames = [json.loads(item["frame"]["S"]) for item in kept]
+        if len(newest_first) > limit:
+            return frames, False
+        floor = after or 0
+        if kept:
+            return frames, int(kept[0]["prev"]["N"]) <= floor
+        seq_item = self._get(seq_key()) or {}
+        return frames, int(seq_item.get("lastPublic", {}).get("N", "0")) <= floor

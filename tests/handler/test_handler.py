@@ -18,7 +18,7 @@ from tests.support.events import (
     message_event,
 )
 
-VALID = "Valid actions: setName, sendPublic, sendPrivate, ping."
+VALID = "Valid actions: setName, sendPublic, sendPrivate, ping, history."
 
 
 @pytest.fixture
@@ -414,3 +414,62 @@ def test_connect_picks_the_chat_subprotocol_when_offered_and_never_echoes_a_toke
     assert invoke(event) == {"statusCode": 200, "headers": {"Sec-WebSocket-Protocol": "chat"}}
     plain = connect_event("plain_____AAAAA=")
     assert invoke(plain) == {"statusCode": 200}
+
+
+# --- protocol v1.1 ------------------------------------------------------------------------
+
+
+def test_errors_carry_the_frames_id(api):
+    (alice,) = join(api, "Alice")
+    send(alice, {"action": "sendPublic", "message": "", "id": "m-1"})
+    assert error_of(api, alice) == {
+        "code": "INVALID_MESSAGE",
+        "message": "A message must not be empty.",
+        "action": "sendPublic",
+        "id": "m-1",
+    }
+
+
+@pytest.mark.parametrize("bad", ["", "x" * 65, "has space", 7, ["m1"], "caf\u00e9"])
+def test_a_bad_id_is_refused_with_invalid_id(api, bad):
+    (alice,) = join(api, "Alice")
+    send(alice, {"action": "sendPublic", "message": "hi", "id": bad})
+    error = error_of(api, alice)
+    assert error["code"] == "INVALID_ID"
+    assert "id" not in error
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "3", True])
+def test_a_bad_since_is_refused(api, bad):
+    (alice,) = join(api, "Alice")
+    send(alice, {"action": "history", "since": bad, "id": "h1"})
+    assert error_of(api, alice)["code"] == "INVALID_ID"
+
+
+def test_ping_with_an_id_is_acknowledged_and_without_is_silent(api):
+    (alice,) = join(api, "Alice")
+    send(alice, {"action": "ping"})
+    send(alice, {"action": "ping", "id": "k1"})
+    assert api.take(alice) == [{"ack": "ping", "id": "k1"}]
+
+
+def test_history_through_the_handler_returns_what_came_after_since(api):
+    alice, bob = join(api, "Alice", "Bob")
+    send(alice, {"action": "sendPublic", "message": "one"})
+    send(alice, {"action": "sendPublic", "message": "two"})
+    first = api.take(bob)[0]
+    api.clear()
+    send(bob, {"action": "history", "since": first["seq"], "id": "h1"})
+    (frame,) = api.take(bob)
+    assert [m["text"] for m in frame["history"]] == ["two"]
+    assert (frame["final"], frame["complete"], frame["id"]) == (True, True, "h1")
+
+
+def test_a_resend_after_a_lost_ack_is_delivered_once(api):
+    alice, bob = join(api, "Alice", "Bob")
+    for _ in range(3):
+        send(alice, {"action": "sendPublic", "message": "once", "id": "dup-1"})
+    assert [f["text"] for f in api.take(bob)] == ["once"]
+    acks = api.take(alice)
+    assert len(acks) == 3
+    assert all(a == acks[0] for a in acks)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from chat.errors import ConcurrentUpdateError, NameTakenError, RoomFullError
 from chat.frames import Frame
-from chat.ports import Admission, Connection, DeliveryReport, Member, TokenBucket
+from chat.ports import Admission, Connection, DeliveryReport, Member, Receipt, TokenBucket
 
 
 class FakeClock:
@@ -40,6 +40,10 @@ class InMemoryStore:
         self._lock = threading.Lock()
         self.connections: dict[str, _Conn] = {}
         self.claims: dict[str, tuple[str, str, int]] = {}  # key -> (cid, name, expires)
+        self.seq = 0
+        self.last_public = 0
+        self.sent: dict[tuple[str, str], Frame] = {}  # (sender key, client id) -> ack
+        self.messages: list[tuple[int, int, Frame]] = []  # (seq, prev, public frame)
 
     def _live(self, expires_at: int) -> bool:
         return expires_at > self._clock()
@@ -112,6 +116,41 @@ class InMemoryStore:
             for cid, conn in self.connections.items()
             if conn.name is not None and self._live(conn.expires_at)
         ]
+
+    def next_seq(self, *, public: bool) -> tuple[int, int]:
+        with self._lock:
+            self.seq += 1
+            prev = self.last_public
+            if public:
+                self.last_public = self.seq
+            return self.seq, prev
+
+    def sent_before(self, sender_key: str, client_id: str) -> Frame | None:
+        return self.sent.get((sender_key, client_id))
+
+    def record_message(self, receipt: Receipt) -> Frame | None:
+        with self._lock:
+            if receipt.client_id is not None:
+                key = (receipt.sender_key, receipt.client_id)
+                if key in self.sent:
+                    return self.sent[key]
+                self.sent[key] = receipt.ack
+            if receipt.public is not None:
+                self.messages.append((receipt.seq, receipt.prev, receipt.public))
+            return None
+
+    def forget_message(self, sender_key: str, client_id: str) -> None:
+        self.sent.pop((sender_key, client_id), None)
+
+    def history(self, after: int | None, limit: int) -> tuple[list[Frame], bool]:
+        later = [m for m in self.messages if m[0] > (after or 0)]
+        kept = later[-limit:] if limit else []
+        if len(later) > limit:
+            return [m[2] for m in kept], False
+        floor = after or 0
+        if kept:
+            return [m[2] for m in kept], kept[0][1] <= floor
+        return [], self.last_public <= floor
 
     def remove_connection(self, connection_id: str) -> Member | None:
         with self._lock:

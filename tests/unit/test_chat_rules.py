@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from chat import frames
 from chat.errors import ChatError, ErrorCode
 from chat.service import ChatService
-from chat.settings import Limits
+from chat.settings import Limits, Retention
 from tests.support.fakes import FakeClock, InMemoryStore, RecordingNotifier
 
 TTL = 10_800
@@ -27,14 +29,21 @@ class Requests:
     def disconnect(self, cid: str) -> None:
         self.service.disconnect(cid)
 
-    def set_name(self, cid: str, name: object) -> None:
-        self.service.set_name(self.service.admit(cid, "setName"), name)
+    def set_name(
+        self, cid: str, name: object, client_id: str | None = None, since: int | None = None
+    ) -> None:
+        self.service.set_name(self.service.admit(cid, "setName"), name, client_id, since)
 
-    def send_public(self, cid: str, message: object) -> None:
-        self.service.send_public(self.service.admit(cid, "sendPublic"), message)
+    def send_public(self, cid: str, message: object, client_id: str | None = None) -> None:
+        self.service.send_public(self.service.admit(cid, "sendPublic"), message, client_id)
 
-    def send_private(self, cid: str, to: object, message: object) -> None:
-        self.service.send_private(self.service.admit(cid, "sendPrivate"), to, message)
+    def send_private(
+        self, cid: str, to: object, message: object, client_id: str | None = None
+    ) -> None:
+        self.service.send_private(self.service.admit(cid, "sendPrivate"), to, message, client_id)
+
+    def history(self, cid: str, since: int | None, client_id: str | None = None) -> None:
+        self.service.history(self.service.admit(cid, "history"), since, client_id)
 
 
 @pytest.fixture
@@ -216,14 +225,17 @@ def test_public_message_reaches_every_named_member_including_sender(chat, notifi
     alice, bob = join(chat, notifier, "Alice", "Bob")
     chat.connect("lurker=")
     chat.send_public(alice, "  hello!  ")
-    expected = {
+    (frame,) = notifier.frames(bob)
+    assert frame == {
         "publicMessage": "Alice: hello!",
         "from": "Alice",
         "text": "hello!",
         "ts": int(clock.now * 1000),
+        "seq": 1,
+        "messageId": frame["messageId"],
+        "prev": 0,
     }
-    assert notifier.frames(alice) == [expected]
-    assert notifier.frames(bob) == [expected]
+    assert notifier.frames(alice) == [frame]
     assert notifier.frames("lurker=") == []
 
 
@@ -266,15 +278,16 @@ def test_private_message_reaches_only_the_recipient_matched_case_insensitively(
 ):
     alice, bob, carol = join(chat, notifier, "Alice", "Bob", "Carol")
     chat.send_private(alice, " bOB ", "hi!")
-    assert notifier.frames(bob) == [
-        {
-            "privateMessage": "Alice: hi!",
-            "from": "Alice",
-            "to": "Bob",
-            "text": "hi!",
-            "ts": int(clock.now * 1000),
-        }
-    ]
+    (frame,) = notifier.frames(bob)
+    assert frame == {
+        "privateMessage": "Alice: hi!",
+        "from": "Alice",
+        "to": "Bob",
+        "text": "hi!",
+        "ts": int(clock.now * 1000),
+        "seq": 1,
+        "messageId": frame["messageId"],
+    }
     assert notifier.frames(alice) == []
     assert notifier.frames(carol) == []
 
@@ -392,3 +405,138 @@ def test_connect_records_an_item_that_outlives_the_two_hour_connection_limit(cha
     chat.connect("a=", connected_at_ms=int(clock.now * 1000))
     assert store.get_connection("a=").expires_at == int(clock.now) + TTL
     assert TTL > 2 * 3600
+
+
+# --- protocol v1.1: acknowledgements, seq, de-duplication, history ---------------------
+
+
+class OrderedNotifier(RecordingNotifier):
+    """Records the order in which connections were posted to, across calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: list[str] = []
+
+    def send(self, deliveries):
+        self.order.extend(deliveries)
+        return super().send(deliveries)
+
+
+def test_public_ack_is_the_senders_own_copy_with_its_id_posted_after_everyone_else(store, clock):
+    notifier = OrderedNotifier()
+    chat = Requests(ChatService(store, notifier, connection_ttl_seconds=TTL, limits=ROOMY))
+    alice, bob, carol = join(chat, notifier, "Alice", "Bob", "Carol")
+    notifier.order.clear()
+    chat.send_public(alice, "hello", client_id="m1")
+    (mine,) = notifier.frames(alice)
+    (theirs,) = notifier.frames(bob)
+    assert mine == {**theirs, "id": "m1"}
+    assert "id" not in theirs
+    assert notifier.order[-1] == alice  # the acknowledgement goes out last
+    assert set(notifier.order[:-1]) == {bob, carol}
+
+
+def test_seq_comes_from_one_counter_and_prev_links_public_messages(chat, notifier):
+    alice, bob = join(chat, notifier, "Alice", "Bob")
+    chat.send_public(alice, "one")
+    chat.send_private(alice, "Bob", "psst")
+    chat.send_public(bob, "two")
+    first, private, second = notifier.frames(bob)
+    assert (first["seq"], private["seq"], second["seq"]) == (1, 2, 3)
+    assert (first["prev"], second["prev"]) == (0, 1)
+    assert len({first["messageId"], private["messageId"], second["messageId"]}) == 3
+
+
+def test_a_resent_id_is_delivered_once_and_acknowledged_again_with_the_same_seq(chat, notifier):
+    alice, bob = join(chat, notifier, "Alice", "Bob")
+    chat.send_public(alice, "hello", client_id="m1")
+    (ack,) = notifier.take(alice)
+    chat.send_public(alice, "hello", client_id="m1")
+    assert notifier.take(alice) == [ack]
+    assert len(notifier.frames(bob)) == 1
+
+
+def test_the_same_id_from_a_new_connection_of_the_same_name_is_still_a_duplicate(
+    chat, notifier, store
+):
+    (alice,) = join(chat, notifier, "Alice")
+    chat.send_public(alice, "hello", client_id="m1")
+    (ack,) = notifier.take(alice)
+    chat.disconnect(alice)
+    chat.connect("alice-again=")
+    chat.set_name("alice-again=", "Alice")
+    notifier.clear()
+    chat.send_public("alice-again=", "hello", client_id="m1")
+    assert notifier.take("alice-again=") == [ack]
+
+
+def test_private_ack_follows_the_post_and_a_resend_is_not_delivered_again(chat, notifier):
+    alice, bob = join(chat, notifier, "Alice", "Bob")
+    chat.send_private(alice, "Bob", "psst", client_id="p1")
+    (frame,) = notifier.take(bob)
+    (ack,) = notifier.take(alice)
+    assert ack == {
+        "ack": "sendPrivate",
+        "id": "p1",
+        "seq": frame["seq"],
+        "messageId": frame["messageId"],
+        "to": "Bob",
+        "ts": frame["ts"],
+    }
+    chat.send_private(alice, "Bob", "psst", client_id="p1")
+    assert notifier.take(bob) == []
+    assert notifier.take(alice) == [ack]
+
+
+def test_set_name_with_an_id_is_acknowledged_after_the_member_list(chat, notifier):
+    (bob,) = join(chat, notifier, "Bob")
+    chat.connect("a=")
+    chat.set_name("a=", "Alice", client_id="n1")
+    frames_ = notifier.frames("a=")
+    assert frames_[0] == {"members": ["Alice", "Bob"]}
+    assert frames_[-1] == {"ack": "setName", "id": "n1", "name": "Alice"}
+    assert all("ack" not in f for f in notifier.frames(bob))
+
+
+def test_a_joiner_gets_the_history_between_the_member_list_and_the_join_notice(chat, notifier):
+    alice, _ = join(chat, notifier, "Alice", "Bob")
+    for n in range(3):
+        chat.send_public(alice, f"m{n}")
+    chat.send_private(alice, "Bob", "secret")
+    chat.connect("c=")
+    chat.set_name("c=", "Carol")
+    members_frame, history_frame, notice = notifier.frames("c=")
+    assert members_frame["members"] == ["Alice", "Bob", "Carol"]
+    assert [m["text"] for m in history_frame["history"]] == ["m0", "m1", "m2"]
+    assert history_frame["final"] is True
+    assert notice["event"] == "join"
+    assert "secret" not in json.dumps(notifier.frames("c="))  # private messages never kept
+
+
+def test_a_reconnecting_client_gets_exactly_what_it_missed(chat, notifier):
+    alice, bob = join(chat, notifier, "Alice", "Bob")
+    chat.send_public(alice, "seen")
+    last_seen = notifier.take(bob)[-1]["seq"]
+    chat.disconnect(bob)
+    chat.send_public(alice, "missed 1")
+    chat.send_public(alice, "missed 2")
+    chat.connect("bob-again=")
+    chat.set_name("bob-again=", "Bob", since=last_seen)
+    history = next(f for f in notifier.frames("bob-again=") if "history" in f)
+    assert [m["text"] for m in history["history"]] == ["missed 1", "missed 2"]
+    assert history["complete"] is True
+
+
+def test_a_gap_older_than_the_history_is_reported_incomplete(store, notifier, clock):
+    small = Retention(history_count=2)
+    chat = Requests(
+        ChatService(store, notifier, connection_ttl_seconds=TTL, limits=ROOMY, retention=small)
+    )
+    (alice,) = join(chat, notifier, "Alice")
+    for n in range(5):
+        chat.send_public(alice, f"m{n}")
+    notifier.clear()
+    chat.history(alice, 1, client_id="h1")
+    (frame,) = notifier.frames(alice)
+    assert [m["text"] for m in frame["history"]] == ["m3", "m4"]
+    assert (frame["complete"], frame["id"]) == (False, "h1")
