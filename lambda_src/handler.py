@@ -51,6 +51,13 @@ ACTIONS: dict[str, Action] = {
     "history": lambda chat, sender, body, cid: chat.history(sender, since(body), cid),
 }
 VALID_ACTIONS = ", ".join(ACTIONS)
+# botocore's "standard" retry mode: exponential backoff with full jitter, on throttling
+# (ProvisionedThroughputExceeded, ThrottlingException, 429 LimitExceeded) and on 5xx and
+# connection errors; never on 410 Gone. DynamoDB gets 5 attempts (throttles clear within
+# a second or two as on-demand tables adapt); a post gets 3, because a broadcast waits
+# for its slowest post and the message stays in the history for whoever misses it.
+DYNAMODB_RETRIES: Any = {"mode": "standard", "max_attempts": 5}
+POST_RETRIES: Any = {"mode": "standard", "max_attempts": 3}
 CHAT_SUBPROTOCOL = "chat"
 
 
@@ -65,13 +72,12 @@ def chat_service() -> ChatService:
     """The service wired to DynamoDB and API Gateway, built once per execution environment."""
     settings_ = settings()
     logs.configure(settings_.log_level)
-    retries: Any = {"mode": "standard"}
-    dynamodb = boto3.client("dynamodb", config=Config(retries=retries))
+    dynamodb = boto3.client("dynamodb", config=Config(retries=DYNAMODB_RETRIES))
     connections = boto3.client(
         "apigatewaymanagementapi",
         endpoint_url=settings_.callback_url,
         config=Config(
-            retries=retries,
+            retries=POST_RETRIES,
             max_pool_connections=settings_.fanout_concurrency,
             connect_timeout=3,
             read_timeout=5,
@@ -82,6 +88,7 @@ def chat_service() -> ChatService:
         ConnectionsNotifier(connections, concurrency=settings_.fanout_concurrency),
         connection_ttl_seconds=settings_.connection_ttl_seconds,
         limits=settings_.limits,
+        retention=settings_.retention,
     )
 
 
