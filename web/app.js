@@ -4,15 +4,20 @@
 //   js/protocol.js   validation, outgoing actions, incoming-frame normalisation
 //   js/connection.js WebSocket lifecycle + automatic reconnect (js/backoff.js)
 //                    + idle keep-alive (js/keepalive.js, strategy documented there)
-//   js/names.js      which name we hold / asked for / must re-claim after reconnect
-//   js/endpoint.js   ?ws= override and GET /get-ws-endpoint
-//   js/render.js     element builders (textContent only, no HTML parsing)
+//   js/names.js      which name we hold / have asked for on this connection
+//   js/reclaim.js    which name to claim on connect; re-claiming it after a
+//                    reconnect (retry window, retry schedule)
+//   js/private-errors.js  which sent private message an error frame refers to
+//   js/endpoint.js   ?ws= override (loopback pages only) and GET /get-ws-endpoint
+//   js/render.js     element builders (textContent only, no HTML parsing;
+//                    multi-line messages stay inside one entry)
 
-import { backoffDelay } from "./js/backoff.js";
 import { ChatConnection, STATES } from "./js/connection.js";
 import { endpointOverride, fetchEndpoint } from "./js/endpoint.js";
 import { secondsUntil } from "./js/format.js";
 import { NameClaim } from "./js/names.js";
+import { PrivateSends } from "./js/private-errors.js";
+import { NameReclaim } from "./js/reclaim.js";
 import {
   describeErrorCode,
   sameName,
@@ -25,11 +30,6 @@ import {
 import { markFailed, memberElement, messageElement } from "./js/render.js";
 
 const MAX_LOG_ENTRIES = 500;
-const PRIVATE_FAILURE_WINDOW_MS = 30 * 1000;
-// After a reconnect our old connection may still hold the name for a while
-// (API Gateway runs $disconnect late, or only after its 10-minute idle
-// timeout for a connection that vanished without a close). Keep re-claiming.
-const RECLAIM_WINDOW_MS = 11 * 60 * 1000;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -61,18 +61,17 @@ const DEFAULT_NAME_HINT = ui.nameHint.textContent;
 const BASE_TITLE = document.title;
 
 const names = new NameClaim();
-const override = endpointOverride(window.location.search);
+const reclaim = new NameReclaim({ onRetry: (name) => claimName(name, { isReclaim: true }) });
+const privateSends = new PrivateSends();
+const override = endpointOverride(window.location);
 const conn = new ChatConnection({
   getEndpoint: () =>
     override ? Promise.resolve(override) : fetchEndpoint({ base: window.location.href }),
 });
 
 let countdownTimer = null;
-let reclaim = { timer: null, attempt: 0, deadline: 0 };
 let unread = 0;
 let lastEndpointErrorLogged = false;
-/** outgoing private copies awaiting a possible error: {node, at} */
-let outgoingPrivates = [];
 
 // ------------------------------------------------------------------ log
 
@@ -139,16 +138,10 @@ function refreshNameButton() {
   ui.setNameBtn.textContent = names.confirmed ? "Rename" : "Set name";
 }
 
-function cancelReclaim({ reset = true } = {}) {
-  if (reclaim.timer !== null) clearTimeout(reclaim.timer);
-  reclaim.timer = null;
-  if (reset) reclaim = { timer: null, attempt: 0, deadline: 0 };
-}
-
 function claimName(name, { isReclaim = false } = {}) {
-  names.request(name, { reclaim: isReclaim });
+  names.request(name);
   if (!conn.send(setNameAction(name))) {
-    names.pending = null; // `wanted` is kept: it is claimed on the next open
+    names.withdraw(); // reclaim.wanted is kept: it is claimed on the next open
     return false;
   }
   setNameHint(isReclaim ? `Re-joining as “${name}”…` : `Joining as “${name}”…`);
@@ -156,7 +149,7 @@ function claimName(name, { isReclaim = false } = {}) {
 }
 
 function onNameConfirmed({ name }) {
-  cancelReclaim();
+  reclaim.confirmed(name);
   setNameError("");
   setNameHint(`You are chatting as “${name}”.`);
   if (document.activeElement !== ui.nameInput || sameName(ui.nameInput.value.trim(), name)) {
@@ -167,25 +160,16 @@ function onNameConfirmed({ name }) {
   updateComposeMode();
 }
 
-function onNameRejected({ name, code, message, reclaim: wasReclaim }) {
+function onNameRejected(outcome) {
+  const { code, message } = outcome;
   const text = message || describeErrorCode(code);
-  if (wasReclaim && code === "NAME_TAKEN" && name && Date.now() < reclaim.deadline) {
+  const next = reclaim.rejected(outcome, { held: names.confirmed });
+  if (next.action === "retry") {
     // Most likely our own previous connection still holds the name.
-    const delay = backoffDelay(reclaim.attempt, { baseMs: 2000, maxMs: 30000 });
-    reclaim.attempt += 1;
+    const { name, delayMs } = next;
     setNameHint(`Waiting for “${name}” to be released by your previous connection…`);
-    setNameError(`“${name}” is still in use; retrying in ${Math.round(delay / 1000)}s. You can also pick another name.`);
-    reclaim.timer = setTimeout(() => {
-      reclaim.timer = null;
-      if (conn.isOpen && names.confirmed === null && names.wanted === name) {
-        claimName(name, { isReclaim: true });
-      }
-    }, delay);
+    setNameError(`“${name}” is still in use; retrying in ${Math.round(delayMs / 1000)}s. You can also pick another name.`);
     return;
-  }
-  if (wasReclaim) {
-    names.forgetWanted();
-    cancelReclaim();
   }
   setNameHint(names.confirmed ? `You are chatting as “${names.confirmed}”.` : "");
   setNameError(text);
@@ -205,12 +189,11 @@ ui.nameForm.addEventListener("submit", (ev) => {
     setNameHint(`You are already chatting as “${v.value}”.`);
     return;
   }
-  cancelReclaim();
+  reclaim.choose(v.value);
   setNameError("");
   if (conn.isOpen) {
     claimName(v.value);
   } else {
-    names.defer(v.value);
     setNameHint(
       conn.state === STATES.DISCONNECTED
         ? `You will join as “${v.value}” when you reconnect.`
@@ -220,7 +203,7 @@ ui.nameForm.addEventListener("submit", (ev) => {
 });
 
 ui.nameInput.addEventListener("input", () => {
-  if (ui.nameError.textContent && reclaim.timer === null) setNameError("");
+  if (ui.nameError.textContent && !reclaim.retrying) setNameError("");
 });
 
 // ------------------------------------------------------------------ members
@@ -380,9 +363,7 @@ ui.composer.addEventListener("submit", (ev) => {
       text: v.value,
       mine: true,
     });
-    const now = Date.now();
-    outgoingPrivates = outgoingPrivates.filter((p) => now - p.at < PRIVATE_FAILURE_WINDOW_MS);
-    outgoingPrivates.push({ node, at: now });
+    privateSends.record(node, { to });
   }
   setComposeError("");
   ui.messageInput.value = "";
@@ -455,13 +436,8 @@ function handleError(ev) {
       : ev.message || describeErrorCode(ev.code);
   appendEntry({ kind: "error", text, code: ev.code, ts: ev.ts });
 
-  if (ev.action === "sendPrivate") {
-    const now = Date.now();
-    const recent = outgoingPrivates.filter((p) => now - p.at < PRIVATE_FAILURE_WINDOW_MS);
-    const last = recent.pop();
-    outgoingPrivates = recent;
-    if (last) markFailed(document, last.node, describeErrorCode(ev.code));
-  }
+  const failedCopy = privateSends.failed(ev);
+  if (failedCopy) markFailed(document, failedCopy, describeErrorCode(ev.code));
   if (ev.code === "NAME_REQUIRED") {
     setNameError("Set a name to start chatting.");
     ui.nameInput.focus();
@@ -477,32 +453,28 @@ conn.on("open", ({ reconnected, endpoint }) => {
   ui.status.title = `Server: ${endpoint}`;
   logLocal(reconnected ? "Reconnected." : "Connected.");
   renderMembers();
-  if (names.wanted) {
-    const isReclaim = names.wantedIsReclaim;
-    if (isReclaim && reclaim.deadline === 0) {
-      reclaim = { timer: null, attempt: 0, deadline: Date.now() + RECLAIM_WINDOW_MS };
-    }
-    claimName(names.wanted, { isReclaim });
+  const claim = reclaim.opened();
+  if (claim) {
+    claimName(claim.name, { isReclaim: claim.reclaim });
   } else if (!names.confirmed) {
     setNameHint("");
   }
 });
 
 conn.on("close", ({ intentional, wasOpen }) => {
-  cancelReclaim({ reset: false });
-  const hadName = names.confirmed;
-  names.connectionLost();
-  outgoingPrivates = [];
+  const hadName = names.connectionLost();
+  reclaim.closed({ held: hadName, intentional });
+  privateSends.clear();
   refreshNameButton();
   renderMembers();
   updateComposeMode();
   if (intentional) {
-    cancelReclaim();
     logLocal("You disconnected.");
     setNameHint(hadName ? `Reconnect to chat as “${hadName}” again.` : "");
   } else if (wasOpen) {
     logLocal("Connection lost. Reconnecting…");
-    if (names.wanted) setNameHint(`You will re-join as “${names.wanted}” when reconnected.`);
+    const again = reclaim.wanted;
+    if (again) setNameHint(`You will re-join as “${again}” when reconnected.`);
   }
 });
 

@@ -1,7 +1,10 @@
 // WebSocket endpoint discovery.
 //
-// 1. A `?ws=ws://host:port/stage` (or wss://) query parameter wins; handy for
-//    pointing the page at another sandbox or at a deployed API.
+// 1. A `?ws=ws://host:port/stage` (or wss://) query parameter wins, but only
+//    on a page served from this machine (127.0.0.1, [::1] or localhost): handy
+//    for pointing a local page at another sandbox or at a deployed API. On any
+//    other page it is ignored, so nobody can hand out a link to the real site
+//    that sends its users' names and messages to a server of their choosing.
 // 2. Otherwise GET /get-ws-endpoint, which answers {"endpoint": "ws(s)://…"}
 //    (the seed's contract). An http(s):// answer is converted to ws(s)://.
 // DOM-free: `fetch` and the page location are passed in.
@@ -22,8 +25,21 @@ export function normaliseEndpoint(value, base) {
   return url.toString();
 }
 
-/** The `?ws=` override from a location.search string, or null. */
-export function endpointOverride(search) {
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "::1", "[::1]", "localhost"]);
+
+/** Whether `hostname` (as in location.hostname) names this machine's loopback interface. */
+export function isLoopbackHost(hostname) {
+  return typeof hostname === "string" && LOOPBACK_HOSTS.has(hostname.toLowerCase());
+}
+
+/**
+ * The `?ws=` override, or null. `page` is the page's location (or any
+ * {search, hostname}): the override counts only when the page itself was
+ * served from a loopback host.
+ */
+export function endpointOverride(page) {
+  if (!page || !isLoopbackHost(page.hostname)) return null;
+  const { search } = page;
   if (typeof search !== "string" || !search) return null;
   const params = new URLSearchParams(search);
   const raw = params.get("ws");

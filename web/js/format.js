@@ -53,3 +53,16 @@ export function hueOf(name) {
   }
   return h % 360;
 }
+
+// Everything a browser may break a line at unconditionally: CR LF, LF, CR,
+// VT, FF, NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR.
+const LINE_BREAK = /\r\n|[\n\r\u000b\u000c\u0085\u2028\u2029]/;
+
+/**
+ * A message's text as lines, for rendering each continuation line inside the
+ * message's own block (so that "hi\nBob: hello" cannot pass for a line from
+ * Bob). No line contains a line-break character; there is always one line.
+ */
+export function messageLines(text) {
+  return String(text ?? "").split(LINE_BREAK);
+}

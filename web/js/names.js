@@ -1,5 +1,7 @@
-// Tracks which name this client holds, which it has asked for, and which it
-// should re-claim after a reconnect. Pure state machine (no DOM, no timers).
+// Tracks which name this client holds on the current connection and which it
+// has asked for. Pure state machine (no DOM, no timers). Which name to claim
+// when a connection opens, and re-claiming it after a reconnect, is
+// reclaim.js's job.
 //
 // Protocol v1 has no direct acknowledgement of setName, so a request counts as
 // accepted when the server broadcasts a join/rename event for that name, or
@@ -13,9 +15,7 @@ const NAME_ERROR_CODES = new Set(["INVALID_NAME", "NAME_TAKEN"]);
 export class NameClaim {
   constructor() {
     this.confirmed = null; // name the server accepted on the current connection
-    this.wanted = null; // name to (re-)claim on the next connection
-    this.wantedIsReclaim = false; // wanted was confirmed on an earlier connection
-    this.pending = null; // {name, reclaim, knownBefore:Set<string>}
+    this.pending = null; // {name, knownBefore:Set<string>}
     this.members = [];
   }
 
@@ -25,44 +25,35 @@ export class NameClaim {
   }
 
   /** Record that setName(name) is being sent now. */
-  request(name, { reclaim = false } = {}) {
+  request(name) {
     this.pending = {
       name,
-      reclaim,
       knownBefore: new Set(this.members.map(foldName)),
     };
-    this.wanted = name;
-    this.wantedIsReclaim = reclaim;
     return this.pending;
   }
 
-  /** The user chose a name while offline: claim it once connected. */
-  defer(name) {
-    this.wanted = name;
-    this.wantedIsReclaim = false;
+  /** The setName recorded by request() could not be sent after all. */
+  withdraw() {
+    this.pending = null;
   }
 
-  /** The socket closed: the server forgets our name with the connection. */
+  /**
+   * The socket closed: the server forgets our name with the connection.
+   * Returns the name we held (null if none).
+   */
   connectionLost() {
-    if (this.confirmed !== null) {
-      this.wanted = this.confirmed;
-      this.wantedIsReclaim = true;
-    }
+    const held = this.confirmed;
     this.confirmed = null;
     this.pending = null;
     this.members = [];
-  }
-
-  /** The user gave up on the name (e.g. typed another one). */
-  forgetWanted() {
-    this.wanted = null;
-    this.wantedIsReclaim = false;
+    return held;
   }
 
   /**
    * Feed normalised events; returns outcomes:
-   *   {type:"confirmed", name, reclaim}
-   *   {type:"rejected", name, code, message, reclaim}
+   *   {type:"confirmed", name}
+   *   {type:"rejected", name, code, message}   (name: null if nothing was pending)
    */
   handle(events) {
     const out = [];
@@ -87,25 +78,19 @@ export class NameClaim {
         ) {
           // Our own rename confirmed after the pending entry was already settled.
           this.confirmed = ev.name;
-          this.wanted = ev.name;
         }
       } else if (
         ev.type === "error" &&
         (ev.action === "setName" || (ev.action === null && NAME_ERROR_CODES.has(ev.code)))
       ) {
+        // A refused name or rename: we keep whatever we had (maybe nothing).
         const p = this.pending;
         this.pending = null;
-        if (p && !p.reclaim) {
-          // A refused name or rename: we keep whatever we had (maybe nothing).
-          this.wanted = this.confirmed;
-          this.wantedIsReclaim = false;
-        }
         out.push({
           type: "rejected",
           name: p ? p.name : null,
           code: ev.code,
           message: ev.message,
-          reclaim: p ? p.reclaim : false,
         });
       }
     }
@@ -113,11 +98,8 @@ export class NameClaim {
   }
 
   accept(name) {
-    const reclaim = this.pending ? this.pending.reclaim : false;
     this.pending = null;
     this.confirmed = name;
-    this.wanted = name;
-    this.wantedIsReclaim = false;
-    return { type: "confirmed", name, reclaim };
+    return { type: "confirmed", name };
   }
 }

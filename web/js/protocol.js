@@ -1,5 +1,5 @@
-// Wire protocol v1: client-side validation, outgoing actions and incoming-frame
-// normalisation. Pure functions only (no DOM, no timers), so they run under
+// Wire protocol v1.1 (docs/protocol.md): client-side validation, outgoing
+// actions and incoming-frame normalisation. Pure functions only (no DOM, no timers), so they run under
 // `node --test` as well as in the browser.
 //
 // Incoming frames are turned into a list of plain "events" because a frame may
@@ -67,9 +67,22 @@ export function foldName(s) {
 
 // ---------------------------------------------------------------- outgoing
 
-export const setNameAction = (name) => ({ action: "setName", name });
-export const sendPublicAction = (message) => ({ action: "sendPublic", message });
-export const sendPrivateAction = (to, message) => ({ action: "sendPrivate", to, message });
+// v1.1 keys (`id`, `since`) are added only when given, so a frame without them
+// is exactly the v1 frame.
+
+/** Add the keys of `extra` whose value is neither undefined nor null. */
+function withKeys(frame, extra) {
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined && v !== null) frame[k] = v;
+  return frame;
+}
+
+export const setNameAction = (name, { id, since } = {}) =>
+  withKeys({ action: "setName", name }, { id, since });
+export const sendPublicAction = (message, { id } = {}) =>
+  withKeys({ action: "sendPublic", message }, { id });
+export const sendPrivateAction = (to, message, { id } = {}) =>
+  withKeys({ action: "sendPrivate", to, message }, { id });
+export const historyAction = (since, { id } = {}) => withKeys({ action: "history", since }, { id });
 export const pingAction = () => ({ action: "ping" });
 
 // ---------------------------------------------------------------- incoming
@@ -99,6 +112,8 @@ export function normaliseTs(ts, receivedAt) {
 }
 
 const str = (v) => (typeof v === "string" ? v : null);
+/** A non-negative integer (a `seq` or `prev`), else null. */
+const seqOf = (v) => (Number.isSafeInteger(v) && v >= 0 ? v : null);
 
 const SYSTEM_PATTERNS = [
   { re: /^(.+) has joined the chat\.?$/, event: "join", name: 1 },
@@ -127,16 +142,21 @@ const KNOWN_KEYS = [
   "publicMessage",
   "privateMessage",
   "error",
+  "ack",
+  "history",
 ];
 
 /**
  * Turn one decoded JSON frame into zero or more normalised events:
  *   {type:"members", members:[...]}
  *   {type:"system", text, event, name, previous, ts}
- *   {type:"public", from, text, ts}
- *   {type:"private", from, to, text, ts}
- *   {type:"error", code, message, action, ts}
- * `receivedAt` (epoch ms) is used when the frame has no `ts`.
+ *   {type:"public", from, text, ts, seq, prev, messageId, id}
+ *   {type:"private", from, to, text, ts, seq, messageId}
+ *   {type:"error", code, message, action, id, retryAfterMs, ts}
+ *   {type:"ack", ack, id, name, to, seq, messageId, ts}            (v1.1)
+ *   {type:"history", items:[public events], final, complete, id}  (v1.1)
+ * `receivedAt` (epoch ms) is used when the frame has no `ts`. The v1.1 keys
+ * (seq, prev, messageId, id, retryAfterMs) are null when the frame lacks them.
  */
 export function normaliseFrame(frame, receivedAt = Date.now()) {
   const events = [];
@@ -162,15 +182,7 @@ export function normaliseFrame(frame, receivedAt = Date.now()) {
     });
   }
 
-  if (frame.publicMessage != null) {
-    const seed = splitSender(frame.publicMessage);
-    events.push({
-      type: "public",
-      from: str(frame.from) ?? seed.from,
-      text: str(frame.text) ?? seed.text,
-      ts,
-    });
-  }
+  if (frame.publicMessage != null) events.push(normalisePublic(frame, ts));
 
   if (frame.privateMessage != null) {
     const seed = splitSender(frame.privateMessage);
@@ -180,6 +192,33 @@ export function normaliseFrame(frame, receivedAt = Date.now()) {
       to: str(frame.to),
       text: str(frame.text) ?? seed.text,
       ts,
+      seq: seqOf(frame.seq),
+      messageId: str(frame.messageId),
+    });
+  }
+
+  if (typeof frame.ack === "string") {
+    events.push({
+      type: "ack",
+      ack: frame.ack,
+      id: str(frame.id),
+      name: str(frame.name),
+      to: str(frame.to),
+      seq: seqOf(frame.seq),
+      messageId: str(frame.messageId),
+      ts,
+    });
+  }
+
+  if (Array.isArray(frame.history)) {
+    events.push({
+      type: "history",
+      items: frame.history
+        .filter((m) => m !== null && typeof m === "object" && m.publicMessage != null)
+        .map((m) => normalisePublic(m, normaliseTs(m.ts, receivedAt))),
+      final: frame.final === true,
+      complete: frame.complete !== false,
+      id: str(frame.id),
     });
   }
 
@@ -212,20 +251,33 @@ export function normaliseFrame(frame, receivedAt = Date.now()) {
   return events;
 }
 
-function normaliseError(err, ts) {
-  if (typeof err === "string") {
-    return { type: "error", code: "ERROR", message: err, action: null, ts };
-  }
-  if (typeof err !== "object") {
-    return { type: "error", code: "ERROR", message: String(err), action: null, ts };
-  }
-  const code = str(err.code) ?? "ERROR";
+function normalisePublic(frame, ts) {
+  const seed = splitSender(frame.publicMessage);
   return {
-    type: "error",
+    type: "public",
+    from: str(frame.from) ?? seed.from,
+    text: str(frame.text) ?? seed.text,
+    ts,
+    seq: seqOf(frame.seq),
+    prev: seqOf(frame.prev),
+    messageId: str(frame.messageId),
+    id: str(frame.id),
+  };
+}
+
+function normaliseError(err, ts) {
+  const bare = { type: "error", action: null, id: null, retryAfterMs: null, ts };
+  if (typeof err === "string") return { ...bare, code: "ERROR", message: err };
+  if (typeof err !== "object") return { ...bare, code: "ERROR", message: String(err) };
+  const code = str(err.code) ?? "ERROR";
+  const wait = err.retryAfterMs;
+  return {
+    ...bare,
     code,
     message: str(err.message) ?? describeErrorCode(code),
     action: str(err.action),
-    ts,
+    id: str(err.id),
+    retryAfterMs: typeof wait === "number" && Number.isFinite(wait) && wait >= 0 ? wait : null,
   };
 }
 
@@ -250,6 +302,10 @@ const ERROR_TEXT = {
   INVALID_MESSAGE: "That message is not allowed.",
   MESSAGE_TOO_LONG: `Messages can be at most ${MESSAGE_MAX} characters.`,
   UNKNOWN_RECIPIENT: "Nobody with that name is in the chat.",
+  INVALID_ID: "The server could not read the request's id.",
+  RATE_LIMITED: "Sending too fast.",
+  ROOM_FULL: "The chat room is full.",
+  NOT_CONNECTED: "The server no longer knows this connection.",
   INTERNAL: "Something went wrong on the server.",
 };
 

@@ -1,8 +1,20 @@
 // DOM builders. Every piece of user- or server-provided data goes into the
 // page through textContent / createTextNode / element properties only; this
 // client never hands a string to an HTML parser (no HTML-string sinks at all).
+//
+// A message with line breaks is one entry: the sender's name appears once, the
+// first line follows it, and every further line is a `.msg__line` block inside
+// the same entry, indented and marked by style.css. So no line of a message can
+// start where a sender's name starts and pass for a line from someone else.
 
-import { formatFullTime, formatTime, hueOf, initialOf, isoTime } from "./format.js";
+import {
+  formatFullTime,
+  formatTime,
+  hueOf,
+  initialOf,
+  isoTime,
+  messageLines,
+} from "./format.js";
 
 function el(doc, tag, className, text) {
   const node = doc.createElement(tag);
@@ -62,7 +74,11 @@ export function messageElement(doc, m) {
     body.append(from, el(doc, "span", "msg__sep", ": "));
   }
 
-  body.append(el(doc, "span", "msg__text", m.text ?? ""));
+  const [first, ...more] = messageLines(m.text);
+  const text = el(doc, "span", "msg__text", first);
+  for (const line of more) text.append(el(doc, "span", "msg__line", line));
+  if (more.length > 0) root.classList.add("msg--multiline");
+  body.append(text);
 
   if (m.kind === "error" && m.code && m.code !== "ERROR") {
     const code = el(doc, "span", "msg__code", m.code);

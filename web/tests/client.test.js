@@ -4,7 +4,12 @@ import { describe, it } from "node:test";
 
 import { backoffCeiling, backoffDelay } from "../js/backoff.js";
 import { ChatConnection, STATES } from "../js/connection.js";
-import { endpointOverride, fetchEndpoint, normaliseEndpoint } from "../js/endpoint.js";
+import {
+  endpointOverride,
+  fetchEndpoint,
+  isLoopbackHost,
+  normaliseEndpoint,
+} from "../js/endpoint.js";
 import { hueOf, initialOf, secondsUntil } from "../js/format.js";
 import {
   KEEPALIVE_IDLE_MS,
@@ -14,6 +19,7 @@ import {
   pingDueIn,
 } from "../js/keepalive.js";
 import { NameClaim } from "../js/names.js";
+import { FakeClock, T0 } from "./helpers.js";
 import {
   normaliseFrame,
   normaliseTs,
@@ -23,41 +29,7 @@ import {
   validateName,
 } from "../js/protocol.js";
 
-const T0 = 1764118625123;
-
 // ---------------------------------------------------------------- fakes
-
-class FakeClock {
-  constructor(t = T0) {
-    this.t = t;
-    this.timers = new Map();
-    this.nextId = 1;
-  }
-  now = () => this.t;
-  setTimer = (fn, ms) => {
-    const id = this.nextId++;
-    this.timers.set(id, { fn, at: this.t + Math.max(0, ms) });
-    return id;
-  };
-  clearTimer = (id) => {
-    this.timers.delete(id);
-  };
-  /** Advance time, firing due timers in order. */
-  advance(ms) {
-    const end = this.t + ms;
-    for (;;) {
-      let next = null;
-      for (const [id, tm] of this.timers) {
-        if (tm.at <= end && (next === null || tm.at < next[1].at)) next = [id, tm];
-      }
-      if (!next) break;
-      this.timers.delete(next[0]);
-      this.t = Math.max(this.t, next[1].at);
-      next[1].fn();
-    }
-    this.t = end;
-  }
-}
 
 class FakeSocket {
   static instances = [];
@@ -90,6 +62,9 @@ class FakeSocket {
 }
 
 const flush = () => new Promise((r) => setImmediate(r));
+
+/** The v1.1 keys of a public-message event built from a v1 frame. */
+const NO_V11_PUBLIC = { seq: null, prev: null, messageId: null, id: null };
 
 // ---------------------------------------------------------------- protocol
 
@@ -131,14 +106,14 @@ describe("normaliseFrame", () => {
   it("handles full v1 frames", () => {
     assert.deepEqual(
       normaliseFrame({ publicMessage: "Alice: hello!", from: "Alice", text: "hello!", ts: T0 }, 1),
-      [{ type: "public", from: "Alice", text: "hello!", ts: T0 }],
+      [{ type: "public", from: "Alice", text: "hello!", ts: T0, ...NO_V11_PUBLIC }],
     );
     assert.deepEqual(
       normaliseFrame(
         { privateMessage: "Alice: hi!", from: "Alice", to: "Bob", text: "hi!", ts: T0 },
         1,
       ),
-      [{ type: "private", from: "Alice", to: "Bob", text: "hi!", ts: T0 }],
+      [{ type: "private", from: "Alice", to: "Bob", text: "hi!", ts: T0, seq: null, messageId: null }],
     );
     assert.deepEqual(
       normaliseFrame(
@@ -157,7 +132,17 @@ describe("normaliseFrame", () => {
     ]);
     assert.deepEqual(
       normaliseFrame({ error: { code: "NAME_TAKEN", message: "taken", action: "setName" } }, 7),
-      [{ type: "error", code: "NAME_TAKEN", message: "taken", action: "setName", ts: 7 }],
+      [
+        {
+          type: "error",
+          code: "NAME_TAKEN",
+          message: "taken",
+          action: "setName",
+          id: null,
+          retryAfterMs: null,
+          ts: 7,
+        },
+      ],
     );
     assert.equal(
       normaliseFrame({ error: { code: "INTERNAL", message: "x", action: null } })[0].action,
@@ -167,10 +152,10 @@ describe("normaliseFrame", () => {
 
   it("handles seed-only frames (no from/text/ts/event)", () => {
     assert.deepEqual(normaliseFrame({ publicMessage: "Alice: hello: there" }, 42), [
-      { type: "public", from: "Alice", text: "hello: there", ts: 42 },
+      { type: "public", from: "Alice", text: "hello: there", ts: 42, ...NO_V11_PUBLIC },
     ]);
     assert.deepEqual(normaliseFrame({ privateMessage: "Alice: hi!" }, 42), [
-      { type: "private", from: "Alice", to: null, text: "hi!", ts: 42 },
+      { type: "private", from: "Alice", to: null, text: "hi!", ts: 42, seq: null, messageId: null },
     ]);
     const [join] = normaliseFrame({ systemMessage: "Alice has joined the chat" }, 1);
     assert.equal(join.event, "join");
@@ -301,7 +286,7 @@ describe("NameClaim", () => {
     n.request("Alice");
     assert.ok(n.canChat);
     const out = n.handle([{ type: "system", event: "join", name: "Alice" }]);
-    assert.deepEqual(out, [{ type: "confirmed", name: "Alice", reclaim: false }]);
+    assert.deepEqual(out, [{ type: "confirmed", name: "Alice" }]);
     assert.equal(n.confirmed, "Alice");
   });
 
@@ -321,9 +306,10 @@ describe("NameClaim", () => {
     const out = n.handle([
       { type: "error", code: "NAME_TAKEN", message: "taken", action: "setName" },
     ]);
-    assert.equal(out[0].type, "rejected");
+    assert.deepEqual(out, [
+      { type: "rejected", name: "Alice", code: "NAME_TAKEN", message: "taken" },
+    ]);
     assert.equal(n.confirmed, null);
-    assert.equal(n.wanted, null);
     assert.equal(n.canChat, false);
   });
 
@@ -334,37 +320,90 @@ describe("NameClaim", () => {
     n.request("Bob");
     n.handle([{ type: "error", code: "NAME_TAKEN", message: "x", action: "setName" }]);
     assert.equal(n.confirmed, "Alice");
-    assert.equal(n.wanted, "Alice");
   });
 
-  it("follows renames and remembers the name to re-claim after a drop", () => {
+  it("follows renames and forgets everything when the connection is lost", () => {
     const n = new NameClaim();
     n.request("Alice");
     n.handle([{ type: "system", event: "join", name: "Alice" }]);
     n.request("Alicia");
     n.handle([{ type: "system", event: "rename", name: "Alicia", previous: "Alice" }]);
     assert.equal(n.confirmed, "Alicia");
-    n.connectionLost();
+    n.handle([{ type: "system", event: "rename", name: "Ali", previous: "Alicia" }]);
+    assert.equal(n.confirmed, "Ali", "a rename of ours confirmed late");
+    assert.equal(n.connectionLost(), "Ali", "returns the name it held");
     assert.equal(n.confirmed, null);
-    assert.equal(n.wanted, "Alicia");
-    assert.equal(n.wantedIsReclaim, true);
-    n.request(n.wanted, { reclaim: true });
+    assert.equal(n.canChat, false);
+    assert.deepEqual(n.members, []);
+  });
+
+  it("withdraws a request that could not be sent", () => {
+    const n = new NameClaim();
+    n.request("Alice");
+    n.withdraw();
+    assert.equal(n.canChat, false);
     const out = n.handle([{ type: "error", code: "NAME_TAKEN", message: "x", action: "setName" }]);
-    assert.equal(out[0].reclaim, true);
-    assert.equal(n.wanted, "Alicia", "still wanted, so the client can retry");
+    assert.equal(out[0].name, null, "a refusal with nothing pending names nobody");
   });
 });
 
 // ---------------------------------------------------------------- endpoint
 
 describe("endpoint", () => {
-  it("reads and validates the ?ws= override", () => {
-    assert.equal(endpointOverride("?ws=ws://127.0.0.1:9000/dev"), "ws://127.0.0.1:9000/dev");
-    assert.equal(endpointOverride("?ws=wss%3A%2F%2Fx.example%2Fprod"), "wss://x.example/prod");
-    assert.equal(endpointOverride("?ws=javascript:alert(1)"), null);
-    assert.equal(endpointOverride("?other=1"), null);
-    assert.equal(endpointOverride(""), null);
+  const page = (url) => new URL(url); // has .search and .hostname, like window.location
+
+  it("reads and validates the ?ws= override on a loopback page", () => {
+    const local = (search) => endpointOverride(page(`http://127.0.0.1:8080/${search}`));
+    assert.equal(local("?ws=ws://127.0.0.1:9000/dev"), "ws://127.0.0.1:9000/dev");
+    assert.equal(local("?ws=wss%3A%2F%2Fx.example%2Fprod"), "wss://x.example/prod");
+    assert.equal(local("?ws=javascript:alert(1)"), null);
+    assert.equal(local("?other=1"), null);
+    assert.equal(local(""), null);
   });
+
+  it("honours ?ws= on every loopback host name", () => {
+    for (const origin of [
+      "http://127.0.0.1:8080",
+      "http://localhost:8080",
+      "http://LOCALHOST",
+      "http://[::1]:8080",
+      "https://localhost",
+    ]) {
+      assert.equal(
+        endpointOverride(page(`${origin}/?ws=wss://x.example/prod`)),
+        "wss://x.example/prod",
+        origin,
+      );
+    }
+    assert.equal(endpointOverride({ hostname: "::1", search: "?ws=ws://h/dev" }), "ws://h/dev");
+  });
+
+  it("ignores ?ws= on any other page, so the deployed endpoint is used", () => {
+    for (const origin of [
+      "https://chat.example.com",
+      "https://d111111abcdef8.cloudfront.net",
+      "http://192.168.1.20:8080",
+      "http://127.0.0.2:8080",
+      "http://0.0.0.0:8080",
+      "http://localhost.evil.example",
+      "http://127.0.0.1.nip.io",
+      "http://[::ffff:127.0.0.1]",
+    ]) {
+      const url = `${origin}/?ws=wss://attacker.example/steal`;
+      assert.equal(endpointOverride(page(url)), null, origin);
+    }
+    assert.equal(endpointOverride({ search: "?ws=ws://h/dev" }), null, "no hostname");
+    assert.equal(endpointOverride("?ws=ws://127.0.0.1:9000/dev"), null, "a bare search string");
+    assert.equal(endpointOverride(null), null);
+  });
+
+  it("knows the loopback host names", () => {
+    for (const h of ["127.0.0.1", "localhost", "::1", "[::1]"]) assert.ok(isLoopbackHost(h), h);
+    for (const h of ["", "example.com", "127.0.0.2", "localhost.", "::", undefined]) {
+      assert.equal(isLoopbackHost(h), false, String(h));
+    }
+  });
+
   it("normalises http(s) to ws(s)", () => {
     assert.equal(normaliseEndpoint("https://a.example/prod"), "wss://a.example/prod");
     assert.equal(normaliseEndpoint("/dev", "http://127.0.0.1:8080/"), "ws://127.0.0.1:8080/dev");
