@@ -7,6 +7,7 @@ fails synth with a ConfigError that names the key.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,9 +59,14 @@ THROTTLED_ROUTES = ("$connect", "$default", "setName", "sendPublic", "sendPrivat
 # the same keys (a test compares them), and lambda_src/chat/settings.py keeps its own
 # copies of the defaults the function needs (a test compares those too).
 DEFAULTS: dict[str, Any] = {
+    # A deployment stage (`-c stage=dev`, `-c stage=prod`): it changes the defaults in
+    # stage_defaults() below. Unset: the one stack ChatStack, API stage production, as before.
+    "stage": "",
     "stackName": "ChatStack",
     "stageName": "production",
+    "terminationProtection": False,
     "removalPolicy": "destroy",
+    "logRemovalPolicy": "",  # empty: removalPolicy
     "throttlingBurstLimit": 500,
     "throttlingRateLimit": 1000,
     # Broadcast routes (sendPublic, setName) cost one post per member: keep rate x room
@@ -86,11 +92,14 @@ DEFAULTS: dict[str, Any] = {
     "nameRatePerSecond": 0.1,
     "rateLimitStrikes": 300,
     "maxRoomSize": 1000,
+    "memberListThreshold": 200,
     "historyCount": 100,
     "historyMaxAgeSeconds": 3600,
     "dedupWindowSeconds": 600,
     "allowedOrigins": [],
     "allowMissingOrigin": True,
+    # The web client on S3 and CloudFront (infra/hosting.py); $connect allows its origin.
+    "hostWebClient": True,
     # Sign-in (docs/security.md#sign-in): off unless signIn is true.
     "signIn": False,
     "signInIssuer": "",
@@ -99,7 +108,28 @@ DEFAULTS: dict[str, Any] = {
     "signInNameClaim": "cognito:username",
     "signInTokenSource": "query",
     "signInLayerDir": DEFAULT_LAYER_DIR,
+    # The pipeline's deploy-role stack (infra/deploy_role.py, docs/deploy.md): created only
+    # when githubRepository (owner/name) is set.
+    "githubRepository": "",
+    "githubOidcProviderArn": "",  # empty: the stack creates the account's GitHub provider
 }
+
+# A stage name goes into stack, API stage and resource names: lowercase letters, digits, -.
+STAGE_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,23}")
+# What a stage changes beyond its names; a key given explicitly (-c, cdk.json) still wins.
+STAGE_PROFILES: dict[str, dict[str, Any]] = {
+    "prod": {"terminationProtection": True, "logRetentionDays": 365, "logRemovalPolicy": "retain"},
+}
+# CloudFormation stack names.
+STACK_NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")
+
+
+def stage_defaults(stage: str) -> dict[str, Any]:
+    """The defaults `stage` sets: stack Chat-<stage>, API stage <stage>, and its profile."""
+    if not stage:
+        return {}
+    return {"stackName": f"Chat-{stage}", "stageName": stage, **STAGE_PROFILES.get(stage, {})}
+
 
 LOOPBACK_ORIGINS = ("http://127.0.0.1", "http://localhost", "http://[::1]")
 
@@ -145,6 +175,9 @@ class ChatConfig:
     stack_name: str
     stage_name: str
     removal_policy: RemovalPolicy
+    log_removal_policy: RemovalPolicy
+    termination_protection: bool
+    host_web_client: bool
     throttling_burst_limit: int
     throttling_rate_limit: float
     route_throttling: dict[str, RouteThrottle]
@@ -162,6 +195,7 @@ class ChatConfig:
     name_rate_per_second: float
     rate_limit_strikes: int
     max_room_size: int
+    member_list_threshold: int
     history_count: int
     history_max_age_seconds: int
     dedup_window_seconds: int
@@ -170,15 +204,19 @@ class ChatConfig:
     account: str | None = None
     region: str | None = None
     sign_in: SignInConfig | None = None
+    stage: str | None = None
 
     @classmethod
     def from_context(cls, node: Node) -> ChatConfig:
         """Raises ConfigError naming the context key that is wrong."""
         read = _Reader(node)
-        removal = str(read.get("removalPolicy")).lower()
-        if removal not in REMOVAL_POLICIES:
+        stage = read.stage()
+        removal = read.removal_policy("removalPolicy")
+        stack_name = str(read.get("stackName"))
+        if not STACK_NAME_PATTERN.fullmatch(stack_name):
             raise ConfigError(
-                f"context removalPolicy={removal!r} must be one of {', '.join(REMOVAL_POLICIES)}"
+                f"context stackName={stack_name!r} must start with a letter and be letters, "
+                "digits or - (at most 128)"
             )
         retention_days = int(read.number("logRetentionDays", 1, 3653))
         if retention_days not in RETENTION_DAYS:
@@ -195,9 +233,12 @@ class ChatConfig:
                 f"context logLevel={log_level!r} must be DEBUG, INFO, WARNING or ERROR"
             )
         return cls(
-            stack_name=str(read.get("stackName")),
+            stack_name=stack_name,
             stage_name=stage_name,
-            removal_policy=REMOVAL_POLICIES[removal],
+            removal_policy=removal,
+            log_removal_policy=read.removal_policy("logRemovalPolicy", removal, logs=True),
+            termination_protection=read.flag("terminationProtection"),
+            host_web_client=read.flag("hostWebClient"),
             throttling_burst_limit=int(read.number("throttlingBurstLimit", 1, 5000)),
             throttling_rate_limit=read.number("throttlingRateLimit", 1, 10000),
             route_throttling=read.route_throttling("routeThrottling"),
@@ -214,7 +255,8 @@ class ChatConfig:
             name_burst=int(read.number("nameBurst", 1, 100)),
             name_rate_per_second=read.number("nameRatePerSecond", 0.001, 10),
             rate_limit_strikes=int(read.number("rateLimitStrikes", 1, 10000)),
-            max_room_size=int(read.number("maxRoomSize", 2, 1000)),
+            max_room_size=int(read.number("maxRoomSize", 2, 100_000)),
+            member_list_threshold=int(read.number("memberListThreshold", 2, 240)),
             history_count=int(read.number("historyCount", 0, 1000)),
             history_max_age_seconds=int(read.number("historyMaxAgeSeconds", 60, 7 * 86400)),
             dedup_window_seconds=int(read.number("dedupWindowSeconds", 60, 86400)),
@@ -223,6 +265,7 @@ class ChatConfig:
             account=node.try_get_context("account") or None,
             region=node.try_get_context("region") or None,
             sign_in=read.sign_in(),
+            stage=stage,
         )
 
     def function_environment(self) -> dict[str, str]:
@@ -237,6 +280,7 @@ class ChatConfig:
             "NAME_RATE_PER_SECOND": f"{self.name_rate_per_second:g}",
             "RATE_LIMIT_STRIKES": str(self.rate_limit_strikes),
             "MAX_ROOM_SIZE": str(self.max_room_size),
+            "MEMBER_LIST_THRESHOLD": str(self.member_list_threshold),
             "HISTORY_COUNT": str(self.history_count),
             "HISTORY_MAX_AGE_SECONDS": str(self.history_max_age_seconds),
             "DEDUP_WINDOW_SECONDS": str(self.dedup_window_seconds),
@@ -245,11 +289,13 @@ class ChatConfig:
             "SIGN_IN_REQUIRED": str(self.sign_in is not None).lower(),
         }
 
-    def origin_allow_list(self) -> tuple[str, ...]:
-        """The origins $connect accepts: the configured ones, plus loopback for the sandbox."""
+    def origin_allow_list(self, hosted_origin: str | None = None) -> tuple[str, ...]:
+        """The origins $connect accepts: the configured ones, the hosted web client's
+        (`https://<distribution domain>`, a deploy-time token) and loopback for the sandbox."""
         if "*" in self.allowed_origins:
             return ("*",)
-        return tuple(dict.fromkeys((*self.allowed_origins, *LOOPBACK_ORIGINS)))
+        hosted = (hosted_origin,) if hosted_origin else ()
+        return tuple(dict.fromkeys((*self.allowed_origins, *hosted, *LOOPBACK_ORIGINS)))
 
 
 _UNSET = object()
@@ -260,10 +306,36 @@ class _Reader:
 
     def __init__(self, node: Node) -> None:
         self._node = node
+        self._stage_defaults: dict[str, Any] = {}
 
     def get(self, key: str) -> Any:
         value = self._node.try_get_context(key)
-        return DEFAULTS[key] if value is None else value
+        if value is None:
+            return self._stage_defaults.get(key, DEFAULTS[key])
+        return value
+
+    def stage(self) -> str | None:
+        """The stage, or None; from here on get() answers with the stage's defaults."""
+        stage = str(self.get("stage") or "").strip()
+        if stage and not STAGE_PATTERN.fullmatch(stage):
+            raise ConfigError(
+                f"context stage={stage!r} must be 1-24 lowercase letters, digits or -, "
+                "starting with a letter (e.g. dev, prod)"
+            )
+        self._stage_defaults = stage_defaults(stage)
+        return stage or None
+
+    def removal_policy(
+        self, key: str, default: RemovalPolicy | None = None, *, logs: bool = False
+    ) -> RemovalPolicy:
+        """destroy, retain or snapshot (not for logs); empty means `default`."""
+        raw = str(self.get(key) or "").lower()
+        if not raw and default is not None:
+            return default
+        allowed = [name for name in REMOVAL_POLICIES if not (logs and name == "snapshot")]
+        if raw not in allowed:
+            raise ConfigError(f"context {key}={raw!r} must be one of {', '.join(allowed)}")
+        return REMOVAL_POLICIES[raw]
 
     def number(self, key: str, low: float, high: float, raw: Any = _UNSET) -> float:
         raw = self.get(key) if raw is _UNSET else raw

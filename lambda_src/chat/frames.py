@@ -38,6 +38,23 @@ def members(names: Iterable[str]) -> Frame:
     return {"members": sort_names(names)}
 
 
+def member_pages(names: Iterable[str]) -> list[Frame]:
+    """The whole member list for a big room, sorted, in parts that each fit one 32 KB unit."""
+    parts: list[list[str]] = [[]]
+    size = 0
+    for name in sort_names(names):
+        cost = len(encode(name)) + 1
+        if parts[-1] and size + cost > FRAME_BUDGET_BYTES:
+            parts.append([])
+            size = 0
+        parts[-1].append(name)
+        size += cost
+    return [
+        {"memberList": part, "part": index, "parts": len(parts)}
+        for index, part in enumerate(parts, start=1)
+    ]
+
+
 def joined(name: str) -> Frame:
     return {"systemMessage": f"{name} has joined the chat", "event": "join", "name": name}
 

@@ -164,15 +164,21 @@ class ChatService:
         me = Member(current.connection_id, name)
         roster = [m for m in self._store.list_members() if m.connection_id != me.connection_id]
         roster.append(me)
-        member_list = frames.members(m.name for m in roster)
         notice = frames.joined(name) if current.name is None else frames.renamed(current.name, name)
-        mine = [member_list]
+        names = [m.name for m in roster]
+        if self._small(roster):
+            member_list = [frames.members(names)]
+            theirs = [*member_list, notice]
+        else:  # a big room: the others apply the notice to the list they have
+            member_list = frames.member_pages(names)
+            theirs = [notice]
+        mine = list(member_list)
         if current.name is None or since is not None:
             mine += self._history_frames(since, None)
         mine.append(notice)
         if client_id is not None:
             mine.append(frames.ack("setName", client_id, name=name))
-        self._deliver(roster, me.connection_id, [member_list, notice], mine)
+        self._deliver(roster, me.connection_id, theirs, mine)
 
     def send_public(
         self, sender: Connection | None, raw_message: object, client_id: str | None = None
@@ -364,9 +370,14 @@ class ChatService:
                 return
             roster = self._store.list_members()
             batch = [frames.left(m.name) for m in departed]
-            batch.append(frames.members(m.name for m in roster))
+            if self._small(roster):
+                batch.append(frames.members(m.name for m in roster))
             report = self._notifier.send({m.connection_id: batch for m in roster})
             pending = set(report.gone)
+
+    def _small(self, roster: Sequence[Member]) -> bool:
+        """Whether the room is small enough for full `members` frames (protocol v1)."""
+        return len(roster) <= self._limits.member_list_threshold
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)

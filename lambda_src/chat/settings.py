@@ -29,6 +29,9 @@ class Limits:
     name_rate_per_second: float = 0.1
     rate_limit_strikes: int = 300
     max_room_size: int = 1000
+    # Up to this many members every change sends the full list (protocol v1): 200 of the
+    # longest names (32 four-byte characters) still fit one 32 KB frame.
+    member_list_threshold: int = 200
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,10 @@ class Settings:
             rate_limit_strikes=number(
                 "RATE_LIMIT_STRIKES", int, defaults.rate_limit_strikes, 1, 10000
             ),
-            max_room_size=number("MAX_ROOM_SIZE", int, defaults.max_room_size, 2, 1000),
+            max_room_size=number("MAX_ROOM_SIZE", int, defaults.max_room_size, 2, 100_000),
+            member_list_threshold=number(
+                "MEMBER_LIST_THRESHOLD", int, defaults.member_list_threshold, 2, 240
+            ),
         )
         kept = Retention()
         retention = Retention(

@@ -8,6 +8,7 @@ import pytest
 
 from chat import frames
 from chat.errors import ChatError, ErrorCode
+from chat.frames import encode
 from chat.service import ChatService
 from chat.settings import Limits, Retention
 from tests.support.fakes import FakeClock, InMemoryStore, RecordingNotifier
@@ -540,3 +541,42 @@ def test_a_gap_older_than_the_history_is_reported_incomplete(store, notifier, cl
     (frame,) = notifier.frames(alice)
     assert [m["text"] for m in frame["history"]] == ["m3", "m4"]
     assert (frame["complete"], frame["id"]) == (False, "h1")
+
+
+def test_a_big_room_sends_the_joiner_the_list_in_parts_and_the_others_only_the_notice(
+    store, notifier
+):
+    small = Limits(message_burst=1000, name_burst=100, member_list_threshold=3)
+    chat = Requests(ChatService(store, notifier, connection_ttl_seconds=TTL, limits=small))
+    ids = join(chat, notifier, "A", "B", "C")
+    chat.connect("d=")
+    chat.set_name("d=", "D")
+    mine = notifier.frames("d=")
+    assert mine[0] == {"memberList": ["A", "B", "C", "D"], "part": 1, "parts": 1}
+    assert mine[-1]["event"] == "join"
+    assert notifier.frames(ids[0]) == [mine[-1]]  # no full list for the others
+    notifier.clear()
+    chat.disconnect("d=")
+    assert [f.get("event") for f in notifier.frames(ids[0])] == ["leave", None]
+    assert notifier.frames(ids[0])[1] == {"members": ["A", "B", "C"]}  # small again
+
+
+def test_no_frame_exceeds_32_kb_in_a_room_of_5000_with_the_longest_names(store, notifier):
+    # GIVEN 5,000 members whose names are 32 four-byte characters (written to the store)
+    big = Limits(message_burst=1000, name_burst=100, max_room_size=10_000)
+    chat = Requests(ChatService(store, notifier, connection_ttl_seconds=TTL, limits=big))
+    longest = [chr(0x1D400 + i % 52) for i in range(32)]
+    for i in range(5000):
+        cid = f"m{i:05}="
+        chat.connect(cid)
+        name = "".join(longest[:27]) + f"{i:05}"
+        store.connections[cid].name = name
+    # WHEN one more joins and someone leaves
+    chat.connect("new=")
+    chat.set_name("new=", "Newcomer")
+    chat.disconnect("m00000=")
+    # THEN every frame anyone received is under one 32 KB unit
+    sizes = [len(encode(f)) for inbox in notifier.inbox.values() for f in inbox]
+    assert max(sizes) < 32 * 1024
+    parts = [f for f in notifier.frames("new=") if "memberList" in f]
+    assert sum(len(p["memberList"]) for p in parts) == 5001
