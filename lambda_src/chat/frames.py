@@ -24,7 +24,7 @@ class Stamp:
     prev: int = 0  # the room's previous public message (public messages only)
 
 
-def encode(frame: Frame) -> bytes:
+def encode(frame: Frame | str) -> bytes:
     """A frame as the UTF-8 JSON text the client receives."""
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 

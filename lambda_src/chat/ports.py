@@ -78,6 +78,14 @@ class Receipt:
 
 
 @dataclass(frozen=True)
+class Sent:
+    """A message a sender sent with an id: its acknowledgement, and whether its posts are done."""
+
+    ack: Frame
+    delivered: bool
+
+
+@dataclass(frozen=True)
 class DeliveryReport:
     """What happened to a batch of posts: ids API Gateway reported gone, and other failures."""
 
@@ -143,15 +151,19 @@ class ChatStore(Protocol):
         message the sequence number of the previous public message (0 if none)."""
         ...
 
-    def sent_before(self, sender_key: str, client_id: str) -> Frame | None:
-        """The acknowledgement of the message this sender sent with this id, if it is
-        still remembered (within the de-duplication window)."""
+    def sent_before(self, sender_key: str, client_id: str) -> Sent | None:
+        """The message this sender sent with this id, if it is still remembered (within
+        the de-duplication window)."""
         ...
 
-    def record_message(self, receipt: Receipt) -> Frame | None:
-        """Keep a message: its acknowledgement under the sender's id, and a public one in
-        the room's history, in one write. Returns the earlier acknowledgement instead
-        (writing nothing) when the sender already used the id."""
+    def record_message(self, receipt: Receipt) -> Sent | None:
+        """Keep a message: its acknowledgement under the sender's id (not yet delivered),
+        and a public one in the room's history, in one write. Returns the earlier message
+        instead (writing nothing) when the sender already used the id."""
+        ...
+
+    def mark_delivered(self, sender_key: str, client_id: str) -> None:
+        """Record that every post of the message has completed (its ack may be repeated)."""
         ...
 
     def forget_message(self, sender_key: str, client_id: str) -> None:

@@ -16,7 +16,7 @@ from chat import frames
 from chat.errors import ChatError, ConcurrentUpdateError, ErrorCode, NameTakenError, RoomFullError
 from chat.frames import Frame, Stamp
 from chat.names import NAME_MAX_LENGTH, claim_keys, lookup_key, validate_name
-from chat.ports import ChatStore, Connection, Member, Notifier, Receipt, TokenBucket
+from chat.ports import ChatStore, Connection, Member, Notifier, Receipt, Sent, TokenBucket
 from chat.settings import Limits, Retention
 
 MESSAGE_MAX_LENGTH = 2000
@@ -24,6 +24,9 @@ CLAIM_ATTEMPTS = 5
 PRUNE_ROUNDS = 5
 NAME_BUCKET = "name"
 MESSAGE_BUCKET = "msg"
+# How long a resent id waits for the first send's posts to finish before its ack repeats.
+DUPLICATE_WAIT_SECONDS = 10.0
+DUPLICATE_POLL_SECONDS = 0.1
 
 __all__ = [
     "MESSAGE_MAX_LENGTH",
@@ -62,6 +65,7 @@ class ChatService:
         limits: Limits | None = None,
         retention: Retention | None = None,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._store = store
         self._notifier = notifier
@@ -69,6 +73,7 @@ class ChatService:
         self._limits = limits or Limits()
         self._retention = retention or Retention()
         self._clock = clock
+        self._sleep = sleep
 
     # --- requests -------------------------------------------------------------------
 
@@ -200,11 +205,12 @@ class ChatService:
         frame = frames.public_message(sender.name, text, stamp)
         mine = frames.with_id(frame, client_id)
         earlier = self._store.record_message(self._receipt(sender, client_id, stamp, mine, frame))
-        if earlier is not None:  # the same id, racing: the other frame delivers it
-            self.notify(sender.connection_id, earlier)
+        if earlier is not None and client_id is not None:  # the same id, racing
+            self._repeat_ack(sender, client_id, earlier)
             return
         roster = self._store.list_members()
-        self._deliver(roster, sender.connection_id, [frame], [mine])
+        done = self._delivered(sender, client_id)
+        self._deliver(roster, sender.connection_id, [frame], [mine], after=done)
 
     def send_private(
         self,
@@ -250,7 +256,7 @@ class ChatService:
             receipt = self._receipt(sender, client_id, stamp, acknowledgement, None)
             earlier = self._store.record_message(receipt)
             if earlier is not None:
-                self.notify(sender.connection_id, earlier)
+                self._repeat_ack(sender, client_id, earlier)
                 return
         report = self._notifier.send({recipient.connection_id: [frame]})
         if report.gone:
@@ -259,6 +265,8 @@ class ChatService:
             if client_id is not None:
                 self._store.forget_message(self._sender_key(sender), client_id)
             raise self._unknown_recipient(recipient_name)
+        if client_id is not None:
+            self._store.mark_delivered(self._sender_key(sender), client_id)
         if acknowledgement is not None:
             self.notify(sender.connection_id, acknowledgement)
 
@@ -290,6 +298,8 @@ class ChatService:
         sender_id: str,
         theirs: Sequence[Frame],
         mine: Sequence[Frame],
+        *,
+        after: Callable[[], None] | None = None,
     ) -> None:
         """Post `theirs` to every member but the sender; only then `mine` to the sender.
 
@@ -301,7 +311,11 @@ class ChatService:
             m.connection_id: theirs for m in roster if m.connection_id != sender_id
         }
         report = self._notifier.send(others)
-        own = self._notifier.send({sender_id: mine})
+        if after is not None:
+            after()
+        own = (
+            self._notifier.send({sender_id: mine}) if mine else report.__class__(0, frozenset(), 0)
+        )
         gone = report.gone | own.gone
         if gone:
             self._remove_and_announce(gone)
@@ -323,8 +337,30 @@ class ChatService:
         earlier = self._store.sent_before(self._sender_key(sender), client_id)
         if earlier is None:
             return False
-        self.notify(sender.connection_id, earlier)
+        self._repeat_ack(sender, client_id, earlier)
         return True
+
+    def _repeat_ack(self, sender: Connection, client_id: str, earlier: Sent) -> None:
+        """Acknowledge a resent id again, but only once the first send's posts are done.
+
+        Otherwise the sender, taking the repeat as leave to go on, could have its next
+        message overtake this one at a slow member. A first send that never finishes
+        (its invocation died) is acknowledged after the wait: the message is in the
+        history, and members that missed it see the gap at the next message.
+        """
+        key = self._sender_key(sender)
+        waited = 0.0
+        while not earlier.delivered and waited < DUPLICATE_WAIT_SECONDS:
+            self._sleep(DUPLICATE_POLL_SECONDS)
+            waited += DUPLICATE_POLL_SECONDS
+            earlier = self._store.sent_before(key, client_id) or Sent(earlier.ack, True)
+        self.notify(sender.connection_id, earlier.ack)
+
+    def _delivered(self, sender: Connection, client_id: str | None) -> Callable[[], None]:
+        """What to do once a message's posts to the others have completed."""
+        if client_id is None:
+            return lambda: None
+        return lambda: self._store.mark_delivered(self._sender_key(sender), client_id)
 
     def _stamp(self, sender: Connection, client_id: str | None, seq: int, prev: int) -> Stamp:
         """The message's stamp; its id is derived from the sender's own id when it gave one,

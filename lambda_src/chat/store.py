@@ -32,7 +32,7 @@ from botocore.exceptions import ClientError
 
 from chat.errors import ConcurrentUpdateError, NameTakenError, RoomFullError
 from chat.frames import Frame
-from chat.ports import Admission, Connection, Member, Receipt, TokenBucket
+from chat.ports import Admission, Connection, Member, Receipt, Sent, TokenBucket
 
 ROOM = "lobby"
 ADMIT_ATTEMPTS = 3
@@ -480,14 +480,25 @@ class DynamoChatStore:
         seq = int(old.get("seq", {}).get("N", "0")) + 1
         return seq, int(old.get("lastPublic", {}).get("N", "0"))
 
-    def sent_before(self, sender_key: str, client_id: str) -> Frame | None:
+    def sent_before(self, sender_key: str, client_id: str) -> Sent | None:
         item = self._get(sent_key(sender_key, client_id))
         if item is None or not self._live(item):
             return None
-        ack: Frame = json.loads(item["ack"]["S"])
-        return ack
+        return Sent(json.loads(item["ack"]["S"]), delivered="pending" not in item)
 
-    def record_message(self, receipt: Receipt) -> Frame | None:
+    def mark_delivered(self, sender_key: str, client_id: str) -> None:
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=sent_key(sender_key, client_id),
+                UpdateExpression="REMOVE pending",
+                ConditionExpression="attribute_exists(pk)",
+            )
+        except ClientError as error:
+            if _error_code(error) != "ConditionalCheckFailedException":
+                raise
+
+    def record_message(self, receipt: Receipt) -> Sent | None:
         actions: list[Item] = []
         if receipt.client_id is not None:
             actions.append(
@@ -497,6 +508,7 @@ class DynamoChatStore:
                         "Item": {
                             **sent_key(receipt.sender_key, receipt.client_id),
                             "ack": {"S": json.dumps(receipt.ack, ensure_ascii=False)},
+                            "pending": {"BOOL": True},
                             "ttl": {"N": str(receipt.dedup_expires_at)},
                         },
                         "ConditionExpression": "attribute_not_exists(pk) OR #ttl <= :now",

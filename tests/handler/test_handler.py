@@ -207,7 +207,7 @@ def test_unexpected_fault_sends_internal_without_details_and_logs_the_trace(api,
     assert "ResourceNotFound" not in error["message"]
     assert "Traceback" not in json.dumps(error)
     logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    failure = next(line for line in logged if line["level"] == "ERROR")
+    failure = next(line for line in logged if line.get("level") == "ERROR")
     assert "ResourceNotFoundException" in failure["exception"]
 
 
@@ -257,7 +257,8 @@ def test_logs_are_json_with_route_and_outcome_and_never_message_bodies(api, caps
     send(alice, {"action": "sendPublic", "message": "top secret"})
     send(alice, {"action": "sendPublic", "message": ""})
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
-    requests = [line for line in lines if line["message"] == "request"]
+    # Log lines and the metrics' EMF lines (no "message"; see tests/unit/test_telemetry.py).
+    requests = [line for line in lines if line.get("message") == "request"]
     assert [(r["route"], r["outcome"]) for r in requests] == [
         ("sendPublic", "ok"),
         ("sendPublic", "INVALID_MESSAGE"),
@@ -273,11 +274,13 @@ def test_a_flood_from_one_client_is_cut_to_the_burst_and_answered_rate_limited(a
     # GIVEN Alice and Bob in the chat (default limits: a burst of 10 messages)
     alice, bob = join(api, "Alice", "Bob")
     # WHEN Alice sends 25 public messages at once
+    started = time.monotonic()
     for n in range(25):
         send(alice, {"action": "sendPublic", "message": f"m{n}"})
-    # THEN Bob receives at most the burst, and Alice is told the wait for the rest
+    refilled = 2 * (time.monotonic() - started)  # 2 tokens a second while they are handled
+    # THEN Bob receives at most the burst (plus the refill), Alice is told the wait for the rest
     received = [f for f in api.take(bob) if "publicMessage" in f]
-    assert 9 <= len(received) <= 11
+    assert 10 <= len(received) <= 10 + int(refilled) + 1
     refusals = [f["error"] for f in api.take(alice) if "error" in f]
     assert len(refusals) == 25 - len(received)
     assert {r["code"] for r in refusals} == {"RATE_LIMITED"}

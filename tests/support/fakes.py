@@ -9,7 +9,15 @@ from dataclasses import dataclass, field
 
 from chat.errors import ConcurrentUpdateError, NameTakenError, RoomFullError
 from chat.frames import Frame
-from chat.ports import Admission, Connection, DeliveryReport, Member, Receipt, TokenBucket
+from chat.ports import (
+    Admission,
+    Connection,
+    DeliveryReport,
+    Member,
+    Receipt,
+    Sent,
+    TokenBucket,
+)
 
 
 class FakeClock:
@@ -42,7 +50,7 @@ class InMemoryStore:
         self.claims: dict[str, tuple[str, str, int]] = {}  # key -> (cid, name, expires)
         self.seq = 0
         self.last_public = 0
-        self.sent: dict[tuple[str, str], Frame] = {}  # (sender key, client id) -> ack
+        self.sent: dict[tuple[str, str], Sent] = {}  # (sender key, client id) -> message
         self.messages: list[tuple[int, int, Frame]] = []  # (seq, prev, public frame)
 
     def _live(self, expires_at: int) -> bool:
@@ -125,16 +133,22 @@ class InMemoryStore:
                 self.last_public = self.seq
             return self.seq, prev
 
-    def sent_before(self, sender_key: str, client_id: str) -> Frame | None:
+    def sent_before(self, sender_key: str, client_id: str) -> Sent | None:
         return self.sent.get((sender_key, client_id))
 
-    def record_message(self, receipt: Receipt) -> Frame | None:
+    def mark_delivered(self, sender_key: str, client_id: str) -> None:
+        with self._lock:
+            earlier = self.sent.get((sender_key, client_id))
+            if earlier is not None:
+                self.sent[(sender_key, client_id)] = Sent(earlier.ack, delivered=True)
+
+    def record_message(self, receipt: Receipt) -> Sent | None:
         with self._lock:
             if receipt.client_id is not None:
                 key = (receipt.sender_key, receipt.client_id)
                 if key in self.sent:
                     return self.sent[key]
-                self.sent[key] = receipt.ack
+                self.sent[key] = Sent(receipt.ack, delivered=False)
             if receipt.public is not None:
                 self.messages.append((receipt.seq, receipt.prev, receipt.public))
             return None

@@ -9,6 +9,7 @@ import pytest
 from chat import frames
 from chat.errors import ChatError, ErrorCode
 from chat.frames import encode
+from chat.ports import Sent
 from chat.service import ChatService
 from chat.settings import Limits, Retention
 from tests.support.fakes import FakeClock, InMemoryStore, RecordingNotifier
@@ -580,3 +581,28 @@ def test_no_frame_exceeds_32_kb_in_a_room_of_5000_with_the_longest_names(store, 
     assert max(sizes) < 32 * 1024
     parts = [f for f in notifier.frames("new=") if "memberList" in f]
     assert sum(len(p["memberList"]) for p in parts) == 5001
+
+
+def test_a_resend_during_the_first_sends_fan_out_is_acknowledged_only_after_it(store, clock):
+    # GIVEN a first send whose posts to the others have not completed yet
+    notifier = RecordingNotifier()
+    naps: list[float] = []
+    service = ChatService(
+        store, notifier, connection_ttl_seconds=TTL, limits=ROOMY, clock=clock, sleep=naps.append
+    )
+    chat = Requests(service)
+    alice, _ = join(chat, notifier, "Alice", "Bob")
+    key = store.get_connection(alice).name_keys[0]
+    store.sent[(key, "m1")] = Sent({"id": "m1", "text": "hello"}, delivered=False)
+
+    # WHEN the resend arrives, and the first send finishes while it waits
+    def finish_after_two_naps(seconds: float) -> None:
+        naps.append(seconds)
+        if len(naps) == 2:
+            store.mark_delivered(key, "m1")
+
+    service._sleep = finish_after_two_naps
+    chat.send_public(alice, "hello", client_id="m1")
+    # THEN the repeat comes only after the first send is done, and nothing is re-delivered
+    assert len(naps) == 2
+    assert notifier.take(alice) == [{"id": "m1", "text": "hello"}]
