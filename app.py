@@ -12,6 +12,7 @@ import sys
 import aws_cdk as cdk
 
 from infra.config import ChatConfig
+from infra.deploy_role import DEPLOY_ROLE_STACK_NAME, DeployRoleStack, GitHubDeployConfig
 from infra.nag import add_rule_packs, unacknowledged_findings
 from infra.stack import ChatStack
 
@@ -25,6 +26,10 @@ def build_app(context: dict[str, object] | None = None) -> cdk.App:
     if config.account or config.region:
         env = cdk.Environment(account=config.account, region=config.region)
     ChatStack(app, config.stack_name, config=config, env=env)
+    # The pipeline's deploy roles, only with -c githubRepository=owner/name (docs/deploy.md).
+    github = GitHubDeployConfig.from_context(app.node)
+    if github is not None:
+        DeployRoleStack(app, DEPLOY_ROLE_STACK_NAME, config=github, env=env)
     return app
 
 

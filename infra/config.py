@@ -98,6 +98,11 @@ DEFAULTS: dict[str, Any] = {
     "dedupWindowSeconds": 600,
     "allowedOrigins": [],
     "allowMissingOrigin": True,
+    # Observability (infra/monitoring.py, docs/operations.md): X-Ray tracing, where alarms
+    # send e-mail (empty: alarms without notifications), client IPs in the access logs.
+    "tracing": False,
+    "alarmEmail": "",
+    "accessLogSourceIp": True,
     # The web client on S3 and CloudFront (infra/hosting.py); $connect allows its origin.
     "hostWebClient": True,
     # Sign-in (docs/security.md#sign-in): off unless signIn is true.
@@ -120,6 +125,8 @@ STAGE_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,23}")
 STAGE_PROFILES: dict[str, dict[str, Any]] = {
     "prod": {"terminationProtection": True, "logRetentionDays": 365, "logRemovalPolicy": "retain"},
 }
+# alarmEmail: one address (SNS checks it for real when it sends the confirmation).
+EMAIL_PATTERN = re.compile(r"[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+")
 # CloudFormation stack names.
 STACK_NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")
 
@@ -205,6 +212,9 @@ class ChatConfig:
     region: str | None = None
     sign_in: SignInConfig | None = None
     stage: str | None = None
+    tracing: bool = False
+    alarm_email: str | None = None
+    access_log_source_ip: bool = True
 
     @classmethod
     def from_context(cls, node: Node) -> ChatConfig:
@@ -266,6 +276,9 @@ class ChatConfig:
             region=node.try_get_context("region") or None,
             sign_in=read.sign_in(),
             stage=stage,
+            tracing=read.flag("tracing"),
+            alarm_email=read.email("alarmEmail"),
+            access_log_source_ip=read.flag("accessLogSourceIp"),
         )
 
     def function_environment(self) -> dict[str, str]:
@@ -356,6 +369,15 @@ class _Reader:
         if str(raw).lower() in ("false", "0", "no"):
             return False
         raise ConfigError(f"context {key}={raw!r} must be true or false")
+
+    def email(self, key: str) -> str | None:
+        """One e-mail address, or None when empty."""
+        value = str(self.get(key) or "").strip()
+        if not value:
+            return None
+        if not EMAIL_PATTERN.fullmatch(value):
+            raise ConfigError(f"context {key}={value!r} must be one e-mail address")
+        return value
 
     def _json(self, key: str) -> Any:
         raw = self.get(key)

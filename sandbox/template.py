@@ -136,7 +136,10 @@ def find_template(cdk_out: Path, stack: str | None) -> Path:
         if not path.is_file():
             raise TemplateError(f"no template for stack {stack!r}: {path} does not exist")
         return path
-    candidates = sorted(cdk_out.glob("*.template.json"))
+    # Nested stacks (the hosted web client) are deployed by their parent: not a candidate.
+    candidates = sorted(
+        p for p in cdk_out.glob("*.template.json") if not p.name.endswith(".nested.template.json")
+    )
     if not candidates:
         raise TemplateError(
             f"no *.template.json in {cdk_out}/ (run `make synth` first, or pass --template)"

@@ -44,6 +44,30 @@ ACKNOWLEDGED = [
         "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
         "AmazonAPIGatewayPushToCloudWatchLogs]",
     ),
+    # The hosted web client (infra/hosting.py, nested stack Web).
+    ("ChatStack/Web/Distribution/Resource", "AwsSolutions-CFR1"),
+    ("ChatStack/Web/Distribution/Resource", "AwsSolutions-CFR2"),
+    ("ChatStack/Web/Distribution/Resource", "AwsSolutions-CFR4"),
+    (
+        "ChatStack/Web/Custom::CDKBucketDeployment8693BB64968944B69AAFB0CC9EB8756C/Resource",
+        "AwsSolutions-L1",
+    ),
+    (
+        "ChatStack/Web/Custom::CDKBucketDeployment8693BB64968944B69AAFB0CC9EB8756C/Resource",
+        "Serverless-LambdaLatestVersion",
+    ),
+    (
+        "ChatStack/Web/Custom::CDKBucketDeployment8693BB64968944B69AAFB0CC9EB8756C/Resource",
+        "Serverless-LambdaDLQ",
+    ),
+    (
+        "ChatStack/Web/Custom::CDKBucketDeployment8693BB64968944B69AAFB0CC9EB8756C/Resource",
+        "Serverless-LambdaTracing",
+    ),
+    (
+        "ChatStack/Web/DeployRole/DefaultPolicy/Resource",
+        "AwsSolutions-IAM5[Resource::<Bucket83908E77.Arn>/*]",
+    ),
 ]
 
 
