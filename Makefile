@@ -56,10 +56,12 @@ synth: setup $(SIGN_IN_LAYER) ## synthesize the CloudFormation template into cdk
 	@$(CDK) synth --quiet $(CDK_ARGS)
 	@echo "Template: cdk.out/$(STACK).template.json"
 
-lint: setup ## ruff check, ruff format --check
+lint: setup ## ruff check, ruff format --check, actionlint (the GitHub workflows)
 	@echo "==> ruff"
 	@ruff check .
 	@ruff format --check .
+	@echo "==> actionlint"
+	@actionlint .github/workflows/*.yml
 
 typecheck: setup ## mypy
 	@echo "==> mypy"
@@ -79,7 +81,7 @@ $(addprefix test-,$(SUITES)): test-%: setup ## one pytest suite: make test-unit,
 run: synth ## run the whole chat locally on http://$(HOST):$(PORT)
 	@python -m sandbox --host $(HOST) --port $(PORT)
 
-bench: synth ## run the benchmarks and write bench/REPORT.md
+bench: synth ## run the benchmarks (~4 min): bench/results/latest.json, docs/performance.md
 	@python -m bench
 
 clean: ## remove generated files (keeps .venv and node_modules)

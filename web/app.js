@@ -1,4 +1,4 @@
-// Browser client for the WebSocket chat (protocol v1, seed-compatible).
+// Browser client for the WebSocket chat (protocol v1.1, docs/protocol.md).
 //
 // This file is only the DOM glue. The logic lives in DOM-free modules:
 //   js/protocol.js   validation, outgoing actions, incoming-frame normalisation
@@ -7,27 +7,27 @@
 //   js/names.js      which name we hold / have asked for on this connection
 //   js/reclaim.js    which name to claim on connect; re-claiming it after a
 //                    reconnect (retry window, retry schedule)
-//   js/private-errors.js  which sent private message an error frame refers to
+//   js/conversation.js  the log's content and order, and our messages' fate:
+//                    js/timeline.js (seq order, no duplicates), js/outbox.js
+//                    (one message in flight, ids, acks, resends) and
+//                    js/recovery.js (missed messages: since, history)
 //   js/endpoint.js   ?ws= override (loopback pages only) and GET /get-ws-endpoint
 //   js/render.js     element builders (textContent only, no HTML parsing;
 //                    multi-line messages stay inside one entry)
 
 import { ChatConnection, STATES } from "./js/connection.js";
+import { Conversation } from "./js/conversation.js";
 import { endpointOverride, fetchEndpoint } from "./js/endpoint.js";
 import { secondsUntil } from "./js/format.js";
 import { NameClaim } from "./js/names.js";
-import { PrivateSends } from "./js/private-errors.js";
 import { NameReclaim } from "./js/reclaim.js";
 import {
   describeErrorCode,
   sameName,
-  sendPrivateAction,
-  sendPublicAction,
-  setNameAction,
   validateMessage,
   validateName,
 } from "./js/protocol.js";
-import { markFailed, memberElement, messageElement } from "./js/render.js";
+import { memberElement, messageElement, setDelivery } from "./js/render.js";
 
 const MAX_LOG_ENTRIES = 500;
 
@@ -62,7 +62,6 @@ const BASE_TITLE = document.title;
 
 const names = new NameClaim();
 const reclaim = new NameReclaim({ onRetry: (name) => claimName(name, { isReclaim: true }) });
-const privateSends = new PrivateSends();
 const override = endpointOverride(window.location);
 const conn = new ChatConnection({
   getEndpoint: () =>
@@ -75,21 +74,39 @@ let lastEndpointErrorLogged = false;
 
 // ------------------------------------------------------------------ log
 
-function appendEntry(entry) {
-  const box = ui.chatBox;
-  const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 48;
-  const node = messageElement(document, { ts: Date.now(), ...entry });
-  box.append(node);
-  while (box.childElementCount > MAX_LOG_ENTRIES) box.firstElementChild.remove();
-  if (nearBottom || entry.mine) box.scrollTop = box.scrollHeight;
-  if (document.hidden && !entry.local) {
-    unread += 1;
-    document.title = `(${unread}) ${BASE_TITLE}`;
-  }
-  return node;
-}
+/** conversation.js's view: log entries are elements of #chatBox. */
+const logView = {
+  insert(entry, before) {
+    const box = ui.chatBox;
+    const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 48;
+    const node = messageElement(document, { ts: Date.now(), ...entry });
+    box.insertBefore(node, before);
+    if (nearBottom || entry.mine) box.scrollTop = box.scrollHeight;
+    if (document.hidden && !entry.local && !entry.mine) {
+      unread += 1;
+      document.title = `(${unread}) ${BASE_TITLE}`;
+    }
+    return node;
+  },
+  move(node, before) {
+    ui.chatBox.insertBefore(node, before);
+  },
+  update(node, changes) {
+    setDelivery(document, node, changes);
+  },
+  remove(node) {
+    node.remove();
+  },
+};
 
-const logLocal = (text, kind = "system") => appendEntry({ kind, text, local: true });
+const conversation = new Conversation({
+  view: logView,
+  send: (frame) => conn.send(frame),
+  maxEntries: MAX_LOG_ENTRIES,
+  onReconnectNeeded: () => conn.abandon("the server no longer knows this connection"),
+});
+
+const logLocal = (text, kind = "system") => conversation.notice({ kind, text, local: true });
 
 // ------------------------------------------------------------------ status
 
@@ -139,8 +156,10 @@ function refreshNameButton() {
 }
 
 function claimName(name, { isReclaim = false } = {}) {
+  // The first setName on a connection carries `since`, so we get what we missed.
+  const claim = names.confirmed === null;
   names.request(name);
-  if (!conn.send(setNameAction(name))) {
+  if (!conversation.sendSetName(name, { claim })) {
     names.withdraw(); // reclaim.wanted is kept: it is claimed on the next open
     return false;
   }
@@ -150,6 +169,7 @@ function claimName(name, { isReclaim = false } = {}) {
 
 function onNameConfirmed({ name }) {
   reclaim.confirmed(name);
+  conversation.named(name);
   setNameError("");
   setNameHint(`You are chatting as “${name}”.`);
   if (document.activeElement !== ui.nameInput || sameName(ui.nameInput.value.trim(), name)) {
@@ -165,11 +185,20 @@ function onNameRejected(outcome) {
   const text = message || describeErrorCode(code);
   const next = reclaim.rejected(outcome, { held: names.confirmed });
   if (next.action === "retry") {
-    // Most likely our own previous connection still holds the name.
     const { name, delayMs } = next;
+    const seconds = Math.max(1, Math.round(delayMs / 1000));
+    if (code === "RATE_LIMITED") {
+      setNameHint(`Re-joining as “${name}” in ${seconds}s…`);
+      setNameError("");
+      return;
+    }
+    // Most likely our own previous connection still holds the name.
     setNameHint(`Waiting for “${name}” to be released by your previous connection…`);
-    setNameError(`“${name}” is still in use; retrying in ${Math.round(delayMs / 1000)}s. You can also pick another name.`);
+    setNameError(`“${name}” is still in use; retrying in ${seconds}s. You can also pick another name.`);
     return;
+  }
+  if (next.action === "giveUp") {
+    conversation.failAll(`you are no longer in the chat as “${next.name}”`);
   }
   setNameHint(names.confirmed ? `You are chatting as “${names.confirmed}”.` : "");
   setNameError(text);
@@ -324,11 +353,16 @@ ui.composer.addEventListener("submit", (ev) => {
     ui.messageInput.focus();
     return;
   }
-  if (!conn.isOpen) {
+  if (conn.state === STATES.DISCONNECTED) {
     setComposeError("Not connected right now; your message is kept here until you can send it.");
     return;
   }
-  if (!names.canChat) {
+  // While (re)connecting or re-claiming, a message waits in the queue for our name.
+  const me =
+    names.confirmed ??
+    names.pending?.name ??
+    (!conn.isOpen || reclaim.retrying ? reclaim.wanted : null);
+  if (!me) {
     setComposeError("Set your name first.");
     setNameError(ui.nameError.textContent || "Set a name to start chatting.");
     ui.nameInput.focus();
@@ -347,24 +381,7 @@ ui.composer.addEventListener("submit", (ev) => {
     }
   }
 
-  const me = names.confirmed ?? names.pending?.name ?? null;
-  const sent = conn.send(to ? sendPrivateAction(to, v.value) : sendPublicAction(v.value));
-  if (!sent) {
-    setComposeError("Could not send; the connection dropped. Try again once reconnected.");
-    return;
-  }
-  if (to) {
-    // The server does not echo private messages back to the sender.
-    const node = appendEntry({
-      kind: "private",
-      direction: "out",
-      from: me,
-      to,
-      text: v.value,
-      mine: true,
-    });
-    privateSends.record(node, { to });
-  }
+  conversation.submit({ kind: to ? "private" : "public", to: to || null, text: v.value, from: me });
   setComposeError("");
   ui.messageInput.value = "";
   autoGrow();
@@ -379,33 +396,15 @@ function handleEvents(events) {
     else onNameRejected(outcome);
   }
 
-  for (const ev of events) {
+  // Messages, history, acknowledgements and errors about our own frames.
+  for (const ev of conversation.handle(events)) {
     switch (ev.type) {
       case "members":
         renderMembers();
         break;
       case "system":
-        appendEntry({ kind: "system", text: ev.text, ts: ev.ts });
+        conversation.notice({ kind: "system", text: ev.text, ts: ev.ts });
         if (ev.event === "rename" && ev.previous && ev.name) followRename(ev.previous, ev.name);
-        break;
-      case "public":
-        appendEntry({
-          kind: "public",
-          from: ev.from,
-          text: ev.text,
-          ts: ev.ts,
-          mine: names.confirmed !== null && sameName(ev.from, names.confirmed),
-        });
-        break;
-      case "private":
-        appendEntry({
-          kind: "private",
-          direction: "in",
-          from: ev.from,
-          to: ev.to,
-          text: ev.text,
-          ts: ev.ts,
-        });
         break;
       case "error":
         handleError(ev);
@@ -434,10 +433,7 @@ function handleError(ev) {
     ev.code === "GATEWAY"
       ? `Server error: ${ev.message}`
       : ev.message || describeErrorCode(ev.code);
-  appendEntry({ kind: "error", text, code: ev.code, ts: ev.ts });
-
-  const failedCopy = privateSends.failed(ev);
-  if (failedCopy) markFailed(document, failedCopy, describeErrorCode(ev.code));
+  conversation.notice({ kind: "error", text, code: ev.code, ts: ev.ts });
   if (ev.code === "NAME_REQUIRED") {
     setNameError("Set a name to start chatting.");
     ui.nameInput.focus();
@@ -464,7 +460,7 @@ conn.on("open", ({ reconnected, endpoint }) => {
 conn.on("close", ({ intentional, wasOpen }) => {
   const hadName = names.connectionLost();
   reclaim.closed({ held: hadName, intentional });
-  privateSends.clear();
+  conversation.closed();
   refreshNameButton();
   renderMembers();
   updateComposeMode();

@@ -8,27 +8,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Dialog, Page, expect
+from playwright.sync_api import Dialog, expect
+
+from tests.browser.pages import cut, entries, join_as, members
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "screenshot.png"
 RESULTS = ROOT / "test-results"
-
-
-def join_as(page: Page, name: str) -> None:
-    expect(page.locator("#status")).to_have_attribute("data-state", "connected", timeout=15_000)
-    page.fill("#nameInput", name)
-    page.click("#setNameBtn")
-
-
-def members(page: Page):
-    return page.locator("#membersList > li")
-
-
-def entries(page: Page, kind: str):
-    return page.locator(f'#chatBox > [data-kind="{kind}"]')
 
 
 def test_two_people_join_talk_in_public_and_private_and_see_each_other_leave(open_page):
@@ -154,12 +142,7 @@ def test_a_connection_cut_by_the_server_reconnects_and_reclaims_the_name(open_pa
     join_as(bob, "Bob")
     expect(members(bob)).to_have_count(2)
     # WHEN API Gateway cuts Alice's connection (as its idle or 2-hour limit would)
-    db = chat_sandbox.dynamodb()
-    (table,) = db.list_tables()["TableNames"]
-    claim = db.get_item(
-        TableName=table, Key={"pk": {"S": "NAME#alice"}, "sk": {"S": "NAME"}}, ConsistentRead=True
-    )["Item"]
-    chat_sandbox.management().delete_connection(ConnectionId=claim["connectionId"]["S"])
+    cut(chat_sandbox, "Alice")
     # THEN her page reconnects by itself and takes her name back
     expect(entries(bob, "system").filter(has_text="Alice has left the chat")).to_have_count(1)
     # (Bob joined after Alice, so this is the first join of hers he sees)

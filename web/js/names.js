@@ -3,10 +3,12 @@
 // when a connection opens, and re-claiming it after a reconnect, is
 // reclaim.js's job.
 //
-// Protocol v1 has no direct acknowledgement of setName, so a request counts as
-// accepted when the server broadcasts a join/rename event for that name, or
-// when a members list newly contains it (a name that was not listed when we
-// asked). It counts as refused on an error whose action is "setName".
+// A request counts as accepted on its v1.1 acknowledgement
+// ({"ack":"setName","name":…}), or (protocol v1 has no acknowledgement, and the
+// v1.1 one comes after the member list and history) as soon as the server
+// broadcasts a join/rename event for that name, or a members list newly
+// contains it (a name that was not listed when we asked). It counts as refused
+// on an error whose action is "setName".
 
 import { foldName, sameName } from "./protocol.js";
 
@@ -53,7 +55,7 @@ export class NameClaim {
   /**
    * Feed normalised events; returns outcomes:
    *   {type:"confirmed", name}
-   *   {type:"rejected", name, code, message}   (name: null if nothing was pending)
+   *   {type:"rejected", name, code, message, retryAfterMs}   (name: null if nothing was pending)
    */
   handle(events) {
     const out = [];
@@ -79,6 +81,9 @@ export class NameClaim {
           // Our own rename confirmed after the pending entry was already settled.
           this.confirmed = ev.name;
         }
+      } else if (ev.type === "ack" && ev.ack === "setName") {
+        const p = this.pending;
+        if (p && ev.name && sameName(ev.name, p.name)) out.push(this.accept(ev.name));
       } else if (
         ev.type === "error" &&
         (ev.action === "setName" || (ev.action === null && NAME_ERROR_CODES.has(ev.code)))
@@ -91,6 +96,7 @@ export class NameClaim {
           name: p ? p.name : null,
           code: ev.code,
           message: ev.message,
+          retryAfterMs: ev.retryAfterMs ?? null,
         });
       }
     }

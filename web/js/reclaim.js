@@ -9,9 +9,10 @@
 // $disconnect late, or only after its 10-minute idle timeout for a connection
 // that vanished without a close. So a re-claim refused with NAME_TAKEN is
 // retried (2 s doubling to 30 s, with jitter) for RECLAIM_WINDOW_MS from the
-// first reconnect; any other refusal, or NAME_TAKEN after the window, gives
-// the name up. A name the user typed is never retried: a refusal there is the
-// user's to deal with.
+// first reconnect; a re-claim refused with RATE_LIMITED is retried after the
+// error's retryAfterMs; any other refusal, or NAME_TAKEN after the window,
+// gives the name up. A name the user typed is never retried: a refusal there
+// is the user's to deal with.
 //
 // Life cycle, driven by app.js:
 //   choose(name)          the user picked a name (sent now, or on the next open)
@@ -81,11 +82,11 @@ export class NameReclaim {
    * The server refused a setName. `outcome` is NameClaim's
    * {name, code} (name is null when no request was pending); `held` is the
    * name we still hold on this connection (null if none). Returns one of
-   *   {action: "retry", name, delayMs}   NAME_TAKEN within the window: try again
+   *   {action: "retry", name, delayMs}   NAME_TAKEN within the window, or RATE_LIMITED: try again
    *   {action: "giveUp", name}          a re-claim that will not be retried
    *   {action: "none"}                  a name the user asked for was refused
    */
-  rejected({ name, code }, { held = null } = {}) {
+  rejected({ name, code, retryAfterMs = null }, { held = null } = {}) {
     const named = name !== null && name !== undefined;
     const wasReclaim = named && this.isReclaim && name === this.wanted;
     if (!wasReclaim) {
@@ -96,10 +97,16 @@ export class NameReclaim {
       }
       return { action: "none" };
     }
-    if (code === "NAME_TAKEN" && this.now() < this.deadline) {
-      // Most likely our own previous connection still holds the name.
-      const delayMs = backoffDelay(this.attempt, { ...this.retry, random: this.random });
-      this.attempt += 1;
+    const limited = code === "RATE_LIMITED";
+    if (limited || (code === "NAME_TAKEN" && this.now() < this.deadline)) {
+      // NAME_TAKEN: most likely our own previous connection still holds the name.
+      let delayMs;
+      if (limited) {
+        delayMs = Math.max(0, retryAfterMs ?? 1000) + 100;
+      } else {
+        delayMs = backoffDelay(this.attempt, { ...this.retry, random: this.random });
+        this.attempt += 1;
+      }
       this.cancelTimer();
       this.timer = this.setTimer(() => {
         this.timer = null;

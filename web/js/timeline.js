@@ -39,20 +39,21 @@ export class Timeline {
   }
 
   /**
-   * Where a new entry goes. `seq` (may be fractional, for a notice that
-   * belongs between two messages) and `messageId` may be null; `pending`
-   * marks our own unacknowledged message. Returns
-   *   {added: false}                                a messageId already shown
-   *   {added: true, before, evicted}               insert before `before`
-   *                                                (null: at the end), then
-   *                                                remove the `evicted` handles
+   * Add an entry. `seq` (may be fractional, for a notice that belongs between
+   * two messages) and `messageId` may be null; `pending` marks our own
+   * unacknowledged message. `create(before)` makes the entry's handle, to be
+   * shown before the entry `before` (null: at the end); it is not called for
+   * a duplicate. Returns
+   *   {added: false}                      a messageId already shown
+   *   {added: true, handle, evicted}      then remove the `evicted` handles
    */
-  add(handle, { seq = null, messageId = null, pending = false } = {}) {
+  add(create, { seq = null, messageId = null, pending = false } = {}) {
     if (this.has(messageId)) return { added: false };
     this.remember(messageId);
     const index = pending ? this.entries.length : this.slotFor(seq);
+    const handle = create(this.entries[index]?.handle ?? null);
     this.entries.splice(index, 0, { handle, seq, pending });
-    return { added: true, before: this.handleAfter(index), evicted: this.evict() };
+    return { added: true, handle, evicted: this.evict() };
   }
 
   /**
@@ -69,8 +70,9 @@ export class Timeline {
     this.remember(messageId);
     if (at >= 0) this.entries.splice(at, 1);
     const index = this.slotFor(seq);
+    const before = this.entries[index]?.handle ?? null;
     this.entries.splice(index, 0, { handle, seq, pending: false });
-    return { duplicate: false, before: this.handleAfter(index) };
+    return { duplicate: false, before };
   }
 
   /** A pending entry will not be acknowledged (it failed): it stays where it is. */
@@ -105,10 +107,6 @@ export class Timeline {
       else break;
     }
     return index;
-  }
-
-  handleAfter(index) {
-    return index + 1 < this.entries.length ? this.entries[index + 1].handle : null;
   }
 
   remember(messageId) {

@@ -307,7 +307,7 @@ describe("NameClaim", () => {
       { type: "error", code: "NAME_TAKEN", message: "taken", action: "setName" },
     ]);
     assert.deepEqual(out, [
-      { type: "rejected", name: "Alice", code: "NAME_TAKEN", message: "taken" },
+      { type: "rejected", name: "Alice", code: "NAME_TAKEN", message: "taken", retryAfterMs: null },
     ]);
     assert.equal(n.confirmed, null);
     assert.equal(n.canChat, false);

@@ -62,6 +62,14 @@ class FakeClassList {
   contains(name) {
     return this.names.includes(name);
   }
+  remove(...names) {
+    this.owner.className = this.names.filter((n) => !names.includes(n)).join(" ");
+  }
+  toggle(name, force = !this.contains(name)) {
+    if (force) this.add(name);
+    else this.remove(name);
+    return force;
+  }
 }
 
 class FakeElement {
@@ -114,3 +122,51 @@ export const fakeDocument = {
   createElement: (tag) => new FakeElement(tag),
   createTextNode: (text) => new FakeText(text),
 };
+
+// ---------------------------------------------------------------- a log view
+
+/** conversation.js's view, as an array of entries (top to bottom). */
+export class FakeView {
+  constructor() {
+    this.list = []; // handles: {entry}
+  }
+  insert = (entry, before) => {
+    const handle = { entry: { ...entry } };
+    this.place(handle, before);
+    return handle;
+  };
+  move = (handle, before) => {
+    this.list = this.list.filter((h) => h !== handle);
+    this.place(handle, before);
+  };
+  update = (handle, changes) => {
+    Object.assign(handle.entry, changes);
+  };
+  remove = (handle) => {
+    this.list = this.list.filter((h) => h !== handle);
+  };
+  place(handle, before) {
+    const at = before === null ? -1 : this.list.indexOf(before);
+    if (before !== null && at < 0) throw new Error("insert before an entry that is not shown");
+    if (at < 0) this.list.push(handle);
+    else this.list.splice(at, 0, handle);
+  }
+  get entries() {
+    return this.list.map((h) => h.entry);
+  }
+  /** The texts shown, top to bottom. */
+  get texts() {
+    return this.list.map((h) => h.entry.text);
+  }
+  /** The texts of our own messages, with their delivery state ("hi:sending"). */
+  get mine() {
+    return this.list.filter((h) => h.entry.mine).map((h) => `${h.entry.text}:${h.entry.delivery}`);
+  }
+}
+
+/** A server frame's public message (v1.1), as the server builds it. */
+export function publicFrame(from, text, seq, prev, { id = null, messageId = `m${seq}`, ts = T0 + seq } = {}) {
+  const frame = { publicMessage: `${from}: ${text}`, from, text, ts, seq, messageId, prev };
+  if (id !== null) frame.id = id;
+  return frame;
+}

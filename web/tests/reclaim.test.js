@@ -96,6 +96,30 @@ describe("NameReclaim", () => {
     assert.equal(reclaim.wanted, null);
   });
 
+  it("retries a rate-limited re-claim after retryAfterMs, even after the window", () => {
+    const { reclaim, clock, retries } = reconnectedAfterHolding("Alice");
+    clock.advance(RECLAIM_WINDOW_MS);
+    const next = reclaim.rejected({ name: "Alice", code: "RATE_LIMITED", retryAfterMs: 4000 });
+    assert.deepEqual(next, { action: "retry", name: "Alice", delayMs: 4100 });
+    clock.advance(4099);
+    assert.deepEqual(retries, []);
+    clock.advance(1);
+    assert.deepEqual(retries, ["Alice"]);
+  });
+
+  it("with NameClaim: the v1.1 setName acknowledgement grants the name", () => {
+    const names = new NameClaim();
+    names.request("Alice");
+    assert.deepEqual(names.handle([{ type: "ack", ack: "setName", id: "n1", name: "Alice" }]), [
+      { type: "confirmed", name: "Alice" },
+    ]);
+    assert.deepEqual(names.handle([{ type: "ack", ack: "setName", id: "n1", name: "Alice" }]), []);
+    const [refused] = (names.request("Bob"), names.handle([
+      { type: "error", code: "RATE_LIMITED", action: "setName", message: "x", id: "n2", retryAfterMs: 900 },
+    ]));
+    assert.deepEqual(refused, { type: "rejected", name: "Bob", code: "RATE_LIMITED", message: "x", retryAfterMs: 900 });
+  });
+
   it("never retries a name the user typed; a refused rename keeps the held name", () => {
     const { reclaim } = makeReclaim();
     reclaim.choose("Alice");

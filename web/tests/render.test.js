@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import { messageLines } from "../js/format.js";
-import { markFailed, messageElement } from "../js/render.js";
+import { messageElement, setDelivery } from "../js/render.js";
 import { fakeDocument, T0 } from "./helpers.js";
 
 const render = (m) => messageElement(fakeDocument, { ts: T0, ...m });
@@ -82,10 +82,33 @@ describe("messageElement", () => {
     }
   });
 
-  it("keeps a failed-delivery note on the entry", () => {
-    const node = render({ kind: "private", direction: "out", to: "Zoe", from: "Al", text: "a\nb" });
-    markFailed(fakeDocument, node, "Nobody with that name is in the chat.");
+  it("shows the delivery of our own messages: sending, then sent or failed", () => {
+    const node = render({
+      kind: "private",
+      direction: "out",
+      to: "Zoe",
+      from: "Al",
+      text: "a\nb",
+      mine: true,
+      delivery: "sending",
+      note: "Sending…",
+    });
+    assert.equal(node.dataset.delivery, "sending");
+    assert.ok(node.classList.contains("msg--pending"));
+    assert.equal(node.querySelector(".msg__note").textContent, "Sending…");
+    setDelivery(fakeDocument, node, { delivery: "failed", note: "Not delivered: Nobody with that name is in the chat." });
+    assert.equal(node.dataset.delivery, "failed");
     assert.ok(node.classList.contains("msg--failed"));
+    assert.equal(node.classList.contains("msg--pending"), false);
+    assert.equal(all(node, "msg__note").length, 1);
     assert.match(node.querySelector(".msg__note").textContent, /^Not delivered: Nobody/);
+
+    const sent = render({ kind: "public", from: "Al", text: "hi", mine: true, delivery: "sending", note: "Sending…" });
+    setDelivery(fakeDocument, sent, { delivery: "sent", note: null, ts: T0 + 60_000 });
+    assert.equal(sent.dataset.delivery, "sent");
+    assert.equal(sent.classList.contains("msg--pending"), false);
+    assert.equal(sent.querySelector(".msg__note").textContent, "");
+    assert.equal(sent.querySelector(".msg__time").dateTime, new Date(T0 + 60_000).toISOString());
+    assert.equal(render({ kind: "public", from: "B", text: "x" }).dataset.delivery, undefined);
   });
 });

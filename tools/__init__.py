@@ -1,0 +1,1 @@
+"""Scripts behind bin/: the post-deploy smoke test and the cdk diff guard."""
