@@ -44,7 +44,8 @@ class ChatClient:
                 continue
 
     def next_frames(self, count: int, timeout: float = 10.0) -> list[Frame]:
-        return [self.wait_for(lambda _: True, timeout) for _ in range(count)]
+        """The next `count` frames, skipping history (what earlier tests left in the room)."""
+        return [self.wait_for(lambda f: "history" not in f, timeout) for _ in range(count)]
 
     def error(self, timeout: float = 10.0) -> Frame:
         frame = self.wait_for(lambda f: "error" in f, timeout)
