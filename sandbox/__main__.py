@@ -14,9 +14,22 @@ from pathlib import Path
 from aiohttp import web
 
 from sandbox.dynamodb import EmbeddedDynamoDB, create_tables
+from sandbox.faults import (
+    POST_ERROR_STATUSES,
+    ConnectionSelector,
+    FaultConfig,
+    FaultConfigError,
+    Faults,
+)
 from sandbox.gateway import Gateway, GatewayConfig
 from sandbox.intrinsics import LocalEndpoint, Resolver
-from sandbox.lambdas import FunctionConfig, FunctionPool, LambdaService, runtime_environment
+from sandbox.lambdas import (
+    FUNCTION_ACCESS_KEY_ID,
+    FunctionConfig,
+    FunctionPool,
+    LambdaService,
+    runtime_environment,
+)
 from sandbox.stage import INTEGRATION_TIMEOUT_S
 from sandbox.template import StackSpec, TemplateError, find_template, load_template
 
@@ -118,7 +131,116 @@ def build_parser() -> argparse.ArgumentParser:
         default="us-east-1",
         help="AWS region to emulate (default: us-east-1)",
     )
+    _add_fault_arguments(parser)
     return parser
+
+
+def _add_fault_arguments(parser: argparse.ArgumentParser) -> None:
+    faults = parser.add_argument_group(
+        "fault switches",
+        "Inject failures AWS can produce, to test how the stack copes (all off by default; "
+        "every injected fault is logged with a 'fault:' prefix). See docs/sandbox.md.",
+    )
+    faults.add_argument(
+        "--fault-post-latency-ms",
+        metavar="MS",
+        type=float,
+        default=0.0,
+        help="delay every @connections POST to a selected connection by MS milliseconds",
+    )
+    faults.add_argument(
+        "--fault-post-error-rate",
+        metavar="P",
+        type=float,
+        default=0.0,
+        help="answer this fraction (0-1) of @connections POSTs to selected connections with "
+        "an error instead of delivering them",
+    )
+    faults.add_argument(
+        "--fault-post-error-status",
+        metavar="STATUS",
+        type=int,
+        choices=POST_ERROR_STATUSES,
+        default=429,
+        help="the error: 429 (LimitExceededException, the default) or 500 "
+        "(InternalServerErrorException)",
+    )
+    faults.add_argument(
+        "--fault-post-connections",
+        metavar="SELECTOR",
+        default="all",
+        help="which connections the POST faults hit: all (default), a fraction such as 0.25 "
+        "(drawn per connection), or query:NAME=VALUE (connections whose $connect URL had "
+        "that query parameter, e.g. query:fault=slow)",
+    )
+    faults.add_argument(
+        "--fault-drop-disconnect-rate",
+        metavar="P",
+        type=float,
+        default=0.0,
+        help="never deliver this fraction (0-1) of $disconnect events",
+    )
+    faults.add_argument(
+        "--fault-dynamodb-throttle-rate",
+        metavar="P",
+        type=float,
+        default=0.0,
+        help="answer this fraction (0-1) of the functions' requests to the embedded DynamoDB "
+        "with HTTP 400 ProvisionedThroughputExceededException (ThrottlingException for "
+        "table operations)",
+    )
+    faults.add_argument(
+        "--fault-crash-after-posts",
+        metavar="N",
+        type=int,
+        default=0,
+        help="kill (SIGKILL) the execution environment of an invocation when it makes its "
+        "Nth @connections POST; that post and any later one are not delivered",
+    )
+    faults.add_argument(
+        "--fault-crash-route",
+        metavar="ROUTE",
+        help="only crash invocations of this route key (default: any route)",
+    )
+    faults.add_argument(
+        "--fault-crash-count",
+        metavar="K",
+        type=int,
+        default=1,
+        help="crash at most K invocations (default 1; 0: every one that reaches N posts)",
+    )
+    faults.add_argument(
+        "--fault-spare-last-attempt",
+        action="store_true",
+        help="never fail an SDK's last announced attempt (amz-sdk-request attempt=max>1): "
+        "errors then test that clients retry, without making their calls fail",
+    )
+    faults.add_argument(
+        "--fault-seed",
+        metavar="N",
+        type=int,
+        help="seed for the random fault choices (default: unseeded)",
+    )
+
+
+def fault_config(args: argparse.Namespace) -> FaultConfig:
+    """The fault switches from the command line. Raises FaultConfigError."""
+    config = FaultConfig(
+        post_latency_ms=args.fault_post_latency_ms,
+        post_error_rate=args.fault_post_error_rate,
+        post_error_status=args.fault_post_error_status,
+        post_connections=ConnectionSelector.parse(args.fault_post_connections),
+        drop_disconnect_rate=args.fault_drop_disconnect_rate,
+        dynamodb_throttle_rate=args.fault_dynamodb_throttle_rate,
+        crash_after_posts=args.fault_crash_after_posts,
+        crash_route=args.fault_crash_route,
+        crash_count=args.fault_crash_count,
+        spare_last_attempt=args.fault_spare_last_attempt,
+        seed=args.fault_seed,
+    )
+    if config.dynamodb_throttle_rate > 0 and args.dynamodb_endpoint:
+        raise FaultConfigError("--fault-dynamodb-throttle-rate needs the embedded DynamoDB")
+    return config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,6 +255,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if min(args.idle_timeout, args.max_duration, args.integration_timeout) <= 0:
         print("sandbox: error: timeouts must be positive", file=sys.stderr)
+        return 2
+    try:
+        args.faults = Faults(fault_config(args))
+    except FaultConfigError as exc:
+        print(f"sandbox: error: {exc}", file=sys.stderr)
         return 2
     try:
         template = args.template or find_template(args.cdk_out, args.stack)
@@ -181,7 +308,9 @@ async def _serve(args: argparse.Namespace, stack: StackSpec, listener: socket.so
         if args.dynamodb_endpoint:
             dynamodb_endpoint = args.dynamodb_endpoint
         else:
-            embedded = EmbeddedDynamoDB(host="127.0.0.1")
+            embedded = EmbeddedDynamoDB(
+                host="127.0.0.1", faults=args.faults, throttled_key=FUNCTION_ACCESS_KEY_ID
+            )
             dynamodb_endpoint = await asyncio.to_thread(embedded.start)
         await asyncio.to_thread(
             create_tables, dynamodb_endpoint, args.region, stack.tables.values()
@@ -212,6 +341,7 @@ async def _serve(args: argparse.Namespace, stack: StackSpec, listener: socket.so
                 integration_timeout_s=args.integration_timeout,
             ),
             lambdas,
+            args.faults,
         )
         runner = web.AppRunner(
             gateway.app(), handle_signals=False, access_log=None, shutdown_timeout=2.0
@@ -291,7 +421,7 @@ def _lambda_service(
         pools[function.logical_id] = FunctionPool(
             FunctionConfig(function, environment), max_workers=args.workers
         )
-    return LambdaService(pools)
+    return LambdaService(pools, on_finished=args.faults.forget)
 
 
 def _banner(
@@ -318,6 +448,8 @@ def _banner(
     tables = ", ".join(table.name for table in stack.tables.values()) or "(none)"
     kind = "embedded moto" if embedded else "external"
     _say(f"DynamoDB:      {dynamodb} ({kind}); tables: {tables}")
+    for line in args.faults.config.describe():
+        _say(f"Fault:         {line}")
     _say(f"Web page:      http://{base}/")
     for stage in api.stages:
         _say(f"WebSocket URL: ws://{base}/{stage}")

@@ -179,6 +179,12 @@ def _invoke(
     """Run one invocation; return the `result` reply (payload or error)."""
     request_id = request["requestId"]
     context = LambdaContext(init, request_id, request["deadlineMs"])
+    # As the Lambda runtime does: the invocation's X-Ray header, which the AWS SDKs send on
+    # (botocore adds it to every call as X-Amzn-Trace-Id).
+    if request.get("traceId"):
+        os.environ["_X_AMZN_TRACE_ID"] = request["traceId"]
+    else:
+        os.environ.pop("_X_AMZN_TRACE_ID", None)
     try:
         result = handler(request["event"], context)
     except Exception as exc:

@@ -8,6 +8,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from sandbox.faults import Faults
 from sandbox.lambdas import LambdaService
 from sandbox.management import ConnectionsApi
 from sandbox.responses import json_response
@@ -31,7 +32,9 @@ class GatewayConfig:
 class Gateway:
     """One WebSocket API: its stages, its management API, and the web client beside them."""
 
-    def __init__(self, config: GatewayConfig, lambdas: LambdaService) -> None:
+    def __init__(
+        self, config: GatewayConfig, lambdas: LambdaService, faults: Faults | None = None
+    ) -> None:
         self._stages = frozenset(config.api.stages)
         self._stage = WebSocketStage(
             config.api,
@@ -42,8 +45,9 @@ class Gateway:
                 integration_timeout_s=config.integration_timeout_s,
             ),
             region=config.region,
+            faults=faults,
         )
-        self._connections = ConnectionsApi(self._stage)
+        self._connections = ConnectionsApi(self._stage, lambdas, faults)
         self._site = StaticSite(config.web_dir, config.api.stages[0])
 
     def app(self) -> web.Application:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sandbox.template import StackSpec
 
+log = logging.getLogger("sandbox")
+
 ACCOUNT_ID = "000000000000"
 PARTITION = "aws"
 URL_SUFFIX = "amazonaws.com"
@@ -18,6 +21,9 @@ URL_SUFFIX = "amazonaws.com"
 API = "AWS::ApiGatewayV2::Api"
 STAGE = "AWS::ApiGatewayV2::Stage"
 FUNCTION = "AWS::Lambda::Function"
+NESTED_STACK = "AWS::CloudFormation::Stack"
+# Nested stacks are not run; their outputs resolve to names under this reserved domain.
+NESTED_OUTPUT_DOMAIN = "nested-stack.sandbox.invalid"
 TABLE_TYPES = ("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable")
 
 # Resource type -> (the property that names it, ARN service, ARN resource before the name).
@@ -213,9 +219,24 @@ class Resolver:
             )
         if kind == API and attribute == "ApiId":
             return self._api_ids.get(target, target)
+        if kind == NESTED_STACK and attribute.startswith("Outputs.") and len(attribute) > 8:
+            return self._nested_output(target, attribute[len("Outputs.") :], where)
         raise TemplateError(
             f"{where}: Fn::GetAtt {target}.{attribute} ({kind}) is not supported by the sandbox"
         )
+
+    def _nested_output(self, stack: str, output: str, where: str) -> str:
+        """A placeholder for a nested stack's output: the sandbox does not run nested stacks
+        (what CDK puts there, such as CloudFront hosting, is not emulated)."""
+        value = f"{output.lower()}.{stack.lower()}.{NESTED_OUTPUT_DOMAIN}"
+        log.warning(
+            "sandbox: warning: %s: nested stack %s is not run; its output %s is %s",
+            where,
+            stack,
+            output,
+            value,
+        )
+        return value
 
     def _sub(self, argument: Any, where: str) -> str:
         if isinstance(argument, list):

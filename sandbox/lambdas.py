@@ -7,9 +7,11 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +24,14 @@ log = logging.getLogger("sandbox")
 WORKER_SCRIPT = Path(__file__).with_name("_worker.py")
 INIT_TIMEOUT_S = 10.0
 _REPLY_LIMIT = 64 * 1024 * 1024
+# The functions' (fake) access key: the embedded DynamoDB tells their requests apart by it.
+FUNCTION_ACCESS_KEY_ID = "ASIASANDBOXFAKEKEY00"
+# How Lambda names the signal that ended a runtime ("Runtime exited with error: signal: killed").
+_SIGNAL_NAMES = {
+    signal.SIGKILL: "killed",
+    signal.SIGABRT: "aborted",
+    signal.SIGSEGV: "segmentation fault",
+}
 
 
 @dataclass(frozen=True)
@@ -80,7 +90,7 @@ def runtime_environment(
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
-        "AWS_ACCESS_KEY_ID": "ASIASANDBOXFAKEKEY00",
+        "AWS_ACCESS_KEY_ID": FUNCTION_ACCESS_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": "sandbox-fake-secret-access-key",
         "AWS_SESSION_TOKEN": "sandbox-fake-session-token",
         "AWS_CONFIG_FILE": os.devnull,
@@ -175,6 +185,12 @@ class _Worker:
     def alive(self) -> bool:
         return self.process.returncode is None
 
+    def crash(self) -> None:
+        """SIGKILL the process (its reply pipe then ends and the invocation fails)."""
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+
     def kill(self) -> None:
         if self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -199,6 +215,26 @@ class _WorkerExitedError(Exception):
         super().__init__(f"worker exited with code {code}")
         self.code = code
 
+    def lambda_message(self) -> str:
+        """How Lambda words it: `exit status 1`, or `signal: killed` for SIGKILL."""
+        if self.code >= 0:
+            return f"exit status {self.code}"
+        try:
+            number = signal.Signals(-self.code)
+        except ValueError:
+            return f"signal: {-self.code}"
+        return f"signal: {_SIGNAL_NAMES.get(number, number.name)}"
+
+
+@dataclass(frozen=True)
+class RunningInvocation:
+    """An invocation in progress: what the @connections API knows about the caller."""
+
+    function_name: str
+    label: str | None  # the route key that invoked it
+    trace_root: str
+    worker: _Worker
+
 
 class _InitFailedError(Exception):
     def __init__(self, error: dict[str, Any]) -> None:
@@ -215,6 +251,7 @@ class FunctionPool:
         self._idle: list[_Worker] = []
         self._all: set[_Worker] = set()
         self._closed = False
+        self.running: dict[str, RunningInvocation] = {}  # by X-Ray trace root
 
     async def warm(self, count: int) -> None:
         """Start `count` environments ahead of the first invocation (errors are logged)."""
@@ -256,9 +293,24 @@ class FunctionPool:
         worker.kill()
         self._all.discard(worker)
 
-    async def invoke(self, event: dict[str, Any]) -> InvocationResult:
-        """Run the handler on `event` in a free environment, enforcing the function's timeout."""
+    async def invoke(
+        self, event: dict[str, Any], *, label: str | None = None, trace_root: str | None = None
+    ) -> InvocationResult:
+        """Run the handler on `event` in a free environment, enforcing the function's timeout.
+
+        Each invocation gets its own X-Ray trace header in `_X_AMZN_TRACE_ID`, as on Lambda;
+        `running` maps its root to the invocation while it runs (`label`: the route key).
+        """
         request_id = str(uuid.uuid4())
+        root = trace_root or new_trace_root()
+        try:
+            return await self._invoke(event, request_id, root, label)
+        finally:
+            self.running.pop(root, None)
+
+    async def _invoke(
+        self, event: dict[str, Any], request_id: str, root: str, label: str | None
+    ) -> InvocationResult:
         async with self._slots:
             if self._closed:
                 raise RuntimeError("the function pool is closed")
@@ -279,8 +331,10 @@ class FunctionPool:
                 "type": "invoke",
                 "requestId": request_id,
                 "deadlineMs": deadline_ms,
+                "traceId": f"Root={root};Parent={os.urandom(8).hex()};Sampled=0",
                 "event": event,
             }
+            self.running[root] = RunningInvocation(self.config.spec.name, label, root, worker)
             try:
                 reply = await asyncio.wait_for(self._call(worker, request), timeout_s)
             except TimeoutError:
@@ -293,9 +347,10 @@ class FunctionPool:
                 self._discard(worker)
                 error = {
                     "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
-                    f"exit status {exc.code}",
+                    f"{exc.lambda_message()}",
                     "errorType": "Runtime.ExitError",
                 }
+                print(f"{_utc_stamp()} {request_id} {error['errorMessage']}", flush=True)
                 return InvocationResult("error", None, error, _ms(started), init_ms, worker.pid)
             except BaseException:
                 self._discard(worker)
@@ -335,22 +390,50 @@ class FunctionPool:
 
 
 class LambdaService:
-    """Every function of the stack, invoked by logical id."""
+    """Every function of the stack, invoked by logical id.
 
-    def __init__(self, pools: dict[str, FunctionPool]) -> None:
+    `on_finished` is told the trace root of every invocation that ends.
+    """
+
+    def __init__(
+        self, pools: dict[str, FunctionPool], on_finished: Callable[[str], None] | None = None
+    ) -> None:
         self._pools = pools
+        self._on_finished = on_finished
 
     async def warm(self, count: int) -> None:
         """Start `count` environments per function."""
         await asyncio.gather(*(pool.warm(count) for pool in self._pools.values()))
 
-    async def invoke(self, function_id: str, event: dict[str, Any]) -> InvocationResult:
-        """Invoke a function synchronously (RequestResponse)."""
-        return await self._pools[function_id].invoke(event)
+    async def invoke(
+        self, function_id: str, event: dict[str, Any], *, label: str | None = None
+    ) -> InvocationResult:
+        """Invoke a function synchronously (RequestResponse); `label` names the route."""
+        root = new_trace_root()
+        try:
+            return await self._pools[function_id].invoke(event, label=label, trace_root=root)
+        finally:
+            if self._on_finished is not None:
+                self._on_finished(root)
+
+    def running(self, trace_root: str | None) -> RunningInvocation | None:
+        """The invocation in progress with this X-Ray trace root, if any."""
+        if trace_root is None:
+            return None
+        for pool in self._pools.values():
+            found = pool.running.get(trace_root)
+            if found is not None:
+                return found
+        return None
 
     async def close(self) -> None:
         """Stop all environments."""
         await asyncio.gather(*(pool.close() for pool in self._pools.values()))
+
+
+def new_trace_root() -> str:
+    """A fresh X-Ray trace id: `1-<epoch seconds, 8 hex>-<24 hex>`."""
+    return f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
 
 
 def _log_stream_name() -> str:

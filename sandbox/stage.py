@@ -31,6 +31,7 @@ from sandbox.events import (
     new_id,
     without_hop_by_hop,
 )
+from sandbox.faults import Faults
 from sandbox.lambdas import LambdaService
 from sandbox.responses import json_response, request_id_header
 from sandbox.routing import RouteSelector
@@ -91,6 +92,7 @@ class Connection:
     close_code: int | None = None
     close_reason: str = ""
     done: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    faulty: bool = False  # the @connections POST faults apply to it (sandbox.faults)
 
     @property
     def id(self) -> str:
@@ -119,12 +121,19 @@ class WebSocketStage:
     """
 
     def __init__(
-        self, api: ApiSpec, lambdas: LambdaService, limits: StageLimits, *, region: str
+        self,
+        api: ApiSpec,
+        lambdas: LambdaService,
+        limits: StageLimits,
+        *,
+        region: str,
+        faults: Faults | None = None,
     ) -> None:
         self._api = api
         self._region = region
         self._lambdas = lambdas
         self._limits = limits
+        self._faults = faults or Faults()
         self._routes: dict[str, RouteSpec] = dict(api.routes)
         self._selector = RouteSelector(api.route_selection_expression)
         self._connections: dict[str, Connection] = {}
@@ -170,14 +179,21 @@ class WebSocketStage:
             source_ip=request.remote or "127.0.0.1",
             user_agent=request.headers.get("User-Agent"),
         )
-        conn = Connection(info=info)
+        query = parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True)
+        conn = Connection(info=info, faulty=self._faults.selects(query))
         self._connections[conn.id] = conn
         accepted = False
         try:
-            rejection = await self._connect(request, conn, ws, received_ms)
+            rejection = await self._connect(request, conn, ws, received_ms, query)
             if rejection is not None:
                 return rejection
-            await ws.prepare(request)
+            try:
+                await ws.prepare(request)
+            except ConnectionResetError:
+                # The client left while $connect ran: the connection was never established,
+                # so there is no $disconnect (and its id answers 410).
+                log.info("%s %s %s", "$connect", conn.id, "client left before the handshake")
+                return web.Response(status=400)
             accepted = True
         finally:
             if not accepted:
@@ -193,12 +209,18 @@ class WebSocketStage:
         return ws
 
     async def _connect(
-        self, request: web.Request, conn: Connection, ws: web.WebSocketResponse, received_ms: int
+        self,
+        request: web.Request,
+        conn: Connection,
+        ws: web.WebSocketResponse,
+        received_ms: int,
+        query: list[tuple[str, str]],
     ) -> web.Response | None:
         """Run the authorizer and the $connect integration, if the API has them.
 
         Returns the handshake's rejection, or None to accept (with the subprotocol the
-        $connect function chose set on `ws`).
+        $connect function chose set on `ws`). Both events carry the time the upgrade request
+        arrived as `requestTimeEpoch`, which is also the connection's `connectedAt`.
         """
         route = self._routes.get("$connect")
         if route is None:
@@ -213,11 +235,15 @@ class WebSocketStage:
             forwarding=ForwardingInfo(proto=request.scheme, port=_local_port(request)),
             request_ms=received_ms,
         )
-        query = parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True)
         request_id = new_id()
         if route.authorizer is not None:
             verdict = await self._authorize(
-                route.authorizer, conn, headers=headers, query=query, request_id=request_id
+                route.authorizer,
+                conn,
+                headers=headers,
+                query=query,
+                request_id=request_id,
+                request_ms=received_ms,
             )
             if verdict.status != 200:
                 return _authorizer_rejection(verdict.status)
@@ -227,7 +253,7 @@ class WebSocketStage:
             headers=without_hop_by_hop(headers),
             query=query,
             request_id=request_id,
-            request_ms=epoch_ms(),
+            request_ms=received_ms,
         )
         result = await self._integrate(route.route_key, route.function_id, event, conn.id)
         status, protocol = _connect_response(result)
@@ -245,6 +271,7 @@ class WebSocketStage:
         headers: list[tuple[str, str]],
         query: list[tuple[str, str]],
         request_id: str,
+        request_ms: int,
     ) -> authorizer.Verdict:
         """Run the $connect authorizer, unless an identity source is missing (then 401)."""
         missing = authorizer.missing_identity(spec.identity_sources, headers, query)
@@ -258,7 +285,7 @@ class WebSocketStage:
                 headers=headers,
                 query=query,
                 request_id=request_id,
-                request_ms=epoch_ms(),
+                request_ms=request_ms,
             )
             started = time.monotonic()
             result = await self._integrate("$connect authorizer", spec.function_id, event, conn.id)
@@ -315,7 +342,9 @@ class WebSocketStage:
         conn.state = ConnState.CLOSED
         self._connections.pop(conn.id, None)
         route = self._routes.get("$disconnect")
-        if route is not None:
+        if route is not None and self._faults.drops_disconnect():
+            log.info("fault: $disconnect of %s dropped (never delivered)", conn.id)
+        elif route is not None:
             task = asyncio.create_task(self._run_disconnect(conn, route))
             self._disconnects.add(task)
             task.add_done_callback(self._disconnects.discard)
@@ -388,7 +417,7 @@ class WebSocketStage:
         if function_id is None:
             log.info("%s %s %s", label, connection_id, "error (route has no integration)")
             return IntegrationResult("error")
-        invocation = asyncio.ensure_future(self._lambdas.invoke(function_id, event))
+        invocation = asyncio.ensure_future(self._lambdas.invoke(function_id, event, label=label))
         self._tasks.add(invocation)
         invocation.add_done_callback(self._tasks.discard)
         try:

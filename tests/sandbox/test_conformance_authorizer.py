@@ -136,3 +136,18 @@ def test_oversize_authorizer_result_is_500(auth_sandbox: Sandbox) -> None:
     assert rejected_status(auth_sandbox, f"token=huge&tag={tag}") == 500
     assert items(auth_sandbox, f"tag#{tag}") == []
     assert "exceeds 8192" in auth_sandbox.log()
+
+
+def test_connect_times_agree_after_an_authorizer(auth_sandbox: Sandbox) -> None:
+    # item 49, with an authorizer that takes its time (it writes to DynamoDB first)
+    tag = new_tag()
+    with auth_sandbox.connect(f"token=allow&tag={tag}") as ws:
+        cid = connection_id_of(ws)
+    (record,) = items(auth_sandbox, f"authorizer#{tag}")
+    authorizer = json.loads(record["event"]["S"])["requestContext"]
+    connect = auth_sandbox.wait_for_event(cid, "CONNECT")["requestContext"]
+    # THEN both events of the one upgrade request carry its time, within a few milliseconds
+    # of connectedAt, however long the authorizer ran
+    for context in (authorizer, connect):
+        assert context["connectedAt"] == connect["connectedAt"]
+        assert abs(context["requestTimeEpoch"] - context["connectedAt"]) <= 5

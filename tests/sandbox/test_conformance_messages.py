@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -194,15 +193,13 @@ def test_frame_over_32k_or_message_over_128k_closes_with_1009(
 
 
 def test_concurrent_invocations_run_in_separate_environments(echo_sandbox: Sandbox) -> None:
-    # GIVEN two clients calling a function that sleeps and reports its process
-    def call() -> int:
-        with echo_sandbox.connect() as ws:
-            ws.send('{"action":"context","sleep":0.6}')
-            return int(json.loads(ws.recv(timeout=10))["pid"])
-
-    # WHEN they call at the same time
-    with ThreadPoolExecutor(2) as pool:
-        pids = list(pool.map(lambda _: call(), range(2)))
+    # GIVEN two connected clients and a function that sleeps and reports its process
+    with echo_sandbox.connect() as first, echo_sandbox.connect() as second:
+        # WHEN both call it at the same time (the first call still sleeps when the second
+        # arrives, however slowly the clients connected)
+        for ws in (first, second):
+            ws.send('{"action":"context","sleep":1.0}')
+        pids = [int(json.loads(ws.recv(timeout=15))["pid"]) for ws in (first, second)]
     # THEN each invocation had its own execution environment (no shared module state)
     assert pids[0] != pids[1]
 

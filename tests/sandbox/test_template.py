@@ -155,6 +155,17 @@ def test_api_ref_and_endpoint_resolve_to_local_urls() -> None:
     assert resolve(domain) == "127.0.0.1:8080"
 
 
+def test_nested_stack_outputs_resolve_to_placeholders() -> None:
+    # GIVEN a nested stack (CDK's NestedStack), which the sandbox does not run
+    nested = {"Web": {"Type": "AWS::CloudFormation::Stack", "Properties": {}}}
+    value = {"Fn::Join": ["", ["https://", {"Fn::GetAtt": ["Web", "Outputs.WebDomainName"]}, ",x"]]}
+    # WHEN one of its outputs is resolved THEN it is a placeholder under a reserved domain
+    assert resolve(value, nested) == "https://webdomainname.web.nested-stack.sandbox.invalid,x"
+    # AND other attributes of a nested stack are still refused
+    with pytest.raises(TemplateError, match=r"Web\.Arn"):
+        resolve({"Fn::GetAtt": ["Web", "Arn"]}, nested)
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
