@@ -167,8 +167,10 @@ class ChatService:
             raise ChatError(ErrorCode.INTERNAL, "The name could not be set; please try again.")
 
         me = Member(current.connection_id, name)
-        roster = [m for m in self._store.list_members() if m.connection_id != me.connection_id]
-        roster.append(me)
+        roster = self._store.list_members()
+        if all(m.connection_id != me.connection_id for m in roster):
+            # Its $disconnect ran since the claim: nobody is told about a gone member.
+            raise self._not_connected()
         notice = frames.joined(name) if current.name is None else frames.renamed(current.name, name)
         names = [m.name for m in roster]
         if self._small(roster):

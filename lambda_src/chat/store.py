@@ -380,31 +380,43 @@ class DynamoChatStore:
             request["ExclusiveStartKey"] = last_key
 
     def remove_connection(self, connection_id: str) -> Member | None:
+        held_by_others: set[str] = set()  # claim keys that expired and were taken over
+        member_missing = False
         for _ in range(REMOVE_ATTEMPTS):
             item = self._get(connection_key(connection_id))
             if item is None:
                 return self._remove_orphaned_membership(connection_id)
             connection = _connection(item)
-            name_condition = (
-                "attribute_exists(pk) AND attribute_not_exists(#name)"
-                if connection.name is None
-                else "attribute_exists(pk) AND #name = :name"
-            )
+            named = connection.name is not None
             delete_connection: Item = {
                 "TableName": self._table,
                 "Key": connection_key(connection_id),
-                "ConditionExpression": name_condition,
+                # Unchanged since it was read; otherwise read it again.
+                "ConditionExpression": (
+                    "attribute_exists(pk) AND #name = :name"
+                    if named
+                    else "attribute_exists(pk) AND attribute_not_exists(#name)"
+                ),
                 "ExpressionAttributeNames": {"#name": "name"},
             }
-            if connection.name is not None:
+            if named:
                 delete_connection["ExpressionAttributeValues"] = {":name": {"S": connection.name}}
             actions: list[Item] = [{"Delete": delete_connection}]
-            if connection.name is not None:
+            leaves_room = named and not member_missing
+            if leaves_room:
                 actions.append(
-                    {"Delete": {"TableName": self._table, "Key": member_key(connection_id)}}
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": member_key(connection_id),
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    }
                 )
                 actions.append(self._count_down())
-                actions += [self._release(key, connection_id) for key in connection.name_keys]
+            releases = [k for k in connection.name_keys if k not in held_by_others]
+            first_release = len(actions)
+            actions += [self._release(key, connection_id) for key in releases]
             try:
                 self._db.transact_write_items(TransactItems=actions)
             except ClientError as error:
@@ -414,24 +426,16 @@ class DynamoChatStore:
                 ):
                     raise
                 reasons = _reasons(error)
-                if any(r == "ConditionalCheckFailed" for r in reasons[3:]):
-                    # A claim of ours expired and was taken over: leave it to its new owner.
-                    self._remove_keeping_claims(connection_id, connection)
-                    return self._member_if_live(connection, item)
-                continue  # the connection changed (or a conflict): read it again
-            return self._member_if_live(connection, item)
+                if not reasons or reasons[0] != "None":
+                    continue  # the connection changed, or a conflict: read it again
+                if leaves_room and reasons[1] == "ConditionalCheckFailed":
+                    member_missing = True  # never expected; do not count the room down
+                for index, key in enumerate(releases, start=first_release):
+                    if index < len(reasons) and reasons[index] == "ConditionalCheckFailed":
+                        held_by_others.add(key)  # leave it to its new owner
+                continue
+            return self._member_if_live(connection, item) if leaves_room else None
         raise ConcurrentUpdateError
-
-    def _remove_keeping_claims(self, connection_id: str, connection: Connection) -> None:
-        self._db.transact_write_items(
-            TransactItems=[
-                {"Delete": {"TableName": self._table, "Key": connection_key(connection_id)}},
-                {"Delete": {"TableName": self._table, "Key": member_key(connection_id)}},
-                self._count_down(),
-            ]
-        )
-        for key in connection.name_keys:
-            self.release_claim(key, connection_id)
 
     def _remove_orphaned_membership(self, connection_id: str) -> Member | None:
         """No connection item: remove a membership left without one (never expected)."""
