@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy
@@ -16,10 +17,12 @@ LAMBDA_SOURCE = Path(__file__).resolve().parent.parent / "lambda_src"
 HANDLER = "handler.lambda_handler"
 # The newest Python that both this CDK release and Lambda support.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
 
 
 class ChatFunction(Construct):
-    """Python on arm64, code from lambda_src/ as-is (the runtime provides boto3).
+    """Python on arm64, code from lambda_src/ as-is (the runtime provides boto3; `layers`,
+    AWS's public Powertools layer, provides Powertools: infra/powertools.py).
 
     Its role starts empty: it may write to its own log group only (not the account-wide
     AWSLambdaBasicExecutionRole, which allows any log group); the stack adds the table and
@@ -38,6 +41,8 @@ class ChatFunction(Construct):
         environment: dict[str, str],
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
+        layers: Sequence[lambda_.ILayerVersion] = (),
+        tracing: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -55,7 +60,7 @@ class ChatFunction(Construct):
             "Function",
             description="WebSocket chat: every route of the chat API",
             runtime=RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
+            architecture=ARCHITECTURE,
             handler=HANDLER,
             code=lambda_.Code.from_asset(
                 str(LAMBDA_SOURCE), exclude=["__pycache__", "*.pyc", ".mypy_cache"]
@@ -67,6 +72,9 @@ class ChatFunction(Construct):
             role=self.role,
             log_group=self.log_group,
             environment={"TABLE_NAME": table_name, **environment},
+            layers=list(layers),
+            # X-Ray only when asked (context `tracing`): off, the role has no xray:* at all.
+            tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.DISABLED,
         )
         resource = self.function.node.default_child
         assert resource is not None
@@ -76,12 +84,29 @@ class ChatFunction(Construct):
             "API Gateway invokes the function synchronously (AWS_PROXY) and gets its error "
             "back; a dead-letter queue only ever receives failed asynchronous invocations",
         )
+        if tracing:
+            self._acknowledge_xray_wildcard()
+        else:
+            acknowledge(
+                resource,
+                "Serverless-LambdaTracing",
+                "API Gateway WebSocket APIs do not support X-Ray, so a trace would start at "
+                "the function; X-Ray needs xray:Put* on Resource '*', and the JSON logs "
+                "already carry the request and connection ids for every invocation "
+                "(context tracing=true turns it on)",
+            )
+
+    def _acknowledge_xray_wildcard(self) -> None:
+        """AwsSolutions-IAM5 for Resource '*' of xray:PutTraceSegments/PutTelemetryRecords."""
+        policy = self.role.node.find_child("DefaultPolicy")
+        resource = policy.node.default_child
+        assert resource is not None
         acknowledge(
             resource,
-            "Serverless-LambdaTracing",
-            "API Gateway WebSocket APIs do not support X-Ray, so a trace would start at the "
-            "function; X-Ray needs xray:Put* on Resource '*', and the JSON logs already carry "
-            "the request and connection ids for every invocation",
+            "AwsSolutions-IAM5[Resource::*]",
+            "active tracing (context tracing=true): xray:PutTraceSegments and "
+            "xray:PutTelemetryRecords support no resource-level permissions, so X-Ray's own "
+            "policy grants them on Resource '*' and nothing else",
         )
 
     def set_callback_url(self, url: str) -> None:

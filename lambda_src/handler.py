@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from chat import frames, logs
+from chat import frames, logs, telemetry
 from chat.errors import ChatError, ErrorCode
 from chat.names import validate_name
 from chat.notifier import ConnectionsNotifier
@@ -51,13 +51,15 @@ ACTIONS: dict[str, Action] = {
     "history": lambda chat, sender, body, cid: chat.history(sender, since(body), cid),
 }
 VALID_ACTIONS = ", ".join(ACTIONS)
-# botocore's "standard" retry mode: exponential backoff with full jitter, on throttling
-# (ProvisionedThroughputExceeded, ThrottlingException, 429 LimitExceeded) and on 5xx and
-# connection errors; never on 410 Gone. DynamoDB gets 5 attempts (throttles clear within
-# a second or two as on-demand tables adapt); a post gets 3, because a broadcast waits
-# for its slowest post and the message stays in the history for whoever misses it.
-DYNAMODB_RETRIES: Any = {"mode": "standard", "max_attempts": 5}
-POST_RETRIES: Any = {"mode": "standard", "max_attempts": 3}
+# botocore's "standard" retry mode: exponential backoff with full jitter (a random wait of
+# up to 1, 2, 4 s ...), on throttling (ProvisionedThroughputExceeded, ThrottlingException,
+# 429 LimitExceeded), 5xx and connection errors; never on 410 Gone. `total_max_attempts`
+# counts the first try too. DynamoDB gets 4 attempts (at most about 7 s of waiting, well
+# inside the function's 20 s); a post gets 3 (at most about 3 s), because a broadcast
+# waits for its slowest post, and a member that misses a message recovers it from the
+# history when the next one shows the gap.
+DYNAMODB_RETRIES: Any = {"mode": "standard", "total_max_attempts": 4}
+POST_RETRIES: Any = {"mode": "standard", "total_max_attempts": 3}
 CHAT_SUBPROTOCOL = "chat"
 
 
@@ -230,6 +232,7 @@ def _client_action(route_key: str, frame: ClientFrame) -> tuple[str | None, str 
     return (action if isinstance(action, str) else None), frame.client_id
 
 
+@telemetry.entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Handle one $connect, $disconnect or message event. Never raises on a bad frame."""
     started = time.perf_counter()
@@ -262,6 +265,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if route_key not in ("$connect", "$disconnect"):
             internal = ChatError(ErrorCode.INTERNAL, "Something went wrong on our side.")
             _reply_error(connection_id, internal, _client_action(route_key, frame))
+    telemetry.record_request(route_key, outcome)
     log.info(
         "request",
         extra={

@@ -1,36 +1,41 @@
-"""Structured JSON logging with the standard library (one JSON object per line)."""
+"""Structured JSON logs through Powertools' Logger: one JSON object per line on stdout.
+
+Every `chat.*` logger (chat.handler, chat.notifier, ...) writes through the `chat` logger
+that Powertools configures, so each line carries `level`, `message`, `timestamp`,
+`service`, the invocation's keys (`function_request_id`, `cold_start`, and the `route`,
+`connectionId` and `requestId` that chat/telemetry.py appends) and whatever the call
+passed in `extra=`. Message bodies, names and tokens are never passed: log ids, routes,
+outcomes and counts only.
+"""
 
 from __future__ import annotations
 
-import json
-import logging
 import sys
-from typing import Any
 
-# Attributes every LogRecord has; anything else was passed with `extra=` and is logged.
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+from aws_lambda_powertools import Logger
 
-
-class JsonFormatter(logging.Formatter):
-    """Formats a record as JSON: level, logger, message, the `extra` fields, any traceback."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+# The logger's name is the service's: records of chat.handler, chat.notifier, ... reach it.
+SERVICE = "chat"
 
 
-def configure(level: str) -> None:
-    """Send the `chat` loggers to stdout as JSON lines (Lambda ships stdout to CloudWatch)."""
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("chat")
-    logger.handlers[:] = [handler]
-    logger.setLevel(level)
-    logger.propagate = False
+class _Stdout:
+    """Whatever sys.stdout is at the time of writing (Lambda's, or a test's capture)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+_logger: Logger | None = None
+
+
+def configure(level: str) -> Logger:
+    """The `chat` Powertools logger at `level` (set up on the first call, reused after)."""
+    global _logger  # noqa: PLW0603 - one logger per execution environment
+    if _logger is None:
+        _logger = Logger(service=SERVICE, level=level, stream=_Stdout(), utc=True)  # type: ignore[arg-type]
+    else:
+        _logger.setLevel(level)
+    return _logger

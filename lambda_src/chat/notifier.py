@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chat import telemetry
 from chat.frames import Frame
 from chat.ports import DeliveryReport
 
@@ -25,6 +29,25 @@ def encode(frame: Frame) -> bytes:
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+@dataclass
+class _Outcome:
+    """What happened to one connection's frames: SENT, GONE or FAILED (and why), each post's
+    time, and an unexpected exception to log."""
+
+    status: str = SENT
+    posted: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    error: str | None = None
+    exception: BaseException | None = None
+
+
+def _error_name(error: ClientError) -> str:
+    """`ForbiddenException`, or `HTTP 500` when the answer has no error code."""
+    code = error.response.get("Error", {}).get("Code")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return str(code or f"HTTP {status}")
+
+
 def _is_gone(error: ClientError) -> bool:
     code = error.response.get("Error", {}).get("Code")
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -36,7 +59,11 @@ class ConnectionsNotifier:
 
     Posts to different connections run concurrently on at most `concurrency` threads
     (the client's connection pool must be at least that large); the frames for one
-    connection are posted in order, and stop at the first 410.
+    connection are posted in order, and stop at the first 410. Losses are logged once per
+    delivery, not once per recipient: one line counting what was gone and what failed, by
+    error (and the first unexpected exception's traceback, if any). Each delivery's size, posts,
+    410s and post times go to the chat's metrics (chat/telemetry.py) from the calling
+    thread, once every post is done.
     """
 
     def __init__(self, client: Any, *, concurrency: int) -> None:
@@ -46,6 +73,7 @@ class ConnectionsNotifier:
     def send(self, deliveries: Mapping[str, Sequence[Frame]]) -> DeliveryReport:
         if not deliveries:
             return DeliveryReport(sent=0, gone=frozenset(), failed=0)
+        started = time.perf_counter()
         encoded = {cid: [encode(f) for f in batch] for cid, batch in deliveries.items()}
         jobs = list(encoded.items())
         if len(jobs) == 1:
@@ -55,33 +83,49 @@ class ConnectionsNotifier:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="post") as pool:
                 outcomes = list(pool.map(lambda job: self._post_all(*job), jobs))
         gone = frozenset(
-            cid for (cid, _), outcome in zip(jobs, outcomes, strict=True) if outcome == GONE
+            cid for (cid, _), outcome in zip(jobs, outcomes, strict=True) if outcome.status == GONE
         )
-        failed = sum(1 for outcome in outcomes if outcome == FAILED)
-        sent = sum(1 for outcome in outcomes if outcome == SENT)
+        failed = sum(1 for outcome in outcomes if outcome.status == FAILED)
+        sent = sum(1 for outcome in outcomes if outcome.status == SENT)
+        telemetry.record_delivery(
+            recipients=len(jobs),
+            posts=sum(outcome.posted for outcome in outcomes),
+            failures=failed,
+            gone=len(gone),
+            post_latencies_ms=[ms for outcome in outcomes for ms in outcome.latencies_ms],
+            elapsed_ms=telemetry.elapsed_ms(started),
+        )
         if gone or failed:
+            errors = Counter(o.error for o in outcomes if o.status == FAILED and o.error)
             log.info(
                 "delivery finished with losses",
-                extra={"sent": sent, "gone": len(gone), "failed": failed},
+                extra={"sent": sent, "gone": len(gone), "failed": failed, "errors": dict(errors)},
             )
+            unexpected = next((o.exception for o in outcomes if o.exception), None)
+            if unexpected is not None:
+                log.error("a post raised", exc_info=unexpected)
         return DeliveryReport(sent=sent, gone=gone, failed=failed)
 
-    def _post_all(self, connection_id: str, payloads: Sequence[bytes]) -> str:
+    def _post_all(self, connection_id: str, payloads: Sequence[bytes]) -> _Outcome:
+        outcome = _Outcome()
         for data in payloads:
+            started = time.perf_counter()
             try:
                 self._client.post_to_connection(ConnectionId=connection_id, Data=data)
             except ClientError as error:
                 if _is_gone(error):
-                    return GONE
-                log.warning(
-                    "post failed",
-                    extra={"connectionId": connection_id, "error": str(error)},
-                )
-                return FAILED
-            except Exception:  # a broken socket must not stop delivery to the others
-                log.exception("post failed", extra={"connectionId": connection_id})
-                return FAILED
-        return SENT
+                    outcome.status = GONE
+                    return outcome
+                outcome.status, outcome.error = FAILED, _error_name(error)
+                return outcome
+            except Exception as error:  # a broken socket must not stop delivery to the others
+                outcome.status, outcome.error = FAILED, type(error).__name__
+                outcome.exception = error
+                return outcome
+            finally:
+                outcome.latencies_ms.append(telemetry.elapsed_ms(started))
+            outcome.posted += 1
+        return outcome
 
     def close(self, connection_id: str) -> None:
         try:
@@ -97,5 +141,8 @@ class ConnectionsNotifier:
         try:
             self._client.get_connection(ConnectionId=connection_id)
         except ClientError as error:
-            return _is_gone(error)
+            gone = _is_gone(error)
+            if gone:
+                telemetry.record_stale()
+            return gone
         return False

@@ -389,11 +389,6 @@ def test_a_crash_mid_broadcast_loses_nothing_acknowledged(start) -> None:
     assert sorted(members_in_table(sandbox).values()) == ["Alice", "Bob", "Carol", "Dave"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lambda_src/chat/notifier.py logs a 'post failed' warning per recipient besides "
-    "the aggregate 'delivery finished with losses' line (owned by the notifier's engineer)",
-)
 def test_a_partial_delivery_failure_is_logged_once_per_broadcast(start) -> None:
     # GIVEN two members whose every post fails (500, retried by the SDK, still failing)
     sandbox, member = start(

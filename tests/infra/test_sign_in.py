@@ -130,8 +130,9 @@ def test_authorizer_runs_python_314_on_arm64_from_its_own_asset_with_the_layer(t
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
     assert "PyJWT[crypto]==" in layer["Properties"]["Description"]
-    # The chat function does not get it: lambda_src stays stdlib + the runtime's boto3.
-    assert "Layers" not in chat_function(template)[1]["Properties"]
+    # The chat function does not get it: only AWS's public Powertools layer (no PyJWT).
+    (powertools,) = chat_function(template)[1]["Properties"]["Layers"]
+    assert "AWSLambdaPowertoolsPythonV3" in json.dumps(powertools)
 
 
 def test_authorizer_environment_comes_from_context(template):

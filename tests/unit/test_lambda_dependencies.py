@@ -1,4 +1,6 @@
-"""lambda_src/ ships as-is: it may import only the standard library and the runtime's boto3."""
+"""lambda_src/ ships as-is: it may import only the standard library, the runtime's boto3 and
+Powertools, which AWS's public layer provides (infra/powertools.py; the pin and the layer
+version are checked in tests/infra/test_monitoring.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from pathlib import Path
 
 LAMBDA_SRC = Path(__file__).resolve().parents[2] / "lambda_src"
 RUNTIME_PROVIDED = {"boto3", "botocore"}
+LAYER_PROVIDED = {"aws_lambda_powertools"}
 OWN = {"chat", "handler"}
 
 
@@ -21,10 +24,10 @@ def imported_top_level_modules(path: Path) -> set[str]:
     return modules
 
 
-def test_lambda_code_imports_only_stdlib_boto3_and_itself():
+def test_lambda_code_imports_only_stdlib_boto3_powertools_and_itself():
     sources = sorted(LAMBDA_SRC.rglob("*.py"))
     assert sources
-    allowed = set(sys.stdlib_module_names) | RUNTIME_PROVIDED | OWN
+    allowed = set(sys.stdlib_module_names) | RUNTIME_PROVIDED | LAYER_PROVIDED | OWN
     for source in sources:
         unexpected = imported_top_level_modules(source) - allowed
         assert not unexpected, f"{source.relative_to(LAMBDA_SRC)} imports {sorted(unexpected)}"
