@@ -23,7 +23,7 @@ SIGN_IN_LAYER := $(if $(findstring signIn=true,$(CDK_ARGS)),authorizer-layer)
 
 SUITES := unit adapters handler authorizer infra sandbox e2e browser bench
 
-.PHONY: help preflight setup authorizer-layer synth run test lint typecheck web-tests bench clean $(addprefix test-,$(SUITES))
+.PHONY: help preflight setup authorizer-layer synth run test lint typecheck web-tests bench load clean $(addprefix test-,$(SUITES))
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -83,6 +83,9 @@ run: synth ## run the whole chat locally on http://$(HOST):$(PORT)
 
 bench: synth ## run the benchmarks (~4 min): bench/results/latest.json, docs/performance.md
 	@python -m bench
+
+load: synth ## 200 clients, 10,000 messages, churn, through the sandbox: bench/results/load.json
+	@python -m bench.load $(LOAD_ARGS)
 
 clean: ## remove generated files (keeps .venv and node_modules)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -83,7 +83,8 @@ DEFAULTS: dict[str, Any] = {
     "lambdaMemoryMb": 256,
     "lambdaTimeoutSeconds": 20,
     "reservedConcurrency": 100,
-    "fanoutConcurrency": 32,
+    "fanoutConcurrency": 128,
+    "fanoutEngine": "socket",
     "connectionTtlSeconds": 10800,
     "logLevel": "INFO",
     "messageBurst": 10,
@@ -194,6 +195,7 @@ class ChatConfig:
     lambda_timeout_seconds: int
     reserved_concurrency: int
     fanout_concurrency: int
+    fanout_engine: str
     connection_ttl_seconds: int
     log_level: str
     message_burst: int
@@ -258,6 +260,7 @@ class ChatConfig:
             lambda_timeout_seconds=int(read.number("lambdaTimeoutSeconds", 3, 29)),
             reserved_concurrency=int(read.number("reservedConcurrency", 0, 10000)),
             fanout_concurrency=int(read.number("fanoutConcurrency", 1, 256)),
+            fanout_engine=read.choice("fanoutEngine", ("socket", "boto3")),
             connection_ttl_seconds=int(read.number("connectionTtlSeconds", 7260, 30 * 86400)),
             log_level=log_level,
             message_burst=int(read.number("messageBurst", 1, 1000)),
@@ -285,6 +288,7 @@ class ChatConfig:
         """The function's settings (lambda_src/chat/settings.py), as environment variables."""
         return {
             "FANOUT_CONCURRENCY": str(self.fanout_concurrency),
+            "FANOUT_ENGINE": self.fanout_engine,
             "CONNECTION_TTL_SECONDS": str(self.connection_ttl_seconds),
             "LOG_LEVEL": self.log_level,
             "MESSAGE_BURST": str(self.message_burst),
@@ -359,6 +363,12 @@ class _Reader:
         if not low <= value <= high:
             raise ConfigError(f"context {key}={raw!r} must be between {low:g} and {high:g}")
         return value
+
+    def choice(self, key: str, allowed: tuple[str, ...]) -> str:
+        raw = str(self.get(key))
+        if raw not in allowed:
+            raise ConfigError(f"context {key}={raw!r} must be one of {', '.join(allowed)}")
+        return raw
 
     def flag(self, key: str) -> bool:
         raw = self.get(key)

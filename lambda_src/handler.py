@@ -19,10 +19,11 @@ from botocore.config import Config
 
 from chat import frames, logs, telemetry
 from chat.errors import ChatError, ErrorCode
+from chat.fanout import FanoutEngine
 from chat.names import validate_name
 from chat.notifier import ConnectionsNotifier
 from chat.origins import header, origin_allowed
-from chat.ports import Connection
+from chat.ports import Connection, Notifier
 from chat.service import ChatService
 from chat.settings import Settings
 from chat.store import DynamoChatStore
@@ -75,22 +76,40 @@ def chat_service() -> ChatService:
     settings_ = settings()
     logs.configure(settings_.log_level)
     dynamodb = boto3.client("dynamodb", config=Config(retries=DYNAMODB_RETRIES))
-    connections = boto3.client(
-        "apigatewaymanagementapi",
-        endpoint_url=settings_.callback_url,
-        config=Config(
-            retries=POST_RETRIES,
-            max_pool_connections=settings_.fanout_concurrency,
-            connect_timeout=3,
-            read_timeout=5,
-        ),
-    )
     return ChatService(
         DynamoChatStore(dynamodb, settings_.table_name),
-        ConnectionsNotifier(connections, concurrency=settings_.fanout_concurrency),
+        notifier(settings_),
         connection_ttl_seconds=settings_.connection_ttl_seconds,
         limits=settings_.limits,
         retention=settings_.retention,
+    )
+
+
+def notifier(settings_: Settings) -> Notifier:
+    """The @connections adapter the settings choose: our fan-out engine (signed by botocore,
+    posted on keep-alive sockets; docs/performance.md), or boto3's client on a thread pool."""
+    if settings_.fanout_engine == "boto3":
+        connections = boto3.client(
+            "apigatewaymanagementapi",
+            endpoint_url=settings_.callback_url,
+            config=Config(
+                retries=POST_RETRIES,
+                max_pool_connections=settings_.fanout_concurrency,
+                connect_timeout=3,
+                read_timeout=5,
+            ),
+        )
+        return ConnectionsNotifier(connections, concurrency=settings_.fanout_concurrency)
+    session = boto3.session.Session()
+    return FanoutEngine(
+        settings_.callback_url,
+        region=session.region_name or "us-east-1",
+        credentials=session.get_credentials(),
+        concurrency=settings_.fanout_concurrency,
+        max_attempts=POST_RETRIES["total_max_attempts"],
+        connect_timeout=3,
+        read_timeout=5,
+        on_delivery=telemetry.record_delivery,
     )
 
 

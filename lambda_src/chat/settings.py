@@ -49,7 +49,9 @@ class Settings:
 
     table_name: str
     callback_url: str
-    fanout_concurrency: int = 32
+    fanout_concurrency: int = 128
+    # "socket": chat.fanout's engine; "boto3": boto3's client on a thread pool (the fallback).
+    fanout_engine: str = "socket"
     connection_ttl_seconds: int = DEFAULT_CONNECTION_TTL_SECONDS
     log_level: str = "INFO"
     limits: Limits = field(default_factory=Limits)
@@ -76,6 +78,11 @@ class Settings:
             if not low <= value <= high:
                 raise ValueError(f"{name} must be between {low} and {high}")
             return value
+
+        def engine(raw: str) -> str:
+            if raw not in ("socket", "boto3"):
+                raise ValueError(f"FANOUT_ENGINE={raw!r} must be socket or boto3")
+            return raw
 
         def flag(name: str, default: bool) -> bool:
             raw = env.get(name, "").strip().lower()
@@ -122,7 +129,8 @@ class Settings:
         return cls(
             table_name=env["TABLE_NAME"],
             callback_url=env["CALLBACK_URL"],
-            fanout_concurrency=number("FANOUT_CONCURRENCY", int, 32, 1, 256),
+            fanout_concurrency=number("FANOUT_CONCURRENCY", int, 128, 1, 256),
+            fanout_engine=engine(env.get("FANOUT_ENGINE", "socket")),
             connection_ttl_seconds=ttl,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             limits=limits,

@@ -1,16 +1,118 @@
-"""The benchmark harness still runs (its figures live in bench/REPORT.md, not in tests)."""
+"""A light run of the benchmark harness (`python -m bench --quick`): every part runs and
+writes its results, its report and its plots. No timing is asserted: the figures live in
+bench/results/latest.json and docs/performance.md, written by `make bench`."""
 
 from __future__ import annotations
 
-from bench import local_aws, scenarios
+import json
+import shutil
+
+import pytest
+
+from bench import local_aws, report, room_bench, scenarios
+
+
+@pytest.fixture
+def cdk_out_dir(chat_template_path, tmp_path, monkeypatch):
+    """A cdk.out holding the session's synthesized template, under a staged stack name."""
+    out = tmp_path / "cdk.out"
+    out.mkdir()
+    for entry in chat_template_path.parent.iterdir():  # the assets the template points to
+        if entry.name.startswith("asset."):
+            (out / entry.name).symlink_to(entry)
+    staged = out / "Chat-bench.template.json"
+    shutil.copy(chat_template_path, staged)
+    manifest = {
+        "artifacts": {
+            "Chat-bench": {
+                "type": "aws:cloudformation:stack",
+                "properties": {"templateFile": staged.name},
+            }
+        }
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setattr(local_aws, "CDK_OUT", out)
+    monkeypatch.setattr(local_aws, "TEMPLATE", out / "ChatStack.template.json")
+    monkeypatch.setattr(local_aws.find_template, "__defaults__", (out,))
+    return out
+
+
+def test_the_template_is_found_under_a_staged_stack_name(cdk_out_dir):
+    assert local_aws.find_template().name == "Chat-bench.template.json"
+
+
+def test_a_quick_run_writes_results_report_and_plots(cdk_out_dir, tmp_path):
+    from bench.__main__ import main  # noqa: PLC0415
+
+    results_path = tmp_path / "results" / "latest.json"
+    markdown = tmp_path / "docs" / "performance.md"
+    plots = tmp_path / "docs" / "performance"
+    assert (
+        main(
+            [
+                "--quick",
+                "--json",
+                str(results_path),
+                "--markdown",
+                str(markdown),
+                "--plots",
+                str(plots),
+            ]
+        )
+        == 0
+    )
+
+    results = json.loads(results_path.read_text())
+    assert results["machine"]["cores"] >= 1
+    keys = {c["key"] for c in results["fanout"]["candidates"]}
+    assert {"urllib3", "http.client", "aiohttp"} <= keys
+    assert any(k.startswith("boto3") for k in keys)
+    for candidate in results["fanout"]["candidates"]:
+        assert candidate["cpu_ms_per_recipient"]["median"] > 0
+        assert candidate["max_in_flight"]["max"] <= candidate["k"]
+    assert set(results["fanout"]["by_size"]) == {"ours", "boto3", "sequential"}
+    assert results["fanout"]["huge"]["n"] > 0
+    sizes = results["rooms"]["sizes"]
+    assert sizes and all(s["actions"]["sendPublic"]["rru"]["median"] >= 1 for s in sizes.values())
+    assert results["cold_start"]["assets"]["lambda_src_zip_bytes"] > 0
+    assert set(results["sandbox"]) == {"2"}
+
+    text = markdown.read_text()
+    for heading in (
+        "## Candidates",
+        "## Broadcast time against room size",
+        "## Frame bytes against room size",
+        "## DynamoDB units per action",
+        "## Can room reads be eventually consistent?",
+        "## Cold start",
+        "## The whole chat through the sandbox",
+        "## Recommended integration",
+    ):
+        assert heading in text
+    for png in ("broadcast_time.png", "cpu_per_recipient.png", "frame_bytes.png"):
+        assert (plots / png).read_bytes().startswith(b"\x89PNG")
+        assert f"performance/{png}" in text
+
+
+def test_item_sizes_follow_dynamodbs_rules():
+    item = {"pk": {"S": "ROOM#lobby"}, "n": {"N": "12345"}, "l": {"L": [{"S": "ab"}]}}
+    # names 2 + 1 + 1; "ROOM#lobby" 10; 12345 -> 3 + 1; list 3 + (2 + 1)
+    assert room_bench.item_size(item) == 4 + 10 + 4 + 6
+    assert room_bench.read_units(4096, consistent=True) == 1
+    assert room_bench.read_units(4097, consistent=False) == 1
+    assert room_bench.write_units(1025) == 2
+
+
+def test_the_memory_model_is_the_larger_of_network_and_cpu():
+    model = report.memory_model(0.0002, 100, 0.02)
+    row = next(r for r in model["rows"] if r["n"] == 100_000)
+    assert row["1769"]["seconds"] == pytest.approx(20.0)  # CPU-bound: 100,000 x 0.2 ms
+    assert row["256"]["seconds"] == pytest.approx(20.0 * 1769 / 256)
+    small = next(r for r in model["rows"] if r["n"] == 100)
+    assert small["1769"]["seconds"] == pytest.approx(0.02)  # one round of 100
 
 
 def test_name_race_scenario_reports_exactly_one_winner(chat_template_path, monkeypatch):
     monkeypatch.setattr(local_aws, "TEMPLATE", chat_template_path)
     section = scenarios.name_race(quick=True)
     assert "| 50 | 1 |" in section
-
-
-def test_every_scenario_is_listed_with_a_title():
-    titles = [title for title, _ in scenarios.ALL]
-    assert len(titles) == len(set(titles)) >= 4

@@ -1,0 +1,160 @@
+"""The fan-out candidates the engine was chosen from, for the benchmarks only.
+
+The engine itself (`chat.fanout.FanoutEngine`) takes any `Transport`: these two run the same
+signing, retries and worker threads over urllib3's connection pool and over `http.client`,
+so that only the HTTP layer differs. `AiohttpFanout` is asyncio + aiohttp (one thread; not
+in the Lambda runtime, so it would have to be bundled); `boto3_notifier` is today's path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping, Sequence
+from http import client as http_client
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from chat.fanout import SERVICE, TransportError, _SigningRequest
+from chat.frames import Frame, encode
+from chat.ports import DeliveryReport
+
+
+class Urllib3Transport:
+    """A urllib3 connection pool of `maxsize` keep-alive connections (block: never more)."""
+
+    def __init__(self, endpoint_url: str, *, maxsize: int, timeout: float = 5.0) -> None:
+        import urllib3  # noqa: PLC0415
+
+        self._errors: tuple[type[BaseException], ...] = (urllib3.exceptions.HTTPError, OSError)
+        self._pool = urllib3.connectionpool.connection_from_url(
+            endpoint_url, maxsize=maxsize, block=True, timeout=urllib3.Timeout(timeout)
+        )
+
+    def request(
+        self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]
+    ) -> tuple[int, str]:
+        try:
+            response = self._pool.urlopen(
+                method,
+                path,
+                body=body,
+                headers=dict(headers),
+                retries=False,
+                redirect=False,
+                assert_same_host=False,
+                preload_content=True,
+            )
+        except self._errors as error:
+            raise TransportError(str(error)) from error
+        return response.status, response.headers.get("x-amzn-ErrorType", "")
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+class HttpClientTransport:
+    """One keep-alive `http.client.HTTPConnection` per thread."""
+
+    def __init__(self, endpoint_url: str, *, timeout: float = 5.0) -> None:
+        parts = urlsplit(endpoint_url)
+        self._host = parts.hostname or ""
+        self._port = parts.port
+        self._timeout = timeout
+        self._local = threading.local()
+        self._all: list[http_client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def request(
+        self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]
+    ) -> tuple[int, str]:
+        conn: http_client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = http_client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        try:
+            conn.request(method, path, body=body, headers=dict(headers))
+            response = conn.getresponse()
+            response.read()
+        except (OSError, http_client.HTTPException) as error:
+            conn.close()
+            raise TransportError(str(error)) from error
+        if response.will_close:
+            conn.close()
+        return response.status, response.getheader("x-amzn-ErrorType") or ""
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+
+
+class AiohttpFanout:
+    """asyncio + aiohttp on one thread: `concurrency` posts in flight, signed by SigV4Auth.
+
+    Same rules as the engine for 410 (gone) and order per connection; no retries (the
+    benchmark's stand-in does not throttle), which only flatters it.
+    """
+
+    def __init__(self, endpoint_url: str, *, region: str, credentials: Any, concurrency: int):
+        parts = urlsplit(endpoint_url)
+        self._origin = f"{parts.scheme}://{parts.netloc}"
+        self._base = parts.path.rstrip("/")
+        self._host = parts.netloc
+        self._region = region
+        self._credentials = credentials
+        self._concurrency = concurrency
+        self._loop = asyncio.new_event_loop()
+        self._session: Any = None
+
+    def send(self, deliveries: Mapping[str, Sequence[Frame]]) -> DeliveryReport:
+        return self._loop.run_until_complete(self._send(deliveries))
+
+    async def _send(self, deliveries: Mapping[str, Sequence[Frame]]) -> DeliveryReport:
+        import aiohttp  # noqa: PLC0415
+        from botocore.auth import SigV4Auth  # noqa: PLC0415
+
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._concurrency)
+            )
+        frozen = self._credentials.get_frozen_credentials()
+        signer = SigV4Auth(frozen, SERVICE, self._region)
+        encoded: dict[int, bytes] = {}
+        jobs = iter(list(deliveries.items()))
+        gone: set[str] = set()
+        failed = 0
+
+        async def worker() -> None:
+            nonlocal failed
+            for connection_id, batch in jobs:
+                for frame in batch:
+                    data = encoded.get(id(frame))
+                    if data is None:
+                        data = encoded[id(frame)] = encode(frame)
+                    path = f"{self._base}/@connections/{quote(connection_id, safe='')}"
+                    request = _SigningRequest("POST", self._origin + path, data, self._host)
+                    signer.add_auth(request)
+                    async with self._session.post(
+                        self._origin + path, data=data, headers=request.headers
+                    ) as response:
+                        await response.read()
+                        status = response.status
+                    if status == 410:
+                        gone.add(connection_id)
+                        break
+                    if status != 200:
+                        failed += 1
+                        break
+
+        await asyncio.gather(*(worker() for _ in range(min(self._concurrency, len(deliveries)))))
+        return DeliveryReport(
+            sent=len(deliveries) - len(gone) - failed, gone=frozenset(gone), failed=failed
+        )
+
+    def shutdown(self) -> None:
+        if self._session is not None:
+            self._loop.run_until_complete(self._session.close())
+        self._loop.close()

@@ -1,0 +1,851 @@
+"""docs/performance.md and its plots, from the results `python -m bench` measured.
+
+Only the figures in the results are reported; what is derived (costs, the memory model,
+the 10,000-member room's DynamoDB units) says how it was derived.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+# docs/aws-facts.md, "Prices" (us-east-1, read 2026-11-26).
+API_MESSAGE_USD = 1.00 / 1_000_000  # per 32 KB unit, sent or received
+API_UNIT_BYTES = 32 * 1024
+LAMBDA_GB_SECOND_USD = 0.0000133334  # arm64
+LAMBDA_REQUEST_USD = 0.20 / 1_000_000
+RRU_USD = 0.125 / 1_000_000
+WRU_USD = 0.625 / 1_000_000
+ONE_VCPU_MB = 1769
+MEMORY_SIZES_MB = [256, 512, 1024, 1769]
+COST_SIZES = [10, 100, 1000, 10000]
+CPU_GOAL_MS = 0.2
+RATE_GOAL = 5000
+CPU_RATIO_GOAL = 3.0
+
+
+# --- derived figures --------------------------------------------------------------------
+
+
+def _candidate(results: dict[str, Any], key: str) -> dict[str, Any] | None:
+    return next((c for c in results["fanout"]["candidates"] if c["key"] == key), None)
+
+
+def _median(figure: dict[str, Any]) -> float:
+    return float(figure["median"])
+
+
+def derive(results: dict[str, Any]) -> dict[str, Any]:
+    """Goals, costs and the memory model, from the measured figures."""
+    fan = results["fanout"]
+    k = results["chosen_k"]
+    ours = _candidate(results, f"ours-k{k}")
+    today = _candidate(results, f"boto3-k{results['today_k']}")
+    derived: dict[str, Any] = {}
+    if ours and today:
+        cpu = _median(ours["cpu_ms_per_recipient"])
+        rate = _median(ours["posts_per_second"])
+        ratio = _median(today["cpu_ms_per_recipient"]) / cpu
+        derived["goals"] = {
+            "posts_per_second": {"value": rate, "goal": RATE_GOAL, "met": rate >= RATE_GOAL},
+            "cpu_ms_per_recipient": {"value": cpu, "goal": CPU_GOAL_MS, "met": cpu <= CPU_GOAL_MS},
+            "cpu_ratio_vs_boto3": {
+                "value": ratio,
+                "goal": CPU_RATIO_GOAL,
+                "met": ratio >= CPU_RATIO_GOAL,
+            },
+            "n": ours["n"],
+            "k": k,
+        }
+        derived["memory_model"] = memory_model(cpu / 1000, k, fan["rtt_seconds"])
+    derived["cost"] = cost_table(results)
+    return derived
+
+
+def memory_model(cpu_seconds_per_post: float, k: int, rtt: float) -> dict[str, Any]:
+    """Broadcast time at each memory size: the larger of the network floor and the CPU
+    time, with the CPU in proportion to memory (1,769 MB = 1 vCPU; the engine's Python
+    threads use at most one)."""
+    rows = []
+    for n in (100, 1000, 10000, 100000):
+        row: dict[str, Any] = {"n": n}
+        for mb in MEMORY_SIZES_MB:
+            share = min(1.0, mb / ONE_VCPU_MB)
+            seconds = max(-(-n // k) * rtt, n * cpu_seconds_per_post / share)
+            row[str(mb)] = {
+                "seconds": seconds,
+                "usd": mb / 1024 * seconds * LAMBDA_GB_SECOND_USD,
+            }
+        rows.append(row)
+    return {"cpu_seconds_per_post": cpu_seconds_per_post, "k": k, "rtt": rtt, "rows": rows}
+
+
+DYNAMODB_CALL_SECONDS = 0.010  # an assumption (moto's times are not DynamoDB's)
+
+
+def cost_table(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Cost of 1,000 public messages at room size N, at 1,769 MB.
+
+    API Gateway: 1 message in and N out (N - 1 others and the sender's own copy), each one
+    32 KB unit. Lambda: the engine's broadcast time measured at N, plus an assumed
+    DYNAMODB_CALL_SECONDS for each DynamoDB call sendPublic makes (counted in the room
+    runs). DynamoDB: sendPublic's units (formulas); for a room larger than the largest
+    built, the room read's units scaled by the member count.
+    """
+    rooms = results["rooms"]["sizes"]
+    by_size = results["fanout"]["by_size"]["ours"]["points"]
+    built = sorted(int(n) for n in rooms)
+    if not built:
+        return []
+    largest = rooms[str(built[-1])]
+    frame_bytes = 330  # a public message frame with a short text (bench/fanout_bench.py)
+    rows = []
+    for n in COST_SIZES:
+        if str(n) not in by_size:
+            continue
+        if str(n) in rooms:
+            action = rooms[str(n)]["actions"]["sendPublic"]
+            rru, wru = _median(action["rru"]), _median(action["wru"])
+            calls = len(action["calls"])
+            how = "units measured at N"
+        else:
+            action = largest["actions"]["sendPublic"]
+            read = largest["room_read"]["strong"]
+            room_bytes = read["bytes"] / read["items"] * n
+            pages = math.ceil(room_bytes / (1024 * 1024))  # a Query page holds 1 MB
+            rru = _median(action["rru"]) - read["rru"] + math.ceil(room_bytes / 4096)
+            wru = _median(action["wru"])
+            calls = len(action["calls"]) - read["pages"] + pages
+            how = f"room read scaled from {built[-1]:,} members"
+        broadcast = _median(by_size[str(n)]["seconds"])
+        seconds = broadcast + calls * DYNAMODB_CALL_SECONDS
+        api = 1000 * (n + 1) * math.ceil(frame_bytes / API_UNIT_BYTES) * API_MESSAGE_USD
+        lam = 1000 * (ONE_VCPU_MB / 1024 * seconds * LAMBDA_GB_SECOND_USD + LAMBDA_REQUEST_USD)
+        ddb = 1000 * (rru * RRU_USD + wru * WRU_USD)
+        rows.append(
+            {
+                "n": n,
+                "broadcast_seconds": broadcast,
+                "dynamodb_calls": calls,
+                "seconds": seconds,
+                "rru": rru,
+                "wru": wru,
+                "api_usd": api,
+                "lambda_usd": lam,
+                "dynamodb_usd": ddb,
+                "total_usd": api + lam + ddb,
+                "how": how,
+            }
+        )
+    return rows
+
+
+# --- formatting -------------------------------------------------------------------------
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _spread(figure: dict[str, Any], scale: float = 1.0, digits: int = 1) -> str:
+    """median (min-max)."""
+    f = f"{{:,.{digits}f}}"
+    median = f.format(figure["median"] * scale)
+    if figure.get("runs", 1) <= 1:
+        return median
+    return f"{median} ({f.format(figure['min'] * scale)}-{f.format(figure['max'] * scale)})"
+
+
+def _usd(value: float) -> str:
+    return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
+
+
+# --- plots ------------------------------------------------------------------------------
+
+
+def _plot_broadcast(
+    plt: Any, results: dict[str, Any], directory: Path, names: dict[str, str]
+) -> None:
+    fan = results["fanout"]
+    # Broadcast time against N.
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for key, style in (("ours", "o-"), ("boto3", "s-"), ("sequential", "^-")):
+        series = fan["by_size"].get(key)
+        if not series:
+            continue
+        ns = sorted(int(n) for n in series["points"])
+        med = [series["points"][str(n)]["seconds"]["median"] for n in ns]
+        low = [m - series["points"][str(n)]["seconds"]["min"] for n, m in zip(ns, med, strict=True)]
+        high = [
+            series["points"][str(n)]["seconds"]["max"] - m for n, m in zip(ns, med, strict=True)
+        ]
+        ax.errorbar(ns, med, yerr=[low, high], fmt=style, capsize=3, label=series["label"])
+    huge = fan.get("huge")
+    if huge:
+        ax.errorbar(
+            [huge["n"]],
+            [huge["seconds"]["median"]],
+            yerr=[
+                [huge["seconds"]["median"] - huge["seconds"]["min"]],
+                [huge["seconds"]["max"] - huge["seconds"]["median"]],
+            ],
+            fmt="D",
+            capsize=3,
+            label=f"engine, k={huge['k']}: simulated {huge['n']:,}-member room",
+        )
+    floor_n = sorted(int(n) for n in fan["floor"])
+    ax.plot(
+        floor_n,
+        [fan["floor"][str(n)] for n in floor_n],
+        "k--",
+        label=f"floor ⌈N/k⌉·RTT, k={results['chosen_k']}, RTT={fan['rtt_seconds'] * 1000:.0f} ms",
+    )
+    ax.plot(floor_n, [fan["ceiling"][str(n)] for n in floor_n], "r:", label="ceiling N/10,000 s")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("room size N (recipients)")
+    ax.set_ylabel("broadcast time (s)")
+    ax.set_title("Broadcast time against room size (median, min-max)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(directory / "broadcast_time.png", dpi=110)
+    plt.close(fig)
+    names["broadcast"] = "broadcast_time.png"
+
+
+def _plot_cpu(plt: Any, results: dict[str, Any], directory: Path, names: dict[str, str]) -> None:
+    fan = results["fanout"]
+    # CPU per recipient, per candidate.
+    cands = fan["candidates"]
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    med = [c["cpu_ms_per_recipient"]["median"] for c in cands]
+    low = [m - c["cpu_ms_per_recipient"]["min"] for c, m in zip(cands, med, strict=True)]
+    high = [c["cpu_ms_per_recipient"]["max"] - m for c, m in zip(cands, med, strict=True)]
+    y = list(range(len(cands)))
+    ax.barh(y, med, xerr=[low, high], capsize=3, color="tab:blue")
+    ax.set_yticks(y, [c["label"] for c in cands], fontsize=7)
+    ax.axvline(CPU_GOAL_MS, color="r", linestyle=":", label=f"goal {CPU_GOAL_MS} ms")
+    ax.invert_yaxis()
+    ax.set_xlabel("CPU per recipient (ms, one core, user + system)")
+    ax.set_title("CPU per recipient by engine (median, min-max)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(directory / "cpu_per_recipient.png", dpi=110)
+    plt.close(fig)
+    names["cpu"] = "cpu_per_recipient.png"
+
+
+def _plot_frames(plt: Any, results: dict[str, Any], directory: Path, names: dict[str, str]) -> None:
+    results["fanout"]
+    # Frame bytes against N.
+    frames = results["frames"]
+    ns = [r["n"] for r in frames["rows"]]
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for label, style in (("typical", "-"), ("longest", "--")):
+        ax.plot(
+            ns,
+            [r[label]["members_frame"] for r in frames["rows"]],
+            "o" + style,
+            label=f"one members frame ({label} names)",
+        )
+        ax.plot(
+            ns,
+            [r[label]["largest_page"] for r in frames["rows"]],
+            "s" + style,
+            label=f"largest memberList part ({label} names)",
+        )
+    ax.axhline(
+        API_UNIT_BYTES, color="r", linestyle=":", label="32 KB (one billing unit, one frame)"
+    )
+    ax.axvline(
+        frames["threshold"],
+        color="gray",
+        linestyle="-.",
+        label=f"memberListThreshold = {frames['threshold']}",
+    )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("room size N")
+    ax.set_ylabel("bytes")
+    ax.set_title("Member list frame bytes against room size")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(directory / "frame_bytes.png", dpi=110)
+    plt.close(fig)
+    names["frames"] = "frame_bytes.png"
+
+
+def _plot_cost(plt: Any, results: dict[str, Any], directory: Path, names: dict[str, str]) -> None:
+    results["fanout"]
+    # Cost per 1,000 public messages.
+    cost = results["derived"]["cost"]
+    if cost:
+        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+        ns = [r["n"] for r in cost]
+        for key, label in (
+            ("api_usd", "API Gateway messages"),
+            ("lambda_usd", "Lambda (1,769 MB, arm64)"),
+            ("dynamodb_usd", "DynamoDB on-demand"),
+        ):
+            ax.plot(ns, [r[key] for r in cost], "o-", label=label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("room size N")
+        ax.set_ylabel("USD per 1,000 public messages")
+        ax.set_title("Cost per 1,000 public messages, by part")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(directory / "cost.png", dpi=110)
+        plt.close(fig)
+        names["cost"] = "cost.png"
+
+
+def _plots(results: dict[str, Any], directory: Path) -> dict[str, str]:
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    directory.mkdir(parents=True, exist_ok=True)
+    names: dict[str, str] = {}
+    _plot_broadcast(plt, results, directory, names)
+    _plot_cpu(plt, results, directory, names)
+    _plot_frames(plt, results, directory, names)
+    _plot_cost(plt, results, directory, names)
+    return names
+
+
+# --- the document -------------------------------------------------------------------------
+
+
+def write(results: dict[str, Any], markdown: Path, plots: Path) -> None:
+    names = _plots(results, plots)
+    rel = plots.name if plots.parent == markdown.parent else str(plots)
+    markdown.parent.mkdir(parents=True, exist_ok=True)
+    markdown.write_text(render(results, {k: f"{rel}/{v}" for k, v in names.items()}))
+
+
+def _section_summary(results: dict[str, Any], images: dict[str, str], out: list[str]) -> None:
+    fan = results["fanout"]
+    k = results["chosen_k"]
+    rtt_ms = fan["rtt_seconds"] * 1000
+    add = out.append
+    goals = results["derived"].get("goals")
+    if goals:
+        add("## Summary\n")
+        rows = [
+            [
+                f"posts per second, N = {goals['n']:,}, {rtt_ms:.0f} ms per post, one core",
+                f"≥ {RATE_GOAL:,}",
+                f"{goals['posts_per_second']['value']:,.0f}",
+                "met" if goals["posts_per_second"]["met"] else "**not met**",
+            ],
+            [
+                "CPU per recipient",
+                f"≤ {CPU_GOAL_MS} ms",
+                f"{goals['cpu_ms_per_recipient']['value']:.3f} ms",
+                "met" if goals["cpu_ms_per_recipient"]["met"] else "**not met**",
+            ],
+            [
+                f"CPU against today's boto3 path (k = {results['today_k']}), same run",
+                f"≥ {CPU_RATIO_GOAL:.0f}x less",
+                f"{goals['cpu_ratio_vs_boto3']['value']:.1f}x less",
+                "met" if goals["cpu_ratio_vs_boto3"]["met"] else "**not met**",
+            ],
+        ]
+        add(_table(["goal", "target", f"engine, k = {k}", ""], rows) + "\n")
+        add(
+            f"The chosen engine is `chat.fanout.FanoutEngine` with its default transport "
+            f"(HTTP/1.1 on one keep-alive socket per worker thread, standard library only), "
+            f"k = {k} worker threads, each request signed by botocore's `SigV4Auth`. The "
+            "candidates below ran in the same process, one after the other, against the same "
+            "stand-in.\n"
+        )
+
+
+def _section_candidates(results: dict[str, Any], images: dict[str, str], out: list[str]) -> None:
+    fan = results["fanout"]
+    results["chosen_k"]
+    add = out.append
+    add("## Candidates: CPU per recipient and broadcast rate\n")
+    rows = []
+    for c in fan["candidates"]:
+        rows.append(
+            [
+                c["label"],
+                f"{c['n']:,}",
+                _spread(c["seconds"], 1.0, 2),
+                _spread(c["posts_per_second"], 1.0, 0),
+                _spread(c["cpu_ms_per_recipient"], 1.0, 3),
+                f"{c['max_in_flight']['median']:.0f}",
+            ]
+        )
+    add(
+        _table(
+            ["engine", "N", "broadcast s", "posts/s", "CPU ms / recipient", "max in flight"],
+            rows,
+        )
+        + "\n"
+    )
+    if "cpu" in images:
+        add(f"![CPU per recipient by engine]({images['cpu']})\n")
+    add(
+        "- **boto3 client** (today): every `post_to_connection` runs botocore's whole "
+        "pipeline: parameter validation, REST serialization, endpoint rules, event hooks, "
+        "retry handler, response parsing; it costs several times the post itself.\n"
+        "- **engine on urllib3 / http.client**: the same engine (signing, retries, threads) "
+        "over those HTTP clients; both parse response headers with the `email` package and "
+        "add layers per request.\n"
+        "- **asyncio + aiohttp**: one thread, but aiohttp's client does more per request "
+        "than our few lines, and it is not in the Lambda runtime: it would have to be "
+        "bundled (see Cold start).\n"
+        "- **engine (chosen)**: the request is built in one buffer and sent with one "
+        "`sendall`; the answer's status line and headers are parsed with `bytes.find` and "
+        "`split`. Signing with botocore's `SigV4Auth` is about half of what is left.\n"
+    )
+
+
+def _section_broadcast(results: dict[str, Any], images: dict[str, str], out: list[str]) -> None:
+    fan = results["fanout"]
+    k = results["chosen_k"]
+    add = out.append
+    add("## Broadcast time against room size\n")
+    rows = []
+    sizes = sorted({int(n) for s in fan["by_size"].values() for n in s["points"]})
+    for n in sizes:
+        row: list[Any] = [f"{n:,}"]
+        for key in ("ours", "boto3", "sequential"):
+            point = fan["by_size"].get(key, {}).get("points", {}).get(str(n))
+            row.append(_spread(point["seconds"], 1.0, 3) if point else "—")
+        row.append(f"{fan['floor'].get(str(n), -(-n // k) * fan['rtt_seconds']):.3f}")
+        row.append(f"{fan['ceiling'].get(str(n), n / 10000):.3f}")
+        rows.append(row)
+    labels = [fan["by_size"][key]["label"] for key in ("ours", "boto3", "sequential")]
+    add(
+        _table(
+            [
+                "N",
+                *[f"{label} (s)" for label in labels],
+                f"floor ⌈N/{k}⌉·RTT (s)",
+                "ceiling N/10,000 (s)",
+            ],
+            rows,
+        )
+        + "\n"
+    )
+    if "broadcast" in images:
+        add(f"![Broadcast time against room size]({images['broadcast']})\n")
+    add(
+        "The floor is the network's: ⌈N/k⌉ rounds of one round trip. The ceiling is the "
+        "account's: API Gateway's 10,000 requests/s per account and Region, shared by every "
+        "API and every broadcast of the account (docs/aws-facts.md). The sequential poster "
+        f"was measured only up to {max(int(n) for n in fan['by_size']['sequential']['points']):,} "
+        f"members (one round trip per member); the boto3 pool up to "
+        f"{max(int(n) for n in fan['by_size']['boto3']['points']):,}.\n"
+    )
+
+
+def _section_huge(results: dict[str, Any], images: dict[str, str], out: list[str]) -> None:
+    fan = results["fanout"]
+    results["chosen_k"]
+    rtt_ms = fan["rtt_seconds"] * 1000
+    add = out.append
+    huge = fan["huge"]
+    add(f"## A {huge['n']:,}-member room (simulation)\n")
+    seconds = huge["seconds"]["median"]
+    lambda_usd = ONE_VCPU_MB / 1024 * seconds * LAMBDA_GB_SECOND_USD
+    reads = [r["room_read"]["strong"] for r in results["rooms"]["sizes"].values()]
+    item_bytes = max(r["bytes"] / r["items"] for r in reads) if reads else 150.0
+    add(
+        f"One broadcast to {huge['n']:,} connections of the stand-in ({rtt_ms:.0f} ms per "
+        f"post), engine with k = {huge['k']}: {_spread(huge['seconds'], 1.0, 2)} s, "
+        f"{_spread(huge['posts_per_second'], 1.0, 0)} posts/s, "
+        f"{_spread(huge['cpu_ms_per_recipient'], 1.0, 3)} ms CPU per recipient. At the "
+        f"account ceiling such a broadcast takes {huge['n'] / 10000:.0f} s; ours takes "
+        f"{seconds:.1f} s on one core, so one broadcast alone uses "
+        f"{huge['posts_per_second']['median'] / 10000:.0%} of the account's request rate, "
+        "and two at once would be throttled (429, retried with backoff by the engine).\n"
+    )
+    add(
+        f"What it costs: {huge['n']:,} API Gateway messages = "
+        f"{_usd(huge['n'] * API_MESSAGE_USD)} per broadcast; Lambda at 1,769 MB for "
+        f"{seconds:.1f} s = {_usd(lambda_usd)}; the room read: "
+        f"{math.ceil(huge['n'] * item_bytes / 4096):,} RRU strongly consistent "
+        f"({item_bytes:.0f} bytes a member item as measured, by the formula), "
+        f"{_usd(math.ceil(huge['n'] * item_bytes / 4096) * RRU_USD)}. A room that size "
+        "also needs: a `maxRoomSize` above its default 1,000; a function timeout above the "
+        "broadcast time (the stack caps it at 29 s, API Gateway's integration timeout); "
+        "and the member list in parts "
+        "(memberList frames, below).\n"
+    )
+
+
+def _section_memory(results: dict[str, Any], images: dict[str, str], out: list[str]) -> None:
+    fan = results["fanout"]
+    results["chosen_k"]
+    add = out.append
+    model = results["derived"].get("memory_model")
+    add("## Memory size against room size\n")
+    memory = fan.get("memory", {})
+    if memory:
+        rows = [[f"{int(n):,}", _spread(v, 1 / 1e6, 2)] for n, v in memory.items()]
+        add(
+            "Python heap allocated during one broadcast (tracemalloc peak; the frame's bytes "
+            "are shared, so this is the per-recipient bookkeeping):\n\n"
+            + _table(["N", "peak heap during send (MB)"], rows)
+            + "\n"
+        )
+    if model:
+        add(
+            f"Lambda gives CPU in proportion to memory (1,769 MB = 1 vCPU). With the measured "
+            f"{model['cpu_seconds_per_post'] * 1000:.3f} ms of CPU per recipient (k = "
+            f"{model['k']}, {model['rtt'] * 1000:.0f} ms round trip), a broadcast takes the "
+            "larger of the network floor and its CPU time at that share of a vCPU "
+            "(a model from the measured figure, not a measurement at each size):\n"
+        )
+        rows = []
+        for row in model["rows"]:
+            rows.append(
+                [f"{row['n']:,}"]
+                + [
+                    f"{row[str(mb)]['seconds']:.2f} s / {_usd(row[str(mb)]['usd'])}"
+                    for mb in MEMORY_SIZES_MB
+                ]
+            )
+        add(_table(["N", *[f"{mb} MB" for mb in MEMORY_SIZES_MB]], rows) + "\n")
+        add(
+            "Above 1,769 MB a function gets a second vCPU, which the engine's threads (one "
+            "interpreter lock) cannot use: 1,769 MB is the size that buys the most fan-out. "
+            "Below it, a big broadcast is CPU-bound and takes proportionally longer for about "
+            "the same GB-seconds, so the smaller size saves nothing on big rooms and only "
+            "makes them slower.\n"
+        )
+
+
+def _section_frames(results: dict[str, Any], images: dict[str, str], out: list[str]) -> None:
+    add = out.append
+    frames = results["frames"]
+    add("## Frame bytes against room size\n")
+    rows = []
+    for r in frames["rows"]:
+        rows.append(
+            [
+                f"{r['n']:,}",
+                f"{r['typical']['members_frame']:,}",
+                f"{r['typical']['member_pages']} x ≤ {r['typical']['largest_page']:,}",
+                f"{r['longest']['members_frame']:,}",
+                f"{r['longest']['member_pages']} x ≤ {r['longest']['largest_page']:,}",
+            ]
+        )
+    add(
+        _table(
+            [
+                "N",
+                "members frame, 10-char names (bytes)",
+                "memberList parts",
+                "members frame, longest names",
+                "memberList parts",
+            ],
+            rows,
+        )
+        + "\n"
+    )
+    if "frames" in images:
+        add(f"![Frame bytes against room size]({images['frames']})\n")
+    add(
+        f"Up to `memberListThreshold` ({frames['threshold']} members) every join and leave "
+        "sends every member the whole list (protocol v1): one frame of up to 32 KB with the "
+        "longest names, to each of N members. Above it, only the joiner gets the list, in "
+        f"parts that each stay under {frames['budget']:,} bytes (one 32 KB billing unit); "
+        "the others get the one-line notice. A single members frame passes 32 KB (two "
+        "billing units per recipient, and beyond 128 KB a frame API Gateway refuses) long "
+        "before 10,000 members.\n"
+    )
+
+
+def _section_units(results: dict[str, Any], images: dict[str, str], out: list[str]) -> None:
+    add = out.append
+    rooms = results["rooms"]
+    add("## DynamoDB units per action\n")
+    add(
+        "Units from DynamoDB's documented formulas applied to the sizes of the items each call "
+        "read or wrote (moto returns a constant `ConsumedCapacity`, so it is not used): a "
+        "strongly consistent read is 1 RRU per 4 KB (a Query adds up its items' sizes), a "
+        "write 1 WRU per KB, twice in a transaction. Rooms were built in the store's own item "
+        "layout, in batches ("
+        + ", ".join(f"{int(n):,} members in {s:.1f} s" for n, s in rooms["build_seconds"].items())
+        + "), then each action ran through `handler.handle_message` on a `ChatService` with "
+        "`DynamoChatStore` and the engine, with a client `id`; the join through "
+        "`DynamoChatStore.claim_name`'s transaction. One run at each size: the units follow "
+        "from the items' sizes and do not vary between runs (moto's times are not reported: "
+        "they are not DynamoDB's).\n"
+    )
+    rows = []
+    for n, data in rooms["sizes"].items():
+        for action, figures in data["actions"].items():
+            rows.append(
+                [
+                    f"{int(n):,}",
+                    action,
+                    _spread(figures["rru"], 1.0, 1),
+                    _spread(figures["wru"], 1.0, 1),
+                    ", ".join(figures["calls"]),
+                ]
+            )
+    add(_table(["N", "action", "RRU", "WRU", "calls (last run)"], rows) + "\n")
+
+
+def _section_consistency(results: dict[str, Any], images: dict[str, str], out: list[str]) -> None:
+    results["chosen_k"]
+    add = out.append
+    rooms = results["rooms"]
+    add("## Can room reads be eventually consistent?\n")
+    rows = []
+    for n, data in rooms["sizes"].items():
+        strong, eventual = data["room_read"]["strong"], data["room_read"]["eventual"]
+        rows.append(
+            [
+                f"{int(n):,}",
+                f"{strong['bytes']:,}",
+                strong["pages"],
+                f"{strong['rru']:g}",
+                f"{eventual['rru']:g}",
+                f"{strong['rru'] * RRU_USD * 1000:.6f}",
+            ]
+        )
+    add(
+        _table(
+            [
+                "N",
+                "member items (bytes)",
+                "pages",
+                "RRU strong",
+                "RRU eventual",
+                "USD per 1,000 reads (strong)",
+            ],
+            rows,
+        )
+        + "\n"
+    )
+    cost_rows = {r["n"]: r for r in results["derived"]["cost"]}
+    savings = []
+    for n, data in rooms["sizes"].items():
+        if int(n) in cost_rows:
+            saved = data["room_read"]["strong"]["rru"] - data["room_read"]["eventual"]["rru"]
+            saved_usd = saved * RRU_USD * 1000
+            share = saved_usd / cost_rows[int(n)]["total_usd"]
+            savings.append(f"{_usd(saved_usd)} ({share:.2%}) at {int(n):,}")
+    reads = [d["room_read"]["strong"] for d in rooms["sizes"].values()]
+    item_bytes = max(r["bytes"] / r["items"] for r in reads) if reads else 0
+    big_read = math.ceil(10_000 * item_bytes / 4096)
+    add(
+        "**Decision: keep them strongly consistent.** Measured: an eventually consistent "
+        "room read costs half the read units; moto has no replicas, so the staleness itself "
+        "cannot be measured here. Saved per 1,000 public messages (against the total in the "
+        "cost table below): " + ("; ".join(savings) or "—") + ". What it would cost: a "
+        "member whose join committed just before a broadcast could be missing from a stale "
+        "read and miss that message; the client can recover it from `prev` and `history`, "
+        "but only when its next message shows the gap. The partition limit (3,000 RRU/s on "
+        f"`ROOM#lobby`) does not force it either: at 10,000 members of {item_bytes:.0f} bytes a "
+        f"strongly consistent room read is {big_read:,} RRU, {3000 / big_read:.0f} "
+        "broadcasts a second, while API Gateway's account ceiling allows one such broadcast "
+        "a second.\n"
+    )
+
+
+def _section_cost(results: dict[str, Any], images: dict[str, str], out: list[str]) -> None:
+    fan = results["fanout"]
+    results["chosen_k"]
+    rtt_ms = fan["rtt_seconds"] * 1000
+    add = out.append
+    cost = results["derived"]["cost"]
+    if cost:
+        add("## Cost per 1,000 public messages\n")
+        rows = [
+            [
+                f"{r['n']:,}",
+                f"{r['broadcast_seconds'] * 1000:,.0f} + {r['dynamodb_calls']} x "
+                f"{DYNAMODB_CALL_SECONDS * 1000:.0f}",
+                f"{r['rru']:g} / {r['wru']:g}",
+                _usd(r["api_usd"]),
+                _usd(r["lambda_usd"]),
+                _usd(r["dynamodb_usd"]),
+                _usd(r["total_usd"]),
+                r["how"],
+            ]
+            for r in cost
+        ]
+        add(
+            _table(
+                [
+                    "N",
+                    "Lambda ms: broadcast + DynamoDB calls",
+                    "RRU / WRU",
+                    "API Gateway",
+                    "Lambda",
+                    "DynamoDB",
+                    "total",
+                    "how",
+                ],
+                rows,
+            )
+            + "\n"
+        )
+        if "cost" in images:
+            add(f"![Cost per 1,000 public messages]({images['cost']})\n")
+        add(
+            "Prices from docs/aws-facts.md (us-east-1): API Gateway $1.00 per million messages "
+            "in 32 KB units (a public message frame is one unit), Lambda arm64 "
+            "$0.0000133334 per GB-s and $0.20 per million requests, at 1,769 MB; DynamoDB "
+            "on-demand $0.125 per million RRU and $0.625 per million WRU. The Lambda time is the "
+            f"engine's broadcast measured at N (the stand-in at {rtt_ms:.0f} ms a post) plus "
+            f"{DYNAMODB_CALL_SECONDS * 1000:.0f} ms for each DynamoDB call sendPublic makes: that "
+            "per-call figure is an assumption, not a measurement (moto's times are not "
+            "DynamoDB's: it took seconds to read 1,000 members). API Gateway's share of the "
+            "total: "
+            + ", ".join(f"{r['api_usd'] / r['total_usd']:.0%} at {r['n']:,}" for r in cost)
+            + ".\n"
+        )
+
+
+def _section_cold(results: dict[str, Any], images: dict[str, str], out: list[str]) -> None:
+    add = out.append
+    cold = results["cold_start"]
+    add("## Cold start\n")
+    rows = [[label, _spread(v, 1000.0, 0)] for label, v in cold["imports"].items()]
+    add(_table(["in a fresh interpreter", "ms"], rows) + "\n")
+    first = {key: _spread(value, 1000.0, 0) for key, value in cold["first_invocation"].items()}
+    ours_kb = cold["assets"]["lambda_src_zip_bytes"] / 1024
+    bundle_kb = cold["assets"]["aiohttp_bundle_zip_bytes"] / 1024
+    k = results["chosen_k"]
+    add(
+        f"- Asset: `lambda_src/` zipped is {ours_kb:,.0f} KB; aiohttp and its dependencies "
+        f"would add {bundle_kb:,.0f} KB zipped (this machine's wheels; a Lambda bundle needs "
+        "the manylinux aarch64 ones), plus their import time above, to every cold start.\n"
+        f"- First invocation in a fresh process: `import handler` {first['import']} ms, the "
+        "first `$connect` (creating the boto3 clients, one DynamoDB write) "
+        f"{first['first']} ms, the second {first['second']} ms.\n"
+        f"- The engine's first broadcast to {k} connections (starting its threads and "
+        f"opening {k} sockets) {first['first_send']} ms, a warm one "
+        f"{first['warm_send']} ms. Against API Gateway each new "
+        "socket also needs a TLS handshake, which this plain-HTTP stand-in does not measure.\n"
+    )
+
+
+def _section_sandbox(results: dict[str, Any], images: dict[str, str], out: list[str]) -> None:
+    results["chosen_k"]
+    add = out.append
+    sandbox = results.get("sandbox")
+    if results.get("sandbox_error"):
+        out.append(
+            "## The whole chat through the sandbox\n\nThis run failed: "
+            f"`{results['sandbox_error']}`.\n"
+        )
+    if sandbox:
+        add("## The whole chat through the sandbox\n")
+        rows = [
+            [
+                f"{int(n):,}",
+                _spread(v["p50"], 1000.0, 1),
+                _spread(v["p95"], 1000.0, 1),
+                _spread(v["p99"], 1000.0, 1),
+            ]
+            for n, v in sandbox.items()
+        ]
+        add(
+            "`python -m sandbox` on the synthesized template (today's handler, boto3 path), "
+            "real WebSocket clients in the measuring process: time from sending `sendPublic` "
+            "until every member has received it; percentiles of each round, median over the "
+            "rounds. With 20 messages a round (the chat's burst allows 10 per sender), p95 "
+            "and p99 are both the round's slowest message.\n\n"
+            + _table(["members", "p50 ms", "p95 ms", "p99 ms"], rows)
+            + "\n"
+        )
+
+
+def _section_integration(results: dict[str, Any], images: dict[str, str], out: list[str]) -> None:
+    results["fanout"]
+    k = results["chosen_k"]
+    add = out.append
+    add("## Recommended integration\n")
+    add(
+        "In `lambda_src/handler.py`'s `chat_service()`, instead of the boto3 "
+        "`apigatewaymanagementapi` client and `ConnectionsNotifier`:\n\n"
+        "```python\n"
+        "from chat import telemetry\n"
+        "from chat.fanout import FanoutEngine\n\n"
+        "notifier = FanoutEngine(\n"
+        "    settings_.callback_url,\n"
+        '    region=os.environ["AWS_REGION"],\n'
+        "    credentials=boto3.Session().get_credentials(),  # the function's role, refreshed\n"
+        f"    concurrency=settings_.fanout_concurrency,  # FANOUT_CONCURRENCY: {k}\n"
+        "    max_attempts=3,  # as POST_RETRIES today\n"
+        "    connect_timeout=3,\n"
+        "    read_timeout=5,\n"
+        "    on_delivery=telemetry.record_delivery,  # the same metrics as today\n"
+        ")\n"
+        "```\n\n"
+        f"with `fanoutConcurrency` = {k} in infra/config.py and `lambdaMemoryMb` = 1769 for "
+        "rooms in the thousands. The engine keeps its worker threads and sockets for the life "
+        "of the execution environment (one per thread, at most k + 1). `is_gone` and `close` "
+        "are signed the same way.\n"
+    )
+
+
+def _section_runtime(results: dict[str, Any], images: dict[str, str], out: list[str]) -> None:
+    add = out.append
+    add("## Run time\n")
+    rows = [[name, f"{seconds:.0f}"] for name, seconds in results["timings"].items()]
+    add(_table(["part", "s"], rows) + "\n")
+
+
+def render(results: dict[str, Any], images: dict[str, str]) -> str:
+    """The whole document, section by section."""
+    out: list[str] = []
+    m = results["machine"]
+    add = out.append
+    fan = results["fanout"]
+    rtt_ms = fan["rtt_seconds"] * 1000
+    add("# Performance: fan-out to big rooms\n")
+    add(
+        "Generated by `make bench` (`python -m bench`"
+        + (" --quick" if results["quick"] else "")
+        + f") on {m['date_utc']} UTC in {results['timings']['total']:.0f} s. Machine: "
+        f"{m['cpu_model']} ({m['arch']}, {m['cores']} cores, shared), Linux {m['kernel']}, "
+        f"{m['implementation']} {m['python']}. Every figure is the median of "
+        f"{results['runs']} runs, with the min-max in brackets; the raw figures are in "
+        "`bench/results/latest.json`.\n"
+    )
+    add(
+        "How it was measured: the measured process is pinned to one core (a Lambda function "
+        "at 1,769 MB has about one vCPU); the @connections stand-in "
+        "(`sandbox/connections_standin.py`), the embedded moto DynamoDB and the sandbox run "
+        "in other processes on the other core, so their CPU is not counted as ours. The "
+        f"stand-in answers every post after {rtt_ms:.0f} ms (standing in for API Gateway's "
+        "round trip). CPU is this process's user + system time during one broadcast, divided "
+        "by the recipients; a warm-up broadcast first opens the connections, as in a warm "
+        "execution environment. These are this machine's figures against local stand-ins, "
+        "not AWS latencies: read them as the cost of our code and the shape of the scaling. "
+        "A Graviton vCPU is not this core; the ratios between engines are what carries over.\n"
+    )
+
+    _section_summary(results, images, out)
+    _section_candidates(results, images, out)
+    _section_broadcast(results, images, out)
+    _section_huge(results, images, out)
+    _section_memory(results, images, out)
+    _section_frames(results, images, out)
+    _section_units(results, images, out)
+    _section_consistency(results, images, out)
+    _section_cost(results, images, out)
+    _section_cold(results, images, out)
+    _section_sandbox(results, images, out)
+    _section_integration(results, images, out)
+    _section_runtime(results, images, out)
+    return "\n".join(out)
