@@ -84,7 +84,7 @@ DEFAULTS: dict[str, Any] = {
     "lambdaTimeoutSeconds": 20,
     "reservedConcurrency": 100,
     "fanoutConcurrency": 128,
-    "fanoutEngine": "socket",
+    "fanoutEngine": "boto3",
     "connectionTtlSeconds": 10800,
     "logLevel": "INFO",
     "messageBurst": 10,

@@ -50,8 +50,8 @@ class Settings:
     table_name: str
     callback_url: str
     fanout_concurrency: int = 128
-    # "socket": chat.fanout's engine; "boto3": boto3's client on a thread pool (the fallback).
-    fanout_engine: str = "socket"
+    # "boto3": boto3's client on a thread pool; "socket": chat.fanout's engine (opt-in).
+    fanout_engine: str = "boto3"
     connection_ttl_seconds: int = DEFAULT_CONNECTION_TTL_SECONDS
     log_level: str = "INFO"
     limits: Limits = field(default_factory=Limits)
@@ -130,7 +130,7 @@ class Settings:
             table_name=env["TABLE_NAME"],
             callback_url=env["CALLBACK_URL"],
             fanout_concurrency=number("FANOUT_CONCURRENCY", int, 128, 1, 256),
-            fanout_engine=engine(env.get("FANOUT_ENGINE", "socket")),
+            fanout_engine=engine(env.get("FANOUT_ENGINE", "boto3")),
             connection_ttl_seconds=ttl,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             limits=limits,
