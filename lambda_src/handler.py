@@ -248,7 +248,9 @@ def _client_action(route_key: str, frame: ClientFrame) -> tuple[str | None, str 
     if route_key != "$default":
         return route_key, frame.client_id
     action = frame.body.get("action") if frame.body is not None else None
-    return (action if isinstance(action, str) else None), frame.client_id
+    if not isinstance(action, str) or any(0xD800 <= ord(ch) <= 0xDFFF for ch in action):
+        return None, frame.client_id  # not text we can send back
+    return action[:64], frame.client_id
 
 
 @telemetry.entry

@@ -38,7 +38,7 @@ class RouteSelector:
             return "".join(part.literal or "" for part in self._parts)
         try:
             document = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
             return None
         if not isinstance(document, dict):
             return None

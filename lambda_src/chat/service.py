@@ -180,7 +180,7 @@ class ChatService:
             member_list = frames.member_pages(names)
             theirs = [notice]
         mine = list(member_list)
-        if current.name is None or since is not None:
+        if current.name is None:  # a join: the history (after `since`, on a reconnect)
             mine += self._history_frames(since, None)
         mine.append(notice)
         if client_id is not None:
@@ -281,7 +281,10 @@ class ChatService:
         """
         if sender is None or sender.name is None:
             raise self._name_required()
-        self._notifier.send({sender.connection_id: self._history_frames(since, client_id)})
+        limit = self._retention.history_count
+        messages, complete = self._store.history(since, limit) if limit else ([], False)
+        answer = frames.history(messages, complete=complete, client_id=client_id)
+        self._notifier.send({sender.connection_id: answer})
 
     def acknowledge(self, connection_id: str, action: str, client_id: str | None) -> None:
         """Acknowledge a frame that needs nothing else (a keep-alive ping with an id)."""

@@ -1,0 +1,107 @@
+"""Is the chat's table consistent? Checks on a scan, usable on moto and on the sandbox.
+
+The layout is lambda_src/chat/store.py's (docs/architecture.md): CONN#<cid> items, one
+NAME#<key> claim per key of a member's name, ROOM#lobby MEMBER#<cid> items and the
+ROOM#lobby COUNT. Items of other kinds (v1.1's sequence counter, history, de-duplication
+records) are left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+Item = dict[str, Any]
+
+
+def scan(db: Any, table: str) -> list[Item]:
+    items: list[Item] = []
+    request: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    while True:
+        page = db.scan(**request)
+        items.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _s(item: Item, key: str) -> str | None:
+    value = item.get(key, {})
+    return value.get("S") if isinstance(value, dict) else None
+
+
+def table_problems(items: Iterable[Item]) -> list[str]:
+    """Everything that breaks the invariants; empty when the table is consistent.
+
+    - a named connection has its MEMBER item (same name) and a NAME claim for each key;
+    - a MEMBER item belongs to a live connection item with the same name;
+    - a NAME claim belongs to a connection that holds that key;
+    - no two members' keys overlap (names unique by look);
+    - COUNT equals the number of MEMBER items.
+    """
+    connections: dict[str, Item] = {}
+    members: dict[str, Item] = {}
+    claims: dict[str, Item] = {}
+    count: int | None = None
+    for item in items:
+        pk, sk = _s(item, "pk") or "", _s(item, "sk") or ""
+        if pk.startswith("CONN#") and sk == "CONN":
+            connections[pk[5:]] = item
+        elif pk.startswith("NAME#") and sk == "NAME":
+            claims[pk[5:]] = item
+        elif pk == "ROOM#lobby" and sk.startswith("MEMBER#"):
+            members[sk[7:]] = item
+        elif pk == "ROOM#lobby" and sk == "COUNT":
+            count = int(item.get("members", {}).get("N", "0"))
+    problems: list[str] = []
+    holders: dict[str, str] = {}
+    for cid, conn in connections.items():
+        name = _s(conn, "name")
+        keys = [k["S"] for k in conn.get("nameKeys", {}).get("L", [])]
+        if name is None:
+            if cid in members:
+                problems.append(f"unnamed connection {cid} has a MEMBER item")
+            continue
+        member = members.get(cid)
+        if member is None:
+            problems.append(f"member {name!r} ({cid}) has no MEMBER item")
+        elif _s(member, "name") != name:
+            problems.append(f"MEMBER item of {cid} says {_s(member, 'name')!r}, not {name!r}")
+        if not keys:
+            problems.append(f"member {name!r} ({cid}) has no name keys")
+        for key in keys:
+            claim = claims.get(key)
+            if claim is None or _s(claim, "connectionId") != cid:
+                problems.append(f"member {name!r} ({cid}) does not hold its claim {key!r}")
+            if key in holders and holders[key] != cid:
+                problems.append(f"key {key!r} held by both {holders[key]} and {cid}")
+            holders[key] = cid
+    for cid, member in members.items():
+        if cid not in connections:
+            problems.append(f"orphaned MEMBER item {_s(member, 'name')!r} ({cid})")
+    for key, claim in claims.items():
+        cid = _s(claim, "connectionId") or ""
+        holder = connections.get(cid)
+        if holder is None:
+            problems.append(f"orphaned NAME claim {key!r} of gone connection {cid}")
+            continue
+        keys = [k["S"] for k in holder.get("nameKeys", {}).get("L", [])]
+        if key not in keys:
+            problems.append(
+                f"NAME claim {key!r} is not a key of {cid}'s name {_s(holder, 'name')!r}"
+            )
+    if members and count is None:
+        problems.append("no COUNT item")
+    if count is not None and count != len(members):
+        problems.append(f"COUNT says {count}, there are {len(members)} MEMBER items")
+    return problems
+
+
+def member_names(items: Iterable[Item]) -> dict[str, str]:
+    """connection id -> name of every MEMBER item."""
+    out: dict[str, str] = {}
+    for item in items:
+        sk = _s(item, "sk") or ""
+        if _s(item, "pk") == "ROOM#lobby" and sk.startswith("MEMBER#"):
+            out[sk[7:]] = _s(item, "name") or ""
+    return out

@@ -1,0 +1,143 @@
+"""A room for hostile frames: the Lambda handler on moto DynamoDB and the @connections stand-in.
+
+Bob and Carol are members and stay; each frame comes from a fresh connection (so it has
+full rate-limit buckets), named `Hostile` (or the case's name) or not named at all, which
+is disconnected afterwards. Everyone's frames are collected, then the table is checked.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+import handler
+from chat.store import connection_key
+from sandbox.connections_standin import ConnectionsApi, running_connections_api
+from sandbox.routing import RouteSelector
+from tests.hostile.consistency import member_names, scan, table_problems
+from tests.hostile.protocol import ROUTES, Observation
+from tests.support.aws import TABLE, mocked_dynamodb
+from tests.support.events import LambdaContext, connect_event, disconnect_event, message_event
+from tests.support.stack import create_table
+
+BYSTANDERS = ("Bob", "Carol")
+SELECTOR = RouteSelector("$request.body.action")
+
+
+@dataclass
+class Result:
+    observation: Observation
+    status: dict[str, Any]
+    table_problems: list[str]
+
+
+class HandlerRoom:
+    """Bob, Carol and a fresh sender per frame, all through `handler.lambda_handler`."""
+
+    def __init__(self, db: Any, api: ConnectionsApi) -> None:
+        self.db = db
+        self.api = api
+        self._ids = itertools.count()
+        self.bystanders: dict[str, str] = {}  # name -> connection id
+        self.ensure_bystanders()
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = handler.lambda_handler(event, LambdaContext())
+        return result
+
+    def new_connection(self) -> str:
+        cid = f"hostile{next(self._ids):07d}A="
+        assert self.invoke(connect_event(cid)) == {"statusCode": 200}
+        return cid
+
+    def send(self, cid: str, text: str) -> dict[str, Any]:
+        """Send `text` on the route API Gateway would select for it."""
+        try:
+            route = SELECTOR.select(text, ROUTES) or "$default"
+        except RecursionError:  # sandbox/routing.py catches ValueError only (see the report)
+            route = "$default"
+        return self.invoke(message_event(cid, text, route_key=route))
+
+    def ensure_bystanders(self) -> None:
+        """(Re)join Bob and Carol if a frame managed to remove them."""
+        present = set(member_names(scan(self.db, TABLE)).values())
+        for name in BYSTANDERS:
+            if name in present and name in self.bystanders:
+                continue
+            cid = self.new_connection()
+            self.send(cid, f'{{"action": "setName", "name": "{name}"}}')
+            self.bystanders[name] = cid
+        self.api.clear()
+
+    def run(self, text: str, *, named: bool = True, sender_name: str = "Hostile") -> Result:
+        self.ensure_bystanders()
+        cid = self.new_connection()
+        if named:
+            self.send(cid, json_set_name(sender_name))
+            if not self.api.take(cid):
+                raise AssertionError(f"the sender could not join as {sender_name!r}")
+        self.api.clear()
+        status = self.send(cid, text)
+        observation = Observation(
+            text=text,
+            sender_name=sender_name if named else None,
+            sender=self.api.take(cid),
+            others={name: self.api.take(other) for name, other in self.bystanders.items()},
+            sender_name_after=self._name_of(cid),
+        )
+        self.invoke(disconnect_event(cid))
+        self.api.clear()
+        items = scan(self.db, TABLE)
+        leftovers = [
+            f"the sender's {kind} item survived its $disconnect" for kind in _items_of(items, cid)
+        ]
+        return Result(observation, status, table_problems(items) + leftovers)
+
+    def _name_of(self, cid: str) -> str | None:
+        item = self.db.get_item(TableName=TABLE, Key=connection_key(cid), ConsistentRead=True)
+        name = item.get("Item", {}).get("name", {}).get("S")
+        return str(name) if name is not None else None
+
+
+def json_set_name(name: str) -> str:
+    import json  # noqa: PLC0415
+
+    return json.dumps({"action": "setName", "name": name})
+
+
+def _items_of(items: list[dict[str, Any]], cid: str) -> list[str]:
+    kinds = []
+    for item in items:
+        pk, sk = item["pk"]["S"], item["sk"]["S"]
+        if pk == f"CONN#{cid}" or sk == f"MEMBER#{cid}":
+            kinds.append(sk.split("#")[0])
+        elif pk.startswith("NAME#") and item.get("connectionId", {}).get("S") == cid:
+            kinds.append("NAME")
+    return kinds
+
+
+@contextmanager
+def handler_room(**env: str) -> Iterator[HandlerRoom]:
+    """A fresh table, the stand-in, and the handler configured for them (plus `env`)."""
+    with (
+        mocked_dynamodb() as db,
+        running_connections_api() as api,
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        create_table(db, TABLE)
+        patch.setenv("TABLE_NAME", TABLE)
+        patch.setenv("CALLBACK_URL", api.url)
+        patch.setenv("ALLOWED_ORIGINS", "https://chat.example.com,http://127.0.0.1")
+        patch.setenv("LOG_LEVEL", "ERROR")
+        for key, value in env.items():
+            patch.setenv(key, value)
+        handler.reset()
+        try:
+            yield HandlerRoom(db, api)
+        finally:
+            handler.reset()

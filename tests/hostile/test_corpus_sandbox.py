@@ -1,0 +1,166 @@
+"""Hostile frames over real WebSockets, through the sandbox (API Gateway's limits included).
+
+The corpus cases marked `sandbox` (one or two of each kind, and the frames over 32 KB),
+and the raw byte cases of corpus/raw/: binary frames (API Gateway closes with 1003),
+invalid UTF-8 in text frames (1007), fragmented messages under and over 128 KB. Bob and
+Carol are in the room throughout and must receive what the outcome sends them, nothing
+for an error; the room's items are consistent afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from tests.hostile.consistency import scan, table_problems
+from tests.hostile.corpus import Case, RawCase, load_cases, load_raw_cases
+from tests.hostile.protocol import KNOWN_DEVIATIONS, Observation, matching_outcome
+from tests.support.chat_client import ChatClient, room_items
+from tests.support.sandbox import RawWebSocket, Sandbox, wait_for
+
+pytestmark = pytest.mark.sandbox
+
+CASES = [case for case in load_cases() if case.sandbox]
+RAW_CASES = load_raw_cases()
+QUIET_S = 0.4
+
+
+class SandboxRoom:
+    """Bob and Carol on real sockets; a fresh socket per hostile frame."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.bystanders = {name: self.client().join(name) for name in ("Bob", "Carol")}
+        self.bystanders["Bob"].wait_for(lambda f: f.get("name") == "Carol")
+        self.drain()
+
+    def client(self) -> ChatClient:
+        return ChatClient(self.sandbox.connect(max_size=None).__enter__())
+
+    def drain(self) -> None:
+        for client in self.bystanders.values():
+            client.quiet(0.1)
+
+    def others(self) -> dict[str, list[dict[str, Any]]]:
+        """What Bob and Carol received: wait QUIET_S on the first; the rest arrived meanwhile."""
+        out = {}
+        for index, (name, client) in enumerate(self.bystanders.items()):
+            out[name] = client.quiet(QUIET_S if index == 0 else 0.05)
+        return out
+
+    def table_problems(self) -> list[str]:
+        db = self.sandbox.dynamodb()
+        (table,) = db.list_tables()["TableNames"]
+        return table_problems(scan(db, table))
+
+    def close(self) -> None:
+        for client in self.bystanders.values():
+            client.close()
+
+
+@pytest.fixture(scope="module")
+def room(chat_sandbox: Sandbox) -> Iterator[SandboxRoom]:
+    room = SandboxRoom(chat_sandbox)
+    yield room
+    room.close()
+    wait_for(lambda: None if room_items(chat_sandbox) else True, what="an empty room")
+
+
+def _replies(client: ChatClient, first_timeout: float = 10.0) -> list[dict[str, Any]]:
+    """Everything the sender gets: the first frame (if any within the timeout), then quiet."""
+    frames = []
+    try:
+        frames.append(client.wait_for(lambda _: True, timeout=first_timeout))
+    except AssertionError:
+        return []
+    return frames + client.quiet(QUIET_S)
+
+
+def _close_code(client: ChatClient, timeout: float = 10.0) -> int | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            client.ws.recv(timeout=0.5)
+        except TimeoutError:
+            continue
+        except ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd is not None else None
+    return None
+
+
+def _maybe_silent(case: Case) -> bool:
+    """Can the sender receive nothing at all? (A ping, a private message, one's own name.)"""
+    return any(o in ("ok:ping", "ok:private", "ok:same-name") for o in case.expect)
+
+
+def _leave_only(frames: list[dict[str, Any]]) -> bool:
+    return all(f.get("event") == "leave" or "members" in f for f in frames)
+
+
+SANDBOX_DEVIATIONS = {**KNOWN_DEVIATIONS}
+
+
+def _marked(case: Case) -> Any:
+    reason = SANDBOX_DEVIATIONS.get(case.id)
+    if reason is None:
+        return case
+    return pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=reason))
+
+
+@pytest.mark.parametrize("case", [_marked(c) for c in CASES], ids=[case.id for case in CASES])
+def test_hostile_frame_through_the_sandbox(room: SandboxRoom, case: Case) -> None:
+    sender = room.client()
+    try:
+        if case.named:
+            sender.join(case.sender_name)
+            room.drain()
+        sender.send_raw(case.text)
+        if case.close is not None:
+            assert _close_code(sender) == case.close, case.description
+            others = room.others()
+            # The named sender's socket is gone: its leave notice, and nothing else.
+            assert all(_leave_only(frames) for frames in others.values()), others
+        else:
+            observation = Observation(
+                text=case.text,
+                sender_name=case.sender_name if case.named else None,
+                sender=_replies(sender, first_timeout=1.5 if _maybe_silent(case) else 10.0),
+                others=room.others(),
+                shown=case.shown,
+                recipient=case.recipient,
+            )
+            outcome, report = matching_outcome(case.expect, observation)
+            assert outcome is not None, f"{case.description}: expected {case.expect}\n{report}"
+    finally:
+        sender.close()
+        room.drain()
+    assert room.table_problems() == []
+
+
+@pytest.mark.parametrize("case", RAW_CASES, ids=[case.file for case in RAW_CASES])
+def test_raw_bytes_through_the_sandbox(room: SandboxRoom, case: RawCase) -> None:
+    sandbox = room.sandbox
+    raw = RawWebSocket(sandbox.port, f"/{sandbox.stage}")
+    try:
+        assert raw.status == 101
+        opcode = 0x2 if case.opcode == "binary" else 0x1
+        size = -(-len(case.payload) // case.fragments)
+        chunks = [case.payload[i : i + size] for i in range(0, len(case.payload), size)]
+        for index, chunk in enumerate(chunks):
+            raw.send_frame(opcode if index == 0 else 0x0, chunk, fin=index == len(chunks) - 1)
+        if case.close is not None:
+            assert raw.recv_close_code(timeout=10) == case.close, case.description
+        else:
+            _, received_opcode, payload = raw.recv_frame(timeout=10)
+            assert received_opcode == 0x1
+            error = json.loads(payload)["error"]
+            assert error["code"] == case.expect, case.description
+        assert room.others() == {"Bob": [], "Carol": []}
+    finally:
+        raw.close()
+    assert room.table_problems() == []
