@@ -83,7 +83,7 @@ DEFAULTS: dict[str, Any] = {
     "lambdaMemoryMb": 256,
     "lambdaTimeoutSeconds": 20,
     "reservedConcurrency": 100,
-    "fanoutConcurrency": 128,
+    "fanoutConcurrency": 32,
     "fanoutEngine": "boto3",
     "connectionTtlSeconds": 10800,
     "logLevel": "INFO",

@@ -49,7 +49,7 @@ class Settings:
 
     table_name: str
     callback_url: str
-    fanout_concurrency: int = 128
+    fanout_concurrency: int = 32
     # "boto3": boto3's client on a thread pool; "socket": chat.fanout's engine (opt-in).
     fanout_engine: str = "boto3"
     connection_ttl_seconds: int = DEFAULT_CONNECTION_TTL_SECONDS
@@ -129,7 +129,7 @@ class Settings:
         return cls(
             table_name=env["TABLE_NAME"],
             callback_url=env["CALLBACK_URL"],
-            fanout_concurrency=number("FANOUT_CONCURRENCY", int, 128, 1, 256),
+            fanout_concurrency=number("FANOUT_CONCURRENCY", int, 32, 1, 256),
             fanout_engine=engine(env.get("FANOUT_ENGINE", "boto3")),
             connection_ttl_seconds=ttl,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),

@@ -80,7 +80,7 @@ def test_function_environment_wires_table_and_callback_url(template):
             ],
         ]
     }
-    assert env["FANOUT_CONCURRENCY"] == "128"
+    assert env["FANOUT_CONCURRENCY"] == "32"
     assert int(env["CONNECTION_TTL_SECONDS"]) > 2 * 3600
 
 
