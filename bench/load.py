@@ -757,8 +757,13 @@ def summarize(run: Run, counts: dict[str, Any], extra: dict[str, Any]) -> dict[s
         )
     }
     violations = claim_violations(run)
+    acked = [m for m in run.messages if m.acked]
     return {
         "totals": totals,
+        "messages": {
+            "public_acknowledged": sum(not m.private for m in acked),
+            "private_acknowledged": sum(m.private for m in acked),
+        },
         "name_uniqueness": {
             "claims": len(run.claims),
             "contested_claims_won": run.contested_wins,
@@ -805,7 +810,9 @@ def summary_text(report: dict[str, Any]) -> str:
     names = report["name_uniqueness"]
     config = report["config"]
     lines = [
-        f"{config['clients']} clients, {t['sent']} messages ({report['connections']} connections, "
+        f"{config['clients']} clients, {t['sent']} messages "
+        f"({report['messages']['public_acknowledged']} public acknowledged), "
+        f"{report['connections']} connections ("
         f"{config['sessions']} sessions each), {report['duration_s']:.0f} s, "
         f"{report['workers']} Lambda workers; {report['machine']['nproc']} x "
         f"{report['machine']['cpu']}, Python {report['machine']['python']}",
@@ -1257,6 +1264,7 @@ def measure(
 ) -> dict[str, Any]:
     """Run the load against `url` and count: the report (`clean` says all is well)."""
     started = time.monotonic()
+    load_before = [round(x, 2) for x in os.getloadavg()]
     run = asyncio.run(run_load(config, url, limits, progress=progress))
     duration = time.monotonic() - run.started
     counts = count(run)
@@ -1267,7 +1275,7 @@ def measure(
             "config": asdict(config),
             "limits": asdict(limits),
             "workers": workers,
-            "machine": machine(),
+            "machine": {**machine(), "load_average_before": load_before},
             "duration_s": round(duration, 1),
             "table_after": table_after(dynamodb) if dynamodb else {},
             "wall_s": round(time.monotonic() - started, 1),

@@ -13,7 +13,7 @@ import pytest
 
 from tests.hostile.corpus import Case, load_cases
 from tests.hostile.harness import HandlerRoom, handler_room
-from tests.hostile.protocol import KNOWN_DEVIATIONS, Observation, matching_outcome
+from tests.hostile.protocol import KNOWN_DEVIATIONS, matching_outcome
 
 CASES = load_cases()
 
@@ -41,11 +41,3 @@ def test_hostile_frame_gets_its_specified_outcome(room: HandlerRoom, case: Case)
     outcome, report = matching_outcome(case.expect, observation)
     assert outcome is not None, f"{case.description}: expected {list(case.expect)}\n{report}"
     assert result.table_problems == [], case.description
-
-
-def test_history_in_a_room_without_history_gets_a_final_frame() -> None:
-    with handler_room() as room:
-        result = room.run('{"action": "history"}')
-    observation: Observation = result.observation
-    outcome, report = matching_outcome(["ok:history"], observation)
-    assert outcome is not None, report

@@ -46,6 +46,17 @@ class SandboxRoom:
         for client in self.bystanders.values():
             client.quiet(0.1)
 
+    def settle(self) -> None:
+        """After a sender closes: wait until only Bob and Carol are left in the room, then
+        drain what its $disconnect told them, so nothing leaks into the next case."""
+        wait_for(
+            lambda: True if len(room_items(self.sandbox)) <= len(self.bystanders) else None,
+            timeout=15,
+            what="the sender's $disconnect",
+        )
+        for client in self.bystanders.values():
+            client.quiet(QUIET_S)
+
     def others(self) -> dict[str, list[dict[str, Any]]]:
         """What Bob and Carol received: wait QUIET_S on the first; the rest arrived meanwhile."""
         out = {}
@@ -138,7 +149,7 @@ def test_hostile_frame_through_the_sandbox(room: SandboxRoom, case: Case) -> Non
             assert outcome is not None, f"{case.description}: expected {case.expect}\n{report}"
     finally:
         sender.close()
-        room.drain()
+        room.settle()
     assert room.table_problems() == []
 
 
