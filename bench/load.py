@@ -1110,7 +1110,10 @@ def serve_dynamodb() -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
+    parent = os.getppid()
+    while not stop.wait(1.0):
+        if os.getppid() != parent:  # the load run died without stopping us
+            break
     server.stop()
     return 0
 
