@@ -4,30 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
 
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from tests.support.chat_client import ChatClient, room_items
-from tests.support.sandbox import Sandbox, wait_for
-
 pytestmark = pytest.mark.sandbox
-
-
-@pytest.fixture
-def connect(chat_sandbox: Sandbox) -> Iterator[Callable[[], ChatClient]]:
-    opened: list[ChatClient] = []
-
-    def open_client() -> ChatClient:
-        client = ChatClient(chat_sandbox.connect().__enter__())
-        opened.append(client)
-        return client
-
-    yield open_client
-    for client in opened:
-        client.close()
-    wait_for(lambda: None if room_items(chat_sandbox) else True, what="an empty room")
 
 
 def test_a_flood_of_300_frames_reaches_the_room_a_few_dozen_times_at_most(connect):

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.support.chat_client import ChatClient, room_items
-from tests.support.sandbox import Sandbox, wait_for
+from tests.support.sandbox import Sandbox
 
 pytestmark = pytest.mark.sandbox
 
@@ -29,22 +28,6 @@ def add_ghost_member(sandbox: Sandbox, name: str) -> None:
         ("ROOM#lobby", f"MEMBER#{GHOST}"),
     ]:
         db.put_item(TableName=table, Item={"pk": {"S": pk}, "sk": {"S": sk}, **owned})
-
-
-@pytest.fixture
-def connect(chat_sandbox: Sandbox) -> Iterator[Callable[[], ChatClient]]:
-    """Open chat clients; on teardown close them and wait until the room is empty again."""
-    opened: list[ChatClient] = []
-
-    def open_client() -> ChatClient:
-        client = ChatClient(chat_sandbox.connect().__enter__())
-        opened.append(client)
-        return client
-
-    yield open_client
-    for client in opened:
-        client.close()
-    wait_for(lambda: None if room_items(chat_sandbox) else True, what="an empty room")
 
 
 def test_seed_trigger_flow_through_the_sandbox(connect):

@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import pytest
 
-from tests.support.chat_client import ChatClient, room_items
-from tests.support.sandbox import Sandbox, wait_for
+from tests.support.chat_client import ChatClient
 
 pytestmark = pytest.mark.sandbox
-
-
-@pytest.fixture
-def connect(chat_sandbox: Sandbox) -> Iterator[Callable[[], ChatClient]]:
-    opened: list[ChatClient] = []
-
-    def open_client() -> ChatClient:
-        client = ChatClient(chat_sandbox.connect().__enter__())
-        opened.append(client)
-        return client
-
-    yield open_client
-    for client in opened:
-        client.close()
-    wait_for(lambda: None if room_items(chat_sandbox) else True, what="an empty room")
 
 
 def acked(client: ChatClient, message_id: str) -> dict:
