@@ -8,6 +8,9 @@ import time
 
 import pytest
 
+from chat.names import claim_keys
+from chat.ports import Connection
+from chat.store import DynamoChatStore
 from tests.support.chat_client import ChatClient, room_items
 from tests.support.sandbox import Sandbox
 
@@ -17,17 +20,17 @@ GHOST = "GhostGhostGhos0="  # well-formed (16 characters) but no socket has it: 
 
 
 def add_ghost_member(sandbox: Sandbox, name: str) -> None:
-    """Write the items of a named member whose socket is gone and whose $disconnect never ran."""
+    """Join a member whose socket is gone and whose $disconnect never ran.
+
+    The items are written by the handler's own store (connection, claim keys, member item and
+    room count, in one transaction), so they are exactly what a real join leaves behind.
+    """
     db = sandbox.dynamodb()
     (table,) = db.list_tables()["TableNames"]
-    owned = {"connectionId": {"S": GHOST}, "name": {"S": name}}
-    owned["ttl"] = {"N": str(int(time.time()) + 3600)}
-    for pk, sk in [
-        (f"CONN#{GHOST}", "CONN"),
-        (f"NAME#{name.casefold()}", "NAME"),
-        ("ROOM#lobby", f"MEMBER#{GHOST}"),
-    ]:
-        db.put_item(TableName=table, Item={"pk": {"S": pk}, "sk": {"S": sk}, **owned})
+    store = DynamoChatStore(db, table)
+    expires = int(time.time()) + 3600
+    store.add_connection(GHOST, expires)
+    store.claim_name(Connection(GHOST, None, expires), name, claim_keys(name), max_members=1000)
 
 
 def test_seed_trigger_flow_through_the_sandbox(connect):

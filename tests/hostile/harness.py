@@ -19,9 +19,9 @@ import handler
 from chat.store import connection_key
 from sandbox.connections_standin import ConnectionsApi, running_connections_api
 from sandbox.routing import RouteSelector
-from tests.hostile.consistency import member_names, scan, table_problems
 from tests.hostile.protocol import ROUTES, Observation
 from tests.support.aws import TABLE, mocked_dynamodb
+from tests.support.consistency import member_names, scan, table_problems
 from tests.support.events import LambdaContext, connect_event, disconnect_event, message_event
 from tests.support.stack import create_table
 

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.hostile.consistency import scan, table_problems
 from tests.hostile.corpus import Case, RawCase, load_cases, load_raw_cases
 from tests.hostile.protocol import KNOWN_DEVIATIONS, Observation, matching_outcome
 from tests.support.chat_client import ChatClient, room_items
+from tests.support.consistency import scan, table_problems
 from tests.support.sandbox import RawWebSocket, Sandbox, wait_for
 
 pytestmark = pytest.mark.sandbox
