@@ -69,6 +69,9 @@ class Plan:
         # Within the chat's burst of 10 messages per sender (senders take turns).
         self.sandbox_messages = 3 if quick else 20
         self.coldstart_runs = 1 if quick else 3
+        # Sharded fan-out: broadcasts split into shards of the stack's default size.
+        self.shard_size = 10 if quick else 1000
+        self.sharded_sizes = [40] if quick else [10_000, 100_000]
 
 
 def fanout_section(plan: Plan, standin: Any) -> dict[str, Any]:
@@ -93,7 +96,7 @@ def fanout_section(plan: Plan, standin: Any) -> dict[str, Any]:
         fb.Candidate("aiohttp", f"asyncio + aiohttp, k={k}", k, fb.aiohttp_engine),
         fb.Candidate(
             f"boto3-k{plan.today_k}",
-            f"boto3 client on a thread pool, k={plan.today_k} (today)",
+            f"boto3 client on a thread pool, k={plan.today_k} (the old path)",
             plan.today_k,
             fb.boto3_notifier,
         ),
@@ -151,6 +154,10 @@ def fanout_section(plan: Plan, standin: Any) -> dict[str, Any]:
         **fb.run_engine(standin, huge, [plan.huge_n], plan.runs)[plan.huge_n],
     }
     out["memory"] = memory_section(plan, standin)
+    _progress(f"sharded fan-out: the caller's cost, N={plan.sharded_sizes}")
+    out["sharding"] = {
+        str(n): fb.sharding_costs(n, plan.shard_size, plan.runs) for n in plan.sharded_sizes
+    }
     return out
 
 

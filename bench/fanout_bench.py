@@ -194,3 +194,38 @@ def floor_seconds(n: int, k: int, rtt: float = RTT_SECONDS) -> float:
 def ceiling_seconds(n: int) -> float:
     """The account ceiling: N posts at 10,000 requests/s (shared by the whole account)."""
     return n / ACCOUNT_CEILING_PER_SECOND
+
+
+def sharding_costs(n: int, shard_size: int, runs: int) -> dict[str, Any]:
+    """What sharding costs the calling invocation for a broadcast to `n` (chat/sharding.py):
+    splitting the deliveries and writing each worker's request as the Invoke API's JSON body
+    (what `LambdaShardInvoker` sends), on this pinned core. The posts themselves are each
+    shard's broadcast, measured above."""
+    import json  # noqa: PLC0415
+
+    from chat.sharding import encode_request, split  # noqa: PLC0415
+
+    batch = [public_frame()]
+    deliveries = {f"conn{i:06d}AAAA=": batch for i in range(n)}
+    sizes: list[int] = []
+
+    def measure() -> dict[str, float]:
+        gc.collect()
+        started = cpu_seconds()
+        _, *others = split(deliveries, shard_size)
+        bodies = [
+            json.dumps(encode_request(s), ensure_ascii=False, separators=(",", ":")).encode()
+            for s in others
+        ]
+        cpu = cpu_seconds() - started
+        sizes[:] = [len(b) for b in bodies]
+        return {"caller_cpu_ms": cpu * 1000}
+
+    figures: dict[str, Any] = repeat(runs, measure)
+    figures.update(
+        n=n,
+        shard_size=shard_size,
+        workers=len(sizes),
+        max_request_bytes=max(sizes, default=0),
+    )
+    return figures

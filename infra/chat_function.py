@@ -1,4 +1,4 @@
-"""The one Lambda function that serves every route of the chat."""
+"""The chat's Lambda functions: the one that serves every route, and its fan-out worker."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from infra.nag import acknowledge
 
 LAMBDA_SOURCE = Path(__file__).resolve().parent.parent / "lambda_src"
 HANDLER = "handler.lambda_handler"
+WORKER_HANDLER = "handler.fanout_handler"
 # The newest Python that both this CDK release and Lambda support.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -34,7 +35,7 @@ class ChatFunction(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        table_name: str,
+        table_name: str | None,
         memory_mb: int,
         timeout_seconds: int,
         reserved_concurrency: int,
@@ -43,6 +44,11 @@ class ChatFunction(Construct):
         removal_policy: RemovalPolicy,
         layers: Sequence[lambda_.ILayerVersion] = (),
         tracing: bool = False,
+        handler: str = HANDLER,
+        description: str = "WebSocket chat: every route of the chat API",
+        role_description: str = (
+            "The chat function: its log group, its table, @connections on its stage"
+        ),
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -52,16 +58,16 @@ class ChatFunction(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="The chat function: its log group, its table, @connections on its stage",
+            description=role_description,
         )
         self.log_group.grant_write(self.role)
         self.function = lambda_.Function(
             self,
             "Function",
-            description="WebSocket chat: every route of the chat API",
+            description=description,
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
-            handler=HANDLER,
+            handler=handler,
             code=lambda_.Code.from_asset(
                 str(LAMBDA_SOURCE), exclude=["__pycache__", "*.pyc", ".mypy_cache"]
             ),
@@ -71,7 +77,7 @@ class ChatFunction(Construct):
             reserved_concurrent_executions=reserved_concurrency or None,
             role=self.role,
             log_group=self.log_group,
-            environment={"TABLE_NAME": table_name, **environment},
+            environment={**({"TABLE_NAME": table_name} if table_name else {}), **environment},
             layers=list(layers),
             # X-Ray only when asked (context `tracing`): off, the role has no xray:* at all.
             tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.DISABLED,
@@ -81,8 +87,10 @@ class ChatFunction(Construct):
         acknowledge(
             resource,
             "Serverless-LambdaDLQ",
-            "API Gateway invokes the function synchronously (AWS_PROXY) and gets its error "
-            "back; a dead-letter queue only ever receives failed asynchronous invocations",
+            "invoked synchronously only (API Gateway's AWS_PROXY integration; the fan-out "
+            "worker by the chat function with RequestResponse), so the caller gets every "
+            "error back; a dead-letter queue only ever receives failed asynchronous "
+            "invocations",
         )
         if tracing:
             self._acknowledge_xray_wildcard()

@@ -84,7 +84,14 @@ DEFAULTS: dict[str, Any] = {
     "lambdaTimeoutSeconds": 20,
     "reservedConcurrency": 100,
     "fanoutConcurrency": 32,
-    "fanoutEngine": "boto3",
+    "fanoutEngine": "socket",
+    # Sharded fan-out (lambda_src/chat/sharding.py): above this many recipients, shards of
+    # this size go to the fan-out worker function, which has this much memory (1,769 MB is
+    # one whole vCPU: docs/performance.md).
+    "fanoutShardSize": 1000,
+    "fanoutWorkerMemoryMb": 1769,
+    "fanoutWorkerConcurrency": 192,
+    "fanoutWorkerReservedConcurrency": 0,  # 0: none (the account's shared pool)
     "connectionTtlSeconds": 10800,
     "logLevel": "INFO",
     "messageBurst": 10,
@@ -196,6 +203,10 @@ class ChatConfig:
     reserved_concurrency: int
     fanout_concurrency: int
     fanout_engine: str
+    fanout_shard_size: int
+    fanout_worker_memory_mb: int
+    fanout_worker_concurrency: int
+    fanout_worker_reserved_concurrency: int
     connection_ttl_seconds: int
     log_level: str
     message_burst: int
@@ -261,6 +272,12 @@ class ChatConfig:
             reserved_concurrency=int(read.number("reservedConcurrency", 0, 10000)),
             fanout_concurrency=int(read.number("fanoutConcurrency", 1, 256)),
             fanout_engine=read.choice("fanoutEngine", ("socket", "boto3")),
+            fanout_shard_size=int(read.number("fanoutShardSize", 1, 100_000)),
+            fanout_worker_memory_mb=int(read.number("fanoutWorkerMemoryMb", 128, 10240)),
+            fanout_worker_concurrency=int(read.number("fanoutWorkerConcurrency", 1, 256)),
+            fanout_worker_reserved_concurrency=int(
+                read.number("fanoutWorkerReservedConcurrency", 0, 10000)
+            ),
             connection_ttl_seconds=int(read.number("connectionTtlSeconds", 7260, 30 * 86400)),
             log_level=log_level,
             message_burst=int(read.number("messageBurst", 1, 1000)),
@@ -289,6 +306,7 @@ class ChatConfig:
         return {
             "FANOUT_CONCURRENCY": str(self.fanout_concurrency),
             "FANOUT_ENGINE": self.fanout_engine,
+            "FANOUT_SHARD_SIZE": str(self.fanout_shard_size),
             "CONNECTION_TTL_SECONDS": str(self.connection_ttl_seconds),
             "LOG_LEVEL": self.log_level,
             "MESSAGE_BURST": str(self.message_burst),
@@ -304,6 +322,14 @@ class ChatConfig:
             "ALLOWED_ORIGINS": ",".join(self.origin_allow_list()),
             "ALLOW_MISSING_ORIGIN": str(self.allow_missing_origin).lower(),
             "SIGN_IN_REQUIRED": str(self.sign_in is not None).lower(),
+        }
+
+    def worker_environment(self) -> dict[str, str]:
+        """The fan-out worker's settings: how it posts (it needs no table)."""
+        return {
+            "FANOUT_CONCURRENCY": str(self.fanout_worker_concurrency),
+            "FANOUT_ENGINE": self.fanout_engine,
+            "LOG_LEVEL": self.log_level,
         }
 
     def origin_allow_list(self, hosted_origin: str | None = None) -> tuple[str, ...]:

@@ -44,6 +44,8 @@ POSTS = "Posts"
 POST_FAILURES = "PostFailures"
 POST_LATENCY = "PostLatency"
 STALE_CONNECTIONS_PRUNED = "StaleConnectionsPruned"
+FANOUT_SHARDS = "FanoutShards"
+FANOUT_SHARD_FAILURES = "FanoutShardFailures"
 METRIC_NAMES = (
     FRAMES_IN,
     ERROR_FRAMES,
@@ -54,6 +56,8 @@ METRIC_NAMES = (
     POST_FAILURES,
     POST_LATENCY,
     STALE_CONNECTIONS_PRUNED,
+    FANOUT_SHARDS,
+    FANOUT_SHARD_FAILURES,
 )
 ROUTES = ("$connect", "$disconnect", "$default", "setName", "sendPublic", "sendPrivate")
 
@@ -172,6 +176,15 @@ ALARMS: tuple[AlarmSpec, ...] = (
         "Frames refused with RATE_LIMITED by the per-connection token buckets (messageBurst, "
         "messageRatePerSecond, nameBurst): a flooding script or client bug, or limits below "
         "real use. 300 is about 30 clients each refused 10 times in 5 minutes.",
+    ),
+    AlarmSpec(
+        "FanoutShardFailures",
+        "Chat FanoutShardFailures",
+        "Sum",
+        1,
+        "A fan-out worker (the FanoutWorker function) ran and failed or timed out on its "
+        "shard of a big broadcast: those members missed the message until their next one "
+        "shows the gap and they fetch history. Any is worth a look in the worker's log.",
     ),
 )
 
@@ -294,6 +307,7 @@ class ChatMonitoring(Construct):
             "TableThrottles": self._table_throttles(),
             "StaleConnectionSpike": self._chat(STALE_CONNECTIONS_PRUNED),
             "RateLimitedSpike": self._chat(RATE_LIMITED_FRAMES),
+            "FanoutShardFailures": self._chat(FANOUT_SHARD_FAILURES),
         }
 
     def _search(self, metric_name: str, dimension: str) -> cw.MathExpression:
@@ -372,10 +386,12 @@ class ChatMonitoring(Construct):
                     ],
                 ),
                 _graph(
-                    "Fan-out size: recipients per delivery (avg, max)",
+                    "Fan-out size: recipients per delivery (avg, max); shards to workers",
                     [
                         self._chat(FANOUT_SIZE, "Average", label="FanoutSize avg"),
                         self._chat(FANOUT_SIZE, "Maximum", label="FanoutSize max"),
+                        self._chat(FANOUT_SHARDS, label="FanoutShards"),
+                        self._chat(FANOUT_SHARD_FAILURES, label="FanoutShardFailures"),
                     ],
                 ),
             ],

@@ -8,7 +8,7 @@ from aws_cdk import CfnElement, CfnOutput, CfnResource, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from infra.chat_function import ARCHITECTURE, RUNTIME, ChatFunction
+from infra.chat_function import ARCHITECTURE, RUNTIME, WORKER_HANDLER, ChatFunction
 from infra.config import ChatConfig
 from infra.connections_table import ConnectionsTable
 from infra.hosting import WebHosting
@@ -36,6 +36,27 @@ class ChatStack(Stack):
         self.connections = ConnectionsTable(
             self, "Connections", removal_policy=config.removal_policy
         )
+        # Powertools (logs, EMF metrics, tracing) from AWS's public layer.
+        powertools = powertools_layer(self, "PowertoolsLayer", RUNTIME, ARCHITECTURE)
+        telemetry = telemetry_environment(stage_name=config.stage_name, tracing=config.tracing)
+        # Big broadcasts are split among invocations of this worker (docs/performance.md,
+        # "Beyond one invocation"); it only posts to connections.
+        self.fanout_worker = ChatFunction(
+            self,
+            "FanoutWorker",
+            table_name=None,
+            memory_mb=config.fanout_worker_memory_mb,
+            timeout_seconds=config.lambda_timeout_seconds,
+            reserved_concurrency=config.fanout_worker_reserved_concurrency,
+            environment={**config.worker_environment(), **telemetry},
+            log_retention=config.log_retention,
+            removal_policy=config.log_removal_policy,
+            layers=[powertools],
+            tracing=config.tracing,
+            handler=WORKER_HANDLER,
+            description="WebSocket chat: posts one shard of a big broadcast (fan-out worker)",
+            role_description="The fan-out worker: its log group, @connections on its stage",
+        )
         self.chat = ChatFunction(
             self,
             "Chat",
@@ -45,12 +66,12 @@ class ChatStack(Stack):
             reserved_concurrency=config.reserved_concurrency,
             environment={
                 **config.function_environment(),
-                **telemetry_environment(stage_name=config.stage_name, tracing=config.tracing),
+                "FANOUT_WORKER": self.fanout_worker.function.function_name,
+                **telemetry,
             },
             log_retention=config.log_retention,
             removal_policy=config.log_removal_policy,
-            # Powertools (logs, EMF metrics, tracing) from AWS's public layer.
-            layers=[powertools_layer(self, "PowertoolsLayer", RUNTIME, ARCHITECTURE)],
+            layers=[powertools],
             tracing=config.tracing,
         )
         # Optional sign-in (signIn=true): a JWT authorizer on $connect.
@@ -83,9 +104,19 @@ class ChatStack(Stack):
         api.add_property_override("Name", config.stack_name)
         stage = self.websocket.stage
         self.chat.set_callback_url(stage.callback_url)
+        self.fanout_worker.set_callback_url(stage.callback_url)
         self.connections.grant_data_access(self.chat.function)
         stage.grant_management_api_access(self.chat.function)
-        self._acknowledge_connections_wildcard(config.stage_name)
+        stage.grant_management_api_access(self.fanout_worker.function)
+        # Invoke the worker's unqualified ARN only (grant_invoke would add "<arn>:*" for
+        # versions and aliases, which the stack does not have).
+        iam.Grant.add_to_principal(
+            grantee=self.chat.function,
+            actions=["lambda:InvokeFunction"],
+            resource_arns=[self.fanout_worker.function.function_arn],
+        )
+        self._acknowledge_connections_wildcard(self.chat, config.stage_name)
+        self._acknowledge_connections_wildcard(self.fanout_worker, config.stage_name)
         if not config.access_log_source_ip:
             drop_source_ip_from_access_logs(stage)
         # Alarms, the dashboard, and the alarm e-mails with alarmEmail (docs/operations.md).
@@ -138,9 +169,9 @@ class ChatStack(Stack):
                 self, "WebUrl", value=self.web.origin, description="The chat's web page" + where
             )
 
-    def _acknowledge_connections_wildcard(self, stage_name: str) -> None:
-        """AwsSolutions-IAM5 for the one wildcard ARN in the function's policy."""
-        policy = self.chat.role.node.find_child("DefaultPolicy")
+    def _acknowledge_connections_wildcard(self, function: ChatFunction, stage_name: str) -> None:
+        """AwsSolutions-IAM5 for the one wildcard ARN in a function's policy."""
+        policy = function.role.node.find_child("DefaultPolicy")
         assert isinstance(policy, iam.Policy)
         cfn_api = self.websocket.api.node.default_child
         assert isinstance(cfn_api, CfnElement)

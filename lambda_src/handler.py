@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from chat import frames, logs, telemetry
+from chat import frames, logs, sharding, telemetry
 from chat.errors import ChatError, ErrorCode
 from chat.fanout import FanoutEngine
 from chat.names import validate_name
@@ -61,6 +61,11 @@ VALID_ACTIONS = ", ".join(ACTIONS)
 # history when the next one shows the gap.
 DYNAMODB_RETRIES: Any = {"mode": "standard", "total_max_attempts": 4}
 POST_RETRIES: Any = {"mode": "standard", "total_max_attempts": 3}
+# A fan-out worker is invoked once: a retried invocation that had already run would post its
+# shard twice (chat/sharding.py). It may take up to its own timeout (at most 29 s).
+WORKER_INVOKE: Any = {"mode": "standard", "total_max_attempts": 1}
+WORKER_READ_TIMEOUT_S = 35
+MAX_PARALLEL_WORKERS = 64
 CHAT_SUBPROTOCOL = "chat"
 
 
@@ -86,8 +91,31 @@ def chat_service() -> ChatService:
 
 
 def notifier(settings_: Settings) -> Notifier:
-    """The @connections adapter the settings choose: our fan-out engine (signed by botocore,
-    posted on keep-alive sockets; docs/performance.md), or boto3's client on a thread pool."""
+    """The @connections adapter: this invocation's own poster, and above the shard size,
+    fan-out workers beside it (chat/sharding.py) when the stack names a worker function."""
+    local = local_notifier(settings_)
+    if not settings_.fanout_worker:
+        return local
+    invoker = boto3.client(
+        "lambda",
+        config=Config(
+            retries=WORKER_INVOKE,
+            max_pool_connections=MAX_PARALLEL_WORKERS,
+            connect_timeout=3,
+            read_timeout=WORKER_READ_TIMEOUT_S,
+        ),
+    )
+    return sharding.ShardedNotifier(
+        local,
+        sharding.LambdaShardInvoker(invoker, settings_.fanout_worker),
+        shard_size=settings_.fanout_shard_size,
+        max_parallel=MAX_PARALLEL_WORKERS,
+    )
+
+
+def local_notifier(settings_: Settings) -> Notifier:
+    """Posts from this invocation: our fan-out engine (signed by botocore, posted on
+    keep-alive sockets; docs/performance.md), or boto3's client on a thread pool."""
     if settings_.fanout_engine == "boto3":
         connections = boto3.client(
             "apigatewaymanagementapi",
@@ -113,10 +141,19 @@ def notifier(settings_: Settings) -> Notifier:
     )
 
 
+@functools.cache
+def worker_notifier() -> Notifier:
+    """The fan-out worker's poster, built once per execution environment."""
+    settings_ = Settings.from_env(worker=True)
+    logs.configure(settings_.log_level)
+    return local_notifier(settings_)
+
+
 def reset() -> None:
     """Forget the cached settings and clients (the next event reads the environment again)."""
     settings.cache_clear()
     chat_service.cache_clear()
+    worker_notifier.cache_clear()
 
 
 def parse_body(raw: object) -> Body:
@@ -315,3 +352,28 @@ def _reply_error(
         chat_service().notify(connection_id, frame)
     except Exception:
         log.exception("could not send the error frame", extra={"connectionId": connection_id})
+
+
+@telemetry.entry
+def fanout_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The fan-out worker: post one shard of a big delivery and report what happened.
+
+    Invoked by the chat function only (its role alone may invoke this function), with the
+    request chat/sharding.py writes. A request that is not one raises: the caller counts
+    the shard as failed.
+    """
+    started = time.perf_counter()
+    deliveries = sharding.decode_request(event)
+    report = worker_notifier().send(deliveries)
+    log.info(
+        "shard delivered",
+        extra={
+            "recipients": len(deliveries),
+            "sent": report.sent,
+            "gone": len(report.gone),
+            "failed": report.failed,
+            "awsRequestId": getattr(context, "aws_request_id", None),
+            "durationMs": round((time.perf_counter() - started) * 1000, 1),
+        },
+    )
+    return sharding.encode_report(report)

@@ -339,6 +339,7 @@ async def _serve(args: argparse.Namespace, stack: StackSpec, listener: socket.so
                 idle_timeout_s=args.idle_timeout,
                 max_duration_s=args.max_duration,
                 integration_timeout_s=args.integration_timeout,
+                functions=stack.functions,
             ),
             lambdas,
             args.faults,
@@ -415,6 +416,7 @@ def _lambda_service(
             function,
             region=args.region,
             dynamodb_endpoint=dynamodb_endpoint,
+            lambda_endpoint=f"http://{endpoint.authority}",
             fallback_endpoint=fallback_endpoint,
             variables=variables,
         )
@@ -450,6 +452,7 @@ def _banner(
     _say(f"DynamoDB:      {dynamodb} ({kind}); tables: {tables}")
     for line in args.faults.config.describe():
         _say(f"Fault:         {line}")
+    _say(f"Lambda Invoke: http://{base}/2015-03-31/functions/<name>/invocations")
     _say(f"Web page:      http://{base}/")
     for stage in api.stages:
         _say(f"WebSocket URL: ws://{base}/{stage}")

@@ -1,20 +1,23 @@
-"""The aiohttp application: sends each request to the stage, @connections or the web client."""
+"""The aiohttp application: sends each request to the stage, @connections, Lambda's Invoke
+API or the web client."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
 from aiohttp import web
 
 from sandbox.faults import Faults
+from sandbox.invoke import InvokeApi, is_invoke_path
 from sandbox.lambdas import LambdaService
 from sandbox.management import ConnectionsApi
 from sandbox.responses import json_response
 from sandbox.stage import INTEGRATION_TIMEOUT_S, StageLimits, WebSocketStage
 from sandbox.static import StaticSite
-from sandbox.template import ApiSpec
+from sandbox.template import ApiSpec, FunctionSpec
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,8 @@ class GatewayConfig:
     idle_timeout_s: float = 600.0
     max_duration_s: float = 7200.0
     integration_timeout_s: float = INTEGRATION_TIMEOUT_S
+    # The stack's functions (logical id -> spec), invocable through Lambda's Invoke API.
+    functions: Mapping[str, FunctionSpec] = field(default_factory=dict)
 
 
 class Gateway:
@@ -49,22 +54,27 @@ class Gateway:
         )
         self._connections = ConnectionsApi(self._stage, lambdas, faults)
         self._site = StaticSite(config.web_dir, config.api.stages[0])
+        self._invoke = InvokeApi(config.functions, lambdas, region=config.region)
 
     def app(self) -> web.Application:
         """The aiohttp application serving every path of the sandbox."""
-        app = web.Application(client_max_size=4 * 1024 * 1024)
+        # Room for the Invoke API's 6 MB payloads; @connections checks its own 128 KB limit.
+        app = web.Application(client_max_size=7 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         return app
 
     async def shutdown(self, grace_s: float = 2.0) -> None:
         """Close every socket with 1001, run their $disconnects (bounded), cancel the rest."""
         await self._stage.shutdown(grace_s)
+        await self._invoke.shutdown()
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         segments = request.rel_url.raw_path.split("/")[1:]
         if len(segments) > 1 and segments[-1] == "":
             segments = segments[:-1]
         first = segments[0] if segments else ""
+        if is_invoke_path(segments):
+            return await self._invoke.handle(request, segments[2])
         if first in self._stages:
             rest = segments[1:]
             if not rest:

@@ -66,6 +66,7 @@ def runtime_environment(
     *,
     region: str,
     dynamodb_endpoint: str,
+    lambda_endpoint: str,
     fallback_endpoint: str,
     variables: dict[str, str],
 ) -> dict[str, str]:
@@ -96,6 +97,8 @@ def runtime_environment(
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_endpoint,
+        # Lambda's Invoke API for the stack's own functions (sandbox/invoke.py).
+        "AWS_ENDPOINT_URL_LAMBDA": lambda_endpoint,
         "AWS_ENDPOINT_URL": fallback_endpoint,
     }
     env.update(variables)

@@ -33,7 +33,8 @@ import ssl
 import struct
 import threading
 import time
-from collections import deque
+import uuid
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -308,6 +309,7 @@ class _Outcome:
     posted: int = 0
     attempts: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    error: str | None = None  # why it FAILED: "HTTP 500 InternalServerError", "timeout", ...
 
 
 @dataclass(frozen=True)
@@ -434,9 +436,15 @@ class FanoutEngine:
                 elapsed_ms=elapsed_ms,
             )
         if gone or failed:
+            errors = Counter(o.error for o in outcomes.values() if o.status == FAILED)
             log.info(
                 "delivery finished with losses",
-                extra={"sent": sent, "gone": len(gone), "failed": failed},
+                extra={
+                    "sent": sent,
+                    "gone": len(gone),
+                    "failed": failed,
+                    "errors": {str(k): v for k, v in errors.items()},
+                },
             )
         return DeliveryReport(sent=sent, gone=gone, failed=failed)
 
@@ -526,6 +534,7 @@ class FanoutEngine:
             except Exception:  # a bug in one post must not stop delivery to the others
                 log.exception("post failed", extra={"connectionId": connection_id})
                 outcome.status = FAILED
+                outcome.error = "exception"
 
     def _post_all(
         self, call: _Call, connection_id: str, payloads: Sequence[bytes], outcome: _Outcome
@@ -540,11 +549,9 @@ class FanoutEngine:
                 outcome.status = GONE
                 return
             if not 200 <= status < 300:
-                log.warning(
-                    "post failed",
-                    extra={"connectionId": connection_id, "status": status, "error": error_type},
-                )
+                # Logged once per delivery, with the others (send), not once per recipient.
                 outcome.status = FAILED
+                outcome.error = f"HTTP {status} {error_type}".strip() if status else error_type
                 return
             outcome.posted += 1
 
@@ -563,6 +570,8 @@ class FanoutEngine:
         path = f"{self._base_path}/@connections/{quote(connection_id, safe='')}"
         url = self._origin + path
         status, error_type = 0, ""
+        # As botocore's: one id for the request, the same on each of its attempts.
+        invocation_id = str(uuid.uuid4())
         for attempt in range(1, self._max_attempts + 1):
             if attempt > 1:
                 ceiling = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 2))
@@ -570,6 +579,7 @@ class FanoutEngine:
             if outcome is not None:
                 outcome.attempts += 1
             headers = self._signed_headers(call, method, url, body)
+            headers["amz-sdk-invocation-id"] = invocation_id
             headers["amz-sdk-request"] = f"attempt={attempt}; max={self._max_attempts}"
             try:
                 status, error_type = self._transport.request(method, path, body, headers)

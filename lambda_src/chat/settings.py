@@ -50,8 +50,13 @@ class Settings:
     table_name: str
     callback_url: str
     fanout_concurrency: int = 32
-    # "boto3": boto3's client on a thread pool; "socket": chat.fanout's engine (opt-in).
-    fanout_engine: str = "boto3"
+    # "socket": chat.fanout's engine (docs/performance.md); "boto3": boto3's client on a
+    # thread pool (the slower path it replaced, kept as a switch).
+    fanout_engine: str = "socket"
+    # Sharded fan-out (chat/sharding.py): the worker function's name ("" = none), and the
+    # most recipients one invocation posts to itself.
+    fanout_worker: str = ""
+    fanout_shard_size: int = 1000
     connection_ttl_seconds: int = DEFAULT_CONNECTION_TTL_SECONDS
     log_level: str = "INFO"
     limits: Limits = field(default_factory=Limits)
@@ -63,9 +68,13 @@ class Settings:
     sign_in_required: bool = False
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        """Raises KeyError/ValueError naming the variable that is missing or wrong."""
-        missing = [k for k in ("TABLE_NAME", "CALLBACK_URL") if not env.get(k)]
+    def from_env(cls, env: Mapping[str, str] = os.environ, *, worker: bool = False) -> Settings:
+        """Raises KeyError/ValueError naming the variable that is missing or wrong.
+
+        `worker`: the fan-out worker's settings, which need no table.
+        """
+        required = ("CALLBACK_URL",) if worker else ("TABLE_NAME", "CALLBACK_URL")
+        missing = [k for k in required if not env.get(k)]
         if missing:
             raise KeyError(f"missing environment variables: {', '.join(missing)}")
 
@@ -127,10 +136,12 @@ class Settings:
             30 * 86400,
         )
         return cls(
-            table_name=env["TABLE_NAME"],
+            table_name=env.get("TABLE_NAME", ""),
             callback_url=env["CALLBACK_URL"],
             fanout_concurrency=number("FANOUT_CONCURRENCY", int, 32, 1, 256),
-            fanout_engine=engine(env.get("FANOUT_ENGINE", "boto3")),
+            fanout_engine=engine(env.get("FANOUT_ENGINE", "socket")),
+            fanout_worker=env.get("FANOUT_WORKER", "").strip(),
+            fanout_shard_size=number("FANOUT_SHARD_SIZE", int, 1000, 1, 100_000),
             connection_ttl_seconds=ttl,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             limits=limits,

@@ -37,6 +37,8 @@ POSTS = "Posts"  # Count: frames posted to @connections (API Gateway messages ou
 POST_FAILURES = "PostFailures"  # Count: posts that failed other than with 410
 POST_LATENCY = "PostLatency"  # Milliseconds: one post_to_connection call
 STALE_CONNECTIONS_PRUNED = "StaleConnectionsPruned"  # Count: connections found gone (410)
+FANOUT_SHARDS = "FanoutShards"  # Count: shards of a big delivery handed to fan-out workers
+FANOUT_SHARD_FAILURES = "FanoutShardFailures"  # Count: shards whose worker ran and failed
 METRIC_NAMES = (
     FRAMES_IN,
     ERROR_FRAMES,
@@ -47,6 +49,8 @@ METRIC_NAMES = (
     POST_FAILURES,
     POST_LATENCY,
     STALE_CONNECTIONS_PRUNED,
+    FANOUT_SHARDS,
+    FANOUT_SHARD_FAILURES,
 )
 
 # The dimension values are bounded (each distinct value is a billed custom metric).
@@ -177,6 +181,15 @@ def record_delivery(
     _add(STALE_CONNECTIONS_PRUNED, MetricUnit.Count, gone)
     for latency in latency_samples(post_latencies_ms):
         _add(POST_LATENCY, MetricUnit.Milliseconds, latency)
+
+
+def record_shards(*, shards: int, taken_back: int, failed: int) -> None:
+    """One sharded delivery (chat/sharding.py): shards given to workers, shards this
+    invocation posted itself because no worker could run (logged, not counted), and shards
+    whose worker failed. The posts, and each shard's FanoutLatency, are recorded by whoever
+    posted them (`record_delivery`, in this invocation or the worker's)."""
+    _add(FANOUT_SHARDS, MetricUnit.Count, shards - taken_back)
+    _add(FANOUT_SHARD_FAILURES, MetricUnit.Count, failed)
 
 
 def record_stale(count: int = 1) -> None:

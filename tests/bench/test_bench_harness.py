@@ -76,6 +76,9 @@ def test_a_quick_run_writes_results_report_and_plots(cdk_out_dir, tmp_path):
     assert sizes and all(s["actions"]["sendPublic"]["rru"]["median"] >= 1 for s in sizes.values())
     assert results["cold_start"]["assets"]["lambda_src_zip_bytes"] > 0
     assert set(results["sandbox"]) == {"2"}
+    (sharded,) = results["fanout"]["sharding"].values()
+    assert sharded["workers"] == 3  # 40 recipients in shards of 10: this one and three
+    assert 0 < sharded["max_request_bytes"] < 6 * 1024 * 1024
 
     text = markdown.read_text()
     for heading in (
@@ -86,10 +89,18 @@ def test_a_quick_run_writes_results_report_and_plots(cdk_out_dir, tmp_path):
         "## Can room reads be eventually consistent?",
         "## Cold start",
         "## The whole chat through the sandbox",
-        "## Recommended integration",
+        "## How the chat uses the engine",
+        "## Beyond one invocation",
     ):
         assert heading in text
-    for png in ("broadcast_time.png", "cpu_per_recipient.png", "frame_bytes.png"):
+    for png in (
+        "broadcast_time.png",
+        "cpu_per_recipient.png",
+        "frame_bytes.png",
+        "cost.png",
+        "dynamodb_units.png",
+        "sandbox_latency.png",
+    ):
         assert (plots / png).read_bytes().startswith(b"\x89PNG")
         assert f"performance/{png}" in text
 

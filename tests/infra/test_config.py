@@ -61,6 +61,12 @@ def config_with(**context: Any) -> ChatConfig:
         ("allowedOrigins", ["https://chat.example.com", 3]),
         ("allowedOrigins", "chat.example.com"),
         ("allowMissingOrigin", "perhaps"),
+        ("fanoutEngine", "curl"),
+        ("fanoutShardSize", 0),
+        ("fanoutShardSize", 100_001),
+        ("fanoutWorkerMemoryMb", 64),
+        ("fanoutWorkerConcurrency", 257),
+        ("fanoutWorkerReservedConcurrency", -1),
     ],
 )
 def test_bad_values_of_the_new_keys_fail_with_the_key_named(key, value):

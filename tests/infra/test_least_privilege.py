@@ -145,8 +145,50 @@ def test_the_function_policy_is_exactly_these_statements(template):
                     ]
                 },
             },
+            {
+                "Action": "lambda:InvokeFunction",
+                "Effect": "Allow",
+                "Resource": {"Fn::GetAtt": [worker_id(template), "Arn"]},
+            },
         ],
     }
+
+
+def worker_id(template: Template) -> str:
+    (found,) = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "handler.fanout_handler"}}
+    )
+    return str(found)
+
+
+def test_the_fanout_worker_may_only_log_and_post_on_this_stage(template):
+    resources = template.to_json()["Resources"]
+    worker = resources[worker_id(template)]["Properties"]
+    role_id = worker["Role"]["Fn::GetAtt"][0]
+    assert "ManagedPolicyArns" not in resources[role_id]["Properties"]
+    (policy,) = [
+        p
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert [s["Action"] for s in statements] == [
+        ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "execute-api:ManageConnections",
+    ]
+    assert statements[0]["Resource"] == {
+        "Fn::GetAtt": [worker["LoggingConfig"]["LogGroup"]["Ref"], "Arn"]
+    }
+    assert statements[1]["Resource"]["Fn::Join"][1][-1] == "/production/*/@connections/*"
+    # No table: the worker's environment names none, and nothing grants one.
+    assert "TABLE_NAME" not in worker["Environment"]["Variables"]
+    # Only the chat function's role may invoke it: no resource policy for anyone else.
+    assert not [
+        p
+        for p in template.find_resources("AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [worker_id(template), "Arn"]}
+        or p["Properties"]["FunctionName"] == {"Ref": worker_id(template)}
+    ]
 
 
 def chat_log_group(template: Template) -> str:

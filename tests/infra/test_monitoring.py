@@ -83,6 +83,7 @@ EXPECTED_ALARMS: dict[str, tuple[str, str, str, float, list[dict[str, Any]]]] = 
     ),
     "StaleConnectionSpike": ("StaleConnectionsPruned", "Chat", "Sum", 100, CHAT),
     "RateLimitedSpike": ("RateLimitedFrames", "Chat", "Sum", 300, CHAT),
+    "FanoutShardFailures": ("FanoutShardFailures", "Chat", "Sum", 1, CHAT),
 }
 
 

@@ -33,6 +33,14 @@ ACKNOWLEDGED = [
     ),
     ("ChatStack/Chat/Function/Resource", "Serverless-LambdaDLQ"),
     ("ChatStack/Chat/Function/Resource", "Serverless-LambdaTracing"),
+    # The fan-out worker (infra/chat_function.py, the same construct).
+    (
+        "ChatStack/FanoutWorker/Role/DefaultPolicy/Resource",
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:"
+        "<AWS::AccountId>:<WebSocketApi273F6915>/production/*/@connections/*]",
+    ),
+    ("ChatStack/FanoutWorker/Function/Resource", "Serverless-LambdaDLQ"),
+    ("ChatStack/FanoutWorker/Function/Resource", "Serverless-LambdaTracing"),
     ("ChatStack/WebSocket/Api/$connect-Route/Resource", "AwsSolutions-APIG4"),
     ("ChatStack/WebSocket/Api/$disconnect-Route/Resource", "AwsSolutions-APIG4"),
     ("ChatStack/WebSocket/Api/$default-Route/Resource", "AwsSolutions-APIG4"),

@@ -70,7 +70,11 @@ def test_sign_in_is_off_by_default_and_needs_no_layer():
     default = chat_template()
     default.resource_count_is("AWS::ApiGatewayV2::Authorizer", 0)
     default.resource_count_is("AWS::Lambda::LayerVersion", 0)
-    assert len(functions(default)) == 1
+    # The chat function and its fan-out worker; no authorizer.
+    assert sorted(f["Properties"]["Handler"] for f in functions(default).values()) == [
+        "handler.fanout_handler",
+        "handler.lambda_handler",
+    ]
     for route in default.find_resources("AWS::ApiGatewayV2::Route").values():
         assert route["Properties"].get("AuthorizationType", "NONE") == "NONE"
     env = chat_function(default)[1]["Properties"]["Environment"]["Variables"]

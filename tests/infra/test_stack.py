@@ -12,6 +12,7 @@ from app import build_app
 from infra.config import ConfigError
 from tests.support.stack import chat_template, table_definition, template_with
 
+HANDLER = "handler.lambda_handler"
 ROUTES = {"$connect", "$disconnect", "$default", "setName", "sendPublic", "sendPrivate"}
 
 
@@ -21,10 +22,29 @@ def template():
 
 
 def the_function(template) -> dict:
+    """The chat function (the stack's other function is its fan-out worker)."""
     functions = template.find_resources("AWS::Lambda::Function")
-    assert len(functions) == 1
-    (function,) = functions.values()
+    assert len(functions) == 2
+    (function,) = [f for f in functions.values() if f["Properties"]["Handler"] == HANDLER]
     return function
+
+
+def chat_policy_statements(template) -> list[dict]:
+    """The statements of the one policy on the chat function's role."""
+    role_id = the_function(template)["Properties"]["Role"]["Fn::GetAtt"][0]
+    (policy,) = [
+        p
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    return list(policy["Properties"]["PolicyDocument"]["Statement"])
+
+
+def the_function_id(template) -> str:
+    (found,) = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": HANDLER}}
+    )
+    return str(found)
 
 
 def test_api_is_websocket_selecting_routes_on_the_body_action(template):
@@ -39,7 +59,7 @@ def test_every_route_exists_and_invokes_the_one_function(template):
     assert {r["Properties"]["RouteKey"] for r in routes.values()} == ROUTES
     integrations = template.find_resources("AWS::ApiGatewayV2::Integration")
     assert len(integrations) == len(ROUTES)
-    (function_id,) = template.find_resources("AWS::Lambda::Function")
+    function_id = the_function_id(template)
     for integration in integrations.values():
         assert integration["Properties"]["IntegrationType"] == "AWS_PROXY"
         assert function_id in json.dumps(integration["Properties"]["IntegrationUri"])
@@ -115,11 +135,8 @@ def test_table_is_destroyed_with_the_stack_by_default_and_retained_on_request():
 
 
 def test_function_may_manage_connections_on_this_api_stage_only(template):
-    statements = Capture()
-    template.has_resource_properties(
-        "AWS::IAM::Policy", {"PolicyDocument": {"Statement": statements}}
-    )
-    manage = [s for s in statements.as_array() if s["Action"] == "execute-api:ManageConnections"]
+    statements = chat_policy_statements(template)
+    manage = [s for s in statements if s["Action"] == "execute-api:ManageConnections"]
     assert len(manage) == 1
     (api_id,) = template.find_resources("AWS::ApiGatewayV2::Api")
     resource = manage[0]["Resource"]["Fn::Join"][1]
@@ -128,16 +145,13 @@ def test_function_may_manage_connections_on_this_api_stage_only(template):
 
 
 def test_function_may_use_only_its_table_and_no_wildcard_resources(template):
-    statements = Capture()
-    template.has_resource_properties(
-        "AWS::IAM::Policy", {"PolicyDocument": {"Statement": statements}}
-    )
     (table_id,) = template.find_resources("AWS::DynamoDB::GlobalTable")
-    dynamo = [s for s in statements.as_array() if "dynamodb:GetItem" in s["Action"]]
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            assert statement["Resource"] != "*"
+    dynamo = [s for s in chat_policy_statements(template) if "dynamodb:GetItem" in s["Action"]]
     assert len(dynamo) == 1
     assert dynamo[0]["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}
-    for statement in statements.as_array():
-        assert statement["Resource"] != "*"
 
 
 def test_stage_auto_deploys_with_explicit_throttling_and_json_access_logs(template):
@@ -218,3 +232,44 @@ def test_stack_is_environment_agnostic_unless_account_and_region_are_given():
     located = build_app({"account": "123456789012", "region": "eu-west-1"})
     stack = Stack.of(located.node.find_child("ChatStack"))
     assert (stack.account, stack.region) == ("123456789012", "eu-west-1")
+
+
+def test_the_fanout_worker_is_the_same_code_with_one_vcpu_and_the_posting_settings(template):
+    functions = template.find_resources("AWS::Lambda::Function")
+    chat = the_function(template)["Properties"]
+    (worker,) = [
+        f["Properties"]
+        for f in functions.values()
+        if f["Properties"]["Handler"] == "handler.fanout_handler"
+    ]
+    assert worker["Code"] == chat["Code"]  # one asset: lambda_src/
+    assert worker["Layers"] == chat["Layers"]
+    assert (worker["Runtime"], worker["Architectures"]) == (chat["Runtime"], chat["Architectures"])
+    assert worker["MemorySize"] == 1769
+    assert worker["Timeout"] == chat["Timeout"]
+    assert "ReservedConcurrentExecutions" not in worker
+    variables = worker["Environment"]["Variables"]
+    assert variables["FANOUT_CONCURRENCY"] == "192"
+    assert variables["FANOUT_ENGINE"] == "socket"
+    assert variables["CALLBACK_URL"] == chat["Environment"]["Variables"]["CALLBACK_URL"]
+    assert chat["Environment"]["Variables"]["FANOUT_WORKER"] == {
+        "Ref": next(k for k, f in functions.items() if f["Properties"] is worker)
+    }
+    assert chat["Environment"]["Variables"]["FANOUT_SHARD_SIZE"] == "1000"
+
+
+def test_the_fanout_worker_settings_come_from_context():
+    custom = template_with(
+        fanoutShardSize=500,
+        fanoutWorkerMemoryMb=3008,
+        fanoutWorkerConcurrency=64,
+        fanoutWorkerReservedConcurrency=20,
+    )
+    functions = custom.find_resources("AWS::Lambda::Function").values()
+    by_handler = {f["Properties"]["Handler"]: f["Properties"] for f in functions}
+    worker = by_handler["handler.fanout_handler"]
+    assert worker["MemorySize"] == 3008
+    assert worker["ReservedConcurrentExecutions"] == 20
+    assert worker["Environment"]["Variables"]["FANOUT_CONCURRENCY"] == "64"
+    chat = by_handler["handler.lambda_handler"]["Environment"]["Variables"]
+    assert chat["FANOUT_SHARD_SIZE"] == "500"

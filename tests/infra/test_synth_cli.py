@@ -31,7 +31,10 @@ def test_function_asset_is_lambda_src_as_is_without_a_vendored_sdk(synth):
     _, out = synth
     template = json.loads((out / "ChatStack.template.json").read_text())
     (function,) = [
-        r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+        and r["Properties"]["Handler"] == "handler.lambda_handler"
     ]
     assert function["Metadata"]["aws:asset:is-bundled"] is False
     asset = out / function["Metadata"]["aws:asset:path"]

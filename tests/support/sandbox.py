@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import socket
 import struct
 import uuid
@@ -66,6 +67,23 @@ class Sandbox(SandboxProcess):
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
+
+    def lambda_client(self) -> Any:
+        """boto3's `lambda` client on the sandbox's Invoke API (sandbox/invoke.py)."""
+        return boto3.client(
+            "lambda",
+            endpoint_url=f"http://127.0.0.1:{self.port}",
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+        )
+
+    def function_name(self, handler: str) -> str:
+        """The name of the stack's function whose handler is `handler` (from the banner)."""
+        match = re.search(rf"^Function:\s+(\S+): {re.escape(handler)} ", self.log(), re.MULTILINE)
+        assert match, f"no function with handler {handler} in the banner"
+        return match.group(1)
 
     def records(self, connection_id: str) -> list[dict[str, Any]]:
         """The fixture Lambda's records for a connection, oldest first."""

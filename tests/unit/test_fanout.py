@@ -109,6 +109,18 @@ def test_throttling_is_retried_with_backoff_then_succeeds():
     assert (fan.last_delivery.attempts, fan.last_delivery.throttled) == (3, 2)
 
 
+def test_each_attempt_carries_the_sdk_headers_with_one_invocation_id_per_request():
+    transport = Scripted({"a": [500, 200]})
+    engine(transport).send({"a": [{"n": 1}], "b": [{"n": 1}]})
+    by_id: dict[str, list[str]] = {}
+    for _, path, _, headers in transport.requests:
+        by_id.setdefault(path.rsplit("/", 1)[-1], []).append(headers["amz-sdk-invocation-id"])
+    assert len(set(by_id["a"])) == 1 and len(by_id["a"]) == 2  # a retry keeps its id
+    assert by_id["a"][0] != by_id["b"][0]  # another request, another id
+    attempts = [h["amz-sdk-request"] for _, p, _, h in transport.requests if p.endswith("/a")]
+    assert attempts == ["attempt=1; max=3", "attempt=2; max=3"]
+
+
 def test_a_throttling_error_type_is_retried_whatever_the_status():
     transport = Scripted({"a": [(400, "ThrottlingException"), 200]})
     assert engine(transport).send({"a": [{"n": 1}]}).sent == 1

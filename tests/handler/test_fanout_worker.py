@@ -1,0 +1,67 @@
+"""The fan-out worker's entry point (handler.fanout_handler) against the @connections stand-in,
+and how the chat function chooses its notifier."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+import handler
+from chat.fanout import FanoutEngine
+from chat.notifier import ConnectionsNotifier
+from chat.settings import Settings
+from chat.sharding import ShardedNotifier, encode_request
+from sandbox.connections_standin import running_connections_api
+from tests.support.events import LambdaContext
+
+
+@pytest.fixture
+def api(monkeypatch):
+    with running_connections_api() as state:
+        monkeypatch.delenv("TABLE_NAME", raising=False)  # the worker has no table
+        monkeypatch.setenv("CALLBACK_URL", state.url)
+        handler.reset()
+        yield state
+    handler.reset()
+
+
+def test_the_worker_posts_its_shard_in_order_and_reports_who_is_gone(api):
+    api.gone.add("gone0000000000A=")
+    frames: list[dict[str, Any]] = [{"event": "join", "name": "Zed"}, {"text": "hi", "seq": 1}]
+    shard = {cid: frames for cid in ("aaaaaaaaaaaaaaA=", "bbbbbbbbbbbbbbB=", "gone0000000000A=")}
+    request = json.loads(json.dumps(encode_request(shard)))
+    answer = handler.fanout_handler(request, LambdaContext())
+    assert answer == {"sent": 2, "gone": ["gone0000000000A="], "failed": 0}
+    assert api.frames("aaaaaaaaaaaaaaA=") == frames
+    assert api.frames("bbbbbbbbbbbbbbB=") == frames
+
+
+def test_the_worker_fails_loudly_on_a_request_that_is_not_a_shard(api):
+    with pytest.raises(ValueError, match="fan-out request"):
+        handler.fanout_handler({"requestContext": {"routeKey": "$default"}}, LambdaContext())
+    assert api.posts == []
+
+
+def test_the_chat_function_shards_only_when_the_stack_names_a_worker():
+    plain = Settings(table_name="t", callback_url="https://x.example/production")
+    assert isinstance(handler.notifier(plain), FanoutEngine)
+    boto = Settings(table_name="t", callback_url="https://x.example/p", fanout_engine="boto3")
+    assert isinstance(handler.notifier(boto), ConnectionsNotifier)
+    sharded = Settings(
+        table_name="t",
+        callback_url="https://x.example/production",
+        fanout_worker="ChatStack-FanoutWorker",
+        fanout_shard_size=500,
+    )
+    chosen = handler.notifier(sharded)
+    assert isinstance(chosen, ShardedNotifier)
+    assert isinstance(chosen.local, FanoutEngine)
+
+
+def test_worker_settings_need_no_table(monkeypatch):
+    env = {"CALLBACK_URL": "https://x.example/production"}
+    assert Settings.from_env(env, worker=True).callback_url == env["CALLBACK_URL"]
+    with pytest.raises(KeyError, match="TABLE_NAME"):
+        Settings.from_env(env)
