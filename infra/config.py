@@ -85,6 +85,8 @@ DEFAULTS: dict[str, Any] = {
     "reservedConcurrency": 100,
     "fanoutConcurrency": 32,
     "fanoutEngine": "boto3",
+    # The room's member items spread over this many partitions (docs/architecture.md).
+    "memberPartitions": 1,
     "connectionTtlSeconds": 10800,
     "logLevel": "INFO",
     "messageBurst": 10,
@@ -196,6 +198,7 @@ class ChatConfig:
     reserved_concurrency: int
     fanout_concurrency: int
     fanout_engine: str
+    member_partitions: int
     connection_ttl_seconds: int
     log_level: str
     message_burst: int
@@ -261,6 +264,7 @@ class ChatConfig:
             reserved_concurrency=int(read.number("reservedConcurrency", 0, 10000)),
             fanout_concurrency=int(read.number("fanoutConcurrency", 1, 256)),
             fanout_engine=read.choice("fanoutEngine", ("socket", "boto3")),
+            member_partitions=int(read.number("memberPartitions", 1, 16)),
             connection_ttl_seconds=int(read.number("connectionTtlSeconds", 7260, 30 * 86400)),
             log_level=log_level,
             message_burst=int(read.number("messageBurst", 1, 1000)),
@@ -289,6 +293,7 @@ class ChatConfig:
         return {
             "FANOUT_CONCURRENCY": str(self.fanout_concurrency),
             "FANOUT_ENGINE": self.fanout_engine,
+            "MEMBER_PARTITIONS": str(self.member_partitions),
             "CONNECTION_TTL_SECONDS": str(self.connection_ttl_seconds),
             "LOG_LEVEL": self.log_level,
             "MESSAGE_BURST": str(self.message_burst),

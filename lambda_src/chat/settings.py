@@ -52,6 +52,8 @@ class Settings:
     fanout_concurrency: int = 32
     # "boto3": boto3's client on a thread pool; "socket": chat.fanout's engine (opt-in).
     fanout_engine: str = "boto3"
+    # The room's member items spread over this many partitions (chat.store).
+    member_partitions: int = 1
     connection_ttl_seconds: int = DEFAULT_CONNECTION_TTL_SECONDS
     log_level: str = "INFO"
     limits: Limits = field(default_factory=Limits)
@@ -131,6 +133,7 @@ class Settings:
             callback_url=env["CALLBACK_URL"],
             fanout_concurrency=number("FANOUT_CONCURRENCY", int, 32, 1, 256),
             fanout_engine=engine(env.get("FANOUT_ENGINE", "boto3")),
+            member_partitions=number("MEMBER_PARTITIONS", int, 1, 1, 16),
             connection_ttl_seconds=ttl,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             limits=limits,
