@@ -56,12 +56,10 @@ def member(store: DynamoChatStore, name: str) -> Member | None:
     return store.find_member(lookup_key(name))
 
 
-def member_item(db, cid: str) -> dict | None:
+def member_item(db, cid: str) -> dict:
     """The connection's MEMBER item, in the shard its CONN item records."""
     conn = db.get_item(TableName=TABLE, Key=connection_key(cid))["Item"]
-    item: dict | None = db.get_item(TableName=TABLE, Key=member_key(cid, recorded_shard(conn))).get(
-        "Item"
-    )
+    item: dict = db.get_item(TableName=TABLE, Key=member_key(cid, recorded_shard(conn)))["Item"]
     return item
 
 
