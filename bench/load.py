@@ -861,14 +861,25 @@ def table_after(dynamodb_endpoint: str, timeout_s: float = 30.0) -> dict[str, in
         "TableNames"
     ]
     table = tables[0]
+    # Every partition a member item can be in, whatever memberPartitions the run used.
+    if str(ROOT / "lambda_src") not in sys.path:
+        sys.path.insert(0, str(ROOT / "lambda_src"))
+    from chat.store import MAX_MEMBER_PARTITIONS, member_partition  # noqa: PLC0415
+
     deadline = time.monotonic() + timeout_s
     while True:
-        members = db.query(
-            TableName=table,
-            KeyConditionExpression="pk = :room AND begins_with(sk, :member)",
-            ExpressionAttributeValues={":room": {"S": "ROOM#lobby"}, ":member": {"S": "MEMBER#"}},
-            ConsistentRead=True,
-        )["Count"]
+        members = sum(
+            db.query(
+                TableName=table,
+                KeyConditionExpression="pk = :room AND begins_with(sk, :member)",
+                ExpressionAttributeValues={
+                    ":room": {"S": member_partition(shard)},
+                    ":member": {"S": "MEMBER#"},
+                },
+                ConsistentRead=True,
+            )["Count"]
+            for shard in range(MAX_MEMBER_PARTITIONS)
+        )
         if members == 0 or time.monotonic() > deadline:
             break
         time.sleep(0.5)

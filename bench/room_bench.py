@@ -167,12 +167,21 @@ class UnitCounter:
 # --- rooms ------------------------------------------------------------------------------
 
 
-def build_room(client: Any, table: str, first: int, count: int, expires_at: int) -> list[str]:
+def build_room(
+    client: Any,
+    table: str,
+    first: int,
+    count: int,
+    expires_at: int,
+    *,
+    member_partitions: int = 1,
+) -> list[str]:
     """Members first..first+count-1, written in the store's own layout (chat.store's key and
-    item builders: the connection, its membership, its name claims, the member count),
-    25 items a BatchWriteItem: O(N) writes. A join through `claim_name` is the same items in
-    one transaction, but moto copies the whole table for each transaction, which would make
-    building a room of 1,000 quadratic in moto's time (the joins measured below use it)."""
+    item builders: the connection, its membership in the shard the store would choose with
+    `member_partitions`, its name claims, the member count), 25 items a BatchWriteItem:
+    O(N) writes. A join through `claim_name` is the same items in one transaction, but moto
+    copies the whole table for each transaction, which would make building a room of 1,000
+    quadratic in moto's time (the joins measured below use it)."""
     from chat import store as layout  # noqa: PLC0415
     from chat.names import claim_keys  # noqa: PLC0415
 
@@ -183,6 +192,7 @@ def build_room(client: Any, table: str, first: int, count: int, expires_at: int)
         name = f"user{i:06d}"
         keys = claim_keys(name)
         listed = layout._keys_attribute(keys)
+        shard = layout.member_shard(cid, member_partitions)
         items.append(
             {
                 **layout.connection_key(cid),
@@ -190,9 +200,11 @@ def build_room(client: Any, table: str, first: int, count: int, expires_at: int)
                 "ttl": {"N": str(expires_at)},
                 "name": {"S": name},
                 "nameKeys": listed,
+                "memberShard": {"N": str(shard)},
             }
         )
-        items.append(layout._owned(layout.member_key(cid), cid, name, expires_at, nameKeys=listed))
+        member = layout.member_key(cid, shard)
+        items.append(layout._owned(member, cid, name, expires_at, nameKeys=listed))
         items += [layout._owned(layout.name_key(k), cid, name, expires_at) for k in keys]
         ids.append(cid)
     for start in range(0, len(items), 25):
@@ -210,10 +222,16 @@ def build_room(client: Any, table: str, first: int, count: int, expires_at: int)
 
 
 def room_actions(
-    sizes: list[int], runs: int, template: Any, connections_url: str, concurrency: int
+    sizes: list[int],
+    runs: int,
+    template: Any,
+    connections_url: str,
+    concurrency: int,
+    *,
+    member_partitions: int = 1,
 ) -> dict[str, Any]:
     """Units (formulas) per action at each room size, and the eventually consistent
-    alternative for the room read."""
+    alternative for the room read; the members spread over `member_partitions`."""
     from bench.fanout_bench import REGION, _credentials  # noqa: PLC0415
     from bench.local_aws import chat_table_process  # noqa: PLC0415
     from chat.fanout import FanoutEngine  # noqa: PLC0415
@@ -224,7 +242,7 @@ def room_actions(
     out: dict[str, Any] = {"sizes": {}, "build_seconds": {}}
     with chat_table_process(template) as (client, table):
         counter = UnitCounter(client)
-        store = DynamoChatStore(counter, table)
+        store = DynamoChatStore(counter, table, member_partitions=member_partitions)
         engine = FanoutEngine(
             connections_url, region=REGION, credentials=_credentials(), concurrency=concurrency
         )
@@ -235,15 +253,22 @@ def room_actions(
         try:
             for n in sizes:
                 started = time.perf_counter()
-                members += build_room(client, table, len(members), n - len(members), expires)
+                members += build_room(
+                    client,
+                    table,
+                    len(members),
+                    n - len(members),
+                    expires,
+                    member_partitions=member_partitions,
+                )
                 if len(store.list_members()) != n:
                     raise RuntimeError(f"the room has not {n} members")
                 out["build_seconds"][str(n)] = time.perf_counter() - started
                 out["sizes"][str(n)] = {
                     "actions": _actions(chat, counter, members[0], n, runs),
                     "room_read": {
-                        "strong": _room_read(counter, table, consistent=True),
-                        "eventual": _room_read(counter, table, consistent=False),
+                        "strong": _room_read(counter, table, member_partitions, consistent=True),
+                        "eventual": _room_read(counter, table, member_partitions, consistent=False),
                     },
                 }
         finally:
@@ -307,26 +332,33 @@ def _counted(counter: UnitCounter, action: Callable[[], None]) -> dict[str, floa
     return {"rru": counter.rru, "wru": counter.wru, "seconds": time.perf_counter() - started}
 
 
-def _room_read(counter: UnitCounter, table: str, *, consistent: bool) -> dict[str, Any]:
-    """The room's members, read as `DynamoChatStore.list_members` reads them (all pages)."""
-    from chat.store import ROOM  # noqa: PLC0415
+def _room_read(
+    counter: UnitCounter, table: str, member_partitions: int, *, consistent: bool
+) -> dict[str, Any]:
+    """The room's members, read as `DynamoChatStore.list_members` reads them (every member
+    partition, all pages; here one partition after the other)."""
+    from chat.store import member_partition  # noqa: PLC0415
 
     counter.reset()
     started = time.perf_counter()
-    request: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "pk = :room AND begins_with(sk, :member)",
-        "ExpressionAttributeValues": {":room": {"S": f"ROOM#{ROOM}"}, ":member": {"S": "MEMBER#"}},
-        "ConsistentRead": consistent,
-    }
     items = size = 0
-    while True:
-        page = counter.query(**request)
-        items += len(page.get("Items", []))
-        size += sum(item_size(i) for i in page.get("Items", []))
-        if not page.get("LastEvaluatedKey"):
-            break
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    for shard in range(member_partitions):
+        request: dict[str, Any] = {
+            "TableName": table,
+            "KeyConditionExpression": "pk = :room AND begins_with(sk, :member)",
+            "ExpressionAttributeValues": {
+                ":room": {"S": member_partition(shard)},
+                ":member": {"S": "MEMBER#"},
+            },
+            "ConsistentRead": consistent,
+        }
+        while True:
+            page = counter.query(**request)
+            items += len(page.get("Items", []))
+            size += sum(item_size(i) for i in page.get("Items", []))
+            if not page.get("LastEvaluatedKey"):
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     return {
         "rru": counter.rru,
         "pages": len(counter.calls),

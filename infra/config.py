@@ -92,6 +92,8 @@ DEFAULTS: dict[str, Any] = {
     "fanoutWorkerMemoryMb": 1769,
     "fanoutWorkerConcurrency": 192,
     "fanoutWorkerReservedConcurrency": 0,  # 0: none (the account's shared pool)
+    # The room's member items spread over this many partitions (docs/architecture.md).
+    "memberPartitions": 1,
     "connectionTtlSeconds": 10800,
     "logLevel": "INFO",
     "messageBurst": 10,
@@ -207,6 +209,7 @@ class ChatConfig:
     fanout_worker_memory_mb: int
     fanout_worker_concurrency: int
     fanout_worker_reserved_concurrency: int
+    member_partitions: int
     connection_ttl_seconds: int
     log_level: str
     message_burst: int
@@ -278,6 +281,7 @@ class ChatConfig:
             fanout_worker_reserved_concurrency=int(
                 read.number("fanoutWorkerReservedConcurrency", 0, 10000)
             ),
+            member_partitions=int(read.number("memberPartitions", 1, 16)),
             connection_ttl_seconds=int(read.number("connectionTtlSeconds", 7260, 30 * 86400)),
             log_level=log_level,
             message_burst=int(read.number("messageBurst", 1, 1000)),
@@ -307,6 +311,7 @@ class ChatConfig:
             "FANOUT_CONCURRENCY": str(self.fanout_concurrency),
             "FANOUT_ENGINE": self.fanout_engine,
             "FANOUT_SHARD_SIZE": str(self.fanout_shard_size),
+            "MEMBER_PARTITIONS": str(self.member_partitions),
             "CONNECTION_TTL_SECONDS": str(self.connection_ttl_seconds),
             "LOG_LEVEL": self.log_level,
             "MESSAGE_BURST": str(self.message_burst),

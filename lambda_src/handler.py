@@ -82,7 +82,9 @@ def chat_service() -> ChatService:
     logs.configure(settings_.log_level)
     dynamodb = boto3.client("dynamodb", config=Config(retries=DYNAMODB_RETRIES))
     return ChatService(
-        DynamoChatStore(dynamodb, settings_.table_name),
+        DynamoChatStore(
+            dynamodb, settings_.table_name, member_partitions=settings_.member_partitions
+        ),
         notifier(settings_),
         connection_ttl_seconds=settings_.connection_ttl_seconds,
         limits=settings_.limits,

@@ -4,16 +4,23 @@ Single-table layout (pk, sk are strings; `ttl` is the table's TTL attribute, epo
 
     pk              sk                 attributes
     CONN#<cid>      CONN               connectionId, ttl, name?, nameKeys?, boundName?,
+                                       memberShard? (the shard of its MEMBER item),
                                        rate-limit buckets (<bucket>Tokens, <bucket>At),
                                        strikes, rv (bucket version)
     NAME#<key>      NAME               connectionId, name, ttl     one per claim key
-    ROOM#lobby      MEMBER#<cid>       connectionId, name, nameKeys, ttl
+    ROOM#lobby      MEMBER#<cid>       connectionId, name, nameKeys, ttl   shard 0
+    ROOM#lobby#<i>  MEMBER#<cid>       the same, shard i (1 <= i < member partitions)
     ROOM#lobby      COUNT              members (how many MEMBER items; see claim_name)
     ROOM#lobby      SEQ                seq (the room's last sequence number),
                                        lastPublic (the last public message's seq)
     ROOM#lobby      MSG#<seq, 12 digits>   frame (JSON), prev, ttl   the history
     SENT#<key>#<id> SENT               ack (JSON), ttl     a sender's message id, for
                                                            de-duplication
+
+Member partitions: a member's item goes to shard member_shard(cid, S) of the S member
+partitions (S = 1: all in ROOM#lobby), chosen when it joins and recorded on its CONN item
+(memberShard; absent means 0). Everything later done to that member uses the recorded
+shard, so raising S never strands a member; list_members reads all S partitions.
 
 Every read is strongly consistent and ignores items whose TTL has passed, because
 DynamoDB deletes expired items up to days late. Every change that touches more than
@@ -25,8 +32,10 @@ from __future__ import annotations
 import json
 import math
 import time
+import zlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NoReturn
 
 from botocore.exceptions import ClientError
 
@@ -37,6 +46,7 @@ from chat.ports import Admission, Connection, Member, Receipt, Sent, TokenBucket
 ROOM = "lobby"
 ADMIT_ATTEMPTS = 3
 REMOVE_ATTEMPTS = 5
+MAX_MEMBER_PARTITIONS = 16
 Item = dict[str, Any]
 
 
@@ -48,8 +58,23 @@ def name_key(key: str) -> Item:
     return {"pk": {"S": f"NAME#{key}"}, "sk": {"S": "NAME"}}
 
 
-def member_key(connection_id: str) -> Item:
-    return {"pk": {"S": f"ROOM#{ROOM}"}, "sk": {"S": f"MEMBER#{connection_id}"}}
+def member_shard(connection_id: str, partitions: int) -> int:
+    """The shard a joining connection's MEMBER item goes to, of `partitions` (stable)."""
+    return zlib.crc32(connection_id.encode()) % partitions
+
+
+def member_partition(shard: int) -> str:
+    """The partition key of member shard `shard`: shard 0 is the room's own partition."""
+    return f"ROOM#{ROOM}" if shard == 0 else f"ROOM#{ROOM}#{shard}"
+
+
+def member_key(connection_id: str, shard: int = 0) -> Item:
+    return {"pk": {"S": member_partition(shard)}, "sk": {"S": f"MEMBER#{connection_id}"}}
+
+
+def recorded_shard(connection_item: Item) -> int:
+    """The shard a CONN item says its MEMBER item is in (0 when it says nothing)."""
+    return int(connection_item.get("memberShard", {}).get("N", "0"))
 
 
 def count_key() -> Item:
@@ -111,11 +136,19 @@ class DynamoChatStore:
         *,
         page_size: int | None = None,
         clock: Callable[[], float] = time.time,
+        member_partitions: int = 1,
     ) -> None:
+        if not 1 <= member_partitions <= MAX_MEMBER_PARTITIONS:
+            raise ValueError(f"member_partitions must be between 1 and {MAX_MEMBER_PARTITIONS}")
         self._db = client
         self._table = table_name
         self._page_size = page_size
         self._clock = clock
+        self._partitions = member_partitions
+
+    @property
+    def member_partitions(self) -> int:
+        return self._partitions
 
     def _live(self, item: Item | None) -> bool:
         return bool(item) and int(item["ttl"]["N"]) > self._clock()  # type: ignore[index]
@@ -209,34 +242,64 @@ class DynamoChatStore:
         *,
         max_members: int,
     ) -> None:
+        # A joiner's MEMBER item goes to its shard under today's S. A member keeps the
+        # shard it joined with: a rename first assumes that is today's too (the condition
+        # on the CONN item checks it) and, if S changed since, repeats on the recorded one.
+        shard = member_shard(connection.connection_id, self._partitions)
+        for _ in range(2):
+            try:
+                self._claim(connection, name, keys, shard, max_members)
+                return
+            except ClientError as error:
+                recorded = self._recorded_elsewhere(error, connection, shard)
+                if recorded is None:
+                    self._claim_failed(error, connection, keys, max_members)
+                shard = recorded
+        raise ConcurrentUpdateError
+
+    def _claim(
+        self,
+        connection: Connection,
+        name: str,
+        keys: Sequence[str],
+        shard: int,
+        max_members: int,
+    ) -> None:
         cid = connection.connection_id
         joining = connection.name is None
+        values: Item = {
+            ":name": {"S": name},
+            ":keys": _keys_attribute(keys),
+            ":shard": {"N": str(shard)},
+        }
         if joining:
             unchanged = "attribute_exists(pk) AND attribute_not_exists(#name)"
-            values: Item = {":name": {"S": name}, ":keys": _keys_attribute(keys)}
+            update = "SET #name = :name, nameKeys = :keys, memberShard = :shard"
         else:
-            unchanged = "attribute_exists(pk) AND #name = :previous"
-            values = {
-                ":name": {"S": name},
-                ":keys": _keys_attribute(keys),
-                ":previous": {"S": connection.name or ""},
-            }
+            unchanged = "attribute_exists(pk) AND #name = :previous AND " + (
+                "(attribute_not_exists(memberShard) OR memberShard = :shard)"
+                if shard == 0
+                else "memberShard = :shard"
+            )
+            update = "SET #name = :name, nameKeys = :keys"
+            values[":previous"] = {"S": connection.name or ""}
         actions: list[Item] = [
             {
                 "Update": {
                     "TableName": self._table,
                     "Key": connection_key(cid),
-                    "UpdateExpression": "SET #name = :name, nameKeys = :keys",
+                    "UpdateExpression": update,
                     "ConditionExpression": unchanged,
                     "ExpressionAttributeNames": {"#name": "name"},
                     "ExpressionAttributeValues": values,
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             },
             {
                 "Put": {
                     "TableName": self._table,
                     "Item": _owned(
-                        member_key(cid),
+                        member_key(cid, shard),
                         cid,
                         name,
                         connection.expires_at,
@@ -245,7 +308,6 @@ class DynamoChatStore:
                 }
             },
         ]
-        first_claim = len(actions)
         for key in keys:
             actions.append(
                 {
@@ -266,9 +328,7 @@ class DynamoChatStore:
                 }
             )
         actions += [self._release(key, cid) for key in connection.name_keys if key not in keys]
-        count_index = None
-        if joining:
-            count_index = len(actions)
+        if joining:  # last: _claim_failed finds its reason there
             actions.append(
                 {
                     "Update": {
@@ -283,34 +343,59 @@ class DynamoChatStore:
                     }
                 }
             )
-        try:
-            self._db.transact_write_items(TransactItems=actions)
-        except ClientError as error:
-            code = _error_code(error)
-            if code == "TransactionConflictException":
-                raise ConcurrentUpdateError from error
-            if code != "TransactionCanceledException":
-                raise
-            reasons = _reasons(error)
-            if "TransactionConflict" in reasons or (reasons and reasons[0] != "None"):
-                raise ConcurrentUpdateError from error
-            raw_reasons = error.response.get("CancellationReasons") or []
-            for index, key in enumerate(keys, start=first_claim):
-                if index < len(reasons) and reasons[index] == "ConditionalCheckFailed":
-                    holder = raw_reasons[index].get("Item") or self._get(name_key(key))
-                    if self._live(holder) and holder["connectionId"]["S"] != cid:  # type: ignore[index]
-                        raise NameTakenError(
-                            holder["connectionId"]["S"],  # type: ignore[index]
-                            holder["name"]["S"],  # type: ignore[index]
-                            key,
-                        ) from error
-            if (
-                count_index is not None
-                and count_index < len(reasons)
-                and reasons[count_index] == "ConditionalCheckFailed"
-            ):
-                self._recount(max_members)
+        self._db.transact_write_items(TransactItems=actions)
+
+    def _recorded_elsewhere(
+        self, error: ClientError, connection: Connection, shard: int
+    ) -> int | None:
+        """The shard a renaming member joined with, when its claim failed only because that
+        is not `shard` (S changed since it joined); None for any other failure."""
+        if connection.name is None or _error_code(error) != "TransactionCanceledException":
+            return None
+        reasons = _reasons(error)
+        if reasons[:1] != ["ConditionalCheckFailed"]:
+            return None
+        raw = error.response.get("CancellationReasons") or [{}]
+        item = raw[0].get("Item") or self._get(connection_key(connection.connection_id))
+        if item is None or item.get("name", {}).get("S") != connection.name:
+            return None  # removed or renamed meanwhile
+        recorded = recorded_shard(item)
+        return recorded if recorded != shard else None
+
+    def _claim_failed(
+        self,
+        error: ClientError,
+        connection: Connection,
+        keys: Sequence[str],
+        max_members: int,
+    ) -> NoReturn:
+        """Raise what a failed claim transaction means (see _claim for the actions' order)."""
+        cid = connection.connection_id
+        first_claim = 2
+        code = _error_code(error)
+        if code == "TransactionConflictException":
             raise ConcurrentUpdateError from error
+        if code != "TransactionCanceledException":
+            raise error
+        reasons = _reasons(error)
+        if "TransactionConflict" in reasons or (reasons and reasons[0] != "None"):
+            raise ConcurrentUpdateError from error
+        raw_reasons = error.response.get("CancellationReasons") or []
+        for index, key in enumerate(keys, start=first_claim):
+            if index < len(reasons) and reasons[index] == "ConditionalCheckFailed":
+                holder = raw_reasons[index].get("Item") or self._get(name_key(key))
+                if self._live(holder) and holder["connectionId"]["S"] != cid:  # type: ignore[index]
+                    raise NameTakenError(
+                        holder["connectionId"]["S"],  # type: ignore[index]
+                        holder["name"]["S"],  # type: ignore[index]
+                        key,
+                    ) from error
+        if connection.name is None:  # a join: was the room's counter at its maximum?
+            releases = [k for k in connection.name_keys if k not in keys]
+            count_index = first_claim + len(keys) + len(releases)
+            if count_index < len(reasons) and reasons[count_index] == "ConditionalCheckFailed":
+                self._recount(max_members)
+        raise ConcurrentUpdateError from error
 
     def _recount(self, max_members: int) -> None:
         """The counter said full: count the live members; correct it, or confirm the room is full.
@@ -355,11 +440,20 @@ class DynamoChatStore:
         return Member(item["connectionId"]["S"], item["name"]["S"])
 
     def list_members(self) -> list[Member]:
+        """The live members of every member partition, in connection id order (the order
+        one partition's query returns them in); S partitions are queried in parallel."""
+        if self._partitions == 1:
+            return self._list_shard(0)
+        with ThreadPoolExecutor(max_workers=self._partitions) as pool:
+            shards = list(pool.map(self._list_shard, range(self._partitions)))
+        return sorted((m for shard in shards for m in shard), key=lambda m: m.connection_id)
+
+    def _list_shard(self, shard: int) -> list[Member]:
         request: Item = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :room AND begins_with(sk, :member)",
             "ExpressionAttributeValues": {
-                ":room": {"S": f"ROOM#{ROOM}"},
+                ":room": {"S": member_partition(shard)},
                 ":member": {"S": "MEMBER#"},
             },
             "ConsistentRead": True,
@@ -408,7 +502,7 @@ class DynamoChatStore:
                     {
                         "Delete": {
                             "TableName": self._table,
-                            "Key": member_key(connection_id),
+                            "Key": member_key(connection_id, recorded_shard(item)),
                             "ConditionExpression": "attribute_exists(pk)",
                         }
                     }
@@ -438,10 +532,20 @@ class DynamoChatStore:
         raise ConcurrentUpdateError
 
     def _remove_orphaned_membership(self, connection_id: str) -> Member | None:
-        """No connection item: remove a membership left without one (never expected)."""
-        membership = self._db.delete_item(
-            TableName=self._table, Key=member_key(connection_id), ReturnValues="ALL_OLD"
-        ).get("Attributes")
+        """No connection item: remove a membership left without one (never expected).
+
+        Without the CONN item its recorded shard is unknown: the shard it would join under
+        today's S, then shard 0 (where every member was before there were shards).
+        """
+        membership = None
+        for shard in dict.fromkeys((member_shard(connection_id, self._partitions), 0)):
+            membership = self._db.delete_item(
+                TableName=self._table,
+                Key=member_key(connection_id, shard),
+                ReturnValues="ALL_OLD",
+            ).get("Attributes")
+            if membership:
+                break
         if not membership:
             return None
         self._db.update_item(**self._count_down()["Update"])

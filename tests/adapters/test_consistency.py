@@ -40,6 +40,7 @@ from chat.service import ChatService
 from chat.settings import Limits
 from chat.store import ROOM, DynamoChatStore
 from tests.support.aws import TABLE
+from tests.support.consistency import member_shard_of, recorded_shard
 from tests.support.fakes import FakeClock, RecordingNotifier
 
 TTL = 10_800
@@ -212,8 +213,8 @@ class Snapshot:
 # Only the items and attributes checked here: moto takes long to serialize whole items.
 CHECKED_ITEMS: Item = {
     "FilterExpression": "begins_with(pk, :conn) OR begins_with(pk, :claim) OR "
-    "(pk = :room AND (begins_with(sk, :member) OR sk = :count))",
-    "ProjectionExpression": "pk, sk, connectionId, #name, nameKeys, members",
+    "(begins_with(pk, :room) AND (begins_with(sk, :member) OR sk = :count))",
+    "ProjectionExpression": "pk, sk, connectionId, #name, nameKeys, memberShard, members",
     "ExpressionAttributeNames": {"#name": "name"},
     "ExpressionAttributeValues": {
         ":conn": {"S": "CONN#"},
@@ -239,9 +240,10 @@ def scan(db: Any) -> Snapshot:
                 snapshot.connections[cid] = item
             elif pk.startswith("NAME#") and sk == "NAME":
                 snapshot.claims[pk.removeprefix("NAME#")] = item
-            elif pk == f"ROOM#{ROOM}" and sk.startswith("MEMBER#"):
+            elif member_shard_of(item) is not None:
                 cid = sk.removeprefix("MEMBER#")
                 assert item["connectionId"]["S"] == cid, item
+                assert cid not in snapshot.members, f"{cid} has MEMBER items in two shards"
                 snapshot.members[cid] = item
             elif pk == f"ROOM#{ROOM}" and sk == "COUNT":
                 snapshot.count = int(item["members"]["N"])
@@ -271,6 +273,10 @@ def assert_consistent(snapshot: Snapshot) -> None:
         assert cid in snapshot.connections, f"orphaned membership of {cid}"
         assert membership["name"]["S"] == snapshot.name_of(cid), (
             f"MEMBER#{cid} is {membership['name']['S']!r}, CONN is {snapshot.name_of(cid)!r}"
+        )
+        recorded = recorded_shard(snapshot.connections[cid])
+        assert member_shard_of(membership) == recorded, (
+            f"MEMBER#{cid} is in shard {member_shard_of(membership)}, its CONN records {recorded}"
         )
     named: dict[str, str] = {}
     for cid in snapshot.connections:
@@ -303,7 +309,7 @@ def assert_consistent(snapshot: Snapshot) -> None:
 class Chat:
     """ChatService on the store on moto, with an empty table and the bookkeeping the checks need."""
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Any, *, member_partitions: int = 1) -> None:
         self.db = db
         keys = db.scan(TableName=TABLE, ConsistentRead=True, ProjectionExpression="pk, sk")
         for key in keys["Items"]:  # a fresh, empty table
@@ -311,7 +317,14 @@ class Chat:
         self.clock = FakeClock()
         self.notifier = RecordingNotifier()
         self.interleaver = Interleaver()
-        store = DynamoChatStore(GatedClient(db, self.interleaver), TABLE, clock=self.clock)
+        # With member_partitions > 1 list_members queries the shards on threads of its own,
+        # which the gate lets through: its queries run together, while the others wait.
+        store = DynamoChatStore(
+            GatedClient(db, self.interleaver),
+            TABLE,
+            clock=self.clock,
+            member_partitions=member_partitions,
+        )
         self.service = ChatService(
             store, self.notifier, connection_ttl_seconds=TTL, limits=LIMITS, clock=self.clock
         )
@@ -607,12 +620,14 @@ def test_random_traffic_keeps_the_table_consistent(db: Any) -> None:
     disconnects=st.integers(1, 2),
     data=st.data(),
 )
+@pytest.mark.parametrize("partitions", [1, 4])
 def test_disconnect_racing_a_rename_and_a_join_of_the_old_name(
-    db: Any, names: tuple[str, str, str], disconnects: int, data: st.DataObject
+    db: Any, partitions: int, names: tuple[str, str, str], disconnects: int, data: st.DataObject
 ) -> None:
-    """A member's $disconnect (once or twice), its rename, and another's join, all at once."""
+    """A member's $disconnect (once or twice), its rename, and another's join, all at once
+    (members in one partition, and spread over four)."""
     old, rename, join = names
-    chat = Chat(db)
+    chat = Chat(db, member_partitions=partitions)
     leaving, other, witness = chat.connect(), chat.connect(), chat.connect()
     chat.set_name(leaving, old)
     chat.set_name(witness, "zed")

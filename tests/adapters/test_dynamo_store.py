@@ -1,4 +1,8 @@
-"""DynamoChatStore against moto, with the table built from the stack's key schema."""
+"""DynamoChatStore against moto, with the table built from the stack's key schema.
+
+The `store` fixture runs each test twice: members in one partition (memberPartitions=1, the
+default) and spread over four.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,17 @@ import pytest
 from chat.errors import ConcurrentUpdateError, NameTakenError, RoomFullError
 from chat.names import claim_keys, lookup_key
 from chat.ports import Connection, Member, TokenBucket
-from chat.store import DynamoChatStore, connection_key, count_key, member_key, name_key
+from chat.store import (
+    DynamoChatStore,
+    connection_key,
+    count_key,
+    member_key,
+    member_shard,
+    name_key,
+    recorded_shard,
+)
 from tests.support.aws import TABLE
+from tests.support.consistency import member_shard_of, scan, table_problems
 from tests.support.fakes import FakeClock
 
 
@@ -19,9 +32,9 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def store(db, clock) -> DynamoChatStore:
-    return DynamoChatStore(db, TABLE, clock=clock)
+@pytest.fixture(params=[1, 4], ids=["one-partition", "four-partitions"])
+def store(request, db, clock) -> DynamoChatStore:
+    return DynamoChatStore(db, TABLE, clock=clock, member_partitions=request.param)
 
 
 def expiry(clock: FakeClock) -> int:
@@ -43,6 +56,22 @@ def member(store: DynamoChatStore, name: str) -> Member | None:
     return store.find_member(lookup_key(name))
 
 
+def member_item(db, cid: str) -> dict:
+    """The connection's MEMBER item, in the shard its CONN item records."""
+    conn = db.get_item(TableName=TABLE, Key=connection_key(cid))["Item"]
+    item: dict = db.get_item(TableName=TABLE, Key=member_key(cid, recorded_shard(conn)))["Item"]
+    return item
+
+
+def member_items(db) -> dict[str, int]:
+    """Connection id -> shard of every MEMBER item in the table."""
+    return {
+        item["sk"]["S"].removeprefix("MEMBER#"): shard
+        for item in scan(db, TABLE)
+        if (shard := member_shard_of(item)) is not None
+    }
+
+
 def leftovers(db) -> list[dict]:
     """Every item but the room's member counter."""
     return [i for i in db.scan(TableName=TABLE)["Items"] if i["sk"]["S"] != "COUNT"]
@@ -62,7 +91,7 @@ def test_claim_writes_connection_name_claim_and_membership_atomically(store, db,
     assert item["connectionId"]["S"] == "c1="
     assert item["name"]["S"] == "Alice"
     assert "ttl" in item
-    assert db.get_item(TableName=TABLE, Key=member_key("c1="))["Item"]["name"]["S"] == "Alice"
+    assert member_item(db, "c1=")["name"]["S"] == "Alice"
 
 
 def test_claim_of_a_name_held_by_another_raises_name_taken_with_the_holder(store, clock):
@@ -145,7 +174,7 @@ def test_list_members_queries_the_room_partition_and_never_scans(store, db, cloc
 
         monkeypatch.setattr(db, op, spy)
     store.list_members()
-    assert calls == ["query"]
+    assert calls == ["query"] * store.member_partitions  # one per member partition
 
 
 def test_remove_connection_deletes_everything_and_returns_the_member_once(store, db, clock):
@@ -291,3 +320,142 @@ def test_remove_connection_of_a_member_without_a_connection_item_cleans_up(store
     assert store.remove_connection("c1=") == Member("c1=", "Alice")
     assert store.remove_connection("c1=") is None
     assert leftovers(db) == []
+
+
+# --- members spread over several partitions -----------------------------------------------
+
+
+def partitioned(db, clock, partitions: int, **kwargs) -> DynamoChatStore:
+    return DynamoChatStore(db, TABLE, clock=clock, member_partitions=partitions, **kwargs)
+
+
+def test_members_land_in_several_partitions_and_are_all_listed_across_pages(db, clock):
+    # GIVEN four member partitions, pages of 3, and 30 members
+    store = partitioned(db, clock, 4, page_size=3)
+    ids = [f"c{i:02}=" for i in range(30)]
+    for cid in ids:
+        named(store, clock, cid, f"user-{cid[:-1]}")
+    store.add_connection("unnamed=", expiry(clock))
+    # THEN each member sits in the shard of its connection id, and all four are used
+    shards = member_items(db)
+    assert shards == {cid: member_shard(cid, 4) for cid in ids}
+    assert set(shards.values()) == {0, 1, 2, 3}
+    # AND the list has all of them, from several pages of each shard, in connection id order
+    assert store.list_members() == [Member(cid, f"user-{cid[:-1]}") for cid in ids]
+    assert table_problems(scan(db, TABLE)) == []
+
+
+def test_the_joining_shard_is_recorded_on_the_connection(db, clock):
+    store = partitioned(db, clock, 4)
+    cid = next(c for c in (f"c{i}=" for i in range(20)) if member_shard(c, 4) != 0)
+    named(store, clock, cid, "Alice")
+    conn = db.get_item(TableName=TABLE, Key=connection_key(cid))["Item"]
+    assert recorded_shard(conn) == member_shard(cid, 4)
+    assert db.get_item(TableName=TABLE, Key=member_key(cid, recorded_shard(conn)))["Item"]
+
+
+def test_rename_and_leave_touch_only_the_members_shard(db, clock):
+    store = partitioned(db, clock, 4)
+    cid = next(c for c in (f"c{i}=" for i in range(20)) if member_shard(c, 4) != 0)
+    named(store, clock, cid, "Alice")
+    # WHEN it renames THEN its one MEMBER item, in its shard, has the new name
+    claim(store, cid, "Alicia")
+    assert member_items(db) == {cid: member_shard(cid, 4)}
+    assert member_item(db, cid)["name"]["S"] == "Alicia"
+    assert table_problems(scan(db, TABLE)) == []
+    # WHEN it leaves THEN nothing of it remains, and the room counts down to 0
+    assert store.remove_connection(cid) == Member(cid, "Alicia")
+    assert leftovers(db) == []
+    assert db.get_item(TableName=TABLE, Key=count_key())["Item"]["members"]["N"] == "0"
+
+
+def test_raising_the_partitions_keeps_earlier_members_listed_renamable_and_removable(db, clock):
+    # GIVEN members who joined with one partition (all in ROOM#lobby)
+    before = partitioned(db, clock, 1)
+    earlier = [f"c{i:02}=" for i in range(8)]
+    for cid in earlier:
+        named(before, clock, cid, f"old-{cid[:-1]}")
+    # WHEN the stack is redeployed with four, and newcomers join
+    after = partitioned(db, clock, 4)
+    later = [f"d{i:02}=" for i in range(8)]
+    for cid in later:
+        named(after, clock, cid, f"new-{cid[:-1]}")
+    # THEN everyone is listed, the earlier ones still in shard 0
+    assert {m.connection_id for m in after.list_members()} == set(earlier + later)
+    assert member_items(db) == {
+        **dict.fromkeys(earlier, 0),
+        **{cid: member_shard(cid, 4) for cid in later},
+    }
+    # AND an earlier member whose shard would now be another renames in place
+    moved = next(cid for cid in earlier if member_shard(cid, 4) != 0)
+    claim(after, moved, "renamed")
+    assert member_items(db)[moved] == 0
+    assert member(after, "renamed") == Member(moved, "renamed")
+    assert table_problems(scan(db, TABLE)) == []
+    # AND everyone can leave, leaving nothing behind
+    for cid in earlier + later:
+        assert after.remove_connection(cid) is not None
+    assert leftovers(db) == []
+    assert after.list_members() == []
+
+
+def test_orphaned_member_of_shard_zero_is_removed_after_raising_the_partitions(db, clock):
+    # GIVEN a member that joined with one partition, whose CONN item is gone
+    cid = next(c for c in (f"c{i}=" for i in range(20)) if member_shard(c, 4) != 0)
+    named(partitioned(db, clock, 1), clock, cid, "Alice")
+    db.delete_item(TableName=TABLE, Key=connection_key(cid))
+    # WHEN a store with four partitions removes it THEN it finds it in shard 0
+    assert partitioned(db, clock, 4).remove_connection(cid) == Member(cid, "Alice")
+    assert leftovers(db) == []
+
+
+def test_recount_counts_the_members_of_every_shard(db, clock):
+    store = partitioned(db, clock, 4)
+    ids = [f"c{i:02}=" for i in range(6)]
+    for cid in ids:
+        named(store, clock, cid, f"user{cid[:-1]}")
+    assert len(set(member_items(db).values())) > 1
+    store.add_connection("late=", expiry(clock))
+    # GIVEN a room of 6 at most, full: the recount confirms it from all the shards
+    with pytest.raises(RoomFullError):
+        claim(store, "late=", "Late", max_members=6)
+    # GIVEN a counter that drifted up: the recount corrects it to the six, then it admits
+    db.put_item(TableName=TABLE, Item={**count_key(), "members": {"N": "7"}})
+    with pytest.raises(ConcurrentUpdateError):
+        claim(store, "late=", "Late", max_members=7)
+    assert db.get_item(TableName=TABLE, Key=count_key())["Item"]["members"]["N"] == "6"
+    claim(store, "late=", "Late", max_members=7)
+    assert len(store.list_members()) == 7
+    assert table_problems(scan(db, TABLE)) == []
+
+
+def test_fifty_concurrent_joins_over_four_partitions_leave_a_consistent_table(db, clock):
+    store = partitioned(db, clock, 4)
+    ids = [f"joiner{i:02}=" for i in range(50)]
+
+    def join(cid: str) -> None:
+        store.add_connection(cid, expiry(clock))
+        claim(store, cid, f"user{cid[6:8]}")
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        list(pool.map(join, ids))
+    assert table_problems(scan(db, TABLE)) == []
+    assert [m.connection_id for m in store.list_members()] == ids
+    assert db.get_item(TableName=TABLE, Key=count_key())["Item"]["members"]["N"] == "50"
+    assert set(member_items(db).values()) == {0, 1, 2, 3}
+
+
+def test_the_consistency_check_finds_a_member_outside_its_recorded_shard(db, clock):
+    store = partitioned(db, clock, 4)
+    cid = next(c for c in (f"c{i}=" for i in range(20)) if member_shard(c, 4) != 0)
+    named(store, clock, cid, "Alice")
+    item = member_item(db, cid)
+    db.delete_item(TableName=TABLE, Key=member_key(cid, member_shard(cid, 4)))
+    db.put_item(TableName=TABLE, Item={**item, **member_key(cid, 0)})
+    assert any("shard" in problem for problem in table_problems(scan(db, TABLE)))
+
+
+def test_member_partitions_outside_one_to_sixteen_are_refused(db):
+    for partitions in (0, 17):
+        with pytest.raises(ValueError, match="member_partitions"):
+            DynamoChatStore(db, TABLE, member_partitions=partitions)

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import pytest
 
 from bench import local_aws, report, room_bench, scenarios
+from chat.store import DynamoChatStore, member_shard
+from tests.support.aws import TABLE
+from tests.support.consistency import member_shard_of, scan, table_problems
 
 
 @pytest.fixture
@@ -97,7 +101,6 @@ def test_a_quick_run_writes_results_report_and_plots(cdk_out_dir, tmp_path):
         "broadcast_time.png",
         "cpu_per_recipient.png",
         "frame_bytes.png",
-        "cost.png",
         "dynamodb_units.png",
         "sandbox_latency.png",
     ):
@@ -127,3 +130,17 @@ def test_name_race_scenario_reports_exactly_one_winner(chat_template_path, monke
     monkeypatch.setattr(local_aws, "TEMPLATE", chat_template_path)
     section = scenarios.name_race(quick=True)
     assert "| 50 | 1 |" in section
+
+
+@pytest.mark.parametrize("partitions", [1, 4])
+def test_a_built_room_is_where_the_store_reads_and_removes_it(db, partitions):
+    expires = int(time.time()) + 10_800
+    ids = room_bench.build_room(db, TABLE, 0, 40, expires, member_partitions=partitions)
+    items = scan(db, TABLE)
+    assert table_problems(items) == []
+    shards = {i["sk"]["S"][7:]: s for i in items if (s := member_shard_of(i)) is not None}
+    assert shards == {cid: member_shard(cid, partitions) for cid in ids}
+    store = DynamoChatStore(db, TABLE, member_partitions=partitions)
+    assert [m.connection_id for m in store.list_members()] == ids
+    assert store.remove_connection(ids[-1]) is not None
+    assert table_problems(scan(db, TABLE)) == []

@@ -56,6 +56,9 @@ def config_with(**context: Any) -> ChatConfig:
         ("maxRoomSize", 100_001),
         ("memberListThreshold", 1),
         ("memberListThreshold", 241),
+        ("memberPartitions", 0),
+        ("memberPartitions", 17),
+        ("memberPartitions", "several"),
         ("allowedOrigins", "ftp://chat.example.com"),
         ("allowedOrigins", "https://chat.example.com/path"),
         ("allowedOrigins", ["https://chat.example.com", 3]),
@@ -110,6 +113,14 @@ def test_flags_and_numbers_arrive_as_strings_from_the_command_line():
     assert config.allow_missing_origin is False
     assert config.reserved_concurrency == 0
     assert config.function_environment()["NAME_RATE_PER_SECOND"] == "0.5"
+
+
+def test_member_partitions_reach_the_function_as_a_number():
+    assert config_with().function_environment()["MEMBER_PARTITIONS"] == "1"
+    config = config_with(memberPartitions="4")
+    assert config.member_partitions == 4
+    required = {"TABLE_NAME": "table", "CALLBACK_URL": "https://example.com/production"}
+    assert Settings.from_env({**required, **config.function_environment()}).member_partitions == 4
 
 
 throttle = st.fixed_dictionaries(

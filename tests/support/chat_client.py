@@ -77,13 +77,17 @@ class ChatClient:
 
 
 def room_items(sandbox: Any) -> list[dict[str, Any]]:
-    """The chat's ROOM#lobby member items in the sandbox's DynamoDB (its one table)."""
+    """The chat's member items in the sandbox's DynamoDB (its one table), of every member
+    partition (ROOM#lobby and ROOM#lobby#<i>, whatever memberPartitions is): one Scan,
+    the sandbox's table being small."""
     db = sandbox.dynamodb()
     (table,) = db.list_tables()["TableNames"]
-    items: list[dict[str, Any]] = db.query(
+    items: list[dict[str, Any]] = []
+    for page in db.get_paginator("scan").paginate(
         TableName=table,
-        KeyConditionExpression="pk = :room AND begins_with(sk, :member)",
+        FilterExpression="begins_with(pk, :room) AND begins_with(sk, :member)",
         ExpressionAttributeValues={":room": {"S": "ROOM#lobby"}, ":member": {"S": "MEMBER#"}},
         ConsistentRead=True,
-    )["Items"]
+    ):
+        items.extend(page["Items"])
     return items

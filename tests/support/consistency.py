@@ -1,17 +1,34 @@
 """Is the chat's table consistent? Checks on a scan, usable on moto and on the sandbox.
 
 The layout is lambda_src/chat/store.py's (docs/architecture.md): CONN#<cid> items, one
-NAME#<key> claim per key of a member's name, ROOM#lobby MEMBER#<cid> items and the
-ROOM#lobby COUNT. Items of other kinds (v1.1's sequence counter, history, de-duplication
-records) are left alone.
+NAME#<key> claim per key of a member's name, MEMBER#<cid> items in the member partitions
+(ROOM#lobby, and ROOM#lobby#<i> for shard i >= 1) and the ROOM#lobby COUNT. Items of
+other kinds (v1.1's sequence counter, history, de-duplication records) are left alone.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
 Item = dict[str, Any]
+
+# A member partition's key: ROOM#lobby is shard 0, ROOM#lobby#<i> shard i.
+MEMBER_PARTITION = re.compile(r"ROOM#lobby(?:#(\d+))?")
+
+
+def member_shard_of(item: Item) -> int | None:
+    """The shard a MEMBER item sits in; None when the item is not a MEMBER item."""
+    match = MEMBER_PARTITION.fullmatch(_s(item, "pk") or "")
+    if match is None or not (_s(item, "sk") or "").startswith("MEMBER#"):
+        return None
+    return int(match.group(1) or 0)
+
+
+def recorded_shard(connection: Item) -> int:
+    """The shard a CONN item says its MEMBER item is in (absent: 0)."""
+    return int(connection.get("memberShard", {}).get("N", "0"))
 
 
 def scan(db: Any, table: str) -> list[Item]:
@@ -30,10 +47,27 @@ def _s(item: Item, key: str) -> str | None:
     return value.get("S") if isinstance(value, dict) else None
 
 
+def _membership_problems(cid: str, name: str, conn: Item, member: Item | None) -> list[str]:
+    """What is wrong with a named connection's MEMBER item: missing, misnamed, misplaced."""
+    if member is None:
+        return [f"member {name!r} ({cid}) has no MEMBER item"]
+    problems = []
+    if _s(member, "name") != name:
+        problems.append(f"MEMBER item of {cid} says {_s(member, 'name')!r}, not {name!r}")
+    if member_shard_of(member) != recorded_shard(conn):
+        problems.append(
+            f"MEMBER item of {cid} is in shard {member_shard_of(member)}, "
+            f"its CONN item records shard {recorded_shard(conn)}"
+        )
+    return problems
+
+
 def table_problems(items: Iterable[Item]) -> list[str]:
     """Everything that breaks the invariants; empty when the table is consistent.
 
     - a named connection has its MEMBER item (same name) and a NAME claim for each key;
+    - a MEMBER item sits in the shard its connection's CONN item records (memberShard);
+    - a connection has one MEMBER item at most;
     - a MEMBER item belongs to a live connection item with the same name;
     - a NAME claim belongs to a connection that holds that key;
     - no two members' keys overlap (names unique by look);
@@ -43,17 +77,20 @@ def table_problems(items: Iterable[Item]) -> list[str]:
     members: dict[str, Item] = {}
     claims: dict[str, Item] = {}
     count: int | None = None
+    duplicates: list[str] = []
     for item in items:
         pk, sk = _s(item, "pk") or "", _s(item, "sk") or ""
         if pk.startswith("CONN#") and sk == "CONN":
             connections[pk[5:]] = item
         elif pk.startswith("NAME#") and sk == "NAME":
             claims[pk[5:]] = item
-        elif pk == "ROOM#lobby" and sk.startswith("MEMBER#"):
+        elif member_shard_of(item) is not None:
+            if sk[7:] in members:
+                duplicates.append(sk[7:])
             members[sk[7:]] = item
         elif pk == "ROOM#lobby" and sk == "COUNT":
             count = int(item.get("members", {}).get("N", "0"))
-    problems: list[str] = []
+    problems = [f"connection {cid} has MEMBER items in several shards" for cid in duplicates]
     holders: dict[str, str] = {}
     for cid, conn in connections.items():
         name = _s(conn, "name")
@@ -62,11 +99,7 @@ def table_problems(items: Iterable[Item]) -> list[str]:
             if cid in members:
                 problems.append(f"unnamed connection {cid} has a MEMBER item")
             continue
-        member = members.get(cid)
-        if member is None:
-            problems.append(f"member {name!r} ({cid}) has no MEMBER item")
-        elif _s(member, "name") != name:
-            problems.append(f"MEMBER item of {cid} says {_s(member, 'name')!r}, not {name!r}")
+        problems += _membership_problems(cid, name, conn, members.get(cid))
         if not keys:
             problems.append(f"member {name!r} ({cid}) has no name keys")
         for key in keys:
@@ -92,16 +125,16 @@ def table_problems(items: Iterable[Item]) -> list[str]:
             )
     if members and count is None:
         problems.append("no COUNT item")
-    if count is not None and count != len(members):
-        problems.append(f"COUNT says {count}, there are {len(members)} MEMBER items")
+    member_items = len(members) + len(duplicates)
+    if count is not None and count != member_items:
+        problems.append(f"COUNT says {count}, there are {member_items} MEMBER items")
     return problems
 
 
 def member_names(items: Iterable[Item]) -> dict[str, str]:
-    """connection id -> name of every MEMBER item."""
+    """connection id -> name of every MEMBER item (of every shard)."""
     out: dict[str, str] = {}
     for item in items:
-        sk = _s(item, "sk") or ""
-        if _s(item, "pk") == "ROOM#lobby" and sk.startswith("MEMBER#"):
-            out[sk[7:]] = _s(item, "name") or ""
+        if member_shard_of(item) is not None:
+            out[(_s(item, "sk") or "")[7:]] = _s(item, "name") or ""
     return out
