@@ -240,6 +240,14 @@ def main(argv: list[str] | None = None) -> int:
                 plan.room_sizes, 1, template, standin.url, plan.chosen_k
             ),
         )
+        biggest = max(plan.room_sizes)
+        _progress(f"rooms: the same actions with memberPartitions = 4, N = {biggest:,}")
+        results["rooms_partitioned"] = timed(
+            "rooms_partitioned",
+            lambda: room_bench.room_actions(
+                [biggest], 1, template, standin.url, plan.chosen_k, member_partitions=4
+            ),
+        )
         _progress("cold start")
 
         def cold() -> dict[str, Any]:

@@ -661,6 +661,22 @@ def _section_units(results: dict[str, Any], images: dict[str, str], out: list[st
                 ]
             )
     add(_table(["N", "action", "RRU", "WRU", "calls (last run)"], rows) + "\n")
+    partitioned = results.get("rooms_partitioned", {}).get("sizes", {})
+    for n, data in partitioned.items():
+        single = rooms["sizes"].get(n)
+        strong = data["room_read"]["strong"]
+        parts = ", ".join(f"{u:g}" for u in strong.get("rru_per_partition", []))
+        public = data["actions"]["sendPublic"]["rru"]["median"]
+        add(
+            f"With `memberPartitions` = 4 at N = {int(n):,}, the room read is "
+            f"{strong['rru']:g} RRU in all (per partition: {parts}), against "
+            f"{single['room_read']['strong']['rru']:g} RRU from the one partition with the "
+            f"default 1; a `sendPublic` costs {public:g} RRU. The bytes read are the same; "
+            "each partition carries a quarter of them, and each Query costs at least 1 RRU "
+            "(docs/architecture.md, Member partitions).\n"
+            if single
+            else ""
+        )
     if "units" in images:
         add(f"![DynamoDB units per action]({images['units']})\n")
 

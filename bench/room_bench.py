@@ -342,7 +342,9 @@ def _room_read(
     counter.reset()
     started = time.perf_counter()
     items = size = 0
+    per_partition: list[float] = []
     for shard in range(member_partitions):
+        before = counter.rru
         request: dict[str, Any] = {
             "TableName": table,
             "KeyConditionExpression": "pk = :room AND begins_with(sk, :member)",
@@ -359,8 +361,10 @@ def _room_read(
             if not page.get("LastEvaluatedKey"):
                 break
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        per_partition.append(counter.rru - before)
     return {
         "rru": counter.rru,
+        "rru_per_partition": per_partition,
         "pages": len(counter.calls),
         "items": items,
         "bytes": size,

@@ -80,6 +80,8 @@ def test_a_quick_run_writes_results_report_and_plots(cdk_out_dir, tmp_path):
     assert sizes and all(s["actions"]["sendPublic"]["rru"]["median"] >= 1 for s in sizes.values())
     assert results["cold_start"]["assets"]["lambda_src_zip_bytes"] > 0
     assert set(results["sandbox"]) == {"2"}
+    (partitioned,) = results["rooms_partitioned"]["sizes"].values()
+    assert len(partitioned["room_read"]["strong"]["rru_per_partition"]) == 4
     (sharded,) = results["fanout"]["sharding"].values()
     assert sharded["workers"] == 3  # 40 recipients in shards of 10: this one and three
     assert 0 < sharded["max_request_bytes"] < 6 * 1024 * 1024
