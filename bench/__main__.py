@@ -58,7 +58,7 @@ class Plan:
         self.candidate_n = 40 if quick else 5000
         self.other_n = 20 if quick else 2000
         self.aiohttp_n = 20 if quick else 1000
-        self.sizes = [5, 20] if quick else [10, 100, 1000, 5000, 10000]
+        self.sizes = [5, 20] if quick else [10, 100, 250, 1000, 5000, 10000]
         self.today_sizes = [5, 20] if quick else [10, 100, 1000, 2000]
         self.sequential_sizes = [5] if quick else [10, 100]
         self.huge_n = 100 if quick else 100_000
@@ -70,7 +70,7 @@ class Plan:
         self.sandbox_messages = 3 if quick else 20
         self.coldstart_runs = 1 if quick else 3
         # Sharded fan-out: broadcasts split into shards of the stack's default size.
-        self.shard_size = 10 if quick else 1000
+        self.shard_size = 10 if quick else 250
         self.sharded_sizes = [40] if quick else [10_000, 100_000]
 
 

@@ -88,7 +88,7 @@ DEFAULTS: dict[str, Any] = {
     # Sharded fan-out (lambda_src/chat/sharding.py): above this many recipients, shards of
     # this size go to the fan-out worker function, which has this much memory (1,769 MB is
     # one whole vCPU: docs/performance.md).
-    "fanoutShardSize": 1000,
+    "fanoutShardSize": 250,
     "fanoutWorkerMemoryMb": 1769,
     "fanoutWorkerConcurrency": 192,
     "fanoutWorkerReservedConcurrency": 0,  # 0: none (the account's shared pool)

@@ -56,7 +56,7 @@ class Settings:
     # Sharded fan-out (chat/sharding.py): the worker function's name ("" = none), and the
     # most recipients one invocation posts to itself.
     fanout_worker: str = ""
-    fanout_shard_size: int = 1000
+    fanout_shard_size: int = 250
     # The room's member items spread over this many partitions (chat.store).
     member_partitions: int = 1
     connection_ttl_seconds: int = DEFAULT_CONNECTION_TTL_SECONDS
@@ -143,7 +143,7 @@ class Settings:
             fanout_concurrency=number("FANOUT_CONCURRENCY", int, 32, 1, 256),
             fanout_engine=engine(env.get("FANOUT_ENGINE", "socket")),
             fanout_worker=env.get("FANOUT_WORKER", "").strip(),
-            fanout_shard_size=number("FANOUT_SHARD_SIZE", int, 1000, 1, 100_000),
+            fanout_shard_size=number("FANOUT_SHARD_SIZE", int, 250, 1, 100_000),
             member_partitions=number("MEMBER_PARTITIONS", int, 1, 1, 16),
             connection_ttl_seconds=ttl,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),

@@ -255,7 +255,7 @@ def test_the_fanout_worker_is_the_same_code_with_one_vcpu_and_the_posting_settin
     assert chat["Environment"]["Variables"]["FANOUT_WORKER"] == {
         "Ref": next(k for k, f in functions.items() if f["Properties"] is worker)
     }
-    assert chat["Environment"]["Variables"]["FANOUT_SHARD_SIZE"] == "1000"
+    assert chat["Environment"]["Variables"]["FANOUT_SHARD_SIZE"] == "250"
 
 
 def test_the_fanout_worker_settings_come_from_context():
