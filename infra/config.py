@@ -89,6 +89,8 @@ DEFAULTS: dict[str, Any] = {
     # this size go to the fan-out worker function, which has this much memory (1,769 MB is
     # one whole vCPU: docs/performance.md).
     "fanoutShardSize": 250,
+    # At most this many posts a second per sharded broadcast (half the account's 10,000).
+    "fanoutPostsPerSecond": 5000,
     "fanoutWorkerMemoryMb": 1769,
     "fanoutWorkerConcurrency": 192,
     "fanoutWorkerReservedConcurrency": 0,  # 0: none (the account's shared pool)
@@ -206,6 +208,7 @@ class ChatConfig:
     fanout_concurrency: int
     fanout_engine: str
     fanout_shard_size: int
+    fanout_posts_per_second: int
     fanout_worker_memory_mb: int
     fanout_worker_concurrency: int
     fanout_worker_reserved_concurrency: int
@@ -276,6 +279,7 @@ class ChatConfig:
             fanout_concurrency=int(read.number("fanoutConcurrency", 1, 256)),
             fanout_engine=read.choice("fanoutEngine", ("socket", "boto3")),
             fanout_shard_size=int(read.number("fanoutShardSize", 1, 100_000)),
+            fanout_posts_per_second=int(read.number("fanoutPostsPerSecond", 100, 10_000)),
             fanout_worker_memory_mb=int(read.number("fanoutWorkerMemoryMb", 128, 10240)),
             fanout_worker_concurrency=int(read.number("fanoutWorkerConcurrency", 1, 256)),
             fanout_worker_reserved_concurrency=int(
@@ -311,6 +315,7 @@ class ChatConfig:
             "FANOUT_CONCURRENCY": str(self.fanout_concurrency),
             "FANOUT_ENGINE": self.fanout_engine,
             "FANOUT_SHARD_SIZE": str(self.fanout_shard_size),
+            "FANOUT_POSTS_PER_SECOND": str(self.fanout_posts_per_second),
             "MEMBER_PARTITIONS": str(self.member_partitions),
             "CONNECTION_TTL_SECONDS": str(self.connection_ttl_seconds),
             "LOG_LEVEL": self.log_level,

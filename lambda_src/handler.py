@@ -112,6 +112,7 @@ def notifier(settings_: Settings) -> Notifier:
         sharding.LambdaShardInvoker(invoker, settings_.fanout_worker),
         shard_size=settings_.fanout_shard_size,
         max_parallel=MAX_PARALLEL_WORKERS,
+        posts_per_second=settings_.fanout_posts_per_second,
     )
 
 

@@ -57,6 +57,7 @@ class Settings:
     # most recipients one invocation posts to itself.
     fanout_worker: str = ""
     fanout_shard_size: int = 250
+    fanout_posts_per_second: int = 5000
     # The room's member items spread over this many partitions (chat.store).
     member_partitions: int = 1
     connection_ttl_seconds: int = DEFAULT_CONNECTION_TTL_SECONDS
@@ -144,6 +145,7 @@ class Settings:
             fanout_engine=engine(env.get("FANOUT_ENGINE", "socket")),
             fanout_worker=env.get("FANOUT_WORKER", "").strip(),
             fanout_shard_size=number("FANOUT_SHARD_SIZE", int, 250, 1, 100_000),
+            fanout_posts_per_second=number("FANOUT_POSTS_PER_SECOND", int, 5000, 100, 10_000),
             member_partitions=number("MEMBER_PARTITIONS", int, 1, 1, 16),
             connection_ttl_seconds=ttl,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),

@@ -13,6 +13,14 @@ acknowledgement still goes out only after every other recipient's post has compl
 (docs/protocol.md, "Delivery guarantees"). An asynchronous (Event) invocation could not
 report its end, and Lambda retries a failed one, which would post its frames twice.
 
+The shards are paced so that one broadcast stays within `posts_per_second` (default 5,000,
+half of API Gateway's 10,000 requests a second for the whole account, which inbound
+messages and every other API share): shards start at once while they fit a burst of 0.4 s
+of that rate (2,000 posts), and each later shard starts when the rate allows its posts.
+Without pacing, dozens of workers at once would run into 429s faster than three short
+retries can absorb. The pacing is per broadcast; concurrent broadcasts are bounded by the
+routes' stage throttles.
+
 A connection's frames always travel in one shard, in order. When the worker could not be
 run at all (throttled, missing, not allowed), this invocation posts the shard itself; when
 the worker ran and failed, its shard counts as failed (some posts may have gone out, so
@@ -44,6 +52,7 @@ from chat.ports import DeliveryReport, Notifier
 log = logging.getLogger("chat.sharding")
 
 WIRE_VERSION = 1
+BURST_SECONDS = 0.4  # shards start at once while they fit this much of the rate
 Deliveries = Mapping[str, Sequence[Frame]]
 
 
@@ -162,13 +171,22 @@ class ShardedNotifier:
         *,
         shard_size: int,
         max_parallel: int = 64,
+        posts_per_second: float = 5000.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if shard_size < 1:
             raise ValueError("shard_size must be at least 1")
+        if posts_per_second <= 0:
+            raise ValueError("posts_per_second must be positive")
         self._local = local
         self._invoke = invoke
         self._shard_size = shard_size
         self._max_parallel = max(1, max_parallel)
+        self._rate = posts_per_second
+        self._burst = posts_per_second * BURST_SECONDS
+        self._clock = clock
+        self._sleep = sleep
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -181,7 +199,13 @@ class ShardedNotifier:
             return self._local.send(deliveries)
         started = time.perf_counter()
         own, *others = split(deliveries, self._shard_size)
-        futures = [self._workers().submit(self._remote, shard) for shard in others]
+        begin = self._clock()
+        futures = []
+        posts = len(own)
+        for shard in others:
+            posts += len(shard)
+            at = begin + self.start_offset(posts)
+            futures.append(self._workers().submit(self._remote, shard, at))
         reports = [self._local.send(own)]
         outcomes = [future.result() for future in futures]
         reports.extend(report for report, _ in outcomes)
@@ -215,8 +239,16 @@ class ShardedNotifier:
                 )
             return self._pool
 
-    def _remote(self, shard: Deliveries) -> tuple[DeliveryReport, str]:
+    def start_offset(self, posts: int) -> float:
+        """Seconds after the broadcast began when the shard that brings its posts to
+        `posts` may start: at once within the burst, then at the rate."""
+        return max(0.0, (posts - self._burst) / self._rate)
+
+    def _remote(self, shard: Deliveries, at: float) -> tuple[DeliveryReport, str]:
         """One shard through a worker: (its report, "worker" | "local" | "failed")."""
+        wait = at - self._clock()
+        if wait > 0:
+            self._sleep(wait)
         try:
             response = self._invoke(encode_request(shard))
             return decode_report(response, len(shard)), "worker"

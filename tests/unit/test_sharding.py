@@ -224,3 +224,55 @@ def test_a_function_error_is_a_failed_shard():
         )
         with pytest.raises(ShardFailedError, match="Unhandled"):
             LambdaShardInvoker(client, "Worker")({"fanout": {}})
+
+
+# --- pacing: one broadcast stays within its share of the account's request rate ---------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.lock = threading.Lock()
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.slept.append(round(seconds, 6))
+
+
+def test_shards_within_the_burst_start_at_once_and_later_ones_at_the_rate():
+    notifier = ShardedNotifier(
+        RecordingNotifier(), FakeWorkers(), shard_size=250, posts_per_second=5000
+    )
+    # A burst of 0.4 s at 5,000/s is 2,000 posts: the first eight shards of 250 start at once.
+    assert [notifier.start_offset(250 * i) for i in range(1, 9)] == [0.0] * 8
+    assert notifier.start_offset(2250) == pytest.approx(0.05)
+    # The 100,000th post may go out after (100,000 - 2,000) / 5,000 s.
+    assert notifier.start_offset(100_000) == pytest.approx(19.6)
+
+
+def test_a_big_broadcast_waits_for_the_rate_before_each_late_shard():
+    clock = FakeClock()
+    workers = FakeWorkers()
+    notifier = ShardedNotifier(
+        RecordingNotifier(),
+        workers,
+        shard_size=10,
+        posts_per_second=100,  # a burst of 40 posts
+        clock=clock,
+        sleep=clock.sleep,
+        max_parallel=1,  # one worker thread: the shards go in order
+    )
+    report = notifier.send(room(70))
+    assert report.sent == 70
+    # Shards 2-4 (posts up to 40) start at once; 5, 6 and 7 wait 0.1, 0.2 and 0.3 s.
+    assert clock.slept == [0.1, 0.2, 0.3]
+    assert len(workers.requests) == 6
+
+
+def test_a_rate_that_is_not_positive_is_refused():
+    with pytest.raises(ValueError):
+        ShardedNotifier(RecordingNotifier(), FakeWorkers(), shard_size=5, posts_per_second=0)
