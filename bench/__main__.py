@@ -69,6 +69,10 @@ class Plan:
         # Within the chat's burst of 10 messages per sender (senders take turns).
         self.sandbox_messages = 3 if quick else 20
         self.coldstart_runs = 1 if quick else 3
+        # Broadcasts at Lambda's memory sizes (the CPU share each gets, by cgroup quota).
+        self.memory_mb = [256, 1769] if quick else [256, 512, 1024, 1769]
+        self.memory_k = [4] if quick else [32, 192]
+        self.memory_n = [20] if quick else [250, 1000]
         # Sharded fan-out: broadcasts split into shards of the stack's default size.
         self.shard_size = 10 if quick else 250
         self.sharded_sizes = [40] if quick else [10_000, 100_000]
@@ -154,11 +158,30 @@ def fanout_section(plan: Plan, standin: Any) -> dict[str, Any]:
         **fb.run_engine(standin, huge, [plan.huge_n], plan.runs)[plan.huge_n],
     }
     out["memory"] = memory_section(plan, standin)
+    out["memory_sizes"] = memory_sizes_section(plan, standin)
     _progress(f"sharded fan-out: the caller's cost, N={plan.sharded_sizes}")
     out["sharding"] = {
         str(n): fb.sharding_costs(n, plan.shard_size, plan.runs) for n in plan.sharded_sizes
     }
     return out
+
+
+def memory_sizes_section(plan: Plan, standin: Any) -> dict[str, Any]:
+    """Broadcast time with the CPU share of each memory size (bench/cpu_share.py)."""
+    from bench import cpu_share  # noqa: PLC0415
+
+    why_not = cpu_share.available()
+    if why_not is not None:
+        _progress(f"memory sizes: skipped ({why_not}); the report keeps to the model")
+        return {"unavailable": why_not}
+    rows = []
+    for memory_mb in plan.memory_mb:
+        for n in plan.memory_n:
+            for k in plan.memory_k:
+                _progress(f"memory size {memory_mb} MB: N={n}, k={k}")
+                standin.reset()
+                rows.append(cpu_share.measure(standin.url, memory_mb, n, k, plan.runs))
+    return {"rows": rows}
 
 
 def memory_section(plan: Plan, standin: Any) -> dict[str, Any]:

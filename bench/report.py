@@ -563,13 +563,44 @@ def _section_memory(results: dict[str, Any], images: dict[str, str], out: list[s
             + _table(["N", "peak heap during send (MB)"], rows)
             + "\n"
         )
+    sizes = fan.get("memory_sizes", {})
+    if sizes.get("rows"):
+        by_cell: dict[tuple[int, int], dict[int, str]] = {}
+        ks = sorted({r["k"] for r in sizes["rows"]})
+        for r in sizes["rows"]:
+            by_cell.setdefault((r["n"], r["memory_mb"]), {})[r["k"]] = _spread(r["seconds"], 1, 2)
+        mbs = sorted({r["memory_mb"] for r in sizes["rows"]})
+        ns = sorted({r["n"] for r in sizes["rows"]})
+        rows = [
+            [f"{n:,}"] + [" / ".join(by_cell[(n, mb)].get(k, "—") for k in ks) for mb in mbs]
+            for n in ns
+        ]
+        add(
+            "**Measured at each size.** The engine ran in a child process pinned to the "
+            "measured core and confined by a cgroup CPU quota to the share of a vCPU each "
+            "memory size gets (256 MB: 14.5%; `bench/cpu_share.py`), against the same "
+            f"stand-in. Broadcast seconds with k = {' / k = '.join(map(str, ks))} posts in "
+            "flight (an emulation: Lambda's scheduler is not a CFS quota):\n\n"
+            + _table(["N", *[f"{mb} MB" for mb in mbs]], rows)
+            + "\n"
+        )
+        add(
+            "So at small sizes more posts in flight do not help and cost CPU (threads "
+            "switching on a seventh of a CPU): the chat function keeps `fanoutConcurrency` = "
+            "32 at its default 256 MB, and the fan-out worker, at 1,769 MB, uses 192.\n"
+        )
+    elif sizes.get("unavailable"):
+        add(
+            "The measurement at each memory size was skipped on this machine "
+            f"({sizes['unavailable']}); the table below is the model only.\n"
+        )
     if model:
         add(
             f"Lambda gives CPU in proportion to memory (1,769 MB = 1 vCPU). With the measured "
             f"{model['cpu_seconds_per_post'] * 1000:.3f} ms of CPU per recipient (k = "
             f"{model['k']}, {model['rtt'] * 1000:.0f} ms round trip), a broadcast takes the "
             "larger of the network floor and its CPU time at that share of a vCPU "
-            "(a model from the measured figure, not a measurement at each size):\n"
+            "(a model from the measured figure, for the sizes and rooms not measured above):\n"
         )
         rows = []
         for row in model["rows"]:

@@ -80,6 +80,10 @@ def test_a_quick_run_writes_results_report_and_plots(cdk_out_dir, tmp_path):
     assert sizes and all(s["actions"]["sendPublic"]["rru"]["median"] >= 1 for s in sizes.values())
     assert results["cold_start"]["assets"]["lambda_src_zip_bytes"] > 0
     assert set(results["sandbox"]) == {"2"}
+    sizes = results["fanout"]["memory_sizes"]
+    if "unavailable" not in sizes:  # cgroups need root (CI runs as root)
+        assert {r["memory_mb"] for r in sizes["rows"]} == {256, 1769}
+        assert all(r["seconds"]["median"] > 0 for r in sizes["rows"])
     (partitioned,) = results["rooms_partitioned"]["sizes"].values()
     assert len(partitioned["room_read"]["strong"]["rru_per_partition"]) == 4
     (sharded,) = results["fanout"]["sharding"].values()
