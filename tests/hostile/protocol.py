@@ -271,26 +271,6 @@ def _recipient(raw: object, room: Room) -> set[str]:
     return {"UNKNOWN_RECIPIENT", "ok:private"}
 
 
-# --- known deviations of the server from the protocol ---------------------------------------
-#
-# Each is also a corpus case or a test marked xfail(strict=True), so it shows in every run
-# and the marker must go when the server is fixed. The property tests skip these frames.
-
-KNOWN_DEVIATIONS: dict[str, str] = {}
-
-
-def hits_known_deviation(text: str) -> bool:
-    """Does the frame trigger a deviation listed in KNOWN_DEVIATIONS?"""
-    if "action-lone-surrogate" not in KNOWN_DEVIATIONS:
-        return False
-    return any(
-        isinstance(body, dict)
-        and isinstance(body.get("action"), str)
-        and has_surrogate(body["action"])
-        for body in readings(text)
-    )
-
-
 # --- checking what was received ---------------------------------------------------------
 
 

@@ -7,13 +7,12 @@ what that result sends them (nothing for an error), and the table is consistent 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from tests.hostile.corpus import Case, load_cases
 from tests.hostile.harness import HandlerRoom, handler_room
-from tests.hostile.protocol import KNOWN_DEVIATIONS, matching_outcome
+from tests.hostile.protocol import matching_outcome
 
 CASES = load_cases()
 
@@ -24,14 +23,7 @@ def room() -> Iterator[HandlerRoom]:
         yield room
 
 
-def _marked(case: Case) -> Any:
-    reason = KNOWN_DEVIATIONS.get(case.id)
-    if reason is None:
-        return case
-    return pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=reason))
-
-
-@pytest.mark.parametrize("case", [_marked(c) for c in CASES], ids=[case.id for case in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_hostile_frame_gets_its_specified_outcome(room: HandlerRoom, case: Case) -> None:
     result = room.run(case.text, named=case.named, sender_name=case.sender_name)
     assert result.status == {"statusCode": 200}

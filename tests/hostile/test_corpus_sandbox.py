@@ -18,7 +18,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.hostile.corpus import Case, RawCase, load_cases, load_raw_cases
-from tests.hostile.protocol import KNOWN_DEVIATIONS, Observation, matching_outcome
+from tests.hostile.protocol import Observation, matching_outcome
 from tests.support.chat_client import ChatClient, room_items
 from tests.support.consistency import scan, table_problems
 from tests.support.sandbox import RawWebSocket, Sandbox, wait_for
@@ -113,17 +113,7 @@ def _leave_only(frames: list[dict[str, Any]]) -> bool:
     return all(f.get("event") == "leave" or "members" in f for f in frames)
 
 
-SANDBOX_DEVIATIONS = {**KNOWN_DEVIATIONS}
-
-
-def _marked(case: Case) -> Any:
-    reason = SANDBOX_DEVIATIONS.get(case.id)
-    if reason is None:
-        return case
-    return pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=reason))
-
-
-@pytest.mark.parametrize("case", [_marked(c) for c in CASES], ids=[case.id for case in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_hostile_frame_through_the_sandbox(room: SandboxRoom, case: Case) -> None:
     sender = room.client()
     try:
