@@ -4,33 +4,15 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
 
-from chat.names import claim_keys
-from chat.ports import Connection
-from chat.store import DynamoChatStore
 from tests.support.chat_client import ChatClient, room_items
-from tests.support.sandbox import Sandbox
+from tests.support.rooms import add_ghost_member
 
 pytestmark = pytest.mark.sandbox
 
 GHOST = "GhostGhostGhos0="  # well-formed (16 characters) but no socket has it: 410
-
-
-def add_ghost_member(sandbox: Sandbox, name: str) -> None:
-    """Join a member whose socket is gone and whose $disconnect never ran.
-
-    The items are written by the handler's own store (connection, claim keys, member item and
-    room count, in one transaction), so they are exactly what a real join leaves behind.
-    """
-    db = sandbox.dynamodb()
-    (table,) = db.list_tables()["TableNames"]
-    store = DynamoChatStore(db, table)
-    expires = int(time.time()) + 3600
-    store.add_connection(GHOST, expires)
-    store.claim_name(Connection(GHOST, None, expires), name, claim_keys(name), max_members=1000)
 
 
 def test_seed_trigger_flow_through_the_sandbox(connect):
@@ -144,7 +126,7 @@ def test_two_clients_racing_for_one_name_have_exactly_one_winner(connect):
 def test_vanished_client_is_pruned_by_the_next_broadcast(connect, chat_sandbox):
     # GIVEN the store lists a member whose socket is gone and whose $disconnect never came
     alice = connect().join("Alice")
-    add_ghost_member(chat_sandbox, "Casper")
+    add_ghost_member(chat_sandbox, GHOST, "Casper")
     # WHEN Alice broadcasts
     alice.send("sendPublic", message="anyone there?")
     # THEN the post to the ghost gets 410, the ghost is removed, and Alice is told it left
@@ -156,7 +138,7 @@ def test_vanished_client_is_pruned_by_the_next_broadcast(connect, chat_sandbox):
 
 
 def test_name_held_by_a_vanished_client_is_reclaimed(connect, chat_sandbox):
-    add_ghost_member(chat_sandbox, "Phoenix")
+    add_ghost_member(chat_sandbox, GHOST, "Phoenix")
     client = connect()
     client.send("setName", name="phoenix")
     assert client.wait_for(lambda f: f.get("event") == "join")["name"] == "phoenix"

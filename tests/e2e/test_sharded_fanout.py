@@ -11,11 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from chat.names import claim_keys
-from chat.ports import Connection
-from chat.store import DynamoChatStore
 from tests.support.chat_client import ChatClient, room_items
-from tests.support.consistency import scan, table_problems
+from tests.support.rooms import add_ghost_member, chat_clients
 from tests.support.sandbox import Sandbox, running_sandbox, wait_for
 
 pytestmark = pytest.mark.sandbox
@@ -56,20 +53,7 @@ def sharded_sandbox(
 
 @pytest.fixture
 def connect(sharded_sandbox: Sandbox) -> Iterator[Callable[[], ChatClient]]:
-    opened: list[ChatClient] = []
-
-    def open_client() -> ChatClient:
-        client = ChatClient(sharded_sandbox.connect().__enter__())
-        opened.append(client)
-        return client
-
-    yield open_client
-    for client in opened:
-        client.close()
-    wait_for(lambda: None if room_items(sharded_sandbox) else True, what="an empty room")
-    db = sharded_sandbox.dynamodb()
-    (table,) = db.list_tables()["TableNames"]
-    assert table_problems(scan(db, table)) == []
+    yield from chat_clients(sharded_sandbox)
 
 
 def worker_shards(sandbox: Sandbox) -> int:
@@ -117,14 +101,7 @@ def test_a_broadcast_split_among_workers_reaches_every_member_in_order(connect, 
 def test_a_member_a_worker_finds_gone_is_pruned_and_announced(connect, sharded_sandbox):
     # GIVEN a room whose last member (in a worker's shard) has a socket that is gone
     ana, ben, cy = join_room(connect, ["Ana", "Ben", "Cy"])
-    db = sharded_sandbox.dynamodb()
-    (table,) = db.list_tables()["TableNames"]
-    store = DynamoChatStore(db, table)
-    expires = int(time.time()) + 3600
-    store.add_connection(GHOST, expires)
-    store.claim_name(
-        Connection(GHOST, None, expires), "Casper", claim_keys("Casper"), max_members=9
-    )
+    add_ghost_member(sharded_sandbox, GHOST, "Casper")
     # WHEN Ana broadcasts
     ana.send("sendPublic", message="anyone?")
     # THEN the worker's 410 comes back to the chat function, which removes Casper and says so

@@ -1,0 +1,48 @@
+"""Chat clients on a running sandbox, and a member whose socket is gone (the e2e suites)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+from chat.names import claim_keys
+from chat.ports import Connection
+from chat.store import DynamoChatStore
+from tests.support.chat_client import ChatClient, room_items
+from tests.support.consistency import scan, table_problems
+from tests.support.sandbox import Sandbox, wait_for
+
+
+def chat_clients(sandbox: Sandbox) -> Iterator[Callable[[], ChatClient]]:
+    """Open chat clients on `sandbox`; on teardown close them, wait until the room is empty
+    again and check that the table is consistent (a test's leftovers would fail the tests
+    after it)."""
+    opened: list[ChatClient] = []
+
+    def open_client() -> ChatClient:
+        client = ChatClient(sandbox.connect().__enter__())
+        opened.append(client)
+        return client
+
+    yield open_client
+    for client in opened:
+        client.close()
+    wait_for(lambda: None if room_items(sandbox) else True, what="an empty room")
+    db = sandbox.dynamodb()
+    (table,) = db.list_tables()["TableNames"]
+    assert table_problems(scan(db, table)) == []
+
+
+def add_ghost_member(sandbox: Sandbox, connection_id: str, name: str) -> None:
+    """Join a member whose socket is gone and whose $disconnect never ran.
+
+    The items are written by the handler's own store (connection, claim keys, member item and
+    room count, in one transaction), so they are exactly what a real join leaves behind.
+    """
+    db = sandbox.dynamodb()
+    (table,) = db.list_tables()["TableNames"]
+    store = DynamoChatStore(db, table)
+    expires = int(time.time()) + 3600
+    store.add_connection(connection_id, expires)
+    joining = Connection(connection_id, None, expires)
+    store.claim_name(joining, name, claim_keys(name), max_members=100_000)
