@@ -84,7 +84,7 @@ def fanout_section(plan: Plan, standin: Any) -> dict[str, Any]:
     fb.quiet_telemetry()
     out: dict[str, Any] = {"rtt_seconds": fb.RTT_SECONDS, "candidates": [], "by_size": {}}
     candidates = [
-        fb.Candidate(f"ours-k{k}", f"engine, HTTP/1.1 sockets, k={k}", k, fb.ours)
+        fb.Candidate(f"ours-k{k}", f"engine (http.client), k={k}", k, fb.ours)
         for k in plan.k_values
     ]
     # Fewer posts for the slow ones: each takes as long as the fastest, and CPU per
@@ -96,7 +96,6 @@ def fanout_section(plan: Plan, standin: Any) -> dict[str, Any]:
     k = plan.compare_k
     others = [
         fb.Candidate("urllib3", f"engine on urllib3's pool, k={k}", k, fb.ours_urllib3),
-        fb.Candidate("http.client", f"engine on http.client, k={k}", k, fb.ours_http_client),
         fb.Candidate("aiohttp", f"asyncio + aiohttp, k={k}", k, fb.aiohttp_engine),
         fb.Candidate(
             f"boto3-k{plan.today_k}",

@@ -9,13 +9,13 @@ in the Lambda runtime, so it would have to be bundled); `boto3_notifier` is toda
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Mapping, Sequence
-from http import client as http_client
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from chat.fanout import SERVICE, TransportError, _SigningRequest
+from botocore.awsrequest import AWSRequest
+
+from chat.fanout import SERVICE, NotSentError, TransportError
 from chat.frames import Frame, encode
 from chat.ports import DeliveryReport
 
@@ -32,8 +32,15 @@ class Urllib3Transport:
         )
 
     def request(
-        self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        timeout: float = 5.0,
     ) -> tuple[int, str]:
+        import urllib3  # noqa: PLC0415
+
         try:
             response = self._pool.urlopen(
                 method,
@@ -45,50 +52,14 @@ class Urllib3Transport:
                 assert_same_host=False,
                 preload_content=True,
             )
+        except urllib3.exceptions.NewConnectionError as error:
+            raise NotSentError(str(error)) from error
         except self._errors as error:
             raise TransportError(str(error)) from error
         return response.status, response.headers.get("x-amzn-ErrorType", "")
 
     def close(self) -> None:
         self._pool.close()
-
-
-class HttpClientTransport:
-    """One keep-alive `http.client.HTTPConnection` per thread."""
-
-    def __init__(self, endpoint_url: str, *, timeout: float = 5.0) -> None:
-        parts = urlsplit(endpoint_url)
-        self._host = parts.hostname or ""
-        self._port = parts.port
-        self._timeout = timeout
-        self._local = threading.local()
-        self._all: list[http_client.HTTPConnection] = []
-        self._lock = threading.Lock()
-
-    def request(
-        self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]
-    ) -> tuple[int, str]:
-        conn: http_client.HTTPConnection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = http_client.HTTPConnection(self._host, self._port, timeout=self._timeout)
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        try:
-            conn.request(method, path, body=body, headers=dict(headers))
-            response = conn.getresponse()
-            response.read()
-        except (OSError, http_client.HTTPException) as error:
-            conn.close()
-            raise TransportError(str(error)) from error
-        if response.will_close:
-            conn.close()
-        return response.status, response.getheader("x-amzn-ErrorType") or ""
-
-    def close(self) -> None:
-        with self._lock:
-            for conn in self._all:
-                conn.close()
 
 
 class AiohttpFanout:
@@ -135,10 +106,12 @@ class AiohttpFanout:
                     if data is None:
                         data = encoded[id(frame)] = encode(frame)
                     path = f"{self._base}/@connections/{quote(connection_id, safe='')}"
-                    request = _SigningRequest("POST", self._origin + path, data, self._host)
+                    request = AWSRequest(
+                        method="POST", url=self._origin + path, data=data, headers={}
+                    )
                     signer.add_auth(request)
                     async with self._session.post(
-                        self._origin + path, data=data, headers=request.headers
+                        self._origin + path, data=data, headers=dict(request.headers.items())
                     ) as response:
                         await response.read()
                         status = response.status

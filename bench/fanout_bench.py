@@ -94,20 +94,6 @@ def ours_urllib3(url: str, k: int) -> Any:
     )
 
 
-def ours_http_client(url: str, k: int) -> Any:
-    from bench.candidates import HttpClientTransport  # noqa: PLC0415
-    from chat.fanout import FanoutEngine  # noqa: PLC0415
-
-    return FanoutEngine(
-        url,
-        region=REGION,
-        credentials=_credentials(),
-        concurrency=k,
-        transport=HttpClientTransport(url),
-        on_delivery=_telemetry_hook(),
-    )
-
-
 def aiohttp_engine(url: str, k: int) -> Any:
     from bench.candidates import AiohttpFanout  # noqa: PLC0415
 

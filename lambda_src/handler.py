@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from chat import frames, logs, sharding, telemetry
+from chat import deadline, frames, logs, sharding, telemetry
 from chat.errors import ChatError, ErrorCode
 from chat.fanout import FanoutEngine
 from chat.names import validate_name
@@ -295,7 +295,16 @@ def _client_action(route_key: str, frame: ClientFrame) -> tuple[str | None, str 
 
 @telemetry.entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Handle one $connect, $disconnect or message event. Never raises on a bad frame."""
+    """Handle one $connect, $disconnect or message event. Never raises on a bad frame.
+
+    Posts wait at most until the invocation's deadline (chat/deadline.py): the Lambda
+    context's remaining time, less a margin for the acknowledgement and the log line.
+    """
+    with deadline.running(deadline.Deadline.from_context(context)):
+        return _handle_event(event, context)
+
+
+def _handle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.perf_counter()
     request = event.get("requestContext") or {}
     route_key = str(request.get("routeKey", ""))
@@ -367,7 +376,8 @@ def fanout_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """
     started = time.perf_counter()
     deliveries = sharding.decode_request(event)
-    report = worker_notifier().send(deliveries)
+    with deadline.running(deadline.Deadline.from_context(context)):
+        report = worker_notifier().send(deliveries)
     log.info(
         "shard delivered",
         extra={

@@ -83,12 +83,13 @@ class Deadline:
         return f"Deadline(remaining={self.remaining():.3f}s)"
 
 
-_current: ContextVar[Deadline] = ContextVar("chat_deadline", default=Deadline.unlimited())
+_UNLIMITED = Deadline.unlimited()
+_current: ContextVar[Deadline | None] = ContextVar("chat_deadline", default=None)
 
 
 def current() -> Deadline:
     """This invocation's deadline (unlimited outside an invocation, e.g. in tests)."""
-    return _current.get()
+    return _current.get() or _UNLIMITED
 
 
 @contextmanager

@@ -3,34 +3,43 @@
 The same contract as `chat.notifier.ConnectionsNotifier` (`send`, `is_gone`, `close`), with
 the per-post work cut to what a post needs:
 
-- each request is signed by botocore's own `SigV4Auth` (service `execute-api`) with the
-  function's credentials, frozen once per `send`; no hand-written crypto;
-- the request goes out as HTTP/1.1 on one keep-alive socket per worker thread (standard
-  library only), not through boto3's client, whose per-call machinery (parameter
-  validation, serialization, endpoint rules, event hooks, response parsing) costs several
-  times the post itself; any other `Transport` can be passed in (bench/candidates.py has
-  urllib3's pool and `http.client`, measured against this one);
+- each request is signed by botocore's public `SigV4Auth` on an `AWSRequest` (service
+  `execute-api`) with the function's credentials, frozen once per `send`;
+- the request goes out through the standard library's `http.client`: one keep-alive
+  `HTTPSConnection` per worker thread, TLS verified against `AWS_CA_BUNDLE` when it is set
+  (as botocore does) or else the CA bundle botocore uses, timeouts through `settimeout`
+  (which Python enforces on TLS sockets too); not through boto3's client, whose per-call
+  machinery (validation, serialization, endpoint rules, hooks, parsing) costs several
+  times the post itself (docs/performance.md); any other `Transport` can be passed in;
 - each distinct frame is encoded once per `send`, and its bytes are shared by every
-  recipient (no per-recipient copies of the payload);
+  recipient;
 - a persistent pool of `concurrency` worker threads takes connections from one queue: at
   most `concurrency` posts are in flight, and one connection's frames are posted in order,
   by one worker, each after the previous one succeeded;
-- 410 means gone (no retry, and that connection's later frames are not posted); throttling
-  (429, `LimitExceededException`), 5xx and broken connections are retried with exponential
-  backoff and full jitter, at most `max_attempts` attempts a post; any other status fails
-  that connection.
+- everything waits at most until the invocation's deadline (`chat.deadline`): a post
+  that cannot be made in time is reported failed, never a function timeout.
 
-docs/performance.md has the measurements behind the choices (transport, concurrency).
+Delivery semantics (docs/reliability.md): a post is at most once. It is sent again only
+when it provably did not reach API Gateway, that is when the connection could not be made,
+the request could not be written whole (a kept-alive connection is checked before reuse,
+and one the server has closed is replaced without counting as an attempt), or API Gateway
+answered 429/`LimitExceededException` or 5xx (it did not deliver). Once a request was
+written, an answer that is missing, late or broken ends that connection's delivery as
+failed, without a resend: the member may or may not have the frame, and recovers a missed
+one through `seq`/`prev` and `history`. A 2xx status counts as delivered even if the
+answer's body breaks. 410 means gone (that connection's later frames are not posted); any
+other status fails that connection.
 """
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import random
+import select
 import socket
 import ssl
-import struct
 import threading
 import time
 import uuid
@@ -42,9 +51,10 @@ from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 
-from chat import telemetry
+from chat import deadline, telemetry
 from chat.frames import Frame, encode
 from chat.ports import DeliveryReport
 
@@ -59,6 +69,8 @@ THROTTLING_ERRORS = frozenset(
     {"LimitExceededException", "ThrottlingException", "TooManyRequestsException"}
 )
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# A request is not started with less time than this left before the deadline.
+MIN_REQUEST_SECONDS = 0.05
 DeliveryHook = Callable[..., None]
 
 
@@ -66,31 +78,97 @@ class Transport(Protocol):
     """One HTTP request to the @connections endpoint; thread-safe."""
 
     def request(
-        self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        timeout: float,
     ) -> tuple[int, str]:
-        """(status, the `x-amzn-ErrorType` header or ""). Raises TransportError when no
-        complete answer came back."""
+        """(status, the `x-amzn-ErrorType` header or ""), waiting at most `timeout` seconds
+        for each step. Raises NotSentError when the request provably did not reach the
+        server, and TransportError when it was written but no status came back."""
         ...
 
     def close(self) -> None: ...
 
 
 class TransportError(Exception):
-    """No complete HTTP answer: the connection broke, timed out or could not be made."""
+    """The request was written (or may have been), and no status came back."""
 
 
-class Http11Transport:
-    """HTTP/1.1 on one keep-alive socket per thread: the whole request in one `sendall`, the
-    answer read with `recv` and parsed just enough (status, `x-amzn-ErrorType`, the body's
-    length: Content-Length, chunked, or until the server closes).
+class NotSentError(TransportError):
+    """The request did not reach the server whole: it may be sent again."""
 
-    The standard library only (`socket`, `ssl`); TLS with botocore's CA bundle. A reused
-    connection that the server closed while idle (keep-alive timeout) fails before any
-    byte of an answer arrives: the request is then sent again once on a new connection,
-    as browsers do, without counting as an attempt.
+
+def default_ca_bundle() -> str:
+    """The CA bundle botocore verifies against: `AWS_CA_BUNDLE`, else its own."""
+    configured = os.environ.get("AWS_CA_BUNDLE")
+    if configured:
+        return configured
+    from botocore.httpsession import get_cert_path  # noqa: PLC0415
+
+    return str(get_cert_path(True))
+
+
+class _TlsConnection(http.client.HTTPSConnection):
+    """An `HTTPSConnection` that offers the last TLS session for resumption (a new
+    connection then skips the certificate exchange), when given a session store."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float,
+        context: ssl.SSLContext,
+        sessions: _Sessions | None,
+    ) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._tls_context = context
+        self._sessions = sessions
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self.host, self.port), self.timeout)
+        try:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            session = self._sessions.get() if self._sessions is not None else None
+            self.sock = self._tls_context.wrap_socket(
+                raw, server_hostname=self.host, session=session
+            )
+        except BaseException:
+            raw.close()
+            raise
+
+
+class _Sessions:
+    """The latest resumable TLS session of any connection to the endpoint."""
+
+    def __init__(self) -> None:
+        self._session: ssl.SSLSession | None = None
+        self.resumed = 0
+
+    def get(self) -> ssl.SSLSession | None:
+        return self._session
+
+    def keep(self, sock: Any) -> None:
+        if not isinstance(sock, ssl.SSLSocket):
+            return
+        if sock.session_reused:
+            self.resumed += 1
+        session = sock.session
+        if session is not None and session.has_ticket and session is not self._session:
+            self._session = session
+
+
+class HttpClientTransport:
+    """`http.client` with one keep-alive connection per thread (HTTPS or HTTP).
+
+    Before a kept-alive connection is reused it is checked: one that the server closed
+    while idle (or that holds unread bytes) is replaced by a new one, since the request
+    has not been written yet. `resume_sessions` offers the last TLS session to each new
+    connection (docs/performance.md measures what it saves on a cold start).
     """
-
-    MAX_HEAD_BYTES = 65536
 
     def __init__(
         self,
@@ -99,208 +177,131 @@ class Http11Transport:
         connect_timeout: float = 3.0,
         read_timeout: float = 5.0,
         ca_certs: str | None = None,
-        user_agent: str = "chat-fanout",
+        resume_sessions: bool = True,
     ) -> None:
         parts = urlsplit(endpoint_url)
         self._https = parts.scheme == "https"
         self._hostname = parts.hostname or ""
-        self._address = (self._hostname, parts.port or (443 if self._https else 80))
+        self._port = parts.port or (443 if self._https else 80)
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
-        self._user_agent = user_agent
         self._local = threading.local()
-        self._sockets: set[socket.socket] = set()
+        self._open: set[http.client.HTTPConnection] = set()
         self._lock = threading.Lock()
         self._context: ssl.SSLContext | None = None
+        self._sessions: _Sessions | None = None
         if self._https:
-            if ca_certs is None:
-                from botocore.httpsession import get_cert_path  # noqa: PLC0415
+            self._context = ssl.create_default_context(cafile=ca_certs or default_ca_bundle())
+            self._sessions = _Sessions() if resume_sessions else None
+        self.connections_made = 0
 
-                ca_certs = get_cert_path(True)
-            self._context = ssl.create_default_context(cafile=ca_certs)
+    @property
+    def sessions_resumed(self) -> int:
+        return self._sessions.resumed if self._sessions is not None else 0
 
     def request(
-        self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        timeout: float | None = None,
     ) -> tuple[int, str]:
-        head = [f"{method} {path} HTTP/1.1\r\nUser-Agent: {self._user_agent}\r\n"]
-        head += [f"{name}: {value}\r\n" for name, value in headers.items()]
-        head.append(f"Content-Length: {len(body) if body else 0}\r\n\r\n")
-        data = "".join(head).encode("latin-1") + (body or b"")
-        reused = getattr(self._local, "sock", None) is not None
+        limit = self._read_timeout if timeout is None else min(timeout, self._read_timeout)
+        conn = self._connection(limit)
+        sock = conn.sock
         try:
-            return self._exchange(data)
-        except _NoAnswerError as error:
-            if not reused:
-                raise TransportError(str(error)) from error
-        try:  # a keep-alive connection the server had closed: once more, on a new one
-            return self._exchange(data)
-        except _NoAnswerError as error:
-            raise TransportError(str(error)) from error
+            sock.settimeout(limit)
+            conn.request(method, path, body=body, headers=dict(headers))
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            # Not written whole: a server cannot act on a part of a request.
+            self._drop(conn)
+            raise NotSentError(f"could not write the request: {_describe(error)}") from error
+        try:
+            response = conn.getresponse()
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            self._drop(conn)
+            raise TransportError(f"no answer: {_describe(error)}") from error
+        status = response.status
+        error_type = response.getheader("x-amzn-ErrorType") or ""
+        try:
+            response.read()
+        except (OSError, http.client.HTTPException, ValueError):
+            self._drop(conn)  # the status came: it stands, but this connection is done
+            return status, error_type
+        if self._sessions is not None:
+            self._sessions.keep(sock)
+        if response.will_close:
+            self._drop(conn)
+        return status, error_type
 
     def close(self) -> None:
         with self._lock:
-            sockets, self._sockets = self._sockets, set()
-        for sock in sockets:
-            sock.close()
+            connections, self._open = self._open, set()
+        for conn in connections:
+            conn.close()
 
-    def _socket(self) -> socket.socket:
-        sock: socket.socket | None = getattr(self._local, "sock", None)
-        if sock is None:
-            try:
-                sock = socket.create_connection(self._address, timeout=self._connect_timeout)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if self._context is not None:
-                    sock = self._context.wrap_socket(sock, server_hostname=self._hostname)
-                _set_timeout(sock, self._read_timeout)
-            except OSError as error:
-                raise TransportError(f"could not connect: {error}") from error
-            self._local.sock = sock
-            self._local.buffer = b""
-            with self._lock:
-                self._sockets.add(sock)
-        return sock
-
-    def _drop(self) -> None:
-        sock: socket.socket | None = getattr(self._local, "sock", None)
-        self._local.sock = None
-        self._local.buffer = b""
-        if sock is not None:
-            with self._lock:
-                self._sockets.discard(sock)
-            sock.close()
-
-    def _exchange(self, data: bytes) -> tuple[int, str]:
-        sock = self._socket()
-        answered = False
-        try:
-            sock.sendall(data)
-            buffer: bytes = self._local.buffer
-            while True:  # 1xx answers come before the real one
-                while (end := buffer.find(b"\r\n\r\n")) < 0:
-                    if len(buffer) > self.MAX_HEAD_BYTES:
-                        raise TransportError("response head too long")
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        raise ConnectionResetError("closed by the server")
-                    answered = True
-                    buffer += chunk
-                answered = True
-                lines = buffer[:end].decode("latin-1").split("\r\n")
-                buffer = buffer[end + 4 :]
-                version, _, rest = lines[0].partition(" ")
-                status = int(rest[:3])
-                if not 100 <= status < 200:
-                    break
-            fields: dict[str, str] = {}
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                fields[name.strip().lower()] = value.strip()
-            keep_alive = version == "HTTP/1.1" and fields.get("connection", "").lower() != "close"
-            buffer, complete = self._skip_body(sock, buffer, status, fields)
-            keep_alive = keep_alive and complete
-        except TransportError:
-            self._drop()
-            raise
-        except (OSError, ValueError, IndexError) as error:
-            self._drop()
-            if answered:
-                raise TransportError(f"broken answer: {error}") from error
-            raise _NoAnswerError(str(error)) from error
-        if keep_alive:
-            self._local.buffer = buffer
+    def _connection(self, timeout: float) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is not None and not _reusable(conn.sock):
+            self._drop(conn)
+            conn = None
+        if conn is not None:
+            return conn
+        connect_timeout = min(self._connect_timeout, timeout)
+        if self._context is not None:
+            conn = _TlsConnection(
+                self._hostname,
+                self._port,
+                timeout=connect_timeout,
+                context=self._context,
+                sessions=self._sessions,
+            )
         else:
-            self._drop()
-        return status, fields.get("x-amzn-errortype", "")
+            conn = http.client.HTTPConnection(self._hostname, self._port, timeout=connect_timeout)
+        try:
+            conn.connect()
+        except (OSError, ValueError) as error:
+            conn.close()
+            raise NotSentError(f"could not connect: {_describe(error)}") from error
+        self.connections_made += 1
+        self._local.conn = conn
+        with self._lock:
+            self._open.add(conn)
+        return conn
 
-    @classmethod
-    def _skip_body(
-        cls, sock: socket.socket, buffer: bytes, status: int, fields: Mapping[str, str]
-    ) -> tuple[bytes, bool]:
-        """Consume the answer's body: what follows it, and whether the connection can be
-        used again (False when the body ran until the server closed it)."""
-        if status in (204, 304):
-            return buffer, True
-        if "chunked" in fields.get("transfer-encoding", "").lower():
-            return cls._skip_chunked(sock, buffer), True
-        if "content-length" in fields:
-            length = int(fields["content-length"])
-            while len(buffer) < length:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    raise TransportError("connection closed in the middle of a body")
-                buffer += chunk
-            return buffer[length:], True
-        while sock.recv(65536):  # the body runs until the server closes the connection
-            pass
-        return b"", False
-
-    @staticmethod
-    def _skip_chunked(sock: socket.socket, buffer: bytes) -> bytes:
-        """Consume a chunked body (and its trailers); what follows it."""
-
-        def need(count: int) -> None:
-            nonlocal buffer
-            while len(buffer) < count:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    raise TransportError("connection closed in the middle of a body")
-                buffer += chunk
-
-        while True:
-            while (eol := buffer.find(b"\r\n")) < 0:
-                need(len(buffer) + 1)
-            size = int(buffer[:eol].split(b";", 1)[0], 16)
-            buffer = buffer[eol + 2 :]
-            if size == 0:
-                while (eol := buffer.find(b"\r\n")) != 0:  # trailers, then an empty line
-                    if eol < 0:
-                        need(len(buffer) + 1)
-                    else:
-                        buffer = buffer[eol + 2 :]
-                return buffer[2:]
-            need(size + 2)
-            buffer = buffer[size + 2 :]
+    def _drop(self, conn: http.client.HTTPConnection) -> None:
+        if getattr(self._local, "conn", None) is conn:
+            self._local.conn = None
+        with self._lock:
+            self._open.discard(conn)
+        conn.close()
 
 
-def _set_timeout(sock: socket.socket, seconds: float) -> None:
-    """A read and write timeout kept by the kernel (SO_RCVTIMEO, SO_SNDTIMEO), so that each
-    recv and send is one system call: with `settimeout`, Python polls before each. An
-    expired timeout raises an OSError (EAGAIN) like any broken connection. Where the
-    options are missing, `settimeout`."""
-    whole = int(seconds)
-    timeval = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
+def _reusable(sock: Any) -> bool:
+    """Whether a kept-alive connection can take a request: open, and with nothing to read
+    (an idle connection that is readable was closed by the server, or is out of step)."""
+    if sock is None or sock.fileno() < 0:
+        return False
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return False
     try:
-        sock.settimeout(None)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
-    except (OSError, AttributeError, struct.error):
-        sock.settimeout(seconds)
+        poller = select.poll()
+        poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
+        return not poller.poll(0)
+    except (OSError, ValueError):
+        return False
 
 
-class _NoAnswerError(Exception):
-    """The request got no byte of an answer (it may be sent again on a new connection)."""
+def _cause(error: BaseException) -> str:
+    """The name of what broke a request (TimeoutError, ConnectionResetError, ...)."""
+    return type(error.__cause__ or error).__name__
 
 
-class _SigningRequest:
-    """The request as botocore's `SigV4Auth` reads and amends it (method, url, headers,
-    params, context, body).
-
-    `AWSRequest` would do, but it keeps its headers in an `email.message` and prepares a
-    whole copy of the request each time the signer reads its body; this one is a dict and
-    the bytes we already have. The signature is the same (tests/unit/test_fanout.py
-    compares it with boto3's).
-    """
-
-    __slots__ = ("body", "context", "data", "headers", "method", "params", "url")
-
-    def __init__(self, method: str, url: str, data: bytes | None, host: str) -> None:
-        self.method = method
-        self.url = url
-        self.data = data
-        self.body = data or b""
-        self.headers: dict[str, str] = {"host": host}
-        self.params: dict[str, str] = {}
-        self.context: dict[str, Any] = {}
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    name = type(error).__name__
+    return f"{name}: {text}" if text else name
 
 
 @dataclass
@@ -329,6 +330,7 @@ class _Call:
 
     signer: SigV4Auth
     trace_id: str = ""
+    deadline: deadline.Deadline = field(default_factory=deadline.current)
     throttled: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -357,6 +359,7 @@ class FanoutEngine:
         connect_timeout: float = 3.0,
         read_timeout: float = 5.0,
         transport: Transport | None = None,
+        resume_sessions: bool = True,
         on_delivery: DeliveryHook | None = None,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
@@ -379,8 +382,12 @@ class FanoutEngine:
         self._max_attempts = max(1, max_attempts)
         self._backoff_base = backoff_base_seconds
         self._backoff_cap = backoff_cap_seconds
-        self._transport: Transport = transport or Http11Transport(
-            endpoint_url, connect_timeout=connect_timeout, read_timeout=read_timeout
+        self._read_timeout = read_timeout
+        self._transport: Transport = transport or HttpClientTransport(
+            endpoint_url,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            resume_sessions=resume_sessions,
         )
         self._on_delivery = on_delivery
         self._sleep = sleep
@@ -396,7 +403,8 @@ class FanoutEngine:
     # --- the port --------------------------------------------------------------------
 
     def send(self, deliveries: Mapping[str, Sequence[Frame]]) -> DeliveryReport:
-        """Post each connection its frames, in order; at most `concurrency` posts at once."""
+        """Post each connection its frames, in order; at most `concurrency` posts at once;
+        nothing after the current deadline (`chat.deadline.current()`)."""
         if not deliveries:
             return DeliveryReport(sent=0, gone=frozenset(), failed=0)
         started = time.perf_counter()
@@ -492,7 +500,7 @@ class FanoutEngine:
             trace_id = quote(trace_id, safe="-=;:+&[]{}\"',")
         else:
             trace_id = ""
-        return _Call(SigV4Auth(creds, SERVICE, self._region), trace_id)
+        return _Call(SigV4Auth(creds, SERVICE, self._region), trace_id, deadline.current())
 
     @staticmethod
     def _payloads(
@@ -563,9 +571,11 @@ class FanoutEngine:
         body: bytes | None,
         outcome: _Outcome | None = None,
     ) -> tuple[int, str]:
-        """The final (status, error type) of one request, retried while retryable.
+        """The final (status, error type) of one request, sent again only while that is
+        safe and useful (the module's docstring) and the deadline allows.
 
-        A request that never got an answer after the last attempt reports status 0.
+        Without a status (no answer, or out of time) the status is 0 and the error type
+        says why.
         """
         path = f"{self._base_path}/@connections/{quote(connection_id, safe='')}"
         url = self._origin + path
@@ -575,17 +585,28 @@ class FanoutEngine:
         for attempt in range(1, self._max_attempts + 1):
             if attempt > 1:
                 ceiling = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 2))
-                self._sleep(self._jitter() * ceiling)  # full jitter
+                wait = self._jitter() * ceiling  # full jitter
+                if wait + MIN_REQUEST_SECONDS > call.deadline.remaining():
+                    return 0, "deadline"
+                self._sleep(wait)
+            left = call.deadline.remaining()
+            if left < MIN_REQUEST_SECONDS:
+                return 0, "deadline"
             if outcome is not None:
                 outcome.attempts += 1
             headers = self._signed_headers(call, method, url, body)
             headers["amz-sdk-invocation-id"] = invocation_id
             headers["amz-sdk-request"] = f"attempt={attempt}; max={self._max_attempts}"
             try:
-                status, error_type = self._transport.request(method, path, body, headers)
-            except TransportError as error:
-                status, error_type = 0, type(error.__cause__ or error).__name__
+                status, error_type = self._transport.request(
+                    method, path, body, headers, min(left, self._read_timeout)
+                )
+            except NotSentError as error:
+                status, error_type = 0, f"not sent ({_cause(error)})"
                 continue
+            except TransportError as error:  # written: a resend could deliver it twice
+                log.debug("no answer", extra={"connectionId": connection_id, "error": str(error)})
+                return 0, f"no answer ({_cause(error)})"
             error_type = error_type.split(":", 1)[0]  # "Type:http://…" names the type too
             if status == 429 or error_type in THROTTLING_ERRORS:
                 with call.lock:
@@ -600,9 +621,9 @@ class FanoutEngine:
     ) -> dict[str, str]:
         """The request's headers, signed by botocore's SigV4Auth (Host, X-Amz-Date,
         X-Amz-Security-Token when there is a session token, Authorization)."""
-        request = _SigningRequest(method, url, body, self._host)
+        request = AWSRequest(method=method, url=url, data=body, headers={"Host": self._host})
         call.signer.add_auth(request)
-        headers = request.headers
+        headers = dict(request.headers.items())
         if call.trace_id:
             headers["X-Amzn-Trace-Id"] = call.trace_id
         return headers

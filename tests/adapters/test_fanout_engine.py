@@ -8,6 +8,7 @@ from a script first (429 LimitExceededException, 5xx), as API Gateway does under
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,9 +17,10 @@ from urllib.parse import unquote
 
 import boto3
 import pytest
+import trustme
 from botocore.credentials import Credentials
 
-from chat.fanout import FanoutEngine
+from chat.fanout import FanoutEngine, HttpClientTransport
 from sandbox.connections_standin import ConnectionsApi, _handler, _Server
 
 
@@ -169,46 +171,12 @@ def test_close_deletes_the_connection(api):
 
 @pytest.fixture
 def tls_api(tmp_path) -> Iterator[tuple[ScriptedApi, str]]:
-    """The stand-in behind TLS, with a self-signed certificate for 127.0.0.1."""
-    import datetime  # noqa: PLC0415
-    import ipaddress  # noqa: PLC0415
-    import ssl  # noqa: PLC0415
-
-    from cryptography import x509  # noqa: PLC0415
-    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
-    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
-    from cryptography.x509.oid import NameOID  # noqa: PLC0415
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path = tmp_path / "cert.pem"
-    key_path = tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    """The stand-in behind TLS, with a certificate for 127.0.0.1 from a test CA (trustme)."""
+    ca = trustme.CA()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_path, key_path)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca_path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
     state = ScriptedApi()
     server = _Server(("127.0.0.1", 0), _handler(state))
     server.socket = context.wrap_socket(server.socket, server_side=True)
@@ -216,21 +184,19 @@ def tls_api(tmp_path) -> Iterator[tuple[ScriptedApi, str]]:
     thread.start()
     state.url = f"https://127.0.0.1:{server.server_address[1]}/production"
     try:
-        yield state, str(cert_path)
+        yield state, str(ca_path)
     finally:
         server.shutdown()
         server.server_close()
 
 
 def test_posts_go_over_tls_verified_against_the_given_ca(tls_api):
-    from chat.fanout import Http11Transport  # noqa: PLC0415
-
     api, ca = tls_api
     fan = FanoutEngine(
         api.url,
         region="us-east-1",
         credentials=Credentials("AK", "SK"),
-        transport=Http11Transport(api.url, ca_certs=ca),
+        transport=HttpClientTransport(api.url, ca_certs=ca),
     )
     report = fan.send({"a=": [{"n": 1}, {"n": 2}], "b=": [{"n": 1}]})
     assert report.sent == 2
@@ -238,11 +204,22 @@ def test_posts_go_over_tls_verified_against_the_given_ca(tls_api):
     fan.shutdown()
 
 
-def test_a_certificate_that_does_not_verify_fails_the_posts(tls_api):
+def test_the_ca_bundle_named_by_aws_ca_bundle_is_trusted_as_botocore_trusts_it(
+    tls_api, monkeypatch
+):
+    api, ca = tls_api
+    monkeypatch.setenv("AWS_CA_BUNDLE", ca)
+    fan = FanoutEngine(api.url, region="us-east-1", credentials=Credentials("AK", "SK"))
+    assert fan.send({"a=": [{"n": 1}]}).sent == 1
+    fan.shutdown()
+
+
+def test_a_certificate_that_does_not_verify_fails_the_posts(tls_api, monkeypatch):
     api, _ = tls_api
+    monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
     fan = FanoutEngine(
         api.url, region="us-east-1", credentials=Credentials("AK", "SK"), max_attempts=1
-    )  # the default CA bundle (botocore's) does not know the self-signed certificate
+    )  # the default CA bundle (botocore's) does not know the test CA
     report = fan.send({"a=": [{"n": 1}]})
     assert (report.sent, report.failed) == (0, 1)
     assert api.posts == []

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import datetime
-import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -15,7 +13,8 @@ import botocore.auth
 import pytest
 from botocore.credentials import Credentials
 
-from chat.fanout import FanoutEngine, Http11Transport, TransportError
+from chat import deadline
+from chat.fanout import FanoutEngine, NotSentError, TransportError
 
 URL = "https://abc123.execute-api.eu-west-1.amazonaws.com/production"
 
@@ -28,15 +27,24 @@ class Scripted:
         self.script = script or {}
         self.hold = hold
         self.requests: list[tuple[str, str, bytes | None, dict[str, str]]] = []
+        self.timeouts: list[float] = []
         self.lock = threading.Lock()
         self.in_flight = 0
         self.max_in_flight = 0
         self.closed = False
 
-    def request(self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]):
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        timeout: float = 5.0,
+    ):
         connection_id = path.rsplit("/", 1)[-1]
         with self.lock:
             self.requests.append((method, path, body, dict(headers)))
+            self.timeouts.append(timeout)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             answers = self.script.get(connection_id)
@@ -126,8 +134,8 @@ def test_a_throttling_error_type_is_retried_whatever_the_status():
     assert engine(transport).send({"a": [{"n": 1}]}).sent == 1
 
 
-def test_server_errors_and_broken_connections_are_retried_but_attempts_are_bounded():
-    transport = Scripted({"a": [500, TransportError("reset"), 503], "b": [502, 200]})
+def test_server_errors_and_requests_that_were_not_sent_are_retried_but_attempts_are_bounded():
+    transport = Scripted({"a": [500, NotSentError("refused"), 503], "b": [502, 200]})
     sleeps: list[float] = []
     report = engine(transport, sleeps=sleeps, max_attempts=3).send(
         {"a": [{"n": 1}, {"n": 2}], "b": [{"n": 1}]}
@@ -135,6 +143,48 @@ def test_server_errors_and_broken_connections_are_retried_but_attempts_are_bound
     assert (report.sent, report.failed, report.gone) == (1, 1, frozenset())
     assert len(transport.bodies("/a")) == 3  # three attempts of frame 1, frame 2 never
     assert len(transport.bodies("/b")) == 2
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [TransportError("no answer: TimeoutError"), TransportError("no answer: RemoteDisconnected")],
+)
+def test_a_post_that_was_written_is_never_sent_again_when_its_answer_is_missing(broken):
+    transport = Scripted({"a": [broken, 200]})
+    fan = engine(transport, max_attempts=3)
+    report = fan.send({"a": [{"n": 1}, {"n": 2}], "b": [{"n": 1}]})
+    assert (report.sent, report.failed) == (1, 1)
+    assert transport.bodies("/a") == [b'{"n":1}']  # one copy; frame 2 is not posted either
+    assert fan.last_delivery is not None and fan.last_delivery.attempts == 2
+
+
+def test_nothing_is_posted_once_the_deadline_has_passed():
+    transport = Scripted()
+    with deadline.running(deadline.Deadline.after(0.0)):
+        report = engine(transport).send({"a": [{"n": 1}], "b": [{"n": 1}]})
+    assert (report.sent, report.failed) == (0, 2)
+    assert transport.requests == []
+
+
+def test_each_request_waits_at_most_until_the_deadline():
+    transport = Scripted()
+    with deadline.running(deadline.Deadline.after(2.0)):
+        engine(transport, read_timeout=5.0).send({"a": [{"n": 1}]})
+    (timeout,) = transport.timeouts
+    assert 1.5 < timeout <= 2.0
+    engine(transport, read_timeout=5.0).send({"a": [{"n": 1}]})  # no deadline: the read timeout
+    assert transport.timeouts[-1] == 5.0
+
+
+def test_a_retry_whose_backoff_would_pass_the_deadline_is_not_made():
+    sleeps: list[float] = []
+    transport = Scripted({"a": [500, 200]})
+    fan = engine(transport, sleeps=sleeps, backoff_base_seconds=10.0, backoff_cap_seconds=10.0)
+    with deadline.running(deadline.Deadline.after(3.0)):
+        report = fan.send({"a": [{"n": 1}]})
+    assert report.failed == 1
+    assert sleeps == []  # a 5 s wait would end after the deadline
+    assert len(transport.bodies("/a")) == 1
 
 
 def test_backoff_grows_and_is_capped():
@@ -217,7 +267,7 @@ def test_requests_are_signed_with_sigv4_and_the_session_token():
     assert "SignedHeaders=host;x-amz-date;x-amz-security-token," in headers["Authorization"]
     assert len(headers["X-Amz-Date"]) == 16 and headers["X-Amz-Date"].endswith("Z")
     assert headers["X-Amz-Security-Token"] == "session-token"
-    assert headers["host"] == "abc123.execute-api.eu-west-1.amazonaws.com"
+    assert headers["Host"] == "abc123.execute-api.eu-west-1.amazonaws.com"
     assert headers["amz-sdk-request"] == "attempt=1; max=3"
 
 
@@ -312,112 +362,6 @@ def test_a_url_that_is_not_http_is_refused():
         FanoutEngine("ftp://x", region="r", credentials=Credentials("a", "b"))
 
 
-# --- the HTTP/1.1 transport, against a scripted socket server ----------------------------
-
-
-@contextmanager
-def raw_server(
-    answers: list[bytes], *, close_after: int | None = None
-) -> Iterator[tuple[str, list[bytes]]]:
-    """Answers each request (read up to its blank line and body) with the next raw bytes;
-    closes the connection after `close_after` answers (then accepts the next one)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    received: list[bytes] = []
-    queue = list(answers)
-
-    def serve() -> None:
-        while queue:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with conn:
-                served = 0
-                buffer = b""
-                while queue:
-                    while b"\r\n\r\n" not in buffer:
-                        chunk = conn.recv(65536)
-                        if not chunk:
-                            break
-                        buffer += chunk
-                    else:
-                        head, _, buffer = buffer.partition(b"\r\n\r\n")
-                        length = 0
-                        for line in head.split(b"\r\n"):
-                            if line.lower().startswith(b"content-length:"):
-                                length = int(line.split(b":")[1])
-                        while len(buffer) < length:
-                            buffer += conn.recv(65536)
-                        received.append(head + b"\r\n\r\n" + buffer[:length])
-                        buffer = buffer[length:]
-                        conn.sendall(queue.pop(0))
-                        served += 1
-                        if close_after is not None and served >= close_after:
-                            break
-                        continue
-                    break
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    host, port = listener.getsockname()
-    try:
-        yield f"http://{host}:{port}/production", received
-    finally:
-        listener.close()
-        thread.join(timeout=5)
-
-
-def test_transport_reads_content_length_chunked_and_1xx_answers_on_one_connection():
-    answers = [
-        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
-        b"HTTP/1.1 100 Continue\r\n\r\n"
-        b"HTTP/1.1 410 Gone\r\nx-amzn-ErrorType: GoneException\r\n"
-        b'Transfer-Encoding: chunked\r\n\r\n4;x=y\r\n{"m"\r\n3\r\n:1}\r\n0\r\nT: 1\r\n\r\n',
-        b"HTTP/1.1 429 Too Many\r\nx-amzn-ErrorType: LimitExceededException:http://x\r\n"
-        b"Content-Length: 0\r\n\r\n",
-    ]
-    with raw_server(answers) as (url, received):
-        transport = Http11Transport(url)
-        assert transport.request("POST", "/p/@connections/a", b"{}", {"h": "1"}) == (200, "")
-        assert transport.request("POST", "/p/@connections/a", b"{}", {}) == (410, "GoneException")
-        status, _ = transport.request("POST", "/p/@connections/a", b"", {})
-        assert status == 429
-        transport.close()
-    request = received[0]
-    assert request.startswith(b"POST /p/@connections/a HTTP/1.1\r\n")
-    assert b"\r\nh: 1\r\n" in request and request.endswith(b"Content-Length: 2\r\n\r\n{}")
-
-
 def test_throttling_error_types_with_a_suffix_are_recognised():
     transport = Scripted({"a": [(429, "LimitExceededException:http://internal"), 200]})
     assert engine(transport).send({"a": [{"n": 1}]}).sent == 1
-
-
-def test_transport_reconnects_when_the_server_closed_an_idle_keep_alive_connection():
-    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
-    with raw_server([ok, ok, ok], close_after=1) as (url, _):
-        transport = Http11Transport(url)
-        for _ in range(3):
-            assert transport.request("POST", "/p", b"x", {}) == (200, "")
-        transport.close()
-
-
-def test_transport_honours_connection_close_and_bodies_up_to_the_close():
-    answers = [
-        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
-        b"HTTP/1.0 500 Oops\r\n\r\nbody until close",
-    ]
-    with raw_server(answers, close_after=1) as (url, _):
-        transport = Http11Transport(url)
-        assert transport.request("POST", "/p", b"x", {}) == (200, "")
-        assert transport.request("POST", "/p", b"x", {}) == (500, "")
-        transport.close()
-
-
-def test_transport_errors_when_nothing_listens():
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    listener.close()
-    transport = Http11Transport(f"http://127.0.0.1:{port}/p", connect_timeout=1)
-    with pytest.raises(TransportError):
-        transport.request("POST", "/p", b"x", {})
