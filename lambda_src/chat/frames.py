@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,12 +35,21 @@ def sort_names(names: Iterable[str]) -> list[str]:
     return sorted(names, key=lambda n: (n.casefold(), n))
 
 
-def members(names: Iterable[str]) -> Frame:
-    return {"members": sort_names(names)}
+def new_event_id() -> str:
+    """The identity of one event sent to many members: every copy of its frames carries it,
+    so a client drops a frame it has already applied (a post is at most once, but a member
+    can still see one twice, e.g. after a reconnect; docs/protocol.md)."""
+    return uuid.uuid4().hex[:16]
 
 
-def member_pages(names: Iterable[str]) -> list[Frame]:
-    """The whole member list for a big room, sorted, in parts that each fit one 32 KB unit."""
+def members(names: Iterable[str], event_id: str | None = None) -> Frame:
+    return {"members": sort_names(names), "eventId": event_id or new_event_id()}
+
+
+def member_pages(names: Iterable[str], event_id: str | None = None) -> list[Frame]:
+    """The whole member list for a big room, sorted, in parts that each fit one 32 KB unit;
+    the parts share one `eventId`."""
+    event_id = event_id or new_event_id()
     parts: list[list[str]] = [[]]
     size = 0
     for name in sort_names(names):
@@ -50,25 +60,36 @@ def member_pages(names: Iterable[str]) -> list[Frame]:
         parts[-1].append(name)
         size += cost
     return [
-        {"memberList": part, "part": index, "parts": len(parts)}
+        {"memberList": part, "part": index, "parts": len(parts), "eventId": event_id}
         for index, part in enumerate(parts, start=1)
     ]
 
 
-def joined(name: str) -> Frame:
-    return {"systemMessage": f"{name} has joined the chat", "event": "join", "name": name}
+def joined(name: str, event_id: str | None = None) -> Frame:
+    return {
+        "systemMessage": f"{name} has joined the chat",
+        "event": "join",
+        "name": name,
+        "eventId": event_id or new_event_id(),
+    }
 
 
-def left(name: str) -> Frame:
-    return {"systemMessage": f"{name} has left the chat", "event": "leave", "name": name}
+def left(name: str, event_id: str | None = None) -> Frame:
+    return {
+        "systemMessage": f"{name} has left the chat",
+        "event": "leave",
+        "name": name,
+        "eventId": event_id or new_event_id(),
+    }
 
 
-def renamed(previous: str, name: str) -> Frame:
+def renamed(previous: str, name: str, event_id: str | None = None) -> Frame:
     return {
         "systemMessage": f"{previous} is now known as {name}",
         "event": "rename",
         "name": name,
         "previous": previous,
+        "eventId": event_id or new_event_id(),
     }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chat import telemetry
+from chat import deadline, telemetry
 from chat.frames import Frame
 from chat.ports import DeliveryReport
 
@@ -76,12 +76,13 @@ class ConnectionsNotifier:
         started = time.perf_counter()
         encoded = {cid: [encode(f) for f in batch] for cid, batch in deliveries.items()}
         jobs = list(encoded.items())
+        until = deadline.current()  # pool threads do not see the caller's context
         if len(jobs) == 1:
-            outcomes = [self._post_all(*jobs[0])]
+            outcomes = [self._post_all(jobs[0][0], jobs[0][1], until)]
         else:
             workers = min(self._concurrency, len(jobs))
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="post") as pool:
-                outcomes = list(pool.map(lambda job: self._post_all(*job), jobs))
+                outcomes = list(pool.map(lambda job: self._post_all(job[0], job[1], until), jobs))
         gone = frozenset(
             cid for (cid, _), outcome in zip(jobs, outcomes, strict=True) if outcome.status == GONE
         )
@@ -106,9 +107,17 @@ class ConnectionsNotifier:
                 log.error("a post raised", exc_info=unexpected)
         return DeliveryReport(sent=sent, gone=gone, failed=failed)
 
-    def _post_all(self, connection_id: str, payloads: Sequence[bytes]) -> _Outcome:
+    def _post_all(
+        self, connection_id: str, payloads: Sequence[bytes], until: deadline.Deadline
+    ) -> _Outcome:
+        """Post one connection's frames in order. No post starts after the deadline (one
+        that started may still take the client's read timeout and retries: this switch
+        is the comparison path; the engine bounds every wait, chat/fanout.py)."""
         outcome = _Outcome()
         for data in payloads:
+            if until.expired():
+                outcome.status, outcome.error = FAILED, "deadline"
+                return outcome
             started = time.perf_counter()
             try:
                 self._client.post_to_connection(ConnectionId=connection_id, Data=data)

@@ -17,6 +17,7 @@ from tests.support.events import (
     disconnect_event,
     message_event,
 )
+from tests.support.frames import PlainFrames
 
 VALID = "Valid actions: setName, sendPublic, sendPrivate, ping, history."
 
@@ -30,7 +31,7 @@ def api(db, monkeypatch):
             "ALLOWED_ORIGINS", "https://chat.example.com,http://127.0.0.1,http://localhost"
         )
         handler.reset()
-        yield state
+        yield PlainFrames(state)
     handler.reset()
 
 
@@ -476,3 +477,35 @@ def test_a_resend_after_a_lost_ack_is_delivered_once(api):
     acks = api.take(alice)
     assert len(acks) == 3
     assert all(a == acks[0] for a in acks)
+
+
+# --- the invocation's deadline -----------------------------------------------------------
+
+
+class AlmostOutOfTime(LambdaContext):
+    """A context whose invocation has less time left than the deadline's margin."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900
+
+
+def test_posts_are_not_started_after_the_deadline_the_lambda_context_gives(api):
+    # GIVEN Alice and Bob in the chat
+    alice, bob = join(api, "Alice", "Bob")
+    # WHEN Alice's message arrives in an invocation with under a second left
+    started = time.monotonic()
+    event = message_event(alice, {"action": "sendPublic", "message": "late"})
+    assert handler.lambda_handler(event, AlmostOutOfTime()) == {"statusCode": 200}
+    # THEN the handler returns at once, with no post made (the message is in the history,
+    # where the members recover it)
+    assert time.monotonic() - started < 2.0
+    assert api.take(bob) == [] and api.take(alice) == []
+    send(bob, {"action": "history", "id": "h"})
+    (history,) = api.take(bob)
+    assert [m["text"] for m in history["history"]] == ["late"]
+
+
+def test_with_time_left_the_same_message_is_posted(api):
+    alice, bob = join(api, "Alice", "Bob")
+    send(alice, {"action": "sendPublic", "message": "in time"})
+    assert [f["text"] for f in api.take(bob)] == ["in time"]

@@ -23,6 +23,7 @@ from tests.hostile.protocol import ROUTES, Observation
 from tests.support.aws import TABLE, mocked_dynamodb
 from tests.support.consistency import member_names, scan, table_problems
 from tests.support.events import LambdaContext, connect_event, disconnect_event, message_event
+from tests.support.frames import PlainFrames
 from tests.support.stack import create_table
 
 BYSTANDERS = ("Bob", "Carol")
@@ -41,7 +42,7 @@ class HandlerRoom:
 
     def __init__(self, db: Any, api: ConnectionsApi) -> None:
         self.db = db
-        self.api = api
+        self.api = PlainFrames(api)
         self._ids = itertools.count()
         self.bystanders: dict[str, str] = {}  # name -> connection id
         self.ensure_bystanders()

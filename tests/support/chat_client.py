@@ -9,6 +9,8 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection
 
+from tests.support.frames import plain
+
 Frame = dict[str, Any]
 
 
@@ -39,7 +41,7 @@ class ChatClient:
             if remaining <= 0:
                 raise AssertionError(f"no matching frame within {timeout} s; got {self.frames}")
             try:
-                self.frames.append(json.loads(self.ws.recv(timeout=remaining)))
+                self.frames.append(plain(json.loads(self.ws.recv(timeout=remaining))))
             except TimeoutError:
                 continue
 
@@ -60,7 +62,7 @@ class ChatClient:
         deadline = time.monotonic() + seconds
         while (remaining := deadline - time.monotonic()) > 0:
             try:
-                got.append(json.loads(self.ws.recv(timeout=remaining)))
+                got.append(plain(json.loads(self.ws.recv(timeout=remaining))))
             except TimeoutError:
                 break
         self.frames.extend(got)

@@ -18,6 +18,7 @@ from chat.ports import (
     Sent,
     TokenBucket,
 )
+from tests.support.frames import plain_all
 
 
 class FakeClock:
@@ -207,11 +208,15 @@ class RecordingNotifier:
         return connection_id in self.gone
 
     def frames(self, connection_id: str) -> list[Frame]:
+        """The frames received, each `eventId` checked and left out (tests.support.frames)."""
+        return plain_all(self.inbox.get(connection_id, []))
+
+    def raw_frames(self, connection_id: str) -> list[Frame]:
         return self.inbox.get(connection_id, [])
 
     def take(self, connection_id: str) -> list[Frame]:
-        """The frames received since the last take."""
-        return self.inbox.pop(connection_id, [])
+        """The frames received since the last take (as `frames` gives them)."""
+        return plain_all(self.inbox.pop(connection_id, []))
 
     def clear(self) -> None:
         self.inbox.clear()

@@ -13,6 +13,7 @@ from chat.ports import Sent
 from chat.service import ChatService
 from chat.settings import Limits, Retention
 from tests.support.fakes import FakeClock, InMemoryStore, RecordingNotifier
+from tests.support.frames import plain
 
 TTL = 10_800
 # Limits no test of the rules reaches; the limits themselves are tested in test_abuse_limits.
@@ -98,7 +99,7 @@ def test_first_set_name_sends_members_and_join_notice_to_every_member_including_
     chat.connect("alice=")
     chat.set_name("alice=", "Alice")
     # THEN both get the member list, then the join notice
-    expected = [frames.members(["Alice", "Bob"]), frames.joined("Alice")]
+    expected = [plain(frames.members(["Alice", "Bob"])), plain(frames.joined("Alice"))]
     assert notifier.frames("alice=") == expected
     assert notifier.frames(bob) == expected
     assert expected[1] == {
@@ -165,7 +166,7 @@ def test_setting_own_current_name_changes_nothing(chat, notifier):
 def test_rename_sends_members_and_rename_notice_and_releases_old_name(chat, notifier, store):
     alice, bob = join(chat, notifier, "Alice", "Bob")
     chat.set_name(alice, "Alicia")
-    expected = [frames.members(["Alicia", "Bob"]), frames.renamed("Alice", "Alicia")]
+    expected = [plain(frames.members(["Alicia", "Bob"])), plain(frames.renamed("Alice", "Alicia"))]
     assert notifier.frames(alice) == expected
     assert notifier.frames(bob) == expected
     assert expected[1]["systemMessage"] == "Alice is now known as Alicia"
@@ -179,7 +180,7 @@ def test_rename_sends_members_and_rename_notice_and_releases_old_name(chat, noti
 def test_rename_to_a_different_case_of_own_name_is_a_rename(chat, notifier):
     (alice,) = join(chat, notifier, "alice")
     chat.set_name(alice, "Alice")
-    assert notifier.frames(alice)[-1] == frames.renamed("alice", "Alice")
+    assert notifier.frames(alice)[-1] == plain(frames.renamed("alice", "Alice"))
 
 
 def test_name_held_by_a_gone_connection_is_reclaimed(chat, notifier, store):
@@ -194,10 +195,10 @@ def test_name_held_by_a_gone_connection_is_reclaimed(chat, notifier, store):
     assert store.get_connection(ghost) is None
     assert store.get_connection("new=").name == "alice"
     assert notifier.frames(bob) == [
-        frames.left("Alice"),
-        frames.members(["Bob"]),
-        frames.members(["alice", "Bob"]),
-        frames.joined("alice"),
+        plain(frames.left("Alice")),
+        plain(frames.members(["Bob"])),
+        plain(frames.members(["alice", "Bob"])),
+        plain(frames.joined("alice")),
     ]
 
 
@@ -324,7 +325,10 @@ def test_private_message_to_a_gone_recipient_prunes_it_and_reports_unknown(chat,
         chat.send_private(alice, "Bob", "hi")
     assert error_code(excinfo) is ErrorCode.UNKNOWN_RECIPIENT
     assert store.get_connection(bob) is None
-    assert notifier.frames(carol) == [frames.left("Bob"), frames.members(["Alice", "Carol"])]
+    assert notifier.frames(carol) == [
+        plain(frames.left("Bob")),
+        plain(frames.members(["Alice", "Carol"])),
+    ]
 
 
 # --- leaving and stale connections ---------------------------------------------------
@@ -335,7 +339,7 @@ def test_disconnect_of_a_member_removes_it_and_tells_the_others(chat, notifier, 
     chat.disconnect(alice)
     assert store.get_connection(alice) is None
     assert store.find_member("Alice") is None
-    assert notifier.frames(bob) == [frames.left("Alice"), frames.members(["Bob"])]
+    assert notifier.frames(bob) == [plain(frames.left("Alice")), plain(frames.members(["Bob"]))]
     assert notifier.frames(alice) == []
 
 
@@ -351,7 +355,7 @@ def test_disconnect_twice_announces_once(chat, notifier):
     alice, bob = join(chat, notifier, "Alice", "Bob")
     chat.disconnect(alice)
     chat.disconnect(alice)
-    assert notifier.frames(bob) == [frames.left("Alice"), frames.members(["Bob"])]
+    assert notifier.frames(bob) == [plain(frames.left("Alice")), plain(frames.members(["Bob"]))]
 
 
 def test_broadcast_prunes_gone_recipients_not_the_sender(chat, notifier, store):
@@ -363,7 +367,7 @@ def test_broadcast_prunes_gone_recipients_not_the_sender(chat, notifier, store):
     # THEN Bob is removed, Alice (the sender) stays, and the others learn Bob left
     assert store.get_connection(bob) is None
     assert store.get_connection(alice).name == "Alice"
-    after = [frames.left("Bob"), frames.members(["Alice", "Carol"])]
+    after = [plain(frames.left("Bob")), plain(frames.members(["Alice", "Carol"]))]
     assert notifier.frames(alice)[1:] == after
     assert notifier.frames(carol)[1:] == after
 
@@ -560,6 +564,45 @@ def test_a_big_room_sends_the_joiner_the_list_in_parts_and_the_others_only_the_n
     chat.disconnect("d=")
     assert [f.get("event") for f in notifier.frames(ids[0])] == ["leave", None]
     assert notifier.frames(ids[0])[1] == {"members": ["A", "B", "C"]}  # small again
+
+
+def test_every_copy_of_a_notice_and_its_member_list_carries_one_event_id(chat, notifier):
+    # GIVEN Bob and Carol in the chat
+    bob, carol = join(chat, notifier, "Bob", "Carol")
+    # WHEN Alice joins, then renames herself, then leaves
+    chat.connect("alice=")
+    chat.set_name("alice=", "Alice")
+    joined = {cid: notifier.raw_frames(cid) for cid in (bob, carol, "alice=")}
+    notifier.clear()
+    chat.set_name("alice=", "Alicia")
+    renamed = notifier.raw_frames(bob)
+    notifier.clear()
+    chat.disconnect("alice=")
+    left = notifier.raw_frames(bob)
+    # THEN every member got the same ids for the same event, and each event has its own
+    ids = {cid: [f["eventId"] for f in got] for cid, got in joined.items()}
+    assert ids[bob] == ids[carol] == ids["alice="]
+    members_id, join_id = ids[bob]
+    assert members_id != join_id
+    later = [f["eventId"] for f in renamed + left]
+    assert len(set(later)) == 4 and not set(later) & {members_id, join_id}
+
+
+def test_the_parts_of_one_big_member_list_share_one_event_id(store, notifier):
+    small = Limits(
+        message_burst=1000, name_burst=100, member_list_threshold=3, max_room_size=10_000
+    )
+    chat = Requests(ChatService(store, notifier, connection_ttl_seconds=TTL, limits=small))
+    join(chat, notifier, "A", "B", "C")
+    for i in range(2000):
+        chat.connect(f"m{i}=")
+        store.connections[f"m{i}="].name = f"member-{i:04d}-" + "x" * 20
+    chat.connect("d=")
+    chat.set_name("d=", "D")
+    parts = [f for f in notifier.raw_frames("d=") if "memberList" in f]
+    assert len(parts) > 1
+    assert len({p["eventId"] for p in parts}) == 1
+    assert [p["part"] for p in parts] == list(range(1, len(parts) + 1))
 
 
 def test_no_frame_exceeds_32_kb_in_a_room_of_5000_with_the_longest_names(store, notifier):
