@@ -40,6 +40,7 @@ The timeouts, with the stack's default chat function timeout T = 20 s:
     worker timeout           W = T - 3 s, at least 3 s (infra/config.py)       = 17 s
     worker deadline          W - 1 s                                           = 16 s
     Invoke read timeout      R = W + 1 s (WORKER_READ_MARGIN_S in handler.py)  = 18 s
+    Invoke connect timeout   3 s (a connection never made: the shard is posted here)
 
 R < T - 1: a worker invoked at once that runs into its own timeout is answered (Lambda's
 "Task timed out") before the chat function's deadline, so the read timeout never cuts off
@@ -430,6 +431,10 @@ class LambdaShardInvoker:
     def __init__(self, client: Any, function_name: str) -> None:
         self._client = client
         self._function = function_name
+
+    @property
+    def client(self) -> Any:
+        return self._client
 
     def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
         from botocore.exceptions import (  # noqa: PLC0415 (imported with boto3 anyway)
