@@ -369,6 +369,10 @@ class ShardedNotifier:
         if wait > 0:
             self._sleep(until.cap(wait))
         if not self._fits(until, 0.0, shard):  # queued behind other shards, or slept late
+            log.warning(
+                "a shard could no longer be posted before the deadline; not started",
+                extra={"recipients": len(shard), "posts": posts(shard)},
+            )
             return _failed(shard), LATE
         request = encode_request(shard)
         try:

@@ -386,6 +386,25 @@ def test_a_shard_that_cannot_be_posted_before_the_deadline_is_never_started(monk
     assert recorded == [{"shards": 4, "taken_back": 0, "failed": 2}]
 
 
+def test_a_shard_queued_until_it_can_no_longer_finish_is_not_started():
+    clock = FakeClock()
+    invoker = Throttled(times=0, clock=clock, cost=0.2)  # each worker takes 0.2 s
+    notifier = ShardedNotifier(
+        RecordingNotifier(),
+        invoker,
+        shard_size=4,
+        max_parallel=1,  # the second shard waits for the first
+        clock=clock,
+        sleep=clock.sleep,
+        worker_posts_per_second=8 / 0.15,  # a shard of 4 x 2 posts needs 0.15 s
+    )
+    with deadline.running(Deadline(clock.now + 0.3, clock)):
+        report = notifier.send(room(12))
+    # Both fit when the broadcast began; after the first, 0.1 s are left: too little.
+    assert invoker.calls == 1
+    assert report == DeliveryReport(sent=8, gone=frozenset(), failed=4)
+
+
 def test_no_wait_outlasts_the_deadline():
     clock = AdvancingClock()
     workers = FakeWorkers()
