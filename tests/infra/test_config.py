@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import handler
+from app import build_app
 from chat import deadline, sharding
 from chat.settings import Settings
 from infra import config as infra_config
@@ -254,6 +255,12 @@ def test_a_full_room_that_cannot_be_posted_in_time_fails_synth_with_the_numbers(
     # (100,000 - 2,000) / 5,000 = 19.6 s, + 250 / 5,000 s, + 1 s: 20.65 s, over 17 s.
     assert "19.60 s" in message and "20.65 s" in message and "17 s" in message
     assert "lambdaTimeoutSeconds to at least 24" in message
+
+
+def test_the_app_refuses_to_build_with_a_room_that_cannot_be_posted_in_time():
+    # What `cdk synth -c maxRoomSize=100000` runs (app.py): it stops before any stack exists.
+    with pytest.raises(ConfigError, match="lambdaTimeoutSeconds to at least 24"):
+        build_app({"maxRoomSize": 100_000})
 
 
 ADVICE = re.compile(r"(raise|lower) (\w+) to at (?:least|most) (\d+)")
