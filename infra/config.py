@@ -7,6 +7,7 @@ fails synth with a ConfigError that names the key.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,6 +160,38 @@ SIGN_IN_TOKEN_SOURCES = {
 }
 
 
+# --- the fan-out's clock (lambda_src/chat/sharding.py's docstring has the arithmetic) -----
+# The fan-out worker's timeout is the chat function's minus this, and at least
+# MIN_WORKER_TIMEOUT_SECONDS. The chat function reads a worker's answer for the worker's
+# timeout plus WORKER_READ_MARGIN_SECONDS (lambda_src/handler.py, WORKER_READ_MARGIN_S), so
+# a worker invoked at once that runs into its own timeout is answered while the chat
+# function still has 1 s before its deadline. The rest of the 3 s is for the chat
+# function's own work around the posts: reading the room, the Invoke round trip and a
+# worker's cold start, the acknowledgement.
+WORKER_TIMEOUT_HEADROOM_SECONDS = 3
+MAX_LAMBDA_TIMEOUT_SECONDS = 29  # API Gateway's integration timeout
+MAX_FANOUT_POSTS_PER_SECOND = 10_000  # API Gateway's account-wide request rate
+MIN_WORKER_TIMEOUT_SECONDS = 3
+WORKER_READ_MARGIN_SECONDS = 1
+# Copies of the function's figures (tests/infra/test_config.py compares them):
+# chat.deadline.DEFAULT_MARGIN_SECONDS, what an invocation keeps back after its posts;
+DEADLINE_MARGIN_SECONDS = 1.0
+# chat.sharding.BURST_SECONDS, how much of fanoutPostsPerSecond starts at once;
+FANOUT_BURST_SECONDS = 0.4
+# chat.sharding.POSTS_PER_SECOND_PER_INVOCATION: the posts one invocation with a whole vCPU
+# makes a second (docs/performance.md measured 5,475 from one invocation to 100,000
+# connections, 20 ms a post; rounded down). Smaller functions have a share of a vCPU, and
+# post proportionally slower; more memory than one vCPU does not post faster (one
+# Python process).
+POSTS_PER_SECOND_PER_INVOCATION = 5000
+ONE_VCPU_MB = 1769
+
+
+def posts_per_second_at(memory_mb: int) -> float:
+    """What one invocation with `memory_mb` posts a second (its share of a vCPU)."""
+    return POSTS_PER_SECOND_PER_INVOCATION * min(1.0, memory_mb / ONE_VCPU_MB)
+
+
 class ConfigError(ValueError):
     """A context value that cannot be used; the message names the key."""
 
@@ -185,6 +218,158 @@ class SignInConfig:
     @property
     def identity_source(self) -> str:
         return SIGN_IN_TOKEN_SOURCES[self.token_source]
+
+
+@dataclass(frozen=True)
+class FanoutTiming:
+    """A broadcast to a full room (`maxRoomSize` members), on the clock.
+
+    Sharded (maxRoomSize > fanoutShardSize), the last shard starts when the pace allows
+    the room's posts, (maxRoomSize x posts per recipient - burst) / fanoutPostsPerSecond
+    seconds in (the burst is 0.4 s of the rate), and then a worker needs fanoutShardSize x
+    posts per recipient / its posting rate; meanwhile the chat function posts the first
+    shard itself, at its own (smaller) rate. Unsharded, the chat function posts the whole
+    room. Whichever ends last, plus the deadline's 1 s margin, must fit in the fan-out
+    worker's timeout (lambdaTimeoutSeconds - 3 s), and so in the chat function's.
+    """
+
+    max_room_size: int
+    posts_per_recipient: int
+    shard_size: int
+    posts_per_second: int
+    sharded: bool
+    chat_posts_per_second: float
+    worker_posts_per_second: float
+    lambda_timeout_seconds: int
+    lambda_memory_mb: int
+    worker_memory_mb: int
+    worker_timeout_seconds: int
+
+    @property
+    def room_posts(self) -> int:
+        return self.max_room_size * self.posts_per_recipient
+
+    @property
+    def shard_posts(self) -> int:
+        return min(self.shard_size, self.max_room_size) * self.posts_per_recipient
+
+    @property
+    def burst(self) -> float:
+        return self.posts_per_second * FANOUT_BURST_SECONDS
+
+    @property
+    def last_shard_starts(self) -> float:
+        """Seconds in when the last shard may start (0 unsharded)."""
+        if not self.sharded:
+            return 0.0
+        return max(0.0, (self.room_posts - self.burst) / self.posts_per_second)
+
+    @property
+    def last_shard_needs(self) -> float:
+        return self.shard_posts / self.worker_posts_per_second
+
+    @property
+    def own_shard_needs(self) -> float:
+        """The chat function's own posts: its first shard, or the whole room unsharded."""
+        own = self.shard_posts if self.sharded else self.room_posts
+        return own / self.chat_posts_per_second
+
+    @property
+    def budget(self) -> float:
+        """The seconds a broadcast may post for."""
+        return self.worker_timeout_seconds - DEADLINE_MARGIN_SECONDS
+
+    def check(self) -> None:
+        """Raises ConfigError, naming the keys and what to change, when it cannot fit."""
+        if self.sharded:
+            self._check_worker_timeout()
+            self._check_last_shard()
+        self._check_own_posts()
+
+    def _numbers(self) -> str:
+        return (
+            f"context maxRoomSize={self.max_room_size}, fanoutShardSize={self.shard_size}, "
+            f"fanoutPostsPerSecond={self.posts_per_second}, "
+            f"lambdaTimeoutSeconds={self.lambda_timeout_seconds}"
+        )
+
+    def _check_worker_timeout(self) -> None:
+        lowest = MIN_WORKER_TIMEOUT_SECONDS + WORKER_TIMEOUT_HEADROOM_SECONDS
+        if self.lambda_timeout_seconds < lowest:
+            raise ConfigError(
+                f"{self._numbers()}: a full room is sharded (maxRoomSize > fanoutShardSize), "
+                f"and the fan-out worker's timeout, lambdaTimeoutSeconds - "
+                f"{WORKER_TIMEOUT_HEADROOM_SECONDS} s (at least "
+                f"{MIN_WORKER_TIMEOUT_SECONDS} s), plus the {WORKER_READ_MARGIN_SECONDS} s "
+                f"the chat function reads its answer longer, must end before the chat "
+                f"function's deadline. Raise lambdaTimeoutSeconds to at least {lowest}, or "
+                f"fanoutShardSize to maxRoomSize ({self.max_room_size}: no sharding)"
+            )
+
+    def _check_last_shard(self) -> None:
+        total = self.last_shard_starts + self.last_shard_needs + DEADLINE_MARGIN_SECONDS
+        if total <= self.worker_timeout_seconds:
+            return
+        advice = []
+        timeout = math.ceil(total) + WORKER_TIMEOUT_HEADROOM_SECONDS
+        if timeout <= MAX_LAMBDA_TIMEOUT_SECONDS:
+            advice.append(f"raise lambdaTimeoutSeconds to at least {timeout}")
+        posting = self.budget - self.last_shard_needs  # seconds the pace may take
+        # (room_posts - 0.4 rate) / rate <= posting  <=>  rate >= room_posts / (posting + 0.4)
+        if posting > 0:
+            rate = math.ceil(self.room_posts / (posting + FANOUT_BURST_SECONDS))
+            if rate <= MAX_FANOUT_POSTS_PER_SECOND:
+                advice.append(f"raise fanoutPostsPerSecond to at least {rate}")
+            room = math.floor(
+                (self.burst + posting * self.posts_per_second) / self.posts_per_recipient
+            )
+            if room >= 2:
+                advice.append(f"lower maxRoomSize to at most {room}")
+        else:  # one shard alone does not fit
+            advice.append("lower fanoutShardSize, or raise fanoutWorkerMemoryMb towards 1769")
+        raise ConfigError(
+            f"{self._numbers()}: a broadcast to a full room cannot be posted in time. Its "
+            f"last shard starts {self.last_shard_starts:.2f} s in (({self.max_room_size} "
+            f"members x {self.posts_per_recipient} post - a burst of {self.burst:g}) / "
+            f"{self.posts_per_second} posts a second) and a worker needs "
+            f"{self.last_shard_needs:.2f} s more ({self.shard_posts} posts at about "
+            f"{self.worker_posts_per_second:.0f} a second, fanoutWorkerMemoryMb="
+            f"{self.worker_memory_mb}): {total:.2f} s with the "
+            f"{DEADLINE_MARGIN_SECONDS:g} s deadline margin, more than the fan-out worker's "
+            f"{self.worker_timeout_seconds} s timeout (lambdaTimeoutSeconds - "
+            f"{WORKER_TIMEOUT_HEADROOM_SECONDS}). To fit: "
+            + ("; or ".join(advice) or "lower maxRoomSize or raise fanoutPostsPerSecond")
+        )
+
+    def _check_own_posts(self) -> None:
+        total = self.own_shard_needs + DEADLINE_MARGIN_SECONDS
+        if total <= self.worker_timeout_seconds:
+            return
+        what = "its first shard" if self.sharded else "the whole room (not sharded)"
+        key = "fanoutShardSize" if self.sharded else "maxRoomSize"
+        largest = math.floor(self.budget * self.chat_posts_per_second / self.posts_per_recipient)
+        own_posts = self.shard_posts if self.sharded else self.room_posts
+        # own_posts / (rate x memory / ONE_VCPU_MB) <= budget  <=>  memory >= ...
+        memory = math.ceil(
+            own_posts * ONE_VCPU_MB / (POSTS_PER_SECOND_PER_INVOCATION * self.budget)
+        )
+        raise ConfigError(
+            f"{self._numbers()}, lambdaMemoryMb={self.lambda_memory_mb}: the chat function "
+            f"posts {what} itself, {own_posts} "
+            f"posts at about {self.chat_posts_per_second:.0f} a second "
+            f"({POSTS_PER_SECOND_PER_INVOCATION} at {ONE_VCPU_MB} MB, one vCPU, and "
+            f"proportionally less below): {total:.2f} s with the "
+            f"{DEADLINE_MARGIN_SECONDS:g} s deadline margin, more than "
+            f"{self.worker_timeout_seconds} s (lambdaTimeoutSeconds - "
+            f"{WORKER_TIMEOUT_HEADROOM_SECONDS}). To fit: lower {key} to at most "
+            f"{max(1, largest)}"
+            + ("" if self.sharded else " or set fanoutShardSize below it (sharding)")
+            + (
+                f"; or raise lambdaMemoryMb to at least {memory}"
+                if self.lambda_memory_mb < memory <= ONE_VCPU_MB
+                else ""
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -261,7 +446,7 @@ class ChatConfig:
             raise ConfigError(
                 f"context logLevel={log_level!r} must be DEBUG, INFO, WARNING or ERROR"
             )
-        return cls(
+        config = cls(
             stack_name=stack_name,
             stage_name=stage_name,
             removal_policy=removal,
@@ -274,12 +459,16 @@ class ChatConfig:
             create_api_gateway_cloudwatch_role=read.flag("createApiGatewayCloudWatchRole"),
             log_retention=RETENTION_DAYS[retention_days],
             lambda_memory_mb=int(read.number("lambdaMemoryMb", 128, 10240)),
-            lambda_timeout_seconds=int(read.number("lambdaTimeoutSeconds", 3, 29)),
+            lambda_timeout_seconds=int(
+                read.number("lambdaTimeoutSeconds", 3, MAX_LAMBDA_TIMEOUT_SECONDS)
+            ),
             reserved_concurrency=int(read.number("reservedConcurrency", 0, 10000)),
             fanout_concurrency=int(read.number("fanoutConcurrency", 1, 256)),
             fanout_engine=read.choice("fanoutEngine", ("socket", "boto3")),
             fanout_shard_size=int(read.number("fanoutShardSize", 1, 100_000)),
-            fanout_posts_per_second=int(read.number("fanoutPostsPerSecond", 100, 10_000)),
+            fanout_posts_per_second=int(
+                read.number("fanoutPostsPerSecond", 100, MAX_FANOUT_POSTS_PER_SECOND)
+            ),
             fanout_worker_memory_mb=int(read.number("fanoutWorkerMemoryMb", 128, 10240)),
             fanout_worker_concurrency=int(read.number("fanoutWorkerConcurrency", 1, 256)),
             fanout_worker_reserved_concurrency=int(
@@ -308,6 +497,41 @@ class ChatConfig:
             alarm_email=read.email("alarmEmail"),
             access_log_source_ip=read.flag("accessLogSourceIp"),
         )
+        config.fanout_timing().check()
+        return config
+
+    @property
+    def sharded(self) -> bool:
+        """Whether a full room's broadcast is split among fan-out workers (the stack always
+        has the worker; it is invoked only for deliveries above fanoutShardSize)."""
+        return self.max_room_size > self.fanout_shard_size
+
+    @property
+    def fanout_worker_timeout_seconds(self) -> int:
+        """The fan-out worker's timeout: 3 s below the chat function's, at least 3 s."""
+        return max(
+            MIN_WORKER_TIMEOUT_SECONDS,
+            self.lambda_timeout_seconds - WORKER_TIMEOUT_HEADROOM_SECONDS,
+        )
+
+    def fanout_timing(self) -> FanoutTiming:
+        """How long a broadcast to a full room takes with these settings."""
+        # A join or rename in a room up to memberListThreshold sends every member the list
+        # and the notice; above it, the notice only (lambda_src/chat/service.py).
+        per_recipient = 2 if self.max_room_size <= self.member_list_threshold else 1
+        return FanoutTiming(
+            max_room_size=self.max_room_size,
+            posts_per_recipient=per_recipient,
+            shard_size=self.fanout_shard_size,
+            posts_per_second=self.fanout_posts_per_second,
+            sharded=self.sharded,
+            chat_posts_per_second=posts_per_second_at(self.lambda_memory_mb),
+            worker_posts_per_second=posts_per_second_at(self.fanout_worker_memory_mb),
+            lambda_timeout_seconds=self.lambda_timeout_seconds,
+            lambda_memory_mb=self.lambda_memory_mb,
+            worker_memory_mb=self.fanout_worker_memory_mb,
+            worker_timeout_seconds=self.fanout_worker_timeout_seconds,
+        )
 
     def function_environment(self) -> dict[str, str]:
         """The function's settings (lambda_src/chat/settings.py), as environment variables."""
@@ -316,6 +540,7 @@ class ChatConfig:
             "FANOUT_ENGINE": self.fanout_engine,
             "FANOUT_SHARD_SIZE": str(self.fanout_shard_size),
             "FANOUT_POSTS_PER_SECOND": str(self.fanout_posts_per_second),
+            "FANOUT_WORKER_TIMEOUT_SECONDS": str(self.fanout_worker_timeout_seconds),
             "MEMBER_PARTITIONS": str(self.member_partitions),
             "CONNECTION_TTL_SECONDS": str(self.connection_ttl_seconds),
             "LOG_LEVEL": self.log_level,

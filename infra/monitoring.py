@@ -183,8 +183,10 @@ ALARMS: tuple[AlarmSpec, ...] = (
         "Sum",
         1,
         "A fan-out worker (the FanoutWorker function) ran and failed or timed out on its "
-        "shard of a big broadcast: those members missed the message until their next one "
-        "shows the gap and they fetch history. Any is worth a look in the worker's log.",
+        "shard of a big broadcast, or a shard could not be posted before the chat "
+        "function's deadline (lateShards in its log): those members missed the message "
+        "until their next one shows the gap and they fetch history. Any is worth a look in "
+        "the logs.",
     ),
 )
 

@@ -40,13 +40,16 @@ class ChatStack(Stack):
         powertools = powertools_layer(self, "PowertoolsLayer", RUNTIME, ARCHITECTURE)
         telemetry = telemetry_environment(stage_name=config.stage_name, tracing=config.tracing)
         # Big broadcasts are split among invocations of this worker (docs/performance.md,
-        # "Beyond one invocation"); it only posts to connections.
+        # "Beyond one invocation"); it only posts to connections. Its timeout is 3 s below
+        # the chat function's (at least 3 s), so the chat function, which waits for it,
+        # always outlives it: the chat function reads its answer for that timeout plus 1 s
+        # (FANOUT_WORKER_TIMEOUT_SECONDS, config.py; the arithmetic: lambda_src/chat/sharding.py).
         self.fanout_worker = ChatFunction(
             self,
             "FanoutWorker",
             table_name=None,
             memory_mb=config.fanout_worker_memory_mb,
-            timeout_seconds=config.lambda_timeout_seconds,
+            timeout_seconds=config.fanout_worker_timeout_seconds,
             reserved_concurrency=config.fanout_worker_reserved_concurrency,
             environment={**config.worker_environment(), **telemetry},
             log_retention=config.log_retention,

@@ -61,10 +61,15 @@ VALID_ACTIONS = ", ".join(ACTIONS)
 # history when the next one shows the gap.
 DYNAMODB_RETRIES: Any = {"mode": "standard", "total_max_attempts": 4}
 POST_RETRIES: Any = {"mode": "standard", "total_max_attempts": 3}
-# A fan-out worker is invoked once: a retried invocation that had already run would post its
-# shard twice (chat/sharding.py). It may take up to its own timeout (at most 29 s).
+# A fan-out worker is invoked once by botocore: a retried invocation that had already run
+# would post its shard twice (chat/sharding.py retries a throttled one, which never ran,
+# itself). It may take up to its own timeout (FANOUT_WORKER_TIMEOUT_SECONDS, 3 s below the
+# chat function's), so the read timeout is that plus WORKER_READ_MARGIN_S for the Invoke
+# round trip: 17 + 1 = 18 s with the defaults, inside the chat function's deadline (its
+# 20 s timeout minus chat.deadline's 1 s margin). The arithmetic: chat/sharding.py.
 WORKER_INVOKE: Any = {"mode": "standard", "total_max_attempts": 1}
-WORKER_READ_TIMEOUT_S = 35
+WORKER_READ_MARGIN_S = 1
+WORKER_CONNECT_TIMEOUT_S = 3
 MAX_PARALLEL_WORKERS = 64
 CHAT_SUBPROTOCOL = "chat"
 
@@ -103,8 +108,8 @@ def notifier(settings_: Settings) -> Notifier:
         config=Config(
             retries=WORKER_INVOKE,
             max_pool_connections=MAX_PARALLEL_WORKERS,
-            connect_timeout=3,
-            read_timeout=WORKER_READ_TIMEOUT_S,
+            connect_timeout=WORKER_CONNECT_TIMEOUT_S,
+            read_timeout=worker_read_timeout(settings_),
         ),
     )
     return sharding.ShardedNotifier(
@@ -114,6 +119,11 @@ def notifier(settings_: Settings) -> Notifier:
         max_parallel=MAX_PARALLEL_WORKERS,
         posts_per_second=settings_.fanout_posts_per_second,
     )
+
+
+def worker_read_timeout(settings_: Settings) -> int:
+    """Seconds the chat function reads a worker's answer: its timeout plus the margin."""
+    return settings_.fanout_worker_timeout_seconds + WORKER_READ_MARGIN_S
 
 
 def local_notifier(settings_: Settings) -> Notifier:

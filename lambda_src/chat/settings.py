@@ -58,6 +58,9 @@ class Settings:
     fanout_worker: str = ""
     fanout_shard_size: int = 250
     fanout_posts_per_second: int = 5000
+    # The worker function's timeout (infra sets it 3 s below the chat function's own): the
+    # Invoke read timeout is this plus a margin, still inside the chat function's deadline.
+    fanout_worker_timeout_seconds: int = 17
     # The room's member items spread over this many partitions (chat.store).
     member_partitions: int = 1
     connection_ttl_seconds: int = DEFAULT_CONNECTION_TTL_SECONDS
@@ -146,6 +149,7 @@ class Settings:
             fanout_worker=env.get("FANOUT_WORKER", "").strip(),
             fanout_shard_size=number("FANOUT_SHARD_SIZE", int, 250, 1, 100_000),
             fanout_posts_per_second=number("FANOUT_POSTS_PER_SECOND", int, 5000, 100, 10_000),
+            fanout_worker_timeout_seconds=number("FANOUT_WORKER_TIMEOUT_SECONDS", int, 17, 3, 26),
             member_partitions=number("MEMBER_PARTITIONS", int, 1, 1, 16),
             connection_ttl_seconds=ttl,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),

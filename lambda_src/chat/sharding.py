@@ -1,6 +1,6 @@
 """Sharded fan-out: a broadcast too big for one invocation is split among worker functions.
 
-One invocation posts about 5,700 frames a second on one vCPU (docs/performance.md), and far
+One invocation posts about 5,475 frames a second on one vCPU (docs/performance.md), and far
 fewer at small memory sizes, while API Gateway allows 10,000 requests a second per account.
 Above `shard_size` recipients, `ShardedNotifier` keeps the first shard for itself and hands
 every other shard to the fan-out worker function (`handler.fanout_handler`, the same code),
@@ -15,17 +15,50 @@ report its end, and Lambda retries a failed one, which would post its frames twi
 
 The shards are paced so that one broadcast stays within `posts_per_second` (default 5,000,
 half of API Gateway's 10,000 requests a second for the whole account, which inbound
-messages and every other API share): shards start at once while they fit a burst of 0.4 s
-of that rate (2,000 posts), and each later shard starts when the rate allows its posts.
-Without pacing, dozens of workers at once would run into 429s faster than three short
-retries can absorb. The pacing is per broadcast; concurrent broadcasts are bounded by the
-routes' stage throttles.
+messages and every other API share). The pace counts posts, not recipients: a recipient
+with several frames (a member list and a join notice) costs several posts. Shards start at
+once while they fit a burst of 0.4 s of that rate (2,000 posts), and each later shard
+starts when the rate allows its posts. Without pacing, dozens of workers at once would run
+into 429s faster than three short retries can absorb. The pacing is per broadcast;
+concurrent broadcasts are bounded by the routes' stage throttles.
+
+The clock (chat/deadline.py). Every broadcast runs under the invocation's deadline, read
+from `deadline.current()` when it starts and handed to the shard threads (pool threads do
+not inherit context variables):
+
+- A shard whose paced start, plus the time its posts need at one invocation's rate
+  (`POSTS_PER_SECOND_PER_INVOCATION`), falls after the deadline is not started: it counts
+  as failed at once, and its members recover the message from the history. So the last
+  shard of a big room never starts after the chat function could wait for it.
+- Waiting (for a start, a backoff, a worker's answer) never outlasts the deadline; a worker
+  still running then counts as failed (it may have posted).
+- The chat function's own shard, and a shard it takes back, post under the same deadline.
+
+The timeouts, with the stack's default chat function timeout T = 20 s:
+
+    chat function deadline   T - 1 s (the margin for the acknowledgement)      = 19 s
+    worker timeout           W = T - 3 s, at least 3 s (infra/config.py)       = 17 s
+    worker deadline          W - 1 s                                           = 16 s
+    Invoke read timeout      R = W + 1 s (WORKER_READ_MARGIN_S in handler.py)  = 18 s
+    Invoke connect timeout   3 s (a connection never made: the shard is posted here)
+
+R < T - 1: a worker invoked at once that runs into its own timeout is answered (Lambda's
+"Task timed out") before the chat function's deadline, so the read timeout never cuts off
+a worker that is still within its time, and the wait never outlasts the chat function.
+The 3 s between T and W leave the chat function room for its own work around the posts
+(reading the room, the acknowledgement) and for the Invoke round trip and a worker's cold
+start. `cdk synth` refuses settings under which a full room (`maxRoomSize`) cannot be posted
+in that time (infra/config.py, `check_fanout_fits`).
 
 A connection's frames always travel in one shard, in order. When the worker could not be
-run at all (throttled, missing, not allowed), this invocation posts the shard itself; when
-the worker ran and failed, its shard counts as failed (some posts may have gone out, so
-posting it again would duplicate them): those members recover the message from the room's
-history (docs/reliability.md).
+run at all (missing, not allowed, the connection to Lambda never made), this invocation
+posts the shard itself, if its deadline has not passed; a throttled invocation (429,
+`TooManyRequestsException`) is tried once more after a backoff with full jitter (a random
+wait of up to `THROTTLE_BACKOFF_SECONDS`, within the deadline) before that. When the worker
+ran and failed, or its end is unknown (a read timeout, a connection closed after the
+request went out), its shard counts as failed (some posts may have gone out, so posting it
+again would duplicate them): those members recover the message from the room's history
+(docs/reliability.md).
 
 The wire format between the two is versioned JSON:
 
@@ -39,13 +72,15 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from chat import telemetry
+from chat import deadline, telemetry
+from chat.deadline import Deadline
 from chat.frames import Frame
 from chat.ports import DeliveryReport, Notifier
 
@@ -53,11 +88,22 @@ log = logging.getLogger("chat.sharding")
 
 WIRE_VERSION = 1
 BURST_SECONDS = 0.4  # shards start at once while they fit this much of the rate
+# What one invocation with a whole vCPU posts a second: docs/performance.md measured 5,475
+# (a 100,000-member broadcast from one invocation, 20 ms a post, k = 192), rounded down.
+# It sizes how long a shard's posts take, here (whether a shard can still start) and in
+# infra/config.py (whether a full room fits the timeouts); a test keeps the two equal.
+POSTS_PER_SECOND_PER_INVOCATION = 5000.0
+# A throttled Invoke is tried again once, after a random wait of up to this (full jitter).
+THROTTLE_BACKOFF_SECONDS = 0.5
 Deliveries = Mapping[str, Sequence[Frame]]
 
 
 class ShardNotRunError(Exception):
-    """The worker was never run (throttled, missing, refused): the shard is still to post."""
+    """The worker was never run (missing, refused, not connected): the shard is still to post."""
+
+
+class ShardThrottledError(ShardNotRunError):
+    """Lambda refused the invocation for now (429, TooManyRequestsException): worth one retry."""
 
 
 class ShardFailedError(Exception):
@@ -157,11 +203,27 @@ def merge(reports: Sequence[DeliveryReport]) -> DeliveryReport:
     )
 
 
+def posts(shard: Deliveries) -> int:
+    """The posts a shard makes: one per frame per recipient."""
+    return sum(len(batch) for batch in shard.values())
+
+
+def _failed(shard: Deliveries) -> DeliveryReport:
+    return DeliveryReport(sent=0, gone=frozenset(), failed=len(shard))
+
+
+# How a shard ended: posted by a worker, taken back and posted here, failed (the worker ran
+# and failed, or its end is unknown), or late (not started, or given up, at the deadline).
+WORKER, LOCAL, FAILED, LATE = "worker", "local", "failed", "late"
+
+
 class ShardedNotifier:
     """A Notifier that posts small deliveries itself and shards big ones among workers.
 
     `local` posts this invocation's own shard (and every shard a worker could not take);
     `invoke` runs one worker; at most `max_parallel` workers run at once for one send.
+    `worker_posts_per_second` is how fast one worker posts (it sizes the time a shard
+    needs); `clock`, `sleep` and `jitter` (a random number in [0, 1)) are for tests.
     """
 
     def __init__(
@@ -172,12 +234,15 @@ class ShardedNotifier:
         shard_size: int,
         max_parallel: int = 64,
         posts_per_second: float = 5000.0,
+        worker_posts_per_second: float = POSTS_PER_SECOND_PER_INVOCATION,
+        throttle_backoff: float = THROTTLE_BACKOFF_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
     ) -> None:
         if shard_size < 1:
             raise ValueError("shard_size must be at least 1")
-        if posts_per_second <= 0:
+        if posts_per_second <= 0 or worker_posts_per_second <= 0:
             raise ValueError("posts_per_second must be positive")
         self._local = local
         self._invoke = invoke
@@ -185,8 +250,11 @@ class ShardedNotifier:
         self._max_parallel = max(1, max_parallel)
         self._rate = posts_per_second
         self._burst = posts_per_second * BURST_SECONDS
+        self._worker_rate = worker_posts_per_second
+        self._backoff = max(0.0, throttle_backoff)
         self._clock = clock
         self._sleep = sleep
+        self._jitter = jitter
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -198,27 +266,37 @@ class ShardedNotifier:
         if len(deliveries) <= self._shard_size:
             return self._local.send(deliveries)
         started = time.perf_counter()
+        until = deadline.current()  # read here: the shard threads do not inherit it
         own, *others = split(deliveries, self._shard_size)
         begin = self._clock()
-        futures = []
-        posts = len(own)
+        scheduled: list[tuple[Deliveries, Future[tuple[DeliveryReport, str]] | None]] = []
+        total = posts(own)
         for shard in others:
-            posts += len(shard)
-            at = begin + self.start_offset(posts)
-            futures.append(self._workers().submit(self._remote, shard, at))
-        reports = [self._local.send(own)]
-        outcomes = [future.result() for future in futures]
+            total += posts(shard)
+            at = begin + self.start_offset(total)
+            if self._fits(until, at - begin, shard):
+                scheduled.append((shard, self._workers().submit(self._remote, shard, at, until)))
+            else:  # it could not be posted before the deadline: never started
+                scheduled.append((shard, None))
+        reports = [self._local.send(own)]  # this thread's deadline is `until` already
+        outcomes = [self._outcome(shard, future, until) for shard, future in scheduled]
         reports.extend(report for report, _ in outcomes)
-        taken_back = sum(1 for _, how in outcomes if how == "local")
-        failed = sum(1 for _, how in outcomes if how == "failed")
-        telemetry.record_shards(shards=len(others), taken_back=taken_back, failed=failed)
-        log.info(
+        count = {how: sum(1 for _, h in outcomes if h == how) for how in (LOCAL, FAILED, LATE)}
+        telemetry.record_shards(
+            shards=len(others) - count[LATE],
+            taken_back=count[LOCAL],
+            failed=count[FAILED] + count[LATE],
+        )
+        log.log(
+            logging.WARNING if count[LATE] else logging.INFO,
             "sharded fan-out",
             extra={
                 "recipients": len(deliveries),
+                "posts": total,
                 "shards": len(others) + 1,
-                "takenBack": taken_back,
-                "failedShards": failed,
+                "takenBack": count[LOCAL],
+                "failedShards": count[FAILED],
+                "lateShards": count[LATE],
                 "durationMs": round(_ms(started), 1),
             },
         )
@@ -244,35 +322,99 @@ class ShardedNotifier:
         `posts` may start: at once within the burst, then at the rate."""
         return max(0.0, (posts - self._burst) / self._rate)
 
-    def _remote(self, shard: Deliveries, at: float) -> tuple[DeliveryReport, str]:
-        """One shard through a worker: (its report, "worker" | "local" | "failed")."""
+    def needs(self, shard: Deliveries) -> float:
+        """Seconds a worker needs to post `shard`, at one invocation's rate."""
+        return posts(shard) / self._worker_rate
+
+    def _fits(self, until: Deadline, delay: float, shard: Deliveries) -> bool:
+        """Whether `shard`, started `delay` seconds from now, is posted before `until`."""
+        return max(0.0, delay) + self.needs(shard) <= until.remaining()
+
+    def _outcome(
+        self,
+        shard: Deliveries,
+        future: Future[tuple[DeliveryReport, str]] | None,
+        until: Deadline,
+    ) -> tuple[DeliveryReport, str]:
+        """A shard's report, waiting for it at most until the deadline."""
+        if future is None:
+            log.warning(
+                "a shard could not be posted before the deadline; not started",
+                extra={"recipients": len(shard), "posts": posts(shard)},
+            )
+            return _failed(shard), LATE
+        try:
+            return future.result(timeout=until.remaining() if until.bounded else None)
+        except TimeoutError:
+            future.cancel()  # not started yet: never will be
+            log.error(
+                "a shard did not finish before the deadline; it counts as failed",
+                extra={"recipients": len(shard)},
+            )
+            return _failed(shard), LATE
+
+    def _remote(self, shard: Deliveries, at: float, until: Deadline) -> tuple[DeliveryReport, str]:
+        """One shard through a worker, in a pool thread, under the broadcast's deadline."""
+        with deadline.running(until):
+            try:
+                return self._through_worker(shard, at, until)
+            except Exception:  # a bug here must not lose the other shards' reports
+                log.exception("a fan-out shard raised", extra={"recipients": len(shard)})
+                return _failed(shard), FAILED
+
+    def _through_worker(
+        self, shard: Deliveries, at: float, until: Deadline
+    ) -> tuple[DeliveryReport, str]:
         wait = at - self._clock()
         if wait > 0:
-            self._sleep(wait)
+            self._sleep(until.cap(wait))
+        if not self._fits(until, 0.0, shard):  # queued behind other shards, or slept late
+            log.warning(
+                "a shard could no longer be posted before the deadline; not started",
+                extra={"recipients": len(shard), "posts": posts(shard)},
+            )
+            return _failed(shard), LATE
+        request = encode_request(shard)
         try:
-            response = self._invoke(encode_request(shard))
-            return decode_report(response, len(shard)), "worker"
+            try:
+                response = self._invoke(request)
+            except ShardThrottledError as error:
+                backoff = self._jitter() * self._backoff  # full jitter
+                if not self._fits(until, backoff, shard):
+                    raise
+                log.info(
+                    "a fan-out worker was throttled; trying once more",
+                    extra={"recipients": len(shard), "error": str(error), "backoffS": backoff},
+                )
+                self._sleep(backoff)
+                response = self._invoke(request)
+            return decode_report(response, len(shard)), WORKER
         except ShardNotRunError as error:
+            if until.expired():
+                log.error(
+                    "a fan-out worker could not be run, and the deadline has passed",
+                    extra={"recipients": len(shard), "error": str(error)},
+                )
+                return _failed(shard), LATE
             log.warning(
                 "a fan-out worker could not be run; posting its shard here",
                 extra={"recipients": len(shard), "error": str(error)},
             )
-            return self._local.send(shard), "local"
+            return self._local.send(shard), LOCAL
         except ShardFailedError as error:
             log.error(
                 "a fan-out worker failed; its shard counts as failed",
                 extra={"recipients": len(shard), "error": str(error)},
             )
-        except Exception:  # a bug here must not lose the other shards' reports
-            log.exception("a fan-out shard raised", extra={"recipients": len(shard)})
-        return DeliveryReport(sent=0, gone=frozenset(), failed=len(shard)), "failed"
+            return _failed(shard), FAILED
 
 
 class LambdaShardInvoker:
     """Runs the worker function through Lambda's Invoke API (RequestResponse).
 
     `client` is a boto3 `lambda` client made with retries off (a retried invocation that
-    had already run would post twice) and a read timeout above the worker's own timeout.
+    had already run would post twice; ShardedNotifier retries a throttled one itself) and a
+    read timeout just above the worker's own timeout (handler.py, WORKER_READ_MARGIN_S).
     """
 
     # Errors that mean Lambda did not run the function (Invoke API reference).
@@ -288,15 +430,21 @@ class LambdaShardInvoker:
             "EC2ThrottledException",
         }
     )
+    THROTTLED = frozenset({"TooManyRequestsException"})
 
     def __init__(self, client: Any, function_name: str) -> None:
         self._client = client
         self._function = function_name
 
+    @property
+    def client(self) -> Any:
+        return self._client
+
     def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
         from botocore.exceptions import (  # noqa: PLC0415 (imported with boto3 anyway)
             ClientError,
             ConnectionClosedError,
+            ConnectTimeoutError,
             EndpointConnectionError,
             ReadTimeoutError,
         )
@@ -310,12 +458,17 @@ class LambdaShardInvoker:
         except ClientError as error:
             code = str(error.response.get("Error", {}).get("Code", ""))
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if code in self.NOT_RUN or status == 429:
+            if code in self.THROTTLED or status == 429:
+                raise ShardThrottledError(code or f"HTTP {status}") from error
+            if code in self.NOT_RUN:
                 raise ShardNotRunError(code or f"HTTP {status}") from error
             raise ShardFailedError(code or f"HTTP {status}") from error
-        except EndpointConnectionError as error:  # never connected: nothing ran
+        # Never connected (refused, unreachable, or no connection within connect_timeout;
+        # ConnectTimeoutError is not an EndpointConnectionError): the request never went out.
+        except (ConnectTimeoutError, EndpointConnectionError) as error:
             raise ShardNotRunError(type(error).__name__) from error
-        except (ReadTimeoutError, ConnectionClosedError) as error:  # it may have run
+        # The request went out: the worker may have run.
+        except (ReadTimeoutError, ConnectionClosedError) as error:
             raise ShardFailedError(type(error).__name__) from error
         payload = response["Payload"].read()
         if response.get("FunctionError"):

@@ -12,7 +12,7 @@ import handler
 from chat.fanout import FanoutEngine
 from chat.notifier import ConnectionsNotifier
 from chat.settings import Settings
-from chat.sharding import ShardedNotifier, encode_request
+from chat.sharding import LambdaShardInvoker, ShardedNotifier, encode_request
 from sandbox.connections_standin import running_connections_api
 from tests.support.events import LambdaContext
 
@@ -58,6 +58,37 @@ def test_the_chat_function_shards_only_when_the_stack_names_a_worker():
     chosen = handler.notifier(sharded)
     assert isinstance(chosen, ShardedNotifier)
     assert isinstance(chosen.local, FanoutEngine)
+
+
+def test_the_chat_function_reads_a_workers_answer_just_longer_than_the_worker_may_run():
+    sharded = Settings(
+        table_name="t",
+        callback_url="https://x.example/production",
+        fanout_worker="ChatStack-FanoutWorker",
+        fanout_worker_timeout_seconds=12,
+    )
+    chosen = handler.notifier(sharded)
+    assert isinstance(chosen, ShardedNotifier)
+    invoker = chosen._invoke
+    assert isinstance(invoker, LambdaShardInvoker)
+    config = invoker.client.meta.config
+    assert config.read_timeout == 12 + handler.WORKER_READ_MARGIN_S == 13
+    assert config.connect_timeout == handler.WORKER_CONNECT_TIMEOUT_S
+    assert config.retries["total_max_attempts"] == 1  # a throttled one is retried by us
+
+
+def test_the_worker_timeout_setting_is_range_checked():
+    env = {"TABLE_NAME": "t", "CALLBACK_URL": "https://x.example/production"}
+    assert Settings.from_env(env).fanout_worker_timeout_seconds == 17
+    assert (
+        Settings.from_env(
+            {**env, "FANOUT_WORKER_TIMEOUT_SECONDS": "26"}
+        ).fanout_worker_timeout_seconds
+        == 26
+    )
+    for bad in ("2", "27", "soon"):
+        with pytest.raises(ValueError, match="FANOUT_WORKER_TIMEOUT_SECONDS"):
+            Settings.from_env({**env, "FANOUT_WORKER_TIMEOUT_SECONDS": bad})
 
 
 def test_worker_settings_need_no_table(monkeypatch):

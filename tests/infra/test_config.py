@@ -15,7 +15,11 @@ from aws_cdk import App
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import handler
+from app import build_app
+from chat import deadline, sharding
 from chat.settings import Settings
+from infra import config as infra_config
 from infra.config import (
     DEFAULTS,
     LOOPBACK_ORIGINS,
@@ -197,3 +201,143 @@ def test_the_function_reads_every_variable_the_stack_sets():
     tree = ast.parse((ROOT / "lambda_src" / "chat" / "settings.py").read_text())
     strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)}
     assert set(config_with().function_environment()) <= strings
+
+
+# --- the fan-out's clock: what synth refuses -------------------------------------------
+
+
+def test_the_stacks_copies_of_the_functions_fanout_figures_agree():
+    assert infra_config.DEADLINE_MARGIN_SECONDS == deadline.DEFAULT_MARGIN_SECONDS
+    assert infra_config.FANOUT_BURST_SECONDS == sharding.BURST_SECONDS
+    assert infra_config.POSTS_PER_SECOND_PER_INVOCATION == sharding.POSTS_PER_SECOND_PER_INVOCATION
+    assert infra_config.WORKER_READ_MARGIN_SECONDS == handler.WORKER_READ_MARGIN_S
+
+
+@pytest.mark.parametrize("timeout", range(6, 30))
+def test_the_worker_times_out_before_the_chat_function_stops_waiting_for_it(timeout):
+    config = config_with(lambdaTimeoutSeconds=timeout)
+    worker = config.fanout_worker_timeout_seconds
+    assert worker == timeout - 3
+    required = {"TABLE_NAME": "table", "CALLBACK_URL": "https://example.com/production"}
+    settings_ = Settings.from_env({**required, **config.function_environment()})
+    assert settings_.fanout_worker_timeout_seconds == worker
+    # The Invoke read timeout ends before the chat function's deadline (its timeout minus
+    # the deadline's margin): a worker that runs into its own timeout is still answered.
+    read = handler.worker_read_timeout(settings_)
+    assert worker < read < timeout - deadline.DEFAULT_MARGIN_SECONDS
+
+
+def test_a_sharded_stack_needs_a_chat_timeout_that_outlasts_the_workers():
+    with pytest.raises(ConfigError, match="lambdaTimeoutSeconds to at least 6") as refused:
+        config_with(lambdaTimeoutSeconds=5)
+    assert "fanoutShardSize" in str(refused.value)
+    assert config_with(lambdaTimeoutSeconds=6).fanout_worker_timeout_seconds == 3
+    # Unsharded (no room is bigger than a shard), the worker is never invoked.
+    unsharded = config_with(lambdaTimeoutSeconds=3, fanoutShardSize=1000)
+    assert not unsharded.sharded
+    assert unsharded.fanout_worker_timeout_seconds == 3
+
+
+def test_the_defaults_and_the_stages_fit_the_clock():
+    for config in (config_with(), config_with(stage="prod"), config_with(stage="dev")):
+        timing = config.fanout_timing()
+        assert timing.sharded
+        assert timing.last_shard_starts == 0.0  # 1,000 posts fit the burst of 2,000
+        assert timing.last_shard_needs + 1 <= config.fanout_worker_timeout_seconds
+
+
+def test_a_full_room_that_cannot_be_posted_in_time_fails_synth_with_the_numbers():
+    with pytest.raises(ConfigError) as refused:
+        config_with(maxRoomSize=100_000)
+    message = str(refused.value)
+    for named in ("maxRoomSize=100000", "fanoutPostsPerSecond=5000", "lambdaTimeoutSeconds=20"):
+        assert named in message
+    # (100,000 - 2,000) / 5,000 = 19.6 s, + 250 / 5,000 s, + 1 s: 20.65 s, over 17 s.
+    assert "19.60 s" in message and "20.65 s" in message and "17 s" in message
+    assert "lambdaTimeoutSeconds to at least 24" in message
+
+
+def test_the_app_refuses_to_build_with_a_room_that_cannot_be_posted_in_time():
+    # What `cdk synth -c maxRoomSize=100000` runs (app.py): it stops before any stack exists.
+    with pytest.raises(ConfigError, match="lambdaTimeoutSeconds to at least 24"):
+        build_app({"maxRoomSize": 100_000})
+
+
+ADVICE = re.compile(r"(raise|lower) (\w+) to at (?:least|most) (\d+)")
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"maxRoomSize": 100_000},
+        {"maxRoomSize": 100_000, "lambdaTimeoutSeconds": 23},
+        {"maxRoomSize": 60_000, "fanoutPostsPerSecond": 2000, "lambdaTimeoutSeconds": 29},
+        {"maxRoomSize": 20_000, "fanoutShardSize": 20_000},
+        {"maxRoomSize": 50_000, "fanoutShardSize": 20_000, "lambdaTimeoutSeconds": 29},
+        {"maxRoomSize": 30_000, "fanoutWorkerMemoryMb": 128, "fanoutShardSize": 5000},
+    ],
+)
+def test_each_change_synth_suggests_makes_the_settings_fit(context):
+    with pytest.raises(ConfigError) as refused:
+        config_with(**context)
+    advice = ADVICE.findall(str(refused.value))
+    assert advice, str(refused.value)
+    for _, key, value in advice:
+        config_with(**{**context, key: int(value)})  # does not raise
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fits"),
+    [("maxRoomSize", 81_750, True), ("maxRoomSize", 81_751, False)],
+)
+def test_the_largest_room_synth_allows_is_exact(key, value, fits):
+    # Timeout 20 s: posts may take 17 - 1 - 0.05 s, so the pace allows 2,000 + 15.95 x 5,000.
+    if fits:
+        config_with(**{key: value})
+    else:
+        with pytest.raises(ConfigError, match=key):
+            config_with(**{key: value})
+
+
+def test_an_unsharded_room_is_posted_by_the_chat_function_at_its_share_of_a_vcpu():
+    with pytest.raises(ConfigError, match="lambdaMemoryMb") as refused:
+        config_with(maxRoomSize=20_000, fanoutShardSize=20_000)
+    assert "not sharded" in str(refused.value)
+    fitted = config_with(maxRoomSize=20_000, fanoutShardSize=20_000, lambdaMemoryMb=1769)
+    assert fitted.fanout_timing().own_shard_needs == pytest.approx(4.0)
+
+
+def test_a_room_small_enough_for_full_member_lists_costs_two_posts_a_member():
+    small = config_with(maxRoomSize=200, fanoutShardSize=100).fanout_timing()
+    assert (small.posts_per_recipient, small.room_posts) == (2, 400)
+    assert config_with().fanout_timing().posts_per_recipient == 1
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(
+    room=st.integers(min_value=2, max_value=100_000),
+    shard=st.integers(min_value=1, max_value=5000),
+    rate=st.integers(min_value=100, max_value=10_000),
+)
+def test_synth_and_the_function_agree_on_when_the_last_shard_starts(room, shard, rate):
+    try:
+        config = config_with(
+            maxRoomSize=room,
+            fanoutShardSize=shard,
+            fanoutPostsPerSecond=rate,
+            lambdaTimeoutSeconds=29,
+            lambdaMemoryMb=1769,
+        )
+    except ConfigError:
+        return
+    timing = config.fanout_timing()
+    notifier = sharding.ShardedNotifier(
+        lambda deliveries: None,  # type: ignore[arg-type]
+        lambda request: {},
+        shard_size=shard,
+        posts_per_second=rate,
+    )
+    if timing.sharded:
+        assert timing.last_shard_starts == pytest.approx(notifier.start_offset(timing.room_posts))
+    budget = config.fanout_worker_timeout_seconds - deadline.DEFAULT_MARGIN_SECONDS
+    assert timing.last_shard_starts + timing.last_shard_needs <= budget

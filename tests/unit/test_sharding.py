@@ -5,13 +5,22 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
+from chat import deadline
+from chat.deadline import Deadline
 from chat.frames import Frame
 from chat.ports import DeliveryReport
 from chat.sharding import (
@@ -19,10 +28,12 @@ from chat.sharding import (
     ShardedNotifier,
     ShardFailedError,
     ShardNotRunError,
+    ShardThrottledError,
     decode_report,
     decode_request,
     encode_report,
     encode_request,
+    posts,
     split,
 )
 from tests.support.fakes import RecordingNotifier
@@ -199,7 +210,8 @@ def test_the_invoker_returns_the_workers_answer():
 @pytest.mark.parametrize(
     ("code", "status", "raised"),
     [
-        ("TooManyRequestsException", 429, ShardNotRunError),
+        ("TooManyRequestsException", 429, ShardThrottledError),
+        ("ThrottledWithoutACode", 429, ShardThrottledError),
         ("ResourceNotFoundException", 404, ShardNotRunError),
         ("AccessDeniedException", 403, ShardNotRunError),
         ("RequestTooLargeException", 413, ShardNotRunError),
@@ -212,6 +224,48 @@ def test_the_invoker_tells_a_worker_never_run_from_one_that_may_have_run(code, s
         stub.add_client_error("invoke", service_error_code=code, http_status_code=status)
         with pytest.raises(raised):
             LambdaShardInvoker(client, "Worker")({"fanout": {}})
+
+
+class Unreachable:
+    """A lambda client whose Invoke raises `error` before any answer."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def invoke(self, **request: Any) -> Any:
+        raise self.error
+
+
+NEVER_SENT = [
+    ConnectTimeoutError(endpoint_url="https://lambda.us-east-1.amazonaws.com"),
+    EndpointConnectionError(endpoint_url="https://lambda.us-east-1.amazonaws.com"),
+]
+MAYBE_RAN = [
+    ReadTimeoutError(endpoint_url="https://lambda.us-east-1.amazonaws.com"),
+    ConnectionClosedError(endpoint_url="https://lambda.us-east-1.amazonaws.com"),
+]
+
+
+@pytest.mark.parametrize("error", NEVER_SENT, ids=lambda e: type(e).__name__)
+def test_a_connection_to_lambda_never_made_means_the_worker_never_ran(error):
+    with pytest.raises(ShardNotRunError) as raised:
+        LambdaShardInvoker(Unreachable(error), "Worker")({"fanout": {}})
+    assert not isinstance(raised.value, ShardThrottledError)  # posted here, not retried
+    local = RecordingNotifier()
+    invoker = LambdaShardInvoker(Unreachable(error), "Worker")
+    report = ShardedNotifier(local, invoker, shard_size=4).send(room(8))
+    assert report == DeliveryReport(sent=8, gone=frozenset(), failed=0)
+    assert local.inbox == room(8)
+
+
+@pytest.mark.parametrize("error", MAYBE_RAN, ids=lambda e: type(e).__name__)
+def test_a_request_that_went_out_but_got_no_answer_may_have_run(error):
+    with pytest.raises(ShardFailedError):
+        LambdaShardInvoker(Unreachable(error), "Worker")({"fanout": {}})
+    local = RecordingNotifier()
+    invoker = LambdaShardInvoker(Unreachable(error), "Worker")
+    report = ShardedNotifier(local, invoker, shard_size=4).send(room(8))
+    assert report == DeliveryReport(sent=4, gone=frozenset(), failed=4)
 
 
 def test_a_function_error_is_a_failed_shard():
@@ -254,23 +308,242 @@ def test_shards_within_the_burst_start_at_once_and_later_ones_at_the_rate():
     assert notifier.start_offset(100_000) == pytest.approx(19.6)
 
 
-def test_a_big_broadcast_waits_for_the_rate_before_each_late_shard():
-    clock = FakeClock()
-    workers = FakeWorkers()
-    notifier = ShardedNotifier(
-        RecordingNotifier(),
+def one_frame_room(n: int) -> dict[str, list[Frame]]:
+    batch: list[Frame] = [{"text": "hi", "seq": 7}]
+    return {f"conn{i:05}=": batch for i in range(n)}
+
+
+def paced(
+    clock: FakeClock, workers: Any, local: RecordingNotifier | None = None, **options: Any
+) -> ShardedNotifier:
+    return ShardedNotifier(
+        local or RecordingNotifier(),
         workers,
         shard_size=10,
         posts_per_second=100,  # a burst of 40 posts
         clock=clock,
         sleep=clock.sleep,
         max_parallel=1,  # one worker thread: the shards go in order
+        **options,
     )
-    report = notifier.send(room(70))
+
+
+def test_a_big_broadcast_waits_for_the_rate_before_each_late_shard():
+    clock = FakeClock()
+    workers = FakeWorkers()
+    report = paced(clock, workers).send(one_frame_room(70))
     assert report.sent == 70
     # Shards 2-4 (posts up to 40) start at once; 5, 6 and 7 wait 0.1, 0.2 and 0.3 s.
     assert clock.slept == [0.1, 0.2, 0.3]
     assert len(workers.requests) == 6
+
+
+def test_pacing_counts_posts_not_recipients():
+    clock = FakeClock()
+    workers = FakeWorkers()
+    # Two frames each: every shard of 10 recipients is 20 posts.
+    report = paced(clock, workers).send(room(70))
+    assert report.sent == 70
+    # Posts after each shard: 40 (at once), then 60, 80, 100, 120, 140.
+    assert clock.slept == [0.2, 0.4, 0.6, 0.8, 1.0]
+
+
+def test_the_posts_of_a_shard_are_its_frames():
+    assert posts(room(3)) == 6
+    assert posts(one_frame_room(3)) == 3
+    assert posts({}) == 0
+
+
+# --- the clock: one deadline for the whole broadcast ------------------------------------
+
+
+class AdvancingClock(FakeClock):
+    """A fake clock that sleeping moves on."""
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds)
+        with self.lock:
+            self.now += seconds
+
+
+def test_a_shard_that_cannot_be_posted_before_the_deadline_is_never_started(monkeypatch):
+    clock = FakeClock()
+    workers = FakeWorkers()
+    recorded: list[dict[str, int]] = []
+    monkeypatch.setattr(
+        "chat.sharding.telemetry.record_shards", lambda **counts: recorded.append(counts)
+    )
+    local = RecordingNotifier()
+    notifier = paced(clock, workers, local, worker_posts_per_second=100)  # 0.1 s a shard
+    # Starts at 0, 0, 0, 0.1, 0.2, 0.3 s; each shard needs 0.1 s; 0.25 s are left.
+    with deadline.running(Deadline(clock.now + 0.25, clock)):
+        report = notifier.send(one_frame_room(70))
+    assert report == DeliveryReport(sent=50, gone=frozenset(), failed=20)
+    assert len(workers.requests) == 4
+    assert clock.slept == [0.1]  # the late shards never waited either
+    late = sorted(one_frame_room(70))[50:]
+    assert not set(late) & (set(workers.notifier.inbox) | set(local.inbox))
+    assert recorded == [{"shards": 4, "taken_back": 0, "failed": 2}]
+
+
+def test_a_shard_queued_until_it_can_no_longer_finish_is_not_started():
+    clock = FakeClock()
+    invoker = Throttled(times=0, clock=clock, cost=0.2)  # each worker takes 0.2 s
+    notifier = ShardedNotifier(
+        RecordingNotifier(),
+        invoker,
+        shard_size=4,
+        max_parallel=1,  # the second shard waits for the first
+        clock=clock,
+        sleep=clock.sleep,
+        worker_posts_per_second=8 / 0.15,  # a shard of 4 x 2 posts needs 0.15 s
+    )
+    with deadline.running(Deadline(clock.now + 0.3, clock)):
+        report = notifier.send(room(12))
+    # Both fit when the broadcast began; after the first, 0.1 s are left: too little.
+    assert invoker.calls == 1
+    assert report == DeliveryReport(sent=8, gone=frozenset(), failed=4)
+
+
+def test_no_wait_outlasts_the_deadline():
+    clock = AdvancingClock()
+    workers = FakeWorkers()
+    notifier = paced(clock, workers, worker_posts_per_second=1e9)
+    # With no time needed to post, every shard fits: the waits stop at the deadline.
+    with deadline.running(Deadline(clock.now + 0.15, clock)):
+        report = notifier.send(one_frame_room(70))
+    assert sum(clock.slept) <= 0.15 + 1e-9
+    assert report.sent + report.failed == 70
+    assert report.failed > 0
+
+
+def test_waiting_for_a_worker_ends_at_the_deadline_and_its_shard_counts_as_failed():
+    release = threading.Event()
+
+    def stuck(request: dict[str, Any]) -> dict[str, Any]:
+        release.wait(10)
+        return encode_report(DeliveryReport(sent=4, gone=frozenset(), failed=0))
+
+    notifier = ShardedNotifier(RecordingNotifier(), stuck, shard_size=4)
+    started = time.monotonic()
+    try:
+        with deadline.running(Deadline.after(0.3)):
+            report = notifier.send(room(8))
+        waited = time.monotonic() - started
+    finally:
+        release.set()
+    assert report == DeliveryReport(sent=4, gone=frozenset(), failed=4)
+    assert 0.25 <= waited < 2.0
+
+
+class DeadlineRecorder(RecordingNotifier):
+    """Records the deadline current in the thread that calls send()."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[Deadline] = []
+
+    def send(self, deliveries: Any) -> DeliveryReport:
+        self.seen.append(deadline.current())
+        return super().send(deliveries)
+
+
+def test_the_own_shard_and_a_shard_taken_back_post_under_the_broadcasts_deadline():
+    local = DeadlineRecorder()
+
+    def missing(request: dict[str, Any]) -> dict[str, Any]:
+        raise ShardNotRunError("ResourceNotFoundException")
+
+    until = Deadline.after(30)
+    with deadline.running(until):
+        report = ShardedNotifier(local, missing, shard_size=4).send(room(8))
+    assert report.sent == 8
+    # One send in this thread, one in a pool thread: both under the same deadline.
+    assert local.seen == [until, until]
+    assert deadline.current() is not until  # and it does not leak out of the block
+
+
+class Throttled:
+    """An invoker that is throttled `times` times, then runs the shard."""
+
+    def __init__(self, times: int, clock: FakeClock | None = None, cost: float = 0.0) -> None:
+        self.times = times
+        self.calls = 0
+        self.workers = FakeWorkers()
+        self.clock = clock
+        self.cost = cost
+
+    def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.calls += 1
+        if self.clock is not None:
+            self.clock.now += self.cost
+        if self.calls <= self.times:
+            raise ShardThrottledError("TooManyRequestsException")
+        return self.workers(request)
+
+
+def test_a_throttled_worker_is_tried_once_more_after_a_jittered_backoff():
+    clock = FakeClock()
+    invoker = Throttled(times=1)
+    local = RecordingNotifier()
+    notifier = ShardedNotifier(
+        local,
+        invoker,
+        shard_size=4,
+        clock=clock,
+        sleep=clock.sleep,
+        jitter=lambda: 0.5,
+        throttle_backoff=0.5,
+    )
+    report = notifier.send(room(8))
+    assert report.sent == 8
+    assert invoker.calls == 2
+    assert clock.slept == [0.25]  # full jitter: a random share of the backoff
+    assert len(invoker.workers.notifier.inbox) == 4  # the worker posted its shard
+    assert len(local.inbox) == 4
+
+
+def test_a_worker_throttled_twice_has_its_shard_posted_here():
+    invoker = Throttled(times=2)
+    local = RecordingNotifier()
+    notifier = ShardedNotifier(local, invoker, shard_size=4, sleep=lambda s: None)
+    assert notifier.send(room(8)) == DeliveryReport(sent=8, gone=frozenset(), failed=0)
+    assert invoker.calls == 2
+    assert local.inbox == room(8)
+
+
+def test_a_throttled_worker_is_not_retried_when_the_backoff_would_pass_the_deadline():
+    clock = FakeClock()
+    invoker = Throttled(times=1)
+    local = RecordingNotifier()
+    notifier = ShardedNotifier(
+        local,
+        invoker,
+        shard_size=4,
+        clock=clock,
+        sleep=clock.sleep,
+        jitter=lambda: 0.99,
+        throttle_backoff=10.0,
+        worker_posts_per_second=1e9,
+    )
+    with deadline.running(Deadline(clock.now + 5, clock)):
+        report = notifier.send(room(8))
+    assert invoker.calls == 1 and clock.slept == []
+    assert report.sent == 8 and local.inbox == room(8)  # still in time to post it here
+
+
+def test_a_throttled_shard_fails_when_the_deadline_has_passed():
+    clock = FakeClock()
+    invoker = Throttled(times=5, clock=clock, cost=1.0)  # each Invoke takes 1 s
+    local = RecordingNotifier()
+    notifier = ShardedNotifier(
+        local, invoker, shard_size=4, clock=clock, sleep=clock.sleep, worker_posts_per_second=1e9
+    )
+    with deadline.running(Deadline(clock.now + 0.5, clock)):
+        report = notifier.send(room(8))
+    assert report == DeliveryReport(sent=4, gone=frozenset(), failed=4)
+    assert invoker.calls == 1
+    assert sorted(local.inbox) == sorted(room(8))[:4]
 
 
 def test_a_rate_that_is_not_positive_is_refused():
