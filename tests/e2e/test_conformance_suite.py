@@ -1,0 +1,310 @@
+"""bin/conformance, the suite a user runs against their own stage, run here against the
+sandbox and the real template (so the sandbox passes what AWS is held to), against the
+echo fixture and a wrong callback (so a failure is named), with sign-in on, and against
+stand-ins for the ways a target cannot be reached (bad URL, nothing listening, TLS)."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import trustme
+from websockets.sync.server import ServerConnection, serve
+
+from tests.e2e.test_sign_in_through_sandbox import synth_with_sign_in
+from tests.support.chat_client import room_items
+from tests.support.sandbox import ECHO_TEMPLATE, ROOT, Sandbox, running_sandbox, wait_for
+from tests.support.sign_in import JwksServer, claims_for, fake_layer, jwks_server, mint
+from tools.conformance import CHECKS
+
+CONFORMANCE = ROOT / "bin" / "conformance"
+ALL = [check.name for check in CHECKS]
+SIGN_IN = [name for name in ALL if name.startswith("sign-in.")]
+LINE = re.compile(r"^  (pass|FAIL|skip)  ([a-z0-9.-]+): (.*) \((\d+) ms\)$")
+
+
+def conformance(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CONFORMANCE), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def outcomes(stdout: str) -> dict[str, str]:
+    """{check: pass|FAIL|skip} from the suite's lines (each also has its reason and time)."""
+    found = [LINE.match(line) for line in stdout.splitlines()]
+    return {m.group(2): m.group(1) for m in found if m}
+
+
+def target_args(sandbox: Sandbox) -> list[str]:
+    """The suite's target options for a running sandbox, read from its banner: the
+    WebSocket and callback URLs, the chat's table on the embedded DynamoDB, and the CA
+    bundle when the banner names one (the callback then is https)."""
+    log = sandbox.log()
+    table = re.search(r"^DynamoDB:\s+\S+ \(embedded moto\); tables: (\S+)$", log, re.MULTILINE)
+    assert table, log
+    args = [
+        "--url",
+        sandbox.banner_value("WebSocket URL"),
+        "--callback",
+        sandbox.banner_value("Callback URL"),
+        "--table",
+        table.group(1),
+        "--dynamodb-endpoint",
+        sandbox.banner_value("DynamoDB"),
+    ]
+    if re.search(r"^CA bundle:\s+\S", log, re.MULTILINE):
+        args += ["--ca-bundle", sandbox.banner_value("CA bundle")]
+    return args
+
+
+def empty_room(sandbox: Sandbox) -> None:
+    """Every name the suite claimed is released: no member items left."""
+    wait_for(lambda: None if room_items(sandbox) else True, what="an empty room")
+
+
+@pytest.mark.sandbox
+def test_every_check_passes_against_the_sandbox_running_the_stack(chat_sandbox, tmp_path):
+    report = tmp_path / "report.json"
+    result = conformance(*target_args(chat_sandbox), "--json", str(report))
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"conformance: {chat_sandbox.ws_url}, callback ")
+    assert lines[0].endswith(f"({len(ALL)} checks)")
+    ran = outcomes(result.stdout)
+    assert list(ran) == ALL  # one line per check, in order
+    assert {name for name, status in ran.items() if status != "pass"} == set(SIGN_IN)
+    assert {ran[name] for name in SIGN_IN} == {"skip"}  # sign-in is off: the test below
+    assert re.fullmatch(
+        rf"conformance: PASS \({len(ALL) - 3} passed, 0 failed, 3 skipped, [\d.]+ s\)", lines[-1]
+    )
+    written = json.loads(report.read_text())
+    assert written["ok"] is True
+    assert [c["name"] for c in written["checks"]] == ALL
+    assert all(c["status"] == "pass" for c in written["checks"] if c["name"] not in SIGN_IN)
+    empty_room(chat_sandbox)
+
+
+@pytest.mark.sandbox
+def test_a_wrong_callback_fails_the_connections_checks_by_name(chat_sandbox):
+    args = target_args(chat_sandbox)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    callback = args.index("--callback") + 1
+    args[callback] = f"http://127.0.0.1:{free}/production"
+    args = [a for a in args if a != "--ca-bundle"]  # plain http now
+    only = "connections.get-200,connections.post-200,chat.ping-ack"
+    result = conformance(*args, "--only", only, "--timeout", "3")
+    assert result.returncode == 1, result.stdout + result.stderr
+    ran = outcomes(result.stdout)
+    assert ran == {"chat.ping-ack": "pass", "connections.get-200": "FAIL", **ran}
+    assert ran["connections.post-200"] == "FAIL"
+    assert "  FAIL  connections.get-200: GetConnection: cannot reach the endpoint" in result.stdout
+    assert "conformance: FAIL (1 passed, 2 failed, 0 skipped, " in result.stdout
+    empty_room(chat_sandbox)
+
+
+@pytest.fixture(scope="module")
+def echo_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    with running_sandbox(ECHO_TEMPLATE, tmp_path_factory.mktemp("conformance-echo")) as sandbox:
+        yield sandbox
+
+
+@pytest.mark.sandbox
+def test_a_stack_that_is_not_the_chat_fails_and_each_failure_is_named(echo_sandbox):
+    # The echo fixture is a faithful API Gateway stage (101, 1003, 1009) running another
+    # function: it admits any Origin and answers a ping with its own event, not an ack.
+    only = [
+        "handshake.connect-101",
+        "handshake.foreign-origin-403",
+        "close.binary-frame-1003",
+        "close.oversized-frame-1009",
+        "chat.ping-ack",
+    ]
+    result = conformance("--url", echo_sandbox.ws_url, "--only", ",".join(only), "--timeout", "2")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert outcomes(result.stdout) == {
+        "handshake.connect-101": "pass",
+        "handshake.foreign-origin-403": "FAIL",
+        "close.binary-frame-1003": "pass",
+        "close.oversized-frame-1009": "pass",
+        "chat.ping-ack": "FAIL",
+    }
+    assert (
+        "  FAIL  handshake.foreign-origin-403: Origin https://conformance-check.invalid: "
+        "expected HTTP 403, got 101 (" in result.stdout
+    )
+    assert "  FAIL  chat.ping-ack: pinger: no the ping's ack within 2 s (" in result.stdout
+    assert result.stdout.splitlines()[-1].startswith("conformance: FAIL (3 passed, 2 failed, ")
+
+
+# ---- sign-in on
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[JwksServer]:
+    with jwks_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def signed_in_sandbox(
+    issuer: JwksServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Sandbox]:
+    work = tmp_path_factory.mktemp("conformance-sign-in")
+    template = synth_with_sign_in(work / "cdk.out", issuer.issuer, fake_layer(work / "layer"))
+    with running_sandbox(template, work, "--workers", "2", stage="production") as sandbox:
+        yield sandbox
+
+
+@pytest.mark.sandbox
+@pytest.mark.synth
+def test_with_sign_in_every_check_passes_given_three_tokens(signed_in_sandbox, issuer):
+    tokens = [mint(claims_for(issuer.issuer, name=name)) for name in ("Ann", "Ben", "Cat")]
+    token_args = [arg for token in tokens for arg in ("--token", token)]
+    result = conformance(*target_args(signed_in_sandbox), *token_args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    ran = outcomes(result.stdout)
+    assert list(ran) == ALL
+    assert set(ran.values()) == {"pass"}
+    assert "  pass  sign-in.no-token-401: 401 (" in result.stdout
+    assert "  pass  sign-in.bad-token-403: 403 (" in result.stdout
+    assert "delivered once to Cat" in result.stdout  # the names are the tokens'
+    empty_room(signed_in_sandbox)
+
+
+@pytest.mark.sandbox
+@pytest.mark.synth
+def test_with_one_token_the_checks_needing_three_names_are_skipped_and_say_why(
+    signed_in_sandbox, issuer
+):
+    token = mint(claims_for(issuer.issuer, name="Dee"))
+    result = conformance(
+        *target_args(signed_in_sandbox),
+        "--token",
+        token,
+        "--only",
+        "sign-in.good-token-101,chat.set-name-ack,chat.private-one-recipient",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert outcomes(result.stdout) == {
+        "sign-in.good-token-101": "pass",
+        "chat.set-name-ack": "pass",
+        "chat.private-one-recipient": "skip",
+    }
+    assert "with sign-in, give 3 --token (one name each; got 1)" in result.stdout
+    empty_room(signed_in_sandbox)
+
+
+@pytest.mark.sandbox
+def test_without_a_token_a_signed_in_stage_fails_the_handshake_with_a_hint(signed_in_sandbox):
+    result = conformance(
+        "--url", signed_in_sandbox.ws_url, "--only", "handshake.connect-101,chat.ping-ack"
+    )
+    assert result.returncode == 1
+    assert "  FAIL  handshake.connect-101: expected HTTP 101, got 401 (" in result.stdout
+    assert "pinger: handshake refused with HTTP 401 (sign-in on? pass --token)" in result.stdout
+
+
+# ---- targets the suite cannot run against
+
+
+@contextmanager
+def tls_stand_in(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A wss:// server on loopback with a certificate from a CA of its own (trustme):
+    yields its URL and the CA's PEM."""
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    ca_pem = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca_pem))
+
+    def answer(ws: ServerConnection) -> None:
+        for _ in ws:
+            pass
+
+    with serve(answer, "127.0.0.1", 0, ssl=server_context) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"wss://127.0.0.1:{server.socket.getsockname()[1]}/dev", ca_pem
+        finally:
+            server.shutdown()
+            thread.join(5)
+
+
+def test_a_tls_failure_stops_the_run_and_names_ca_bundle(tmp_path):
+    with tls_stand_in(tmp_path) as (url, ca_pem):
+        refused = conformance("--url", url, "--only", "handshake.connect-101", timeout=60)
+        trusted = conformance(
+            "--url", url, "--only", "handshake.connect-101", "--ca-bundle", str(ca_pem), timeout=60
+        )
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "TLS: the certificate of 127.0.0.1:" in refused.stderr
+    assert "pass --ca-bundle PEM" in refused.stderr
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+    assert "  pass  handshake.connect-101: 101 (" in trusted.stdout
+
+
+def test_nothing_listening_stops_the_run_with_cannot_reach():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = conformance("--url", f"ws://127.0.0.1:{port}/dev", timeout=60)
+    assert result.returncode == 2
+    assert "conformance: cannot reach 127.0.0.1: " in result.stderr
+    assert "pass" not in result.stdout.replace("passed", "")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--url", "https://example.com/dev"], "is not a ws:// or wss:// URL"),
+        (["--url", "wss:///dev"], "is not a ws:// or wss:// URL"),
+        (["--url", "ws://127.0.0.1:1/x", "--callback", "ftp://x"], "is not an http:// or https://"),
+        (["--url", "ws://127.0.0.1:1/x", "--only", "chat.nope"], "unknown check(s): chat.nope"),
+        (["--url", "ws://127.0.0.1:1/x", "--token", "not-a-jwt"], "--token is not a JWT"),
+        ([], "give exactly one of --url URL and --outputs-file FILE"),
+    ],
+)
+def test_bad_arguments_exit_2_with_the_reason(args, message):
+    result = conformance(*args, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+
+
+def test_the_outputs_file_gives_the_url_and_with_connections_the_callback_and_table(tmp_path):
+    from tools.conformance import options_from, parse_args  # noqa: PLC0415
+
+    outputs = tmp_path / "cdk-outputs.json"
+    stack = {
+        "WebSocketUrl": "wss://abc.execute-api.eu-west-1.amazonaws.com/dev",
+        "CallbackUrl": "https://abc.execute-api.eu-west-1.amazonaws.com/dev",
+        "TableName": "Chat-dev-Table",
+    }
+    outputs.write_text(json.dumps({"Chat-dev": stack, "ChatDeployRole": {"Arn": "x"}}))
+    plain = options_from(parse_args(["--outputs-file", str(outputs)]))
+    assert (plain.url, plain.callback, plain.table) == (stack["WebSocketUrl"], None, None)
+    full = options_from(parse_args(["--outputs-file", str(outputs), "--connections"]))
+    assert (full.url, full.callback, full.table) == tuple(stack.values())
+
+
+def test_list_names_every_check_and_what_it_needs():
+    result = conformance("--list", timeout=60)
+    assert result.returncode == 0
+    listed = [line.split()[0] for line in result.stdout.splitlines()]
+    assert listed == ALL
+    assert "[needs --callback, --table]" in result.stdout
+    assert "[needs --token]" in result.stdout
