@@ -40,6 +40,7 @@ import itertools
 import json
 import math
 import re
+import secrets
 import ssl
 import sys
 import threading
@@ -68,6 +69,7 @@ PROG = "conformance"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 USER_AGENT = "websocket-chat-conformance"
 FRAME_LIMIT = 32 * 1024  # API Gateway's frame size limit (docs/aws-facts.md)
+POST_LIMIT = 128 * 1024  # and its message size limit, @connections posts included
 QUIET_SECONDS = 0.5  # how long "nobody else got it" listens after the acknowledgement
 ROOM = "ROOM#lobby"  # the room's member items (docs/architecture.md)
 MAX_MEMBER_PARTITIONS = 16
@@ -317,18 +319,20 @@ class Suite:
         *,
         token: str | None = "",
         origin: str | None = "",
-        track: bool = True,
+        offer: Sequence[str] = (),
     ) -> ClientConnection:
         """A WebSocket to the stage. `token=""`: the first `--token` (if any); `None`: no
-        token. `origin=""`: `--origin` (if any); `None`: no Origin header."""
+        token. `origin=""`: `--origin` (if any); `None`: no Origin header. `offer`: the
+        subprotocols to offer (with `--token-source protocol`, `chat` and the token)."""
         url = self.options.url
         token = (self.options.tokens[0] if self.options.tokens else None) if token == "" else token
         origin = self.options.origin if origin == "" else origin
-        subprotocols: list[Subprotocol] | None = None
+        offered = list(offer)
         if token is not None and self.options.token_source == "protocol":
-            subprotocols = [Subprotocol("chat"), Subprotocol(token)]
+            offered = [*dict.fromkeys([*offered, "chat"]), token]
         elif token is not None:
             url += ("&" if "?" in url else "?") + urlencode({"token": token})
+        subprotocols = [Subprotocol(p) for p in offered] or None
         secure = urlsplit(url).scheme == "wss"
         host = urlsplit(url).hostname or ""
         try:
@@ -372,13 +376,17 @@ class Suite:
 
     def status_of(self, **kwargs: Any) -> int:
         """The handshake's HTTP status (101 when it succeeded; the socket is closed)."""
+        return self.handshake(**kwargs)[0]
+
+    def handshake(self, **kwargs: Any) -> tuple[int, str | None]:
+        """The handshake's HTTP status and its Sec-WebSocket-Protocol (the socket is closed)."""
         try:
             ws = self.open("handshake", **kwargs)
         except InvalidStatus as error:
-            return int(error.response.status_code)
+            return int(error.response.status_code), None
         try:
             assert ws.response is not None
-            return int(ws.response.status_code)
+            return int(ws.response.status_code), ws.response.headers.get("Sec-WebSocket-Protocol")
         finally:
             ws.close()
 
@@ -478,7 +486,7 @@ class Suite:
                     return str(item["connectionId"]["S"])
         raise CheckFailed(f"no member item for {member.name!r} in table {self.options.table}")
 
-    def aws_call(self, what: str, call: Callable[[], Any]) -> Any:
+    def aws_call(self, what: str, call: Callable[[], Any], *, expected: bool = False) -> Any:
         """Run a boto3 call; turn transport and permission errors into a clear failure."""
         from botocore.exceptions import (  # noqa: PLC0415
             BotoCoreError,
@@ -497,21 +505,27 @@ class Suite:
         except NoCredentialsError:
             raise CheckFailed(f"{what}: no AWS credentials in the default chain") from None
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "GoneException":
-                raise
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if expected and status in (400, 410, 413):
+                raise  # the answer the check is about
             raise CheckFailed(f"{what}: {error}") from None
         except BotoCoreError as error:
             raise CheckFailed(f"{what}: {error}") from None
 
     def gone_status(self, what: str, call: Callable[[], Any]) -> int:
         """The HTTP status of a call expected to fail with 410 (200 when it succeeded)."""
+        return self.error_status(what, call)[0]
+
+    def error_status(self, what: str, call: Callable[[], Any]) -> tuple[int, str]:
+        """(HTTP status, error code) of a call expected to fail; (200, "") if it succeeded."""
         from botocore.exceptions import ClientError  # noqa: PLC0415
 
         try:
-            self.aws_call(what, call)
+            self.aws_call(what, call, expected=True)
         except ClientError as error:
-            return int(error.response["ResponseMetadata"]["HTTPStatusCode"])
-        return 200
+            status = int(error.response["ResponseMetadata"]["HTTPStatusCode"])
+            return status, str(error.response.get("Error", {}).get("Code", ""))
+        return 200, ""
 
     # ---- running
 
@@ -519,7 +533,9 @@ class Suite:
         """Why `item` cannot run with these options, or None."""
         if item.needs == "token" and not self.options.tokens:
             return "needs --token (sign-in on)"
-        if item.needs == "callback" and not (self.options.callback and self.options.table):
+        if item.needs == "callback" and not self.options.callback:
+            return "needs --callback (the @connections API)"
+        if item.needs == "callback+table" and not (self.options.callback and self.options.table):
             return "needs --callback and --table (the @connections API and the chat's table)"
         if self.options.tokens and item.members > len(self.options.tokens):
             return (
@@ -627,6 +643,30 @@ def _foreign_origin_403(suite: Suite) -> str:
     return f"Origin {suite.options.foreign_origin}: 403"
 
 
+@check(
+    "handshake.subprotocol-chosen",
+    "offered `chat`, the stage answers with the subprotocol its $connect chose: `chat`",
+)
+def _subprotocol_chosen(suite: Suite) -> str:
+    status, chosen = suite.handshake(offer=["chat"])
+    if (status, chosen) != (101, "chat"):
+        raise CheckFailed(f"expected 101 with Sec-WebSocket-Protocol: chat, got {status}, {chosen}")
+    return "101, Sec-WebSocket-Protocol: chat"
+
+
+@check(
+    "handshake.no-automatic-subprotocol",
+    "offered only an unknown subprotocol, the 101 carries none (API Gateway echoes nothing)",
+)
+def _no_automatic_subprotocol(suite: Suite) -> str:
+    if suite.options.tokens and suite.options.token_source == "protocol":
+        raise Skipped("needs --token-source query (the token travels as a subprotocol)")
+    status, chosen = suite.handshake(offer=["x-conformance"])
+    if (status, chosen) != (101, None):
+        raise CheckFailed(f"expected 101 without Sec-WebSocket-Protocol, got {status}, {chosen}")
+    return "101, no Sec-WebSocket-Protocol"
+
+
 @check("sign-in.no-token-401", "with sign-in on, no token: HTTP 401", needs="token")
 def _no_token_401(suite: Suite) -> str:
     status = suite.status_of(token=None)
@@ -645,10 +685,13 @@ def _bad_token_403(suite: Suite) -> str:
 
 @check("sign-in.good-token-101", "with sign-in on, a valid token: HTTP 101", needs="token")
 def _good_token_101(suite: Suite) -> str:
-    status = suite.status_of(token=suite.options.tokens[0])
+    status, chosen = suite.handshake(token=suite.options.tokens[0])
     if status != 101:
         raise CheckFailed(f"expected HTTP 101, got {status}")
-    return f"101 ({suite.options.token_source})"
+    if suite.options.token_source == "protocol" and chosen != "chat":
+        # A browser drops a handshake that offered subprotocols and got none back.
+        raise CheckFailed(f"101 with Sec-WebSocket-Protocol {chosen!r}, expected 'chat'")
+    return f"101 (token in the {suite.options.token_source})"
 
 
 # ---- close codes
@@ -814,14 +857,25 @@ def _public_order(suite: Suite) -> str:
     seqs = [f.get("seq") for f in ours]
     if not all(isinstance(s, int) for s in seqs) or seqs != sorted(set(seqs)):  # type: ignore[type-var]
         raise CheckFailed(f"seq not strictly increasing: {seqs}")
+    gap = _prev_gap(public)
+    if gap:  # someone else's message may still be on its way: listen a little longer
+        suite.quiet()
+        gap = _prev_gap([f for f in receiver.since(mark) if "publicMessage" in f])
+    if gap:
+        raise CheckFailed(gap)
+    return f"{count} messages, seq {seqs[0]}..{seqs[-1]}, prev chain without gaps"
+
+
+def _prev_gap(public: Sequence[Frame]) -> str | None:
+    """What is wrong with the public messages' `prev` chain (sorted by seq), if anything."""
     chain = sorted(public, key=lambda f: int(f.get("seq", 0)))
     for before, after in itertools.pairwise(chain):
         if after.get("prev") != before.get("seq"):
-            raise CheckFailed(
+            return (
                 f"a gap: the message with seq {after.get('seq')} has prev {after.get('prev')}, "
                 f"but the public message before it has seq {before.get('seq')}"
             )
-    return f"{count} messages, seq {seqs[0]}..{seqs[-1]}, prev chain without gaps"
+    return None
 
 
 @check(
@@ -1008,7 +1062,7 @@ def _rate_limit(suite: Suite) -> str:
 @check(
     "connections.get-200",
     "GetConnection on a live connection: 200 with connectedAt, lastActiveAt and identity",
-    needs="callback",
+    needs="callback+table",
     members=1,
 )
 def _get_200(suite: Suite) -> str:
@@ -1037,7 +1091,7 @@ def _get_200(suite: Suite) -> str:
 @check(
     "connections.post-200",
     "PostToConnection to a live connection: 200 and the client receives the data",
-    needs="callback",
+    needs="callback+table",
     members=1,
 )
 def _post_200(suite: Suite) -> str:
@@ -1066,9 +1120,66 @@ def _post_200(suite: Suite) -> str:
 
 
 @check(
-    "connections.delete-closes",
-    "DeleteConnection on a live connection: the client's socket closes, the id answers 410",
+    "connections.post-128kb",
+    "a post of exactly 128 KB arrives whole; one byte more is 413 PayloadTooLargeException",
+    needs="callback+table",
+    members=1,
+)
+def _post_128kb(suite: Suite) -> str:
+    (member,) = suite.room(1)
+    connection_id = suite.connection_id(member)
+    management = suite.management()
+    data = "x" * POST_LIMIT
+    mark = member.mark()
+    suite.aws_call(
+        "PostToConnection",
+        lambda: management.post_to_connection(ConnectionId=connection_id, Data=data.encode()),
+    )
+    member.wait(
+        f"the {POST_LIMIT}-byte post",
+        lambda f: f.get("_raw") == data,
+        since=mark,
+        timeout=suite.options.timeout,
+    )
+    status = suite.error_status(
+        "PostToConnection",
+        lambda: management.post_to_connection(
+            ConnectionId=connection_id, Data=b"x" * (POST_LIMIT + 1)
+        ),
+    )
+    if status != (413, "PayloadTooLargeException"):
+        raise CheckFailed(
+            f"{POST_LIMIT + 1} bytes: expected 413 PayloadTooLargeException, got {status}"
+        )
+    return f"{POST_LIMIT} bytes arrived as one message; {POST_LIMIT + 1}: 413"
+
+
+@check(
+    "connections.unknown-and-malformed-ids",
+    "GetConnection on a well-formed id that never existed: 410; on a malformed id: 400",
     needs="callback",
+)
+def _unknown_ids(suite: Suite) -> str:
+    management = suite.management()
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    unknown = "".join(secrets.choice(alphabet) for _ in range(15)) + "="
+    found = suite.error_status(
+        "GetConnection", lambda: management.get_connection(ConnectionId=unknown)
+    )
+    if found[0] != 410:
+        raise CheckFailed(f"never-existed id {unknown}: expected 410, got {found}")
+    bad = suite.error_status(
+        "GetConnection", lambda: management.get_connection(ConnectionId="not-an-id")
+    )
+    if bad != (400, "BadRequestException"):
+        raise CheckFailed(f"malformed id: expected 400 BadRequestException, got {bad}")
+    return "410 GoneException, 400 BadRequestException"
+
+
+@check(
+    "connections.delete-closes",
+    "DeleteConnection on a live connection: 204 and the client's socket closes",
+    needs="callback+table",
     members=1,
 )
 def _delete(suite: Suite) -> str:
@@ -1090,7 +1201,7 @@ def _delete(suite: Suite) -> str:
 @check(
     "connections.gone-410",
     "GetConnection and PostToConnection on a connection that has closed: 410 GoneException",
-    needs="callback",
+    needs="callback+table",
     members=1,
 )
 def _gone_410(suite: Suite) -> str:
@@ -1254,7 +1365,11 @@ def options_from(args: argparse.Namespace) -> Options:
 
 def list_checks(checks: Sequence[Check], out: TextIO) -> None:
     for item in checks:
-        needs = {"token": " [needs --token]", "callback": " [needs --callback, --table]"}
+        needs = {
+            "token": " [needs --token]",
+            "callback": " [needs --callback]",
+            "callback+table": " [needs --callback, --table]",
+        }
         print(f"{item.name:<30} {item.what}{needs.get(item.needs, '')}", file=out)
 
 
