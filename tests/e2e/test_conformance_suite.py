@@ -301,6 +301,18 @@ def test_the_outputs_file_gives_the_url_and_with_connections_the_callback_and_ta
     assert (full.url, full.callback, full.table) == tuple(stack.values())
 
 
+def test_the_conformance_list_names_only_real_checks_and_every_api_gateway_one():
+    text = (ROOT / "docs" / "sandbox.md").read_text()
+    covering = re.findall(r"^ +`bin/conformance`: (.*(?:\n +[^ 0-9].*)?)", text, re.MULTILINE)
+    named = {name for line in covering for name in re.findall(r"`([a-z-]+\.[a-z0-9.-]+)`", line)}
+    assert named <= set(ALL)
+    gateway = {name for name in ALL if not name.startswith("chat.")}
+    assert gateway <= named  # the chat protocol's checks are not API Gateway items
+    items = re.findall(r"^(\d+)\. \*\*", text, re.MULTILINE)
+    lines = re.findall(r"^ +`bin/conformance`: ", text, re.MULTILINE)
+    assert len(lines) == len([n for n in items if int(n) <= 51])  # 52-57: one sentence
+
+
 def test_list_names_every_check_and_what_it_needs():
     result = conformance("--list", timeout=60)
     assert result.returncode == 0
