@@ -984,7 +984,10 @@ def _dedup(suite: Suite) -> str:
     again = _send_public(suite, sender, text, frame_id)
     for key in ("seq", "messageId"):
         if again.get(key) != original.get(key):
-            raise CheckFailed(f"the resend's ack has {key} {again.get(key)}, first {original}")
+            raise CheckFailed(
+                f"the resend's ack has {key} {again.get(key)}, the first send's "
+                f"{original.get(key)}: a resent id must get the same acknowledgement"
+            )
     suite.quiet()
     message_id = original.get("messageId")
     for member, mark in zip((first, second), marks, strict=True):

@@ -5,14 +5,17 @@ stand-ins for the ways a target cannot be reached (bad URL, nothing listening, T
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -24,10 +27,14 @@ from tests.support.chat_client import room_items
 from tests.support.sandbox import ECHO_TEMPLATE, ROOT, Sandbox, running_sandbox, wait_for
 from tests.support.sign_in import JwksServer, claims_for, fake_layer, jwks_server, mint
 from tools.conformance import CHECKS
+from tools.conformance import main as conformance_main
 
 CONFORMANCE = ROOT / "bin" / "conformance"
 ALL = [check.name for check in CHECKS]
 SIGN_IN = [name for name in ALL if name.startswith("sign-in.")]
+# Waits that pass in milliseconds get room for a loaded machine (the suite's default is 10 s).
+SLACK = 30
+SLOW_MACHINE = ["--timeout", str(SLACK)]
 LINE = re.compile(r"^  (pass|FAIL|skip)  ([a-z0-9.-]+): (.*) \((\d+) ms\)$")
 
 
@@ -77,7 +84,7 @@ def empty_room(sandbox: Sandbox) -> None:
 @pytest.mark.sandbox
 def test_every_check_passes_against_the_sandbox_running_the_stack(chat_sandbox, tmp_path):
     report = tmp_path / "report.json"
-    result = conformance(*target_args(chat_sandbox), "--json", str(report))
+    result = conformance(*target_args(chat_sandbox), "--json", str(report), *SLOW_MACHINE)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"conformance: {chat_sandbox.ws_url}, callback ")
@@ -174,7 +181,7 @@ def signed_in_sandbox(
 def test_with_sign_in_every_check_passes_given_three_tokens(signed_in_sandbox, issuer):
     tokens = [mint(claims_for(issuer.issuer, name=name)) for name in ("Ann", "Ben", "Cat")]
     token_args = [arg for token in tokens for arg in ("--token", token)]
-    result = conformance(*target_args(signed_in_sandbox), *token_args)
+    result = conformance(*target_args(signed_in_sandbox), *token_args, *SLOW_MACHINE)
     assert result.returncode == 0, result.stdout + result.stderr
     ran = outcomes(result.stdout)
     assert list(ran) == ALL
@@ -247,10 +254,9 @@ def tls_stand_in(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 def test_a_tls_failure_stops_the_run_and_names_ca_bundle(tmp_path):
     with tls_stand_in(tmp_path) as (url, ca_pem):
-        refused = conformance("--url", url, "--only", "handshake.connect-101", timeout=60)
-        trusted = conformance(
-            "--url", url, "--only", "handshake.connect-101", "--ca-bundle", str(ca_pem), timeout=60
-        )
+        only = ["--only", "handshake.connect-101", "--timeout", str(SLACK)]
+        refused = conformance("--url", url, *only, timeout=120)
+        trusted = conformance("--url", url, *only, "--ca-bundle", str(ca_pem), timeout=120)
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "TLS: the certificate of 127.0.0.1:" in refused.stderr
     assert "pass --ca-bundle PEM" in refused.stderr
@@ -320,3 +326,217 @@ def test_list_names_every_check_and_what_it_needs():
     assert listed == ALL
     assert "[needs --callback, --table]" in result.stdout
     assert "[needs --token]" in result.stdout
+
+
+# ---- the chat checks each catch their own fault
+
+
+class StandInChat:
+    """Just enough of the chat (docs/protocol.md) for the `chat.*` checks, on a plain
+    WebSocket server, with one fault that a test can switch on; without one, every chat
+    check passes against it, so a failure is the fault's and not the stand-in's."""
+
+    def __init__(self, fault: str | None) -> None:
+        self.fault = fault
+        self.lock = threading.RLock()
+        self.members: dict[str, ServerConnection] = {}
+        self.seq = 0
+        self.last_public = 0
+        self.history: list[dict] = []
+        self.sent: dict[tuple[str | None, str | None], dict] = {}
+
+    def send(self, ws: ServerConnection, frame: dict) -> None:
+        ws.send(json.dumps(frame))
+
+    def serve(self, ws: ServerConnection) -> None:
+        name: str | None = None
+        tokens, refilled = 10.0, time.monotonic()
+        try:
+            for raw in ws:
+                frame = json.loads(raw)
+                frame_id = frame.get("id")
+                now = time.monotonic()
+                tokens, refilled = min(10.0, tokens + (now - refilled) * 2), now
+                if tokens < 1 and self.fault != "no-rate-limit":
+                    wait = int((1 - tokens) / 2 * 1000) + 1
+                    error = {"code": "RATE_LIMITED", "message": "slow down", "retryAfterMs": wait}
+                    self.send(ws, {"error": {**error, "action": frame["action"], "id": frame_id}})
+                    continue
+                tokens -= 1
+                with self.lock:
+                    name = self.handle(ws, name, frame, frame_id)
+        finally:
+            with self.lock:
+                if name:
+                    del self.members[name]
+
+    def handle(self, ws: ServerConnection, name: str | None, frame: dict, frame_id: str | None):
+        action = frame["action"]
+        if action == "ping":
+            self.send(ws, {"ack": "ping", "id": frame_id})
+        elif action == "setName":
+            name = frame["name"]
+            self.members[name] = ws
+            listed = {"members": sorted(self.members, key=str.lower)}
+            notice = {"systemMessage": f"{name} has joined the chat", "event": "join", "name": name}
+            for other in self.members.values():
+                for sent in (listed, notice):
+                    self.send(other, sent)
+            self.send(ws, {"ack": "setName", "id": frame_id, "name": name})
+        elif action == "sendPublic":
+            copy = self.sent.get((name, frame_id))
+            if copy is None or self.fault == "no-dedup":
+                self.seq += 1
+                prev = self.last_public + (1 if self.fault == "gap" else 0)
+                text = frame["message"]
+                copy = {"publicMessage": f"{name}: {text}", "from": name, "text": text}
+                copy |= {"seq": self.seq, "messageId": f"m{self.seq}", "prev": prev}
+                self.last_public = self.seq
+                self.history.append(copy)
+                self.sent[(name, frame_id)] = copy
+                for other_name, other in self.members.items():
+                    if other_name != name:
+                        self.send(other, copy)
+            self.send(ws, {**copy, "id": frame_id})
+        elif action == "sendPrivate":
+            self.seq += 1
+            text, to = frame["message"], frame["to"]
+            message = {"privateMessage": f"{name}: {text}", "from": name, "to": to, "text": text}
+            message |= {"seq": self.seq, "messageId": f"m{self.seq}"}
+            leak = self.fault == "leak-private"
+            for other_name, other in self.members.items():
+                if other_name == to or (leak and other_name != name):
+                    self.send(other, message)
+            ack = {"ack": "sendPrivate", "id": frame_id, "to": to}
+            self.send(ws, ack | {"seq": self.seq, "messageId": f"m{self.seq}"})
+        elif action == "history":
+            entries = [m for m in self.history if m["seq"] > frame["since"]]
+            self.send(ws, {"history": entries, "final": True, "complete": True, "id": frame_id})
+        return name
+
+
+@contextmanager
+def stand_in_chat(fault: str | None) -> Iterator[str]:
+    chat = StandInChat(fault)
+    with serve(chat.serve, "127.0.0.1", 0, compression=None) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"ws://127.0.0.1:{server.socket.getsockname()[1]}/dev"
+        finally:
+            server.shutdown()
+            thread.join(5)
+
+
+CHAT = [name for name in ALL if name.startswith("chat.")]
+
+
+@pytest.mark.parametrize(
+    ("fault", "failing"),
+    [
+        (None, None),
+        ("leak-private", "chat.private-one-recipient"),
+        ("no-dedup", "chat.dedup-by-id"),
+        ("no-rate-limit", "chat.rate-limit"),
+        ("gap", "chat.public-order"),
+    ],
+)
+def test_each_chat_check_fails_on_its_own_fault_and_only_that_one(fault, failing):
+    out = io.StringIO()
+    with stand_in_chat(fault) as url:
+        status = conformance_main(["--url", url, "--only", ",".join(CHAT), "--timeout", "3"], out)
+    ran = outcomes(out.getvalue())
+    assert list(ran) == CHAT
+    expected = {name: "FAIL" if name == failing else "pass" for name in CHAT}
+    assert ran == expected, out.getvalue()
+    assert status == (1 if failing else 0)
+
+
+@pytest.mark.sandbox
+def test_it_takes_the_stage_from_cdk_deploys_outputs_file(chat_sandbox, tmp_path):
+    args = target_args(chat_sandbox)
+    option = dict(zip(args[::2], args[1::2], strict=True))
+    outputs = tmp_path / "cdk-outputs.json"
+    stack = {
+        "WebSocketUrl": option["--url"],
+        "CallbackUrl": option["--callback"],
+        "TableName": option["--table"],
+    }
+    outputs.write_text(json.dumps({"Chat-dev": stack, "ChatDeployRole": {"Arn": "x"}}))
+    extra = ["--ca-bundle", option["--ca-bundle"]] if "--ca-bundle" in option else []
+    only = ["--only", "chat.ping-ack,connections.get-200"]
+    plain = conformance("--outputs-file", str(outputs), *only, *extra)
+    full = conformance(
+        "--outputs-file",
+        str(outputs),
+        "--connections",
+        "--dynamodb-endpoint",
+        option["--dynamodb-endpoint"],
+        *only,
+        *extra,
+    )
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert outcomes(plain.stdout) == {"chat.ping-ack": "pass", "connections.get-200": "skip"}
+    assert "needs --callback and --table" in plain.stdout
+    assert full.returncode == 0, full.stdout + full.stderr
+    assert outcomes(full.stdout) == {"chat.ping-ack": "pass", "connections.get-200": "pass"}
+    empty_room(chat_sandbox)
+
+
+@contextmanager
+def https_connections_stand_in(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An https @connections stand-in with its own CA (trustme) that knows no connection:
+    410 GoneException for any id, 400 BadRequestException for `not-an-id`."""
+    authority = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    ca_pem = tmp_path / "callback-ca.pem"
+    authority.cert_pem.write_to_path(str(ca_pem))
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            bad = self.path.endswith("/not-an-id")
+            self.send_response(400 if bad else 410)
+            self.send_header("x-amzn-ErrorType", "BadRequestException" if bad else "GoneException")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/dev", ca_pem
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_an_https_callback_is_verified_with_the_ca_bundle(tmp_path):
+    with (
+        tls_stand_in(tmp_path) as (url, ca_pem),
+        https_connections_stand_in(tmp_path) as (
+            callback,
+            callback_ca,
+        ),
+    ):
+        bundle = tmp_path / "bundle.pem"
+        bundle.write_text(ca_pem.read_text() + callback_ca.read_text())
+        only = ["--only", "connections.unknown-and-malformed-ids", "--timeout", str(SLACK)]
+        untrusted = conformance(
+            "--url", url, "--callback", callback, *only, "--ca-bundle", str(ca_pem)
+        )
+        trusted = conformance(
+            "--url", url, "--callback", callback, *only, "--ca-bundle", str(bundle)
+        )
+    assert untrusted.returncode == 1, untrusted.stdout + untrusted.stderr
+    assert "  FAIL  connections.unknown-and-malformed-ids: GetConnection: TLS: " in untrusted.stdout
+    assert "pass --ca-bundle PEM" in untrusted.stdout
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+    assert "410 GoneException, 400 BadRequestException" in trusted.stdout
