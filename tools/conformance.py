@@ -12,8 +12,9 @@ stage, so "the sandbox behaves like AWS" is something anyone can check in their 
 account. Every check uses only what a client or an IAM caller can see: WebSocket
 handshakes, frames and close codes, and the `@connections` API signed with SigV4 by
 boto3. A line per check (pass, FAIL with the reason, or skip with what it needs), a
-summary, and the exit status: 0 when no check failed, 1 when one did, 2 when the suite
-could not run (bad arguments, a target that cannot be reached, a TLS failure).
+summary, and the exit status: 0 when no check failed (and one passed), 1 when one did
+(or every check was skipped), 2 when the suite could not run (bad arguments, a target
+that cannot be reached, a TLS failure).
 
 What a check needs:
 - `@connections` checks: `--callback` (the stage's callback URL) and AWS credentials from
@@ -1283,7 +1284,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="bin/conformance",
         description="Check a chat stage (deployed or the local sandbox) against API Gateway's "
         "documented behaviour and the chat protocol. Exit 0: no check failed; 1: a check "
-        "failed; 2: the suite could not run.",
+        "failed, or all were skipped; 2: the suite could not run.",
     )
     target = parser.add_argument_group("target")
     target.add_argument("--url", help="the stage's WebSocket URL: wss://… (ws:// for loopback)")
@@ -1437,14 +1438,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         suite.cleanup()
     counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "skip")}
     seconds = time.monotonic() - started
-    verdict = "PASS" if counts["fail"] == 0 else "FAIL"
+    ok = counts["fail"] == 0 and counts["pass"] > 0  # all skipped proves nothing
+    verdict = "PASS" if ok else "FAIL" if counts["fail"] else "NOTHING CHECKED"
     summary = f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped"
     suite.say(f"{PROG}: {verdict} ({summary}, {seconds:.1f} s)")
     if args.json:
         report = {
             "url": options.url,
             "callback": options.callback,
-            "ok": counts["fail"] == 0,
+            "ok": ok,
             "passed": counts["pass"],
             "failed": counts["fail"],
             "skipped": counts["skip"],
@@ -1460,7 +1462,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             ],
         }
         args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return 0 if counts["fail"] == 0 else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -540,3 +540,12 @@ def test_an_https_callback_is_verified_with_the_ca_bundle(tmp_path):
     assert "pass --ca-bundle PEM" in untrusted.stdout
     assert trusted.returncode == 0, trusted.stdout + trusted.stderr
     assert "410 GoneException, 400 BadRequestException" in trusted.stdout
+
+
+def test_a_run_where_every_check_was_skipped_does_not_pass():
+    out = io.StringIO()
+    with stand_in_chat(None) as url:
+        status = conformance_main(["--url", url, "--only", "connections.get-200"], out)
+    assert status == 1
+    assert "  skip  connections.get-200: needs --callback and --table" in out.getvalue()
+    assert "conformance: NOTHING CHECKED (0 passed, 0 failed, 1 skipped, " in out.getvalue()
