@@ -232,7 +232,7 @@ class Client:
                     )
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise CheckFailed(f"{self.label}: no {what} within {timeout:g} s")
+                    raise CheckFailed(f"{self.label}: {what} did not come within {timeout:g} s")
                 self._lock.wait(remaining)
 
     def close(self) -> None:
@@ -302,6 +302,7 @@ class Suite:
     members: list[Client] = field(default_factory=list)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
     gone_id: str | None = None
+    join_failed: str | None = None
     _ssl: ssl.SSLContext | None = None
     _management: Any = None
 
@@ -399,6 +400,13 @@ class Suite:
     def join(self, index: int) -> tuple[Client, int, Frame]:
         """Member `index` connects and sends setName with an id; returns it, the index of
         its first frame and the acknowledgement."""
+        try:
+            return self._join(index)
+        except CheckFailed as error:
+            self.join_failed = str(error)
+            raise
+
+    def _join(self, index: int) -> tuple[Client, int, Frame]:
         name = self.member_name(index)
         token = self.options.tokens[index] if self.options.tokens else None
         member = self.client(f"member {name}", token=token)
@@ -415,8 +423,11 @@ class Suite:
         return member, 0, ack
 
     def room(self, count: int) -> list[Client]:
-        """The first `count` members, joined (in order) if they are not yet."""
+        """The first `count` members, joined (in order) if they are not yet. A join that
+        failed once fails every later check that needs it at once, with the same reason."""
         while len(self.members) < count:
+            if self.join_failed:
+                raise CheckFailed(f"(joining failed earlier) {self.join_failed}")
             self.join(len(self.members))
         for member in self.members[:count]:
             if member.closed.is_set():
