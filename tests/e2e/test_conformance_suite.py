@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import trustme
 from websockets.sync.server import ServerConnection, serve
+from websockets.typing import Subprotocol
 
 from tests.e2e.test_sign_in_through_sandbox import synth_with_sign_in
 from tests.support.chat_client import room_items
@@ -567,3 +568,33 @@ def test_a_join_that_fails_fails_the_checks_needing_members_once_not_each_after_
     assert "the setName acknowledgement (id cf-join-" in out.getvalue()
     assert out.getvalue().count("(joining failed earlier)") == len(CHAT) - len(NO_MEMBERS) - 1
     assert elapsed < 2 * 2 + 3  # one wait for the join, not one per check
+
+
+def test_with_token_source_protocol_the_token_is_offered_beside_chat_and_chat_must_come_back():
+    offered: list[str | None] = []
+
+    def record(ws: ServerConnection) -> None:
+        assert ws.request is not None
+        offered.append(ws.request.headers.get("Sec-WebSocket-Protocol"))
+        for _ in ws:
+            pass
+
+    token = mint(claims_for("https://issuer.example", name="Eve"))
+    only = ["--only", "sign-in.good-token-101", "--token", token, "--token-source", "protocol"]
+    outputs: dict[str, tuple[int, str]] = {}
+    for case, chosen in (("picks chat", [Subprotocol("chat")]), ("picks none", None)):
+        out = io.StringIO()
+        with serve(record, "127.0.0.1", 0, subprotocols=chosen) as server:
+            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            thread.start()
+            url = f"ws://127.0.0.1:{server.socket.getsockname()[1]}/dev"
+            outputs[case] = conformance_main(["--url", url, *only], out), out.getvalue()
+            server.shutdown()
+            thread.join(5)
+    assert set(offered) == {f"chat, {token}"}
+    status, text = outputs["picks chat"]
+    assert status == 0, text
+    assert "  pass  sign-in.good-token-101: 101 (token in the protocol) (" in text
+    status, text = outputs["picks none"]
+    assert status == 1, text
+    assert "  FAIL  sign-in.good-token-101: 101 with Sec-WebSocket-Protocol None, expected" in text
