@@ -311,8 +311,9 @@ class Suite:
     @property
     def ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
-            cafile = str(self.options.ca_bundle) if self.options.ca_bundle else None
-            self._ssl = ssl.create_default_context(cafile=cafile)
+            self._ssl = ssl.create_default_context()  # the system's CAs
+            if self.options.ca_bundle:  # and the private CA
+                self._ssl.load_verify_locations(cafile=str(self.options.ca_bundle))
         return self._ssl
 
     def open(
