@@ -16,6 +16,7 @@ import yaml
 
 from infra.config import DEFAULTS
 from infra.deploy_role import DEPLOY_ENVIRONMENTS
+from tools.conformance import parse_args as parse_conformance_args
 from tools.diff_guard import ALLOW_LABEL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -192,6 +193,32 @@ def test_main_deploys_dev_then_prod_each_followed_by_the_smoke_test(jobs):
         assert '-c "stage=$STAGE"' in runs[deploy]
         assert "--outputs-file cdk-outputs.json" in runs[deploy]
         assert runs[deploy + 1].startswith("bin/smoke --outputs-file cdk-outputs.json")
+        assert runs[deploy + 2].startswith("bin/conformance --outputs-file cdk-outputs.json")
+
+
+def test_each_deploy_runs_the_conformance_suite_after_the_smoke_test_and_keeps_its_report(jobs):
+    for name, stage in (("deploy-dev", "dev"), ("deploy-prod", "prod")):
+        steps = jobs[name]["steps"]
+        smoke = next(
+            i for i, s in enumerate(steps) if str(s.get("run", "")).startswith("bin/smoke")
+        )
+        conformance = steps[smoke + 1]
+        assert conformance["name"] == f"Conformance {stage}"
+        assert "if" not in conformance  # only after a deploy and smoke test that passed
+        command = shlex.split(conformance["run"])
+        assert command[0] == "bin/conformance"
+        # The options are ones bin/conformance takes, and the report goes where the upload reads.
+        args = parse_conformance_args(command[1:])
+        assert args.outputs_file == Path("cdk-outputs.json")
+        assert args.json == Path(f"conformance-{stage}.json")
+        # No --connections: the deploy role may not call @connections (infra/deploy_role.py).
+        assert not args.connections
+        upload = steps[smoke + 2]
+        assert str(upload["uses"]).startswith("actions/upload-artifact@")
+        assert upload["if"] == "always()"
+        assert upload["with"]["name"] == f"conformance-{stage}"
+        assert upload["with"]["path"] == f"conformance-{stage}.json"
+    assert (ROOT / "bin" / "conformance").stat().st_mode & 0o111
 
 
 def test_the_context_keys_the_workflow_passes_exist(jobs):
