@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.pages import join_as, members
-from tests.support.sandbox import ROOT, Sandbox, running_sandbox
+from tests.browser.pages import deliver_twice, entries, join_as, members
+from tests.support.chat_client import room_items
+from tests.support.sandbox import ROOT, Sandbox, running_sandbox, wait_for
 from tests.support.synth import synth_template
 
 pytestmark = [pytest.mark.browser, pytest.mark.synth]
@@ -36,10 +37,12 @@ def open_big_room(
     contexts: list[Any] = []
     problems: list[str] = []
 
-    def open_page() -> tuple[Page, list[dict[str, Any]]]:
+    def open_page(twice: bool = False) -> tuple[Page, list[dict[str, Any]]]:
         context = browser.new_context()
         contexts.append(context)
         page = context.new_page()
+        if twice:
+            deliver_twice(page)
         frames: list[dict[str, Any]] = []
         page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
         page.on(
@@ -55,6 +58,7 @@ def open_big_room(
     yield open_page
     for context in contexts:
         context.close()
+    wait_for(lambda: None if room_items(big_room_sandbox) else True, what="an empty room")
     assert problems == []
 
 
@@ -90,3 +94,24 @@ def test_parts_build_the_list_and_notices_keep_it_right(open_big_room):
     expect(members(bob)).to_have_text(["Abe(you)", "Alice", "Dave"])
     expect(members(dave)).to_have_text(["Abe", "Alice", "Dave(you)"])
     assert not any("members" in f for f in alice_frames[seen_before:])
+
+
+def test_repeated_parts_and_notices_change_nothing_in_a_big_room(open_big_room):
+    # GIVEN a big room whose pages get every frame twice (parts and notices alike)
+    pages = [open_big_room(twice=True)[0] for _ in range(3)]
+    for page, name in zip(pages, ("Ann", "Ben", "Cat"), strict=True):
+        join_as(page, name)
+        expect(page.locator("#membersList .you-badge")).to_have_count(1)
+    # WHEN a fourth joins (the list in parts, twice) and one renames (a notice, twice)
+    dan, _ = open_big_room(twice=True)
+    join_as(dan, "Dan")
+    expect(members(dan)).to_have_text(["Ann", "Ben", "Cat", "Dan(you)"])
+    pages[1].fill("#nameInput", "Bea")
+    pages[1].click("#setNameBtn")
+    # THEN every list is right, and every notice shown once
+    for page in (pages[0], pages[2], dan):
+        expect(members(page).filter(has_text="Bea")).to_have_count(1)
+        expect(members(page)).to_have_count(4)
+        renamed = entries(page, "system").filter(has_text="Ben is now known as Bea")
+        expect(renamed).to_have_count(1)
+    expect(entries(pages[0], "system").filter(has_text="Dan has joined the chat")).to_have_count(1)

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import itertools
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, WebSocketRoute, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.pages import entries, join_as, members, say
+from tests.browser.pages import deliver_twice, entries, join_as, members, say
 from tests.support.chat_client import room_items
 from tests.support.sandbox import Sandbox, wait_for
 
 pytestmark = pytest.mark.browser
-
-# Frames that go to more than one member, which the server stamps with an `eventId`.
-EVENT_KEYS = ("systemMessage", "members", "memberList")
 
 
 def test_the_name_survives_a_reload_and_is_set_again_after_reconnecting(open_page):
@@ -50,27 +45,13 @@ def doubled_pages(browser: Browser, chat_sandbox: Sandbox) -> Iterator[Any]:
     frame twice would send it: notices and member lists with one `eventId` per event."""
     contexts: list[Any] = []
     problems: list[str] = []
-    ids = itertools.count(1)
-
-    def doubled(ws: WebSocketRoute) -> None:
-        server = ws.connect_to_server()
-
-        def twice(message: str | bytes) -> None:
-            frame = json.loads(message)
-            if isinstance(frame, dict) and any(key in frame for key in EVENT_KEYS):
-                frame["eventId"] = f"e{next(ids)}"
-            text = json.dumps(frame)
-            ws.send(text)
-            ws.send(text)
-
-        server.on_message(twice)
 
     def open_doubled() -> Page:
         context = browser.new_context()
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-        page.route_web_socket("**/production*", doubled)
+        deliver_twice(page)
         page.goto(chat_sandbox.base_url + "/")
         return page
 
