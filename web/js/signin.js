@@ -33,7 +33,11 @@ export const PENDING_KEY = "chat.signIn.pending";
 export const SIGNED_IN_KEY = "chat.signIn.active";
 /** Refresh a token that expires within this time. */
 export const REFRESH_MARGIN_MS = 60 * 1000;
+/** A discovery or token request that takes longer fails (the page then asks to sign in). */
+export const REQUEST_TIMEOUT_MS = 10000;
 const TOKEN_SOURCES = new Set(["query", "protocol"]);
+const timeout = () =>
+  typeof AbortSignal?.timeout === "function" ? AbortSignal.timeout(REQUEST_TIMEOUT_MS) : undefined;
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 export class SignInError extends Error {
@@ -132,6 +136,7 @@ export function jwtClaims(token) {
 export async function discover(issuer, { fetchImpl = globalThis.fetch } = {}) {
   const res = await fetchImpl(`${issuer}/.well-known/openid-configuration`, {
     headers: { Accept: "application/json" },
+    signal: timeout(),
   });
   if (!res.ok) throw new SignInError(`The issuer's discovery document answered HTTP ${res.status}.`);
   const doc = await res.json();
@@ -338,6 +343,7 @@ export class SignIn {
         body: new URLSearchParams(fields).toString(),
         cache: "no-store",
         credentials: "omit",
+        signal: timeout(),
       });
     } catch (err) {
       throw new SignInError(`The token endpoint could not be reached (${err?.message ?? err}).`);
