@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,14 @@ SIGN_IN_ENV = {
 
 
 def endpoint_document(site: StaticSite) -> Any:
-    request = make_mocked_request("GET", "/get-ws-endpoint", headers={"Host": "127.0.0.1:8080"})
-    response = asyncio.run(site.handle(request, ["get-ws-endpoint"]))
-    return json.loads(response.body)  # type: ignore[attr-defined]
+    async def get() -> Any:
+        request = make_mocked_request("GET", "/get-ws-endpoint", headers={"Host": "127.0.0.1:8080"})
+        return await site.handle(request, ["get-ws-endpoint"])
+
+    # A thread of its own: another suite's loop (Playwright's) may run in this one.
+    with ThreadPoolExecutor(1) as pool:
+        response = pool.submit(asyncio.run, get()).result()
+    return json.loads(response.body)
 
 
 def test_the_sign_in_settings_come_from_the_connect_authorizers_environment() -> None:
