@@ -125,6 +125,7 @@ DEFAULTS: dict[str, Any] = {
     "signInJwksUrl": "",  # empty: <signInIssuer>/.well-known/jwks.json
     "signInNameClaim": "cognito:username",
     "signInTokenSource": "query",
+    "signInDomain": "",  # empty: <signInIssuer>'s origin
     "signInLayerDir": DEFAULT_LAYER_DIR,
     # The pipeline's deploy-role stack (infra/deploy_role.py, docs/deploy.md): created only
     # when githubRepository (owner/name) is set.
@@ -214,10 +215,18 @@ class SignInConfig:
     name_claim: str
     token_source: str
     layer_dir: Path
+    # The origin of the issuer's authorization and token endpoints (Cognito: the user
+    # pool's domain), which the hosted page's CSP lets it fetch tokens from.
+    domain: str = ""
 
     @property
     def identity_source(self) -> str:
         return SIGN_IN_TOKEN_SOURCES[self.token_source]
+
+    @property
+    def client_id(self) -> str:
+        """The OAuth client the page signs in as: an ID token's `aud` is its client's id."""
+        return self.audience
 
 
 @dataclass(frozen=True)
@@ -699,6 +708,13 @@ class _Reader:
         layer_dir = str(self.get("signInLayerDir")).strip()
         if not layer_dir:
             raise ConfigError("context signInLayerDir must be a directory")
+        issuer_parts = urlsplit(issuer)
+        domain = self.url("signInDomain", f"{issuer_parts.scheme}://{issuer_parts.netloc}")
+        if urlsplit(domain).path not in ("", "/"):
+            raise ConfigError(
+                f"context signInDomain={domain!r} must be an origin (scheme and host, no "
+                "path), such as https://chat.auth.eu-west-1.amazoncognito.com"
+            )
         return SignInConfig(
             issuer=issuer,
             audience=audience,
@@ -706,6 +722,7 @@ class _Reader:
             name_claim=name_claim,
             token_source=source,
             layer_dir=Path(layer_dir),
+            domain=domain.rstrip("/"),
         )
 
     def url(self, key: str, default: str = "") -> str:

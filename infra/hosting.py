@@ -11,12 +11,15 @@ table, one API), while the page is deployed, updated and deleted with the chat:
 - `Distribution`: HTTPS only (HTTP is redirected), `index.html` at `/`, and on every
   answer the response headers policy `Headers`: a strict Content-Security-Policy whose
   `connect-src` is the page's own origin (for `GET /get-ws-endpoint`) and this API's stage
-  URL, nothing else; HSTS; `nosniff`; `Referrer-Policy: no-referrer`; `X-Frame-Options: DENY`.
+  URL, nothing else (with `signIn`: also the issuer, for its discovery document, and the
+  origin of its token endpoint, `signInDomain`); HSTS; `nosniff`;
+  `Referrer-Policy: no-referrer`; `X-Frame-Options: DENY`.
 - `Deploy*`: the files of web/ that the browser loads (WEB_EXCLUDE leaves out the Node.js
   tests, the README and package.json), one BucketDeployment per content type so that every
   object gets its exact Content-Type, plus `get-ws-endpoint`, `{"endpoint": "<stage URL>"}`
-  as application/json: the path the sandbox answers, so the same client files find their
-  endpoint locally and deployed. Every object is `Cache-Control: no-cache`: browsers
+  as application/json (with `signIn`, also how the page signs in: `endpoint_document`): the
+  path the sandbox answers, so the same client files find their endpoint locally and
+  deployed. Every object is `Cache-Control: no-cache`: browsers
   revalidate with the ETag and CloudFront keeps it for the cache policy's minimum TTL (1 s),
   so a deploy shows within seconds without an invalidation, which would need
   `cloudfront:CreateInvalidation` on `*`.
@@ -46,7 +49,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
-from infra.config import RETENTION_DAYS
+from infra.config import RETENTION_DAYS, SignInConfig
 from infra.nag import acknowledge
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -63,6 +66,8 @@ CONTENT_TYPES: Mapping[str, str] = {
 }
 # The endpoint document the client fetches (web/js/endpoint.js), as the sandbox serves it.
 ENDPOINT_KEY = "get-ws-endpoint"
+# What the page asks the issuer for: an ID token (the authorizer accepts nothing else).
+SIGN_IN_SCOPE = "openid"
 ENDPOINT_CONTENT_TYPE = "application/json"
 CACHE_CONTROL = "no-cache"
 INDEX = "index.html"
@@ -98,19 +103,52 @@ def _excluded(name: str) -> bool:
     return name.startswith(".") or name in WEB_EXCLUDE
 
 
-def content_security_policy(endpoint: str) -> str:
+def endpoint_document(endpoint: str, sign_in: SignInConfig | None = None) -> dict[str, object]:
+    """`GET /get-ws-endpoint`: where the page connects and, with sign-in, how it signs in.
+
+    `endpoint` stays as it always was, so older pages keep working. `signIn` is what
+    web/js/signin.js needs for OpenID Connect's code flow with PKCE as a public client:
+    the issuer (its discovery document names the authorization and token endpoints), the
+    client id (an ID token's `aud`, so the authorizer's audience), where the token goes on
+    the WebSocket (`signInTokenSource`), the scope, and the claim that gives the name.
+    """
+    document: dict[str, object] = {"endpoint": endpoint}
+    if sign_in is not None:
+        document["signIn"] = {
+            "issuer": sign_in.issuer,
+            "clientId": sign_in.client_id,
+            "tokenSource": sign_in.token_source,
+            "scope": SIGN_IN_SCOPE,
+            "nameClaim": sign_in.name_claim,
+        }
+    return document
+
+
+def sign_in_sources(sign_in: SignInConfig | None) -> list[str]:
+    """The sign-in fetches the page makes: the issuer's discovery document (the issuer's
+    path and below) and the token endpoint (the domain's origin). The sign-in page itself
+    is a navigation, which connect-src does not govern."""
+    if sign_in is None:
+        return []
+    sources = [sign_in.issuer.rstrip("/") + "/", sign_in.domain or sign_in.issuer]
+    return list(dict.fromkeys(sources))
+
+
+def content_security_policy(endpoint: str, sign_in: SignInConfig | None = None) -> str:
     """The page's CSP: its own files only, and WebSockets to `endpoint` (the stage URL) only.
 
     `connect-src` keeps 'self' for the page's `GET /get-ws-endpoint`: once connect-src is
-    set, fetch obeys it instead of default-src.
+    set, fetch obeys it instead of default-src. With sign-in it also allows the issuer's
+    discovery document and its token endpoint (sign_in_sources).
     """
+    connect = " ".join(["'self'", endpoint, *sign_in_sources(sign_in)])
     return "; ".join(
         (
             "default-src 'self'",
             "script-src 'self'",
             "style-src 'self'",
             "img-src 'self' data:",
-            f"connect-src 'self' {endpoint}",
+            f"connect-src {connect}",
             "object-src 'none'",
             "frame-ancestors 'none'",
             "base-uri 'none'",
@@ -147,10 +185,12 @@ class WebHosting(NestedStack):
         log_removal_policy: RemovalPolicy,
         log_retention: logs.RetentionDays,
         web_dir: Path = WEB_DIR,
+        sign_in: SignInConfig | None = None,
     ) -> None:
         super().__init__(scope, construct_id, description=f"{name}: the hosted web client")
         self.files = web_files(web_dir)
         self.endpoint = endpoint
+        self.sign_in = sign_in
         self.logs = s3.Bucket(
             self,
             "Logs",
@@ -188,7 +228,8 @@ class WebHosting(NestedStack):
             comment=f"{name}: security headers of the web client",
             security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
                 content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
-                    content_security_policy=content_security_policy(endpoint), override=True
+                    content_security_policy=content_security_policy(endpoint, sign_in),
+                    override=True,
                 ),
                 strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
                     access_control_max_age=HSTS_MAX_AGE, include_subdomains=True, override=True
@@ -258,7 +299,9 @@ class WebHosting(NestedStack):
             extensions = sorted(e for e, t in CONTENT_TYPES.items() if t == content_type)
             source = s3deploy.Source.bucket(site.bucket, site.s3_object_key)
             groups[content_type] = (source, [f"*{extension}" for extension in extensions])
-        endpoint = s3deploy.Source.json_data(ENDPOINT_KEY, {"endpoint": self.endpoint})
+        endpoint = s3deploy.Source.json_data(
+            ENDPOINT_KEY, endpoint_document(self.endpoint, self.sign_in)
+        )
         groups[ENDPOINT_CONTENT_TYPE] = (endpoint, [ENDPOINT_KEY])
         deployments: dict[str, s3deploy.BucketDeployment] = {}
         for content_type, (source, include) in groups.items():

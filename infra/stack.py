@@ -147,6 +147,7 @@ class ChatStack(Stack):
                 removal_policy=config.removal_policy,
                 log_removal_policy=config.log_removal_policy,
                 log_retention=config.log_retention,
+                sign_in=config.sign_in,
             )
             self.chat.function.add_environment(
                 "ALLOWED_ORIGINS", ",".join(config.origin_allow_list(self.web.origin))

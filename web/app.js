@@ -12,12 +12,17 @@
 //                    (one message in flight, ids, acks, resends) and
 //                    js/recovery.js (missed messages: since, history)
 //   js/endpoint.js   ?ws= override (loopback pages only) and GET /get-ws-endpoint
+//   js/signin.js     sign-in (OpenID Connect, code + PKCE) when the endpoint
+//                    document says the stack requires it; the token goes with
+//                    every connection attempt
+//   js/members.js    the member list (`members`, a big room's `memberList`
+//                    parts, join/leave/rename notices), kept by js/names.js
 //   js/render.js     element builders (textContent only, no HTML parsing;
 //                    multi-line messages stay inside one entry)
 
 import { ChatConnection, STATES } from "./js/connection.js";
 import { Conversation } from "./js/conversation.js";
-import { endpointOverride, fetchEndpoint } from "./js/endpoint.js";
+import { endpointOverride, fetchEndpointDocument } from "./js/endpoint.js";
 import { secondsUntil } from "./js/format.js";
 import { NameClaim } from "./js/names.js";
 import { NameReclaim } from "./js/reclaim.js";
@@ -28,8 +33,12 @@ import {
   validateName,
 } from "./js/protocol.js";
 import { memberElement, messageElement, setDelivery } from "./js/render.js";
+import { SignIn, callbackParams, redirectUriOf, signInSettings } from "./js/signin.js";
 
 const MAX_LOG_ENTRIES = 500;
+// The name we chat under, kept for this tab (sessionStorage: a reload joins
+// under it again; another tab starts without one). The sign-in token is never stored.
+const NAME_KEY = "chat.name";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -55,6 +64,8 @@ const ui = {
   sendBtn: $("sendBtn"),
   composeError: $("composeError"),
   composeMode: $("composeMode"),
+  signInBtn: $("signInBtn"),
+  signOutBtn: $("signOutBtn"),
 };
 
 const DEFAULT_NAME_HINT = ui.nameHint.textContent;
@@ -63,9 +74,18 @@ const BASE_TITLE = document.title;
 const names = new NameClaim();
 const reclaim = new NameReclaim({ onRetry: (name) => claimName(name, { isReclaim: true }) });
 const override = endpointOverride(window.location);
+let signIn = null; // a SignIn once /get-ws-endpoint says the stack requires it
 const conn = new ChatConnection({
-  getEndpoint: () =>
-    override ? Promise.resolve(override) : fetchEndpoint({ base: window.location.href }),
+  getEndpoint: async () => {
+    if (override) return override;
+    const doc = await fetchEndpointDocument({ base: window.location.href });
+    if (signIn === null && doc.signIn !== null) {
+      signIn = new SignIn({ settings: signInSettings(doc.signIn) });
+      renderSignIn();
+    }
+    return doc.endpoint;
+  },
+  socketArgs: (endpoint) => (signIn === null ? { url: endpoint } : signedInArgs(endpoint)),
 });
 
 let countdownTimer = null;
@@ -139,7 +159,75 @@ function renderStatus({ state, reconnect, retryAt }) {
   ui.reconnectBtn.disabled = state === STATES.CONNECTED || state === STATES.CONNECTING;
 }
 
+// ------------------------------------------------------------------ sign-in
+
+/** Open the socket with the token; finish a sign-in the issuer just sent us back from. */
+async function signedInArgs(endpoint) {
+  if (!signIn.signedIn && callbackParams(window.location.href) !== null) {
+    try {
+      const back = await signIn.complete(window.location.href);
+      window.history.replaceState(null, "", back);
+    } catch (err) {
+      signIn.forget();
+      window.history.replaceState(null, "", redirectUriOf(window.location.href));
+      logLocal(err?.message ?? "Sign-in failed.", "error");
+      throw err;
+    }
+    renderSignIn();
+  } else if (!signIn.signedIn && signIn.refreshToken === null && signIn.wasSignedIn) {
+    // A reload of a signed-in tab: through the issuer again (its session answers at once).
+    window.location.assign(await signIn.begin(window.location.href));
+    return new Promise(() => {});
+  }
+  return signIn.socketArgs(endpoint);
+}
+
+function renderSignIn() {
+  const on = signIn !== null;
+  ui.signInBtn.hidden = !on || signIn.signedIn;
+  ui.signOutBtn.hidden = !on || !signIn.signedIn;
+  if (on && signIn.signedIn && signIn.name && !reclaim.wanted && !ui.nameInput.value) {
+    ui.nameInput.value = signIn.name; // the server only grants the name the token gives
+  }
+}
+
+ui.signInBtn.addEventListener("click", async () => {
+  try {
+    window.location.assign(await signIn.begin(window.location.href));
+  } catch (err) {
+    logLocal(err?.message ?? "Sign-in failed.", "error");
+  }
+});
+
+ui.signOutBtn.addEventListener("click", () => {
+  const next = signIn.signOut(window.location.href);
+  saveName(null);
+  reclaim.choose(null);
+  conn.disconnect();
+  renderSignIn();
+  ui.statusText.textContent = "Signed out";
+  if (next) window.location.assign(next);
+});
+
 // ------------------------------------------------------------------ names
+
+function savedName() {
+  try {
+    const name = window.sessionStorage.getItem(NAME_KEY);
+    return name !== null && validateName(name).ok ? name : null;
+  } catch {
+    return null;
+  }
+}
+
+function saveName(name) {
+  try {
+    if (name === null) window.sessionStorage.removeItem(NAME_KEY);
+    else window.sessionStorage.setItem(NAME_KEY, name);
+  } catch {
+    /* storage off: a reload starts without a name */
+  }
+}
 
 function setNameError(text) {
   ui.nameError.textContent = text;
@@ -169,6 +257,7 @@ function claimName(name, { isReclaim = false } = {}) {
 
 function onNameConfirmed({ name }) {
   reclaim.confirmed(name);
+  saveName(name);
   conversation.named(name);
   setNameError("");
   setNameHint(`You are chatting as “${name}”.`);
@@ -198,6 +287,7 @@ function onNameRejected(outcome) {
     return;
   }
   if (next.action === "giveUp") {
+    saveName(null);
     conversation.failAll(`you are no longer in the chat as “${next.name}”`);
   }
   setNameHint(names.confirmed ? `You are chatting as “${names.confirmed}”.` : "");
@@ -390,18 +480,18 @@ ui.composer.addEventListener("submit", (ev) => {
 
 // ------------------------------------------------------------------ server events
 
-function handleEvents(events) {
+function handleEvents(frameEvents) {
+  // One frame's events; a frame the server delivered twice is dropped here.
+  const events = conversation.fresh(frameEvents);
   for (const outcome of names.handle(events)) {
     if (outcome.type === "confirmed") onNameConfirmed(outcome);
-    else onNameRejected(outcome);
+    else if (outcome.type === "rejected") onNameRejected(outcome);
+    else if (outcome.type === "members") renderMembers();
   }
 
   // Messages, history, acknowledgements and errors about our own frames.
   for (const ev of conversation.handle(events)) {
     switch (ev.type) {
-      case "members":
-        renderMembers();
-        break;
       case "system":
         conversation.notice({ kind: "system", text: ev.text, ts: ev.ts });
         if (ev.event === "rename" && ev.previous && ev.name) followRename(ev.previous, ev.name);
@@ -448,6 +538,7 @@ conn.on("open", ({ reconnected, endpoint }) => {
   lastEndpointErrorLogged = false;
   ui.status.title = `Server: ${endpoint}`;
   logLocal(reconnected ? "Reconnected." : "Connected.");
+  renderSignIn();
   renderMembers();
   const claim = reclaim.opened();
   if (claim) {
@@ -480,6 +571,12 @@ conn.on("endpointError", ({ error }) => {
   logLocal(`Could not find the chat server (${error?.message ?? "network error"}). Retrying…`, "error");
 });
 
+conn.on("signInNeeded", () => {
+  renderSignIn();
+  ui.statusText.textContent = "Sign in to chat";
+  ui.membersEmpty.textContent = "Sign in to see who is here.";
+});
+
 ui.disconnectBtn.addEventListener("click", () => conn.disconnect());
 ui.reconnectBtn.addEventListener("click", () => conn.connect());
 
@@ -497,5 +594,12 @@ document.addEventListener("visibilitychange", () => {
 conn.on("events", handleEvents);
 updateComposeMode();
 renderMembers();
+const restored = savedName();
+if (restored !== null) {
+  // A reload: join under the same name again, as after a reconnect.
+  reclaim.restore(restored);
+  ui.nameInput.value = restored;
+  setNameHint(`You will re-join as “${restored}” as soon as the connection is up.`);
+}
 if (override) logLocal(`Using the WebSocket endpoint from the address bar: ${override}`);
 conn.connect();

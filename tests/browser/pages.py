@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import Locator, Page, expect
+import itertools
+import json
+
+from playwright.sync_api import Locator, Page, WebSocketRoute, expect
 
 from tests.support.sandbox import Sandbox
 
@@ -48,3 +51,35 @@ def connection_of(sandbox: Sandbox, name: str) -> str:
 def cut(sandbox: Sandbox, name: str) -> None:
     """Close `name`'s connection from the server side, as API Gateway's limits do."""
     sandbox.management().delete_connection(ConnectionId=connection_of(sandbox, name))
+
+
+# Frames that go to more than one member, which the server stamps with an `eventId`.
+EVENT_KEYS = ("systemMessage", "members", "memberList")
+_event_ids = itertools.count(1)
+
+
+def deliver_twice(page: Page) -> None:
+    """From now on, every frame the server sends `page` arrives twice, stamped as the server
+    stamps frames that go to more than one member: one `eventId` per event (the parts of
+    one `memberList` share it and differ by `part`). Call before `goto`."""
+    current_list: list[str] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def twice(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if isinstance(frame, dict) and any(key in frame for key in EVENT_KEYS):
+                if "memberList" in frame and frame.get("part", 1) > 1 and current_list:
+                    frame["eventId"] = current_list[0]
+                else:
+                    frame["eventId"] = f"e{next(_event_ids)}"
+                    if "memberList" in frame:
+                        current_list[:] = [frame["eventId"]]
+            text = json.dumps(frame)
+            ws.send(text)
+            ws.send(text)
+
+        server.on_message(twice)
+
+    page.route_web_socket("**/production*", route)

@@ -18,6 +18,7 @@ from aws_cdk import App, Stack, Token
 from app import build_app
 from infra.config import LOOPBACK_ORIGINS
 from infra.hosting import cloudfront_name, web_files
+from tests.support.sign_in import fake_layer
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
@@ -205,6 +206,49 @@ def test_get_ws_endpoint_is_json_naming_this_stages_url(synth):
     assert json.loads(text) == {"endpoint": endpoint_for(synth)}
 
 
+ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123"
+DOMAIN = "https://chat.auth.eu-west-1.amazoncognito.com"
+
+
+@pytest.fixture(scope="module")
+def signed_in(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The stack with sign-in on for a Cognito user pool and its hosted UI's domain."""
+    layer = fake_layer(tmp_path_factory.mktemp("authorizer-layer"))
+    return synthesize(
+        signIn=True,
+        signInIssuer=ISSUER,
+        signInAudience="app-client-id",
+        signInDomain=DOMAIN,
+        signInTokenSource="protocol",
+        signInLayerDir=str(layer),
+    )
+
+
+def endpoint_document(synth: Synthesized) -> Any:
+    (_, data, props) = deployed_objects(synth)["get-ws-endpoint"]
+    text = data.decode()
+    (markers,) = props["SourceMarkers"]
+    for marker, value in markers.items():
+        text = text.replace(marker, render(value))
+    return json.loads(text)
+
+
+def test_with_sign_in_get_ws_endpoint_also_says_how_the_page_signs_in(signed_in):
+    # `endpoint` as before (older pages keep working), and what web/js/signin.js needs:
+    # the issuer to discover, the app client (the authorizer's audience: an ID token's
+    # `aud`), where the token goes, the scope and the claim that gives the name.
+    assert endpoint_document(signed_in) == {
+        "endpoint": endpoint_for(signed_in),
+        "signIn": {
+            "issuer": ISSUER,
+            "clientId": "app-client-id",
+            "tokenSource": "protocol",
+            "scope": "openid",
+            "nameClaim": "cognito:username",
+        },
+    }
+
+
 def test_one_handler_one_cli_layer_for_all_the_deployments(synth):
     layers = synth.resources(synth.web, "AWS::Lambda::LayerVersion")
     assert len(layers) == 1
@@ -358,6 +402,17 @@ def test_the_csp_allows_the_pages_own_files_and_this_apis_endpoint_only(synth):
     websocket_url = render(synth.parent["Outputs"]["WebSocketUrl"]["Value"])
     assert endpoint_for(synth).replace(synth.api_parameter(), api_id) == websocket_url
     assert "unsafe" not in json.dumps(csp) and "ws:" not in directives["connect-src"]
+
+
+def test_with_sign_in_the_csp_also_allows_the_issuers_discovery_and_token_endpoint(signed_in):
+    csp = security_headers(signed_in)["ContentSecurityPolicy"]
+    directives = dict(d.split(" ", 1) for d in render(csp["ContentSecurityPolicy"]).split("; "))
+    # The discovery document is under the issuer's path (this pool only); the token
+    # endpoint is on the user pool's domain. The hosted sign-in page is a navigation, which
+    # connect-src does not govern, and no form is ever posted (form-action stays 'none').
+    assert directives["connect-src"] == f"'self' {endpoint_for(signed_in)} {ISSUER}/ {DOMAIN}"
+    assert directives["form-action"] == "'none'"
+    assert directives["script-src"] == "'self'"
 
 
 def test_hsts_nosniff_no_referrer_and_no_framing(synth):

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_cdk import App
 from aws_cdk.assertions import Template
 
 from app import build_app
 from infra import authorizer_layer
 from infra.authorizer_layer import BUILD_INFO, LayerNotBuiltError, check_built, pip_command
-from infra.config import ConfigError
+from infra.config import ChatConfig, ConfigError
 from tests.support.sign_in import fake_layer
 from tests.support.stack import chat_template, template_with
 
@@ -225,11 +226,26 @@ def test_authorizer_role_may_write_its_own_log_group_and_nothing_else(template):
         ({"signInNameClaim": ""}, "signInNameClaim"),
         ({"signInTokenSource": "cookie"}, "signInTokenSource"),
         ({"signIn": "maybe"}, "signIn"),
+        ({"signInDomain": "http://chat.auth.eu-west-1.amazoncognito.com"}, "signInDomain"),
+        ({"signInDomain": "https://chat.auth.eu-west-1.amazoncognito.com/oauth2"}, "signInDomain"),
+        ({"signInDomain": "chat.auth.eu-west-1.amazoncognito.com"}, "signInDomain"),
     ],
 )
 def test_bad_sign_in_context_fails_synth_with_the_key_named(sign_in, overrides, key):
     with pytest.raises(ConfigError, match=key):
         template_with(**{**sign_in, **overrides})
+
+
+def test_the_sign_in_domain_is_the_issuers_origin_unless_set(sign_in):
+    # Where the hosted page fetches tokens (its CSP allows it): Cognito's token endpoint is
+    # on the user pool's domain, not on the issuer's host.
+    def sign_in_config(**context: Any) -> Any:
+        return ChatConfig.from_context(App(context={**sign_in, **context}).node).sign_in
+
+    assert sign_in_config().domain == "https://cognito-idp.eu-west-1.amazonaws.com"
+    assert sign_in_config().client_id == CLIENT_ID
+    domain = "https://chat.auth.eu-west-1.amazoncognito.com"
+    assert sign_in_config(signInDomain=domain + "/").domain == domain
 
 
 def test_loopback_http_issuer_is_accepted_for_local_runs(sign_in):

@@ -18,6 +18,14 @@
 // goes back to 0 once a connection has stayed open for `stableAfterMs`, so the
 // 2-hour cut-off reconnects within a second while a server that accepts and
 // immediately drops connections is not hammered.
+//
+// Sign-in: `socketArgs(endpoint)` (injected; by default the endpoint as it is)
+// turns the endpoint into what the WebSocket is opened with, {url, protocols},
+// e.g. the token as a query parameter or as a subprotocol beside `chat`. It is
+// called before every attempt, so it can refresh an expired token. When it
+// rejects (nobody is signed in), the connection stops (disconnected) and emits
+// "signInNeeded"; connect() tries again. The endpoint in "open" and "state"
+// events is always the plain one, never the token.
 
 import { backoffDelay } from "./backoff.js";
 import { KeepAlive, KEEPALIVE_IDLE_MS, STALE_AFTER_MS } from "./keepalive.js";
@@ -35,6 +43,7 @@ const OPEN = 1;
 export class ChatConnection {
   constructor({
     getEndpoint,
+    socketArgs = (endpoint) => ({ url: endpoint }),
     WebSocketImpl = globalThis.WebSocket,
     now = () => Date.now(),
     setTimer = (fn, ms) => setTimeout(fn, ms),
@@ -49,6 +58,7 @@ export class ChatConnection {
   }) {
     Object.assign(this, {
       getEndpoint,
+      socketArgs,
       WebSocketImpl,
       now,
       setTimer,
@@ -215,9 +225,22 @@ export class ChatConnection {
     if (gen !== this.generation || this.state !== STATES.CONNECTING) return;
     this.endpoint = endpoint;
 
+    let target;
+    try {
+      target = await this.socketArgs(endpoint);
+    } catch (err) {
+      if (gen !== this.generation) return;
+      this.setState(STATES.DISCONNECTED);
+      this.emit("signInNeeded", { error: err });
+      return;
+    }
+    if (gen !== this.generation || this.state !== STATES.CONNECTING) return;
+
     let ws;
     try {
-      ws = new this.WebSocketImpl(endpoint);
+      ws = target.protocols
+        ? new this.WebSocketImpl(target.url, target.protocols)
+        : new this.WebSocketImpl(target.url);
     } catch (err) {
       this.logger?.warn?.("could not open WebSocket:", err);
       this.scheduleRetry();

@@ -20,13 +20,23 @@
 //   named(name)                 the server granted our name on this connection
 //   closed()                    the connection closed
 //   submit({kind, to, text, from})  the user sent a message
+//   fresh(events)               one frame's events, or [] when that frame is a
+//                               repeat (call it first, for every frame)
 //   handle(events)              frames from the server; returns the events it
 //                               did not consume (members, system, most errors)
 //   notice(entry)               any other log entry (system, error, local)
 //   failAll(reason)             give up on every message not yet sent
+//
+// Repeats: the server may deliver a frame twice. A public or private message is
+// known by its `messageId` (timeline.js drops one already shown); any other
+// frame that goes to more than one member (join/leave/rename notices, `members`
+// lists, `memberList` parts) by its `eventId` and `part`, which fresh() remembers
+// in the same kind of bounded memory (recent.js). A server that sends no
+// `eventId` (an older stack) gets no such check: its frames are all applied.
 
-import { describeErrorCode, sameName, setNameAction } from "./protocol.js";
+import { describeErrorCode, repeatKey, sameName, setNameAction } from "./protocol.js";
 import { frameIds } from "./ids.js";
+import { RecentIds } from "./recent.js";
 import { Outbox } from "./outbox.js";
 import { Recovery } from "./recovery.js";
 import { Timeline } from "./timeline.js";
@@ -43,6 +53,7 @@ export class Conversation {
     clearTimer = (id) => clearTimeout(id),
     onReconnectNeeded = () => {},
     maxEntries,
+    maxEventIds,
     ackTimeoutMs,
     gapGraceMs,
     requestTimeoutMs,
@@ -65,6 +76,7 @@ export class Conversation {
       ...(gapGraceMs === undefined ? {} : { gapGraceMs }),
       ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
     });
+    this.events = new RecentIds(maxEventIds); // (eventId, part) of the frames applied
     this.handles = new Map(); // outbox item id -> view handle
     this.me = null; // our name on this connection, once granted
   }
@@ -135,6 +147,14 @@ export class Conversation {
   }
 
   // ------------------------------------------------------------ server
+
+  /**
+   * The events of one frame (connection.js emits them frame by frame), or []
+   * when a frame with the same `eventId` and `part` has been applied already.
+   */
+  fresh(events) {
+    return this.events.first(repeatKey(events) ?? undefined) ? events : [];
+  }
 
   /** Handle normalised events; returns the ones left for app.js. */
   handle(events) {

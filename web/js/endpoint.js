@@ -7,6 +7,10 @@
 //    that sends its users' names and messages to a server of their choosing.
 // 2. Otherwise GET /get-ws-endpoint, which answers {"endpoint": "ws(s)://…"}
 //    (the seed's contract). An http(s):// answer is converted to ws(s)://.
+//    When the stack requires sign-in, the same document also has a `signIn`
+//    object (signin.js reads it):
+//    {"endpoint":"wss://…","signIn":{"issuer":"https://…","clientId":"…",
+//     "tokenSource":"query"|"protocol","scope":"openid","nameClaim":"…"}}
 // DOM-free: `fetch` and the page location are passed in.
 
 /** Return a ws:// or wss:// URL string, or null if `value` cannot be one. */
@@ -51,7 +55,16 @@ export function endpointOverride(page) {
  * Fetch the endpoint from `path` (default /get-ws-endpoint).
  * Rejects with an Error if the answer is unusable.
  */
-export async function fetchEndpoint({
+export async function fetchEndpoint(options = {}) {
+  return (await fetchEndpointDocument(options)).endpoint;
+}
+
+/**
+ * Fetch the whole endpoint document: {endpoint, signIn}, where `signIn` is
+ * the document's `signIn` object as it came (null when there is none).
+ * Rejects with an Error if the endpoint is unusable.
+ */
+export async function fetchEndpointDocument({
   fetchImpl = globalThis.fetch,
   path = "/get-ws-endpoint",
   base,
@@ -69,7 +82,8 @@ export async function fetchEndpoint({
     const data = await res.json();
     const endpoint = normaliseEndpoint(data && data.endpoint, base);
     if (!endpoint) throw new Error(`${path} did not return a ws:// or wss:// endpoint`);
-    return endpoint;
+    const signIn = data.signIn !== null && typeof data.signIn === "object" ? data.signIn : null;
+    return { endpoint, signIn };
   } finally {
     if (timer !== null) clearTimeout(timer);
   }

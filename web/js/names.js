@@ -9,7 +9,11 @@
 // broadcasts a join/rename event for that name, or a members list newly
 // contains it (a name that was not listed when we asked). It counts as refused
 // on an error whose action is "setName".
+//
+// It also keeps the member list (members.js): a `members` frame, the
+// `memberList` parts of a big room, and the join/leave/rename notices.
 
+import { MemberList } from "./members.js";
 import { foldName, sameName } from "./protocol.js";
 
 const NAME_ERROR_CODES = new Set(["INVALID_NAME", "NAME_TAKEN"]);
@@ -18,7 +22,12 @@ export class NameClaim {
   constructor() {
     this.confirmed = null; // name the server accepted on the current connection
     this.pending = null; // {name, knownBefore:Set<string>}
-    this.members = [];
+    this.roster = new MemberList();
+  }
+
+  /** Who is in the room (the server's last list, with the notices since applied). */
+  get members() {
+    return this.roster.names;
   }
 
   /** Sending public/private messages is allowed (the server has the last word). */
@@ -48,7 +57,7 @@ export class NameClaim {
     const held = this.confirmed;
     this.confirmed = null;
     this.pending = null;
-    this.members = [];
+    this.roster.reset();
     return held;
   }
 
@@ -56,12 +65,15 @@ export class NameClaim {
    * Feed normalised events; returns outcomes:
    *   {type:"confirmed", name}
    *   {type:"rejected", name, code, message, retryAfterMs}   (name: null if nothing was pending)
+   *   {type:"members"}        the member list changed (once per call, after the others)
    */
   handle(events) {
     const out = [];
+    let changed = false;
     for (const ev of events) {
-      if (ev.type === "members") {
-        this.members = ev.members.slice();
+      const list = this.roster.apply(ev);
+      changed ||= list.changed;
+      if (list.replaced) {
         const p = this.pending;
         if (p && !p.knownBefore.has(foldName(p.name))) {
           const listed = this.members.find((m) => sameName(m, p.name));
@@ -100,6 +112,7 @@ export class NameClaim {
         });
       }
     }
+    if (changed) out.push({ type: "members" });
     return out;
   }
 

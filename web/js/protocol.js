@@ -138,6 +138,7 @@ export function parseSystemText(text) {
 
 const KNOWN_KEYS = [
   "members",
+  "memberList",
   "systemMessage",
   "publicMessage",
   "privateMessage",
@@ -148,15 +149,18 @@ const KNOWN_KEYS = [
 
 /**
  * Turn one decoded JSON frame into zero or more normalised events:
- *   {type:"members", members:[...]}
- *   {type:"system", text, event, name, previous, ts}
+ *   {type:"members", members:[...], eventId}
+ *   {type:"memberList", members:[...], part, parts, eventId}        (a big room's list, in parts)
+ *   {type:"system", text, event, name, previous, ts, eventId}
  *   {type:"public", from, text, ts, seq, prev, messageId, id}
  *   {type:"private", from, to, text, ts, seq, messageId}
  *   {type:"error", code, message, action, id, retryAfterMs, ts}
  *   {type:"ack", ack, id, name, to, seq, messageId, ts}            (v1.1)
  *   {type:"history", items:[public events], final, complete, id}  (v1.1)
  * `receivedAt` (epoch ms) is used when the frame has no `ts`. The v1.1 keys
- * (seq, prev, messageId, id, retryAfterMs) are null when the frame lacks them.
+ * (seq, prev, messageId, id, retryAfterMs, eventId, part) are null when the
+ * frame lacks them. Every event of a frame carries the frame's `eventId` and
+ * `part` (see repeatKey).
  */
 export function normaliseFrame(frame, receivedAt = Date.now()) {
   const events = [];
@@ -164,6 +168,8 @@ export function normaliseFrame(frame, receivedAt = Date.now()) {
     return events;
   }
   const ts = normaliseTs(frame.ts, receivedAt);
+  const eventId = str(frame.eventId);
+  const part = Number.isSafeInteger(frame.part) && frame.part >= 1 ? frame.part : null;
 
   if ("error" in frame && frame.error != null) {
     events.push(normaliseError(frame.error, ts));
@@ -179,6 +185,7 @@ export function normaliseFrame(frame, receivedAt = Date.now()) {
       name: str(frame.name) ?? inferred.name,
       previous: str(frame.previous) ?? inferred.previous,
       ts,
+      eventId,
     });
   }
 
@@ -223,11 +230,17 @@ export function normaliseFrame(frame, receivedAt = Date.now()) {
   }
 
   if (Array.isArray(frame.members)) {
+    events.push({ type: "members", members: nameList(frame.members), eventId });
+  }
+
+  if (Array.isArray(frame.memberList)) {
+    const parts = Number.isSafeInteger(frame.parts) && frame.parts >= 1 ? frame.parts : 1;
     events.push({
-      type: "members",
-      members: frame.members
-        .filter((m) => m !== null && m !== undefined)
-        .map((m) => String(m)),
+      type: "memberList",
+      members: nameList(frame.memberList),
+      part: part ?? 1,
+      parts,
+      eventId,
     });
   }
 
@@ -249,6 +262,23 @@ export function normaliseFrame(frame, receivedAt = Date.now()) {
     });
   }
   return events;
+}
+
+function nameList(list) {
+  return list.filter((m) => m !== null && m !== undefined).map((m) => String(m));
+}
+
+/**
+ * The identity of a frame that went to more than one member, as its events
+ * carry it: `eventId` (the same on every copy of one event) and `part` (which
+ * part of a `memberList`), or null when the server sent no `eventId` (older
+ * stacks: such frames cannot be told from a genuine second event). Public and
+ * private messages are recognised by their `messageId` instead (timeline.js).
+ */
+export function repeatKey(events) {
+  const tagged = events.find((ev) => typeof ev.eventId === "string");
+  if (tagged === undefined) return null;
+  return `${tagged.eventId}\u0000${tagged.part ?? ""}`;
 }
 
 function normalisePublic(frame, ts) {

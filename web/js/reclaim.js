@@ -16,6 +16,9 @@
 //
 // Life cycle, driven by app.js:
 //   choose(name)          the user picked a name (sent now, or on the next open)
+//   restore(name)         the page was reloaded while chatting as `name`: it is
+//                         claimed on the next open like a re-claim (the old
+//                         page's connection may still hold it for a moment)
 //   opened()              a connection opened: returns {name, reclaim} to claim, or null
 //   confirmed(name)       the server granted a name
 //   rejected(outcome, …)  the server refused a setName: returns what happens next
@@ -58,6 +61,13 @@ export class NameReclaim {
     this.stop();
     this.wanted = name;
     this.isReclaim = false;
+  }
+
+  /** The page held `name` before a reload: claim it on the next open, as a re-claim. */
+  restore(name) {
+    this.stop();
+    this.wanted = name;
+    this.isReclaim = true;
   }
 
   /** A connection opened. Returns the claim to send, {name, reclaim}, or null. */

@@ -16,21 +16,22 @@
 //   already shown (it came in a history frame before the acknowledgement),
 //   the pending entry is a duplicate and goes.
 
+import { MAX_IDS, RecentIds } from "./recent.js";
+
 export const MAX_ENTRIES = 500;
 /** How many shown messageIds to remember (more than the log holds). */
-export const MAX_IDS = 5000;
+export { MAX_IDS };
 
 export class Timeline {
   constructor({ maxEntries = MAX_ENTRIES, maxIds = MAX_IDS } = {}) {
     this.maxEntries = maxEntries;
-    this.maxIds = maxIds;
     this.entries = []; // [{handle, seq, pending}], top to bottom
-    this.ids = new Set(); // messageIds shown, oldest first
+    this.ids = new RecentIds(maxIds); // messageIds shown
   }
 
   /** Whether a message with this id has been shown. */
   has(messageId) {
-    return messageId !== null && messageId !== undefined && this.ids.has(messageId);
+    return this.ids.has(messageId);
   }
 
   /** The handles, top to bottom (for tests and debugging). */
@@ -110,9 +111,7 @@ export class Timeline {
   }
 
   remember(messageId) {
-    if (messageId === null || messageId === undefined) return;
     this.ids.add(messageId);
-    while (this.ids.size > this.maxIds) this.ids.delete(this.ids.values().next().value);
   }
 
   evict() {

@@ -7,6 +7,7 @@ import { ChatConnection, STATES } from "../js/connection.js";
 import {
   endpointOverride,
   fetchEndpoint,
+  fetchEndpointDocument,
   isLoopbackHost,
   normaliseEndpoint,
 } from "../js/endpoint.js";
@@ -33,8 +34,9 @@ import {
 
 class FakeSocket {
   static instances = [];
-  constructor(url) {
+  constructor(url, protocols) {
     this.url = url;
+    this.protocols = protocols;
     this.readyState = 0;
     this.sent = [];
     this.closed = null;
@@ -125,10 +127,20 @@ describe("normaliseFrame", () => {
         },
         5,
       ),
-      [{ type: "system", text: "OLD is now known as NEW", event: "rename", name: "NEW", previous: "OLD", ts: 5 }],
+      [
+        {
+          type: "system",
+          text: "OLD is now known as NEW",
+          event: "rename",
+          name: "NEW",
+          previous: "OLD",
+          ts: 5,
+          eventId: null,
+        },
+      ],
     );
     assert.deepEqual(normaliseFrame({ members: ["Alice", "bob"] }), [
-      { type: "members", members: ["Alice", "bob"] },
+      { type: "members", members: ["Alice", "bob"], eventId: null },
     ]);
     assert.deepEqual(
       normaliseFrame({ error: { code: "NAME_TAKEN", message: "taken", action: "setName" } }, 7),
@@ -286,7 +298,7 @@ describe("NameClaim", () => {
     n.request("Alice");
     assert.ok(n.canChat);
     const out = n.handle([{ type: "system", event: "join", name: "Alice" }]);
-    assert.deepEqual(out, [{ type: "confirmed", name: "Alice" }]);
+    assert.deepEqual(out, [{ type: "confirmed", name: "Alice" }, { type: "members" }]);
     assert.equal(n.confirmed, "Alice");
   });
 
@@ -302,7 +314,7 @@ describe("NameClaim", () => {
     const n = new NameClaim();
     n.handle([{ type: "members", members: ["alice"] }]);
     n.request("Alice");
-    assert.deepEqual(n.handle([{ type: "members", members: ["alice"] }]), []);
+    assert.deepEqual(n.handle([{ type: "members", members: ["alice"] }]), [], "nothing changed");
     const out = n.handle([
       { type: "error", code: "NAME_TAKEN", message: "taken", action: "setName" },
     ]);
@@ -420,6 +432,19 @@ describe("endpoint", () => {
     );
     await assert.rejects(fetchEndpoint({ fetchImpl: async () => ({ ok: false, status: 500 }) }));
   });
+
+  it("reads the sign-in settings beside the endpoint, null when sign-in is off", async () => {
+    const signIn = { issuer: "https://issuer.example", clientId: "c", tokenSource: "protocol" };
+    const answer = (doc) => async () => ({ ok: true, json: async () => doc });
+    assert.deepEqual(
+      await fetchEndpointDocument({ fetchImpl: answer({ endpoint: "wss://a.example/p", signIn }) }),
+      { endpoint: "wss://a.example/p", signIn },
+    );
+    assert.deepEqual(await fetchEndpointDocument({ fetchImpl: answer({ endpoint: "wss://a.example/p" }) }), {
+      endpoint: "wss://a.example/p",
+      signIn: null,
+    });
+  });
 });
 
 // ---------------------------------------------------------------- connection
@@ -443,6 +468,44 @@ function makeConn(overrides = {}) {
 }
 
 describe("ChatConnection", () => {
+  it("opens the socket with what socketArgs gives (the token), and reports the plain endpoint", async () => {
+    const { conn } = makeConn({
+      socketArgs: async (endpoint) => ({ url: `${endpoint}?token=t`, protocols: ["chat", "t2"] }),
+    });
+    const opened = [];
+    conn.on("open", (e) => opened.push(e.endpoint));
+    conn.connect();
+    await flush();
+    const ws = FakeSocket.instances[0];
+    assert.equal(ws.url, "ws://test/dev?token=t");
+    assert.deepEqual(ws.protocols, ["chat", "t2"]);
+    ws.serverOpen();
+    assert.deepEqual(opened, ["ws://test/dev"]);
+  });
+
+  it("stops, and says so, when nobody is signed in; connect() tries again", async () => {
+    let signedIn = false;
+    const { conn, states } = makeConn({
+      socketArgs: async (endpoint) => {
+        if (!signedIn) throw new Error("sign in");
+        return { url: endpoint };
+      },
+    });
+    const needed = [];
+    conn.on("signInNeeded", (e) => needed.push(e.error.message));
+    conn.connect();
+    await flush();
+    assert.equal(FakeSocket.instances.length, 0);
+    assert.equal(conn.state, STATES.DISCONNECTED);
+    assert.deepEqual(needed, ["sign in"]);
+    assert.equal(conn.retryTimer, null, "no automatic retry");
+    signedIn = true;
+    conn.connect();
+    await flush();
+    assert.equal(FakeSocket.instances.length, 1);
+    assert.deepEqual(states.map((s) => s.state), ["connecting", "disconnected", "connecting"]);
+  });
+
   it("connects, sends and receives", async () => {
     const { conn, states } = makeConn();
     const got = [];
@@ -457,7 +520,7 @@ describe("ChatConnection", () => {
     assert.equal(conn.send({ action: "setName", name: "A" }), true);
     assert.deepEqual(ws.sent, [{ action: "setName", name: "A" }]);
     ws.serverSend({ members: ["A"] });
-    assert.deepEqual(got, [{ type: "members", members: ["A"] }]);
+    assert.deepEqual(got, [{ type: "members", members: ["A"], eventId: null }]);
     assert.deepEqual(
       states.map((s) => s.state),
       ["connecting", "connected"],

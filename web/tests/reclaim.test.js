@@ -44,6 +44,17 @@ describe("NameReclaim", () => {
     assert.deepEqual(reclaim.opened(), { name: "Alice", reclaim: false });
   });
 
+  it("after a reload, claims the name held before as a re-claim, retried while it is taken", () => {
+    const { reclaim, clock, retries } = makeReclaim();
+    reclaim.restore("Alice");
+    assert.deepEqual(reclaim.opened(), { name: "Alice", reclaim: true });
+    // the reloaded page's old connection still holds the name for a moment
+    const next = reclaim.rejected({ name: "Alice", ...TAKEN });
+    assert.equal(next.action, "retry");
+    clock.advance(next.delayMs);
+    assert.deepEqual(retries, ["Alice"]);
+  });
+
   it("re-claims the held name after a reconnect and opens the retry window", () => {
     const { claim, reclaim, clock } = reconnectedAfterHolding("Alice");
     assert.deepEqual(claim, { name: "Alice", reclaim: true });
