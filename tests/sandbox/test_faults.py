@@ -6,7 +6,6 @@ own sandboxes with switches on and check the documented outcome of each.
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 import subprocess
@@ -50,6 +49,7 @@ def management(sandbox: Sandbox, attempts: int) -> Any:
     return boto3.client(
         "apigatewaymanagementapi",
         endpoint_url=sandbox.callback_url,
+        verify=sandbox.ca_bundle,
         region_name=REGION,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
@@ -72,7 +72,7 @@ def dynamodb_as(sandbox: Sandbox, access_key: str, attempts: int) -> Any:
 def raw_post(
     sandbox: Sandbox, connection_id: str, data: bytes
 ) -> tuple[int, dict[str, str], bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", sandbox.port, timeout=10)
+    connection = sandbox.https_connection(timeout=10)
     try:
         connection.request("POST", f"/dev/@connections/{quote(connection_id, safe='')}", data)
         response = connection.getresponse()
