@@ -218,6 +218,9 @@ def test_help_documents_every_fault_switch() -> None:
         "--fault-post-error-rate",
         "--fault-post-error-status",
         "--fault-post-connections",
+        "--fault-post-break",
+        "--fault-post-late-ms",
+        "--fault-idle-close-ms",
         "--fault-drop-disconnect-rate",
         "--fault-dynamodb-throttle-rate",
         "--fault-crash-after-posts",
@@ -227,6 +230,8 @@ def test_help_documents_every_fault_switch() -> None:
         "--fault-seed",
     ):
         assert option in result.stdout
+    for option in ("--tls-port", "--tls-dir"):
+        assert option in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -234,6 +239,8 @@ def test_help_documents_every_fault_switch() -> None:
     [
         (["--fault-post-error-rate", "2"], "--fault-post-error-rate must be between 0 and 1"),
         (["--fault-post-connections", "some"], "expected all, a fraction or query:NAME=VALUE"),
+        (["--fault-post-late-ms", "0"], "--fault-post-late-ms must be positive"),
+        (["--fault-idle-close-ms", "-1"], "--fault-idle-close-ms must not be negative"),
         (
             ["--fault-dynamodb-throttle-rate", "0.1", "--dynamodb-endpoint", "http://127.0.0.1:9"],
             "needs the embedded DynamoDB",

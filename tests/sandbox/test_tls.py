@@ -139,6 +139,38 @@ def test_tls_dir_and_tls_port_choose_the_ca_file_and_the_port(tmp_path: Path) ->
     assert (tls_dir / "ca.pem").exists()
 
 
+def test_a_busy_tls_port_or_an_unwritable_tls_dir_exits_2(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for args, message in [
+            (("--tls-port", str(port)), f"cannot listen on 127.0.0.1:{port}"),
+            (("--tls-dir", str(blocker / "tls")), "cannot write the CA"),
+        ]:
+            result = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "sandbox",
+                    "--template",
+                    str(MINIMAL_TEMPLATE),
+                    "--port",
+                    "0",
+                    *args,
+                ],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert result.returncode == 2, result.stderr
+            assert message in result.stderr
+
+
 def test_the_default_ca_directory_is_removed_at_exit(tmp_path: Path) -> None:
     with running_sandbox(MINIMAL_TEMPLATE, tmp_path) as sandbox:
         ca = Path(sandbox.ca_bundle)
