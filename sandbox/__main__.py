@@ -15,6 +15,7 @@ from aiohttp import web
 
 from sandbox.dynamodb import EmbeddedDynamoDB, create_tables
 from sandbox.faults import (
+    POST_BREAKS,
     POST_ERROR_STATUSES,
     ConnectionSelector,
     FaultConfig,
@@ -32,6 +33,7 @@ from sandbox.lambdas import (
 )
 from sandbox.stage import INTEGRATION_TIMEOUT_S
 from sandbox.template import StackSpec, TemplateError, find_template, load_template
+from sandbox.tls import SandboxTls, make_tls, temporary_directory
 
 log = logging.getLogger("sandbox")
 
@@ -76,6 +78,21 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=int(os.environ.get("PORT", "8080")),
         help="port to listen on; 0 picks a free one (default: $PORT or 8080)",
+    )
+    parser.add_argument(
+        "--tls-port",
+        metavar="PORT",
+        type=int,
+        default=0,
+        help="port of the HTTPS listener (on 127.0.0.1) serving @connections and Lambda's "
+        "Invoke API; 0 (the default) picks a free one",
+    )
+    parser.add_argument(
+        "--tls-dir",
+        metavar="DIR",
+        type=Path,
+        help="write the sandbox's certificate authority to DIR/ca.pem (default: a temporary "
+        "directory, removed at exit)",
     )
     parser.add_argument(
         "--web-dir",
@@ -174,6 +191,31 @@ def _add_fault_arguments(parser: argparse.ArgumentParser) -> None:
         "that query parameter, e.g. query:fault=slow)",
     )
     faults.add_argument(
+        "--fault-post-break",
+        metavar="MODE",
+        choices=POST_BREAKS,
+        help="deliver every @connections POST to a selected connection, then break its HTTPS "
+        "answer: silent (never answer; hold the connection until the client gives up), "
+        "cut-body (200 with a Content-Length, half the body, then the connection dropped), "
+        "late (answer after --fault-post-late-ms) or reset-after-write (a TCP reset, no answer)",
+    )
+    faults.add_argument(
+        "--fault-post-late-ms",
+        metavar="MS",
+        type=float,
+        default=6000.0,
+        help="with --fault-post-break late: how long after delivering the answer comes "
+        "(default 6000, past the function's 5 s read timeout)",
+    )
+    faults.add_argument(
+        "--fault-idle-close-ms",
+        metavar="MS",
+        type=float,
+        default=0.0,
+        help="the HTTPS listener closes a kept-alive connection after MS milliseconds without "
+        "a request (idle-close; every connection, not only selected ones)",
+    )
+    faults.add_argument(
         "--fault-drop-disconnect-rate",
         metavar="P",
         type=float,
@@ -230,6 +272,9 @@ def fault_config(args: argparse.Namespace) -> FaultConfig:
         post_error_rate=args.fault_post_error_rate,
         post_error_status=args.fault_post_error_status,
         post_connections=ConnectionSelector.parse(args.fault_post_connections),
+        post_break=args.fault_post_break,
+        post_late_ms=args.fault_post_late_ms,
+        idle_close_ms=args.fault_idle_close_ms,
         drop_disconnect_rate=args.fault_drop_disconnect_rate,
         dynamodb_throttle_rate=args.fault_dynamodb_throttle_rate,
         crash_after_posts=args.fault_crash_after_posts,
@@ -274,10 +319,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sandbox: error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_serve(args, stack, listener))
-    except TemplateError as exc:
-        print(f"sandbox: error: {exc}", file=sys.stderr)
+        tls_listener = socket.create_server(("127.0.0.1", args.tls_port), backlog=256)
+    except OSError as exc:
+        listener.close()
+        print(f"sandbox: error: cannot listen on 127.0.0.1:{args.tls_port}: {exc}", file=sys.stderr)
         return 2
+    with temporary_directory() as scratch:
+        try:
+            tls = make_tls(args.tls_dir or Path(scratch))
+        except OSError as exc:
+            print(f"sandbox: error: cannot write the CA to {args.tls_dir}: {exc}", file=sys.stderr)
+            return 2
+        try:
+            return asyncio.run(_serve(args, stack, listener, tls_listener, tls))
+        except TemplateError as exc:
+            print(f"sandbox: error: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            listener.close()
+            tls_listener.close()
 
 
 def _configure_logging() -> None:
@@ -293,15 +353,23 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
-async def _serve(args: argparse.Namespace, stack: StackSpec, listener: socket.socket) -> int:
+async def _serve(
+    args: argparse.Namespace,
+    stack: StackSpec,
+    listener: socket.socket,
+    tls_listener: socket.socket,
+    tls: SandboxTls,
+) -> int:
     stop = _stop_on_signals()
     port = listener.getsockname()[1]
     url_host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
     url_host = "[::1]" if url_host == "::" else url_host
+    endpoint = LocalEndpoint(url_host, port, tls_port=tls_listener.getsockname()[1])
     _warn(stack)
 
     embedded: EmbeddedDynamoDB | None = None
     runner: web.AppRunner | None = None
+    api_runner: web.AppRunner | None = None
     lambdas: LambdaService | None = None
     gateway: Gateway | None = None
     try:
@@ -318,7 +386,8 @@ async def _serve(args: argparse.Namespace, stack: StackSpec, listener: socket.so
         lambdas = _lambda_service(
             stack,
             args,
-            endpoint=LocalEndpoint(url_host, port),
+            endpoint=endpoint,
+            ca_bundle=str(tls.ca_path),
             dynamodb_endpoint=dynamodb_endpoint,
             # Any other AWS call goes to moto, or (with an external DynamoDB) to a local 404:
             # never to real AWS.
@@ -340,6 +409,7 @@ async def _serve(args: argparse.Namespace, stack: StackSpec, listener: socket.so
                 max_duration_s=args.max_duration,
                 integration_timeout_s=args.integration_timeout,
                 functions=stack.functions,
+                api_url=endpoint.https_base,
             ),
             lambdas,
             args.faults,
@@ -349,8 +419,25 @@ async def _serve(args: argparse.Namespace, stack: StackSpec, listener: socket.so
         )
         await runner.setup()
         await web.SockSite(runner, listener).start()
+        idle_close_s = args.faults.config.idle_close_ms / 1000
+        api_runner = web.AppRunner(
+            gateway.api_app(),
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=2.0,
+            **({"keepalive_timeout": idle_close_s} if idle_close_s > 0 else {}),
+        )
+        await api_runner.setup()
+        await web.SockSite(api_runner, tls_listener, ssl_context=tls.server_context).start()
 
-        _banner(stack, args, dynamodb_endpoint, embedded is not None, f"{url_host}:{port}")
+        _banner(
+            stack,
+            args,
+            dynamodb=dynamodb_endpoint,
+            embedded=embedded is not None,
+            endpoint=endpoint,
+            tls=tls,
+        )
         await stop.wait()
         _say("sandbox: stopping")
     finally:
@@ -358,11 +445,12 @@ async def _serve(args: argparse.Namespace, stack: StackSpec, listener: socket.so
             await gateway.shutdown()
         if runner is not None:
             await runner.cleanup()
+        if api_runner is not None:
+            await api_runner.cleanup()
         if lambdas is not None:
             await lambdas.close()
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
-        listener.close()
     _say("sandbox: stopped")
     return 0
 
@@ -402,6 +490,7 @@ def _lambda_service(
     args: argparse.Namespace,
     *,
     endpoint: LocalEndpoint,
+    ca_bundle: str,
     dynamodb_endpoint: str,
     fallback_endpoint: str,
 ) -> LambdaService:
@@ -416,9 +505,10 @@ def _lambda_service(
             function,
             region=args.region,
             dynamodb_endpoint=dynamodb_endpoint,
-            lambda_endpoint=f"http://{endpoint.authority}",
+            lambda_endpoint=endpoint.https_base,
             fallback_endpoint=fallback_endpoint,
             variables=variables,
+            ca_bundle=ca_bundle,
         )
         pools[function.logical_id] = FunctionPool(
             FunctionConfig(function, environment), max_workers=args.workers
@@ -427,9 +517,17 @@ def _lambda_service(
 
 
 def _banner(
-    stack: StackSpec, args: argparse.Namespace, dynamodb: str, embedded: bool, base: str
+    stack: StackSpec,
+    args: argparse.Namespace,
+    *,
+    dynamodb: str,
+    embedded: bool,
+    endpoint: LocalEndpoint,
+    tls: SandboxTls,
 ) -> None:
     api = stack.api
+    base = endpoint.authority
+    https = endpoint.https_base
     _say(f"Stack:         {stack.stack_name} ({stack.template_path})")
     _say(
         f"API:           {api.name} (local id {api.api_id}), region {args.region}, "
@@ -452,11 +550,12 @@ def _banner(
     _say(f"DynamoDB:      {dynamodb} ({kind}); tables: {tables}")
     for line in args.faults.config.describe():
         _say(f"Fault:         {line}")
-    _say(f"Lambda Invoke: http://{base}/2015-03-31/functions/<name>/invocations")
+    _say(f"Lambda Invoke: {https}/2015-03-31/functions/<name>/invocations")
+    _say(f"CA bundle:     {tls.ca_path}")
     _say(f"Web page:      http://{base}/")
     for stage in api.stages:
         _say(f"WebSocket URL: ws://{base}/{stage}")
-        _say(f"Callback URL:  http://{base}/{stage}")
+        _say(f"Callback URL:  {https}/{stage}")
     _say(f"Sandbox ready: http://{base}/")
 
 

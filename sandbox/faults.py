@@ -5,6 +5,10 @@ Each switch makes the sandbox misbehave the way AWS sometimes does, never in a w
 - `@connections` POSTs that are slow, or answered 429 LimitExceededException or 500 instead of
   being delivered, for all connections, a fraction of them, or those whose $connect URL
   carried a given query parameter;
+- `@connections` POSTs that are delivered but whose HTTPS answer breaks (`--fault-post-break`):
+  never sent (`silent`), cut in the middle of its body (`cut-body`), sent after the caller's
+  read timeout (`late`), or replaced by a TCP reset (`reset-after-write`);
+- kept-alive HTTPS connections closed by the server after a short idle time (`idle-close`);
 - `$disconnect` events that never arrive (API Gateway delivers them on a best-effort basis);
 - throttling errors from the embedded DynamoDB, in DynamoDB's own JSON error format;
 - an execution environment that dies in the middle of a broadcast: the worker whose
@@ -29,6 +33,18 @@ from typing import Any
 log = logging.getLogger("sandbox")
 
 POST_ERROR_STATUSES = (429, 500)
+# How a delivered post's answer breaks (`--fault-post-break`); docs/sandbox.md has each.
+SILENT = "silent"
+CUT_BODY = "cut-body"
+LATE = "late"
+RESET_AFTER_WRITE = "reset-after-write"
+POST_BREAKS = (SILENT, CUT_BODY, LATE, RESET_AFTER_WRITE)
+_BREAK_DESCRIPTIONS = {
+    SILENT: "delivered, never answered",
+    CUT_BODY: "delivered, 200 with its body cut and the connection dropped",
+    LATE: "delivered, answered after {late:g} ms",
+    RESET_AFTER_WRITE: "delivered, then the connection reset (no answer)",
+}
 _ATTEMPT = re.compile(r"(?:^|;)\s*attempt=(\d+)")
 _MAX = re.compile(r"(?:^|;)\s*max=(\d+)")
 _ROOT = re.compile(r"Root=([0-9A-Za-z-]+)")
@@ -86,6 +102,9 @@ class FaultConfig:
     post_error_rate: float = 0.0
     post_error_status: int = 429
     post_connections: ConnectionSelector = dataclasses.field(default_factory=ConnectionSelector)
+    post_break: str | None = None
+    post_late_ms: float = 6000.0
+    idle_close_ms: float = 0.0
     drop_disconnect_rate: float = 0.0
     dynamodb_throttle_rate: float = 0.0
     crash_after_posts: int = 0
@@ -104,6 +123,12 @@ class FaultConfig:
             raise FaultConfigError("--fault-post-latency-ms must not be negative")
         if self.post_error_status not in POST_ERROR_STATUSES:
             raise FaultConfigError("--fault-post-error-status must be 429 or 500")
+        if self.post_break is not None and self.post_break not in POST_BREAKS:
+            raise FaultConfigError("--fault-post-break must be one of " + ", ".join(POST_BREAKS))
+        if self.post_late_ms <= 0:
+            raise FaultConfigError("--fault-post-late-ms must be positive")
+        if self.idle_close_ms < 0:
+            raise FaultConfigError("--fault-idle-close-ms must not be negative")
         if self.crash_after_posts < 0 or self.crash_count < 0:
             raise FaultConfigError(
                 "--fault-crash-after-posts and --fault-crash-count must not be negative"
@@ -112,7 +137,7 @@ class FaultConfig:
     @property
     def posts(self) -> bool:
         """Whether any @connections POST fault is on."""
-        return self.post_latency_ms > 0 or self.post_error_rate > 0
+        return self.post_latency_ms > 0 or self.post_error_rate > 0 or self.post_break is not None
 
     def describe(self) -> list[str]:
         """One line per switch that is on, for the banner."""
@@ -126,8 +151,15 @@ class FaultConfig:
                     f"{self.post_error_rate:.0%} answered {self.post_error_status} "
                     f"{_POST_ERRORS[self.post_error_status][0]}"
                 )
+            if self.post_break is not None:
+                described = _BREAK_DESCRIPTIONS[self.post_break].format(late=self.post_late_ms)
+                parts.append(f"{self.post_break} ({described})")
             lines.append(
                 f"@connections POST to {self.post_connections.describe()}: " + ", ".join(parts)
+            )
+        if self.idle_close_ms > 0:
+            lines.append(
+                f"idle-close: HTTPS connections closed after {self.idle_close_ms:g} ms idle"
             )
         if self.drop_disconnect_rate > 0:
             lines.append(f"{self.drop_disconnect_rate:.0%} of $disconnect events dropped")
@@ -158,12 +190,15 @@ _POST_ERRORS: dict[int, tuple[str, dict[str, str]]] = {
 
 @dataclass(frozen=True)
 class PostFault:
-    """What to do to one POST: wait `delay_s`, then answer `status` instead of delivering."""
+    """What to do to one POST: wait `delay_s`, then answer `status` instead of delivering, or
+    deliver it and break the answer as `breaks` says (one of POST_BREAKS)."""
 
     delay_s: float = 0.0
     status: int | None = None
     error_type: str = ""
     body: dict[str, str] = dataclasses.field(default_factory=dict)
+    breaks: str | None = None
+    late_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -246,13 +281,16 @@ class Faults:
         """The fault for one POST to a selected connection (latency, maybe an error)."""
         config = self.config
         delay_s = config.post_latency_ms / 1000
+        delivered = PostFault(
+            delay_s=delay_s, breaks=config.post_break, late_s=config.post_late_ms / 1000
+        )
         if not self._draw(config.post_error_rate):
             if attempt.attempt is not None and attempt.attempt > 1 and config.post_error_rate:
                 log.info("fault: POST %s %s passed (a retry)", connection_id, attempt.describe())
-            return PostFault(delay_s=delay_s)
+            return delivered
         if config.spare_last_attempt and attempt.is_last_of_several:
             log.info("fault: POST %s %s spared (last attempt)", connection_id, attempt.describe())
-            return PostFault(delay_s=delay_s)
+            return delivered
         status = config.post_error_status
         error_type, body = _POST_ERRORS[status]
         log.info(

@@ -1,5 +1,5 @@
-"""The aiohttp application: sends each request to the stage, @connections, Lambda's Invoke
-API or the web client."""
+"""The aiohttp applications: the plain one sends each request to the stage or the web
+client; the HTTPS one to @connections or Lambda's Invoke API (as on AWS, only over TLS)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ class GatewayConfig:
     integration_timeout_s: float = INTEGRATION_TIMEOUT_S
     # The stack's functions (logical id -> spec), invocable through Lambda's Invoke API.
     functions: Mapping[str, FunctionSpec] = field(default_factory=dict)
+    # Where the HTTPS listener serves @connections and Invoke (`https://127.0.0.1:<port>`),
+    # named in the plain port's refusal of those paths.
+    api_url: str = ""
 
 
 class Gateway:
@@ -55,12 +58,19 @@ class Gateway:
         self._connections = ConnectionsApi(self._stage, lambdas, faults)
         self._site = StaticSite(config.web_dir, config.api.stages[0])
         self._invoke = InvokeApi(config.functions, lambdas, region=config.region)
+        self._api_url = config.api_url
 
     def app(self) -> web.Application:
-        """The aiohttp application serving every path of the sandbox."""
+        """The plain application: the WebSocket stages and the web client."""
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        return app
+
+    def api_app(self) -> web.Application:
+        """The application of the HTTPS listener: @connections and Lambda's Invoke API."""
         # Room for the Invoke API's 6 MB payloads; @connections checks its own 128 KB limit.
         app = web.Application(client_max_size=7 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch_api)
         return app
 
     async def shutdown(self, grace_s: float = 2.0) -> None:
@@ -69,22 +79,48 @@ class Gateway:
         await self._invoke.shutdown()
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        segments = request.rel_url.raw_path.split("/")[1:]
-        if len(segments) > 1 and segments[-1] == "":
-            segments = segments[:-1]
+        segments = _segments(request)
         first = segments[0] if segments else ""
+        if _connections_id(segments, self._stages) is not None or is_invoke_path(segments):
+            return json_response(
+                403,
+                {
+                    "message": "Forbidden: @connections and Lambda's Invoke API are served over "
+                    f"HTTPS only, at {self._api_url or 'the HTTPS port'} (see the banner)"
+                },
+                error_type="ForbiddenException",
+            )
+        if first in self._stages:
+            if len(segments) == 1:
+                return await self._stage.upgrade(request, first)
+            return json_response(403, {"message": "Forbidden"}, error_type="ForbiddenException")
+        return await self._site.handle(request, segments)
+
+    async def _dispatch_api(self, request: web.Request) -> web.StreamResponse:
+        segments = _segments(request)
         if is_invoke_path(segments):
             return await self._invoke.handle(request, segments[2])
-        if first in self._stages:
-            rest = segments[1:]
-            if not rest:
-                return await self._stage.upgrade(request, first)
-            if len(rest) == 2 and _is_connections(rest[0]):
-                return await self._connections.handle(request, rest[1])
-            return json_response(403, {"message": "Forbidden"}, error_type="ForbiddenException")
-        if len(segments) == 2 and _is_connections(first):
-            return await self._connections.handle(request, segments[1])
-        return await self._site.handle(request, segments)
+        raw_id = _connections_id(segments, self._stages)
+        if raw_id is not None:
+            return await self._connections.handle(request, raw_id)
+        return json_response(403, {"message": "Forbidden"}, error_type="ForbiddenException")
+
+
+def _segments(request: web.Request) -> list[str]:
+    """The raw path split on `/`, without a trailing empty segment."""
+    segments = request.rel_url.raw_path.split("/")[1:]
+    if len(segments) > 1 and segments[-1] == "":
+        segments = segments[:-1]
+    return segments
+
+
+def _connections_id(segments: list[str], stages: frozenset[str]) -> str | None:
+    """The raw id of `/{stage}/@connections/{id}` or `/@connections/{id}`, else None."""
+    if len(segments) == 3 and segments[0] in stages and _is_connections(segments[1]):
+        return segments[2]
+    if len(segments) == 2 and _is_connections(segments[0]):
+        return segments[1]
+    return None
 
 
 def _is_connections(segment: str) -> bool:

@@ -41,15 +41,25 @@ class TemplateError(Exception):
 
 @dataclass(frozen=True)
 class LocalEndpoint:
-    """Where the sandbox listens, used to rewrite execute-api URLs."""
+    """Where the sandbox listens, used to rewrite execute-api URLs: `wss://` to the plain
+    port's `ws://`, and `https://` (the callback URL) to the HTTPS listener when there is
+    one (`tls_port`; it listens on 127.0.0.1)."""
 
     host: str
     port: int
+    tls_port: int | None = None
 
     @property
     def authority(self) -> str:
         """`host:port` as it appears in URLs."""
         return f"{self.host}:{self.port}"
+
+    @property
+    def https_base(self) -> str:
+        """The base URL `https://…` execute-api URLs become."""
+        if self.tls_port is None:
+            return f"http://{self.authority}"
+        return f"https://127.0.0.1:{self.tls_port}"
 
 
 def arn(service: str, region: str, resource: str) -> str:
@@ -266,7 +276,7 @@ class Resolver:
         authority = self._endpoint.authority
         for api_id in self._api_ids.values():
             domain = f"{api_id}.execute-api.{self._region}.{URL_SUFFIX}"
-            text = text.replace(f"https://{domain}", f"http://{authority}")
+            text = text.replace(f"https://{domain}", self._endpoint.https_base)
             text = text.replace(f"wss://{domain}", f"ws://{authority}")
             text = text.replace(domain, authority)
         return text

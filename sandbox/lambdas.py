@@ -69,11 +69,14 @@ def runtime_environment(
     lambda_endpoint: str,
     fallback_endpoint: str,
     variables: dict[str, str],
+    ca_bundle: str | None = None,
 ) -> dict[str, str]:
     """The process environment of an execution environment: Lambda's variables plus the function's.
 
     Credentials are fake and every AWS SDK endpoint points at a local service, so nothing the
     handler does reaches real AWS. The developer's own environment is not inherited.
+    `ca_bundle` (the sandbox's certificate authority, sandbox/tls.py) becomes
+    AWS_CA_BUNDLE, so that botocore trusts the HTTPS listener of @connections and Invoke.
     AWS_LAMBDA_LOG_STREAM_NAME is set per execution environment, when it starts.
     """
     env = {
@@ -101,6 +104,8 @@ def runtime_environment(
         "AWS_ENDPOINT_URL_LAMBDA": lambda_endpoint,
         "AWS_ENDPOINT_URL": fallback_endpoint,
     }
+    if ca_bundle is not None:
+        env["AWS_CA_BUNDLE"] = ca_bundle
     env.update(variables)
     return env
 

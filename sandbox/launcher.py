@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -53,8 +55,31 @@ class SandboxProcess:
         return f"ws://127.0.0.1:{self.port}/{self.stage}"
 
     @property
+    def api_url(self) -> str:
+        """`https://127.0.0.1:<tls port>`: the HTTPS listener of @connections and Invoke."""
+        invoke = self.banner_value("Lambda Invoke")
+        return invoke.split("/2015-03-31/", 1)[0]
+
+    @property
+    def tls_port(self) -> int:
+        return int(self.api_url.rsplit(":", 1)[1])
+
+    @property
     def callback_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/{self.stage}"
+        """The stage's @connections endpoint, as the functions' CALLBACK_URL (HTTPS)."""
+        return f"{self.api_url}/{self.stage}"
+
+    @property
+    def ca_bundle(self) -> str:
+        """The PEM file of the sandbox's certificate authority (pass it as `verify=`)."""
+        return self.banner_value("CA bundle")
+
+    def https_connection(self, timeout: float = 10.0) -> http.client.HTTPSConnection:
+        """A standard-library client on the HTTPS listener, trusting the sandbox's CA."""
+        context = ssl.create_default_context(cafile=self.ca_bundle)
+        return http.client.HTTPSConnection(
+            "127.0.0.1", self.tls_port, timeout=timeout, context=context
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import socket
+import struct
 from urllib.parse import unquote
 
 from aiohttp import WSCloseCode, web
 
 from sandbox.events import is_valid_connection_id, iso8601
-from sandbox.faults import Faults, SdkAttempt, trace_root
+from sandbox.faults import (
+    CUT_BODY,
+    LATE,
+    RESET_AFTER_WRITE,
+    SILENT,
+    Faults,
+    PostFault,
+    SdkAttempt,
+    trace_root,
+)
 from sandbox.lambdas import LambdaService
 from sandbox.responses import gone, json_response, request_id_header
 from sandbox.stage import WebSocketStage
@@ -22,10 +34,10 @@ POST_LIMIT = 131072
 class ConnectionsApi:
     """`/{stage}/@connections/{id}`: post to, describe or close a connection of the stage.
 
-    With fault switches on (sandbox.faults), POSTs may be delayed or refused, and the
-    execution environment of an invocation may be killed at its Nth post: the caller is
-    recognised by the X-Amzn-Trace-Id header its SDK sends (the invocation's
-    `_X_AMZN_TRACE_ID`).
+    With fault switches on (sandbox.faults), POSTs may be delayed or refused, delivered with
+    a broken answer, and the execution environment of an invocation may be killed at its Nth
+    post: the caller is recognised by the X-Amzn-Trace-Id header its SDK sends (the
+    invocation's `_X_AMZN_TRACE_ID`).
     """
 
     def __init__(
@@ -68,10 +80,11 @@ class ConnectionsApi:
         if conn is None:
             return gone()
         if method == "POST":
+            fault = PostFault()
+            attempt = SdkAttempt()
             if conn.faulty:
-                fault = self._faults.post_fault(
-                    connection_id, SdkAttempt.from_headers(request.headers.get)
-                )
+                attempt = SdkAttempt.from_headers(request.headers.get)
+                fault = self._faults.post_fault(connection_id, attempt)
                 if fault.delay_s > 0:
                     await asyncio.sleep(fault.delay_s)
                 if fault.status is not None:
@@ -84,6 +97,14 @@ class ConnectionsApi:
                 text = data
             if not await self._stage.send(conn, text):
                 return gone()
+            if fault.breaks is not None:
+                log.info(
+                    "fault: POST %s %s %s: delivered",
+                    connection_id,
+                    attempt.describe(),
+                    fault.breaks,
+                )
+                return await _break_answer(request, fault)
             return web.Response(status=200, headers=request_id_header())
         if method == "GET":
             return json_response(
@@ -119,3 +140,59 @@ class ConnectionsApi:
             )
             caller.worker.crash()
         return True
+
+
+# -- broken answers (--fault-post-break), after the post was delivered ----------------------
+
+# The 200 whose body `cut-body` cuts: a Content-Length for all of it, half of it sent.
+_CUT_BODY = json.dumps({"message": "delivered, but this answer is cut short"}).encode()
+
+
+async def _break_answer(request: web.Request, fault: PostFault) -> web.StreamResponse:
+    """Answer a delivered post as `fault.breaks` says."""
+    if fault.breaks == LATE:
+        await asyncio.sleep(fault.late_s)
+        return web.Response(status=200, headers=request_id_header())
+    response = web.StreamResponse(status=200, headers=request_id_header())
+    if fault.breaks == SILENT:
+        await _until_client_gone(request)
+    elif fault.breaks == CUT_BODY:
+        response.content_type = "application/json"
+        response.content_length = len(_CUT_BODY)
+        await response.prepare(request)
+        await response.write(_CUT_BODY[: len(_CUT_BODY) // 2])
+        await _flushed(request)
+        _drop(request, reset=False)
+    elif fault.breaks == RESET_AFTER_WRITE:
+        _drop(request, reset=True)
+    # The connection is gone: aiohttp writes nothing more on it.
+    return response
+
+
+async def _until_client_gone(request: web.Request) -> None:
+    """Hold the request, unanswered, until the client closes the connection."""
+    while (transport := request.transport) is not None and not transport.is_closing():
+        await asyncio.sleep(0.05)
+
+
+async def _flushed(request: web.Request, limit_s: float = 2.0) -> None:
+    """Wait until what was written has left the TLS layer and the socket's buffer."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while (transport := request.transport) is not None and loop.time() < deadline:
+        if transport.get_write_buffer_size() == 0:
+            break
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(0.05)
+
+
+def _drop(request: web.Request, *, reset: bool) -> None:
+    """Abort the connection: with `reset`, a TCP RST (SO_LINGER 0) instead of a FIN."""
+    transport = request.transport
+    if transport is None:
+        return
+    if reset:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()

@@ -112,11 +112,18 @@ def test_port_in_use_exits_2_with_a_clear_error() -> None:
 
 
 def test_banner_prints_page_websocket_and_callback_urls(echo_sandbox: Sandbox) -> None:
-    # GIVEN a running sandbox THEN its banner gives the three URLs and a ready line
-    port = echo_sandbox.port
+    # GIVEN a running sandbox THEN its banner gives the page and the stage on the plain port,
+    # the callback URL and Lambda Invoke on the HTTPS port, the CA bundle and a ready line
+    port, tls_port = echo_sandbox.port, echo_sandbox.tls_port
+    assert tls_port != port
     assert echo_sandbox.banner_value("Web page") == f"http://127.0.0.1:{port}/"
     assert echo_sandbox.banner_value("WebSocket URL") == f"ws://127.0.0.1:{port}/dev"
-    assert echo_sandbox.banner_value("Callback URL") == f"http://127.0.0.1:{port}/dev"
+    assert echo_sandbox.banner_value("Callback URL") == f"https://127.0.0.1:{tls_port}/dev"
+    assert (
+        echo_sandbox.banner_value("Lambda Invoke")
+        == f"https://127.0.0.1:{tls_port}/2015-03-31/functions/<name>/invocations"
+    )
+    assert echo_sandbox.banner_value("CA bundle").endswith("/ca.pem")
     assert f"Sandbox ready: http://127.0.0.1:{port}/" in echo_sandbox.log()
 
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import json
 import time
 from typing import Any
@@ -25,7 +24,7 @@ POST_LIMIT = 131072
 def http_request(
     sandbox: Sandbox, method: str, path: str, body: bytes = b""
 ) -> tuple[int, dict[str, str], bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", sandbox.port, timeout=5)
+    connection = sandbox.https_connection(timeout=5)
     try:
         connection.request(method, path, body=body)
         response = connection.getresponse()

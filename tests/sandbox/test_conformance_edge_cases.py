@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import os
 import re
@@ -25,7 +24,7 @@ TRACE_HEADER = re.compile(r"^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16}
 
 
 def http_request(sandbox: Sandbox, method: str, path: str, body: bytes = b"") -> int:
-    connection = http.client.HTTPConnection("127.0.0.1", sandbox.port, timeout=5)
+    connection = sandbox.https_connection(timeout=5)
     try:
         connection.request(method, path, body=body)
         response = connection.getresponse()

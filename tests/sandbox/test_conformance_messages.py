@@ -231,6 +231,9 @@ def test_handler_gets_lambda_context_and_environment(echo_sandbox: Sandbox) -> N
     assert env["AWS_ENDPOINT_URL_DYNAMODB"] == echo_sandbox.banner_value("DynamoDB")
     assert env["TABLE_NAME"] == "EventsTable"
     assert env["CALLBACK_URL"] == echo_sandbox.callback_url
+    assert env["CALLBACK_URL"].startswith("https://127.0.0.1:")
+    assert env["AWS_ENDPOINT_URL_LAMBDA"] == echo_sandbox.api_url
+    assert env["AWS_CA_BUNDLE"] == echo_sandbox.ca_bundle
     assert env["HOME"] is None
     assert report["cwd"] == env["LAMBDA_TASK_ROOT"]
 

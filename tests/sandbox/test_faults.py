@@ -6,7 +6,6 @@ own sandboxes with switches on and check the documented outcome of each.
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 import subprocess
@@ -50,6 +49,7 @@ def management(sandbox: Sandbox, attempts: int) -> Any:
     return boto3.client(
         "apigatewaymanagementapi",
         endpoint_url=sandbox.callback_url,
+        verify=sandbox.ca_bundle,
         region_name=REGION,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
@@ -72,7 +72,7 @@ def dynamodb_as(sandbox: Sandbox, access_key: str, attempts: int) -> Any:
 def raw_post(
     sandbox: Sandbox, connection_id: str, data: bytes
 ) -> tuple[int, dict[str, str], bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", sandbox.port, timeout=10)
+    connection = sandbox.https_connection(timeout=10)
     try:
         connection.request("POST", f"/dev/@connections/{quote(connection_id, safe='')}", data)
         response = connection.getresponse()
@@ -218,6 +218,9 @@ def test_help_documents_every_fault_switch() -> None:
         "--fault-post-error-rate",
         "--fault-post-error-status",
         "--fault-post-connections",
+        "--fault-post-break",
+        "--fault-post-late-ms",
+        "--fault-idle-close-ms",
         "--fault-drop-disconnect-rate",
         "--fault-dynamodb-throttle-rate",
         "--fault-crash-after-posts",
@@ -227,6 +230,8 @@ def test_help_documents_every_fault_switch() -> None:
         "--fault-seed",
     ):
         assert option in result.stdout
+    for option in ("--tls-port", "--tls-dir"):
+        assert option in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -234,6 +239,8 @@ def test_help_documents_every_fault_switch() -> None:
     [
         (["--fault-post-error-rate", "2"], "--fault-post-error-rate must be between 0 and 1"),
         (["--fault-post-connections", "some"], "expected all, a fraction or query:NAME=VALUE"),
+        (["--fault-post-late-ms", "0"], "--fault-post-late-ms must be positive"),
+        (["--fault-idle-close-ms", "-1"], "--fault-idle-close-ms must not be negative"),
         (
             ["--fault-dynamodb-throttle-rate", "0.1", "--dynamodb-endpoint", "http://127.0.0.1:9"],
             "needs the embedded DynamoDB",

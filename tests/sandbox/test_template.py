@@ -19,7 +19,7 @@ from sandbox.template import (
 )
 from tests.support.sandbox import ECHO_TEMPLATE, FIXTURES
 
-ENDPOINT = LocalEndpoint("127.0.0.1", 8080)
+ENDPOINT = LocalEndpoint("127.0.0.1", 8080, tls_port=8443)
 
 
 def echo_document() -> dict[str, Any]:
@@ -89,11 +89,12 @@ def test_environment_resolves_to_local_values() -> None:
     resolver = Resolver.for_stack(stack, region="eu-west-1", endpoint=ENDPOINT)
     # WHEN it is resolved
     env = resolver.resolve_environment(stack.functions["EchoFunction"].environment, "echo")
-    # THEN tables are local names, and execute-api URLs point at the sandbox
+    # THEN tables are local names, and execute-api URLs point at the sandbox: https:// at
+    # its HTTPS listener, wss:// at its plain port
     assert env == {
         "TABLE_NAME": "EventsTable",
         "TABLE_ARN": "arn:aws:dynamodb:eu-west-1:000000000000:table/EventsTable",
-        "CALLBACK_URL": "http://127.0.0.1:8080/dev",
+        "CALLBACK_URL": "https://127.0.0.1:8443/dev",
         "SOCKET_URL": "ws://127.0.0.1:8080/dev",
         "GREETING": "hello",
     }

@@ -49,10 +49,12 @@ class Sandbox(SandboxProcess):
     """A running sandbox, with helpers for the tests' clients and the echo fixture's records."""
 
     def management(self, endpoint_url: str | None = None) -> Any:
-        """A boto3 apigatewaymanagementapi client for the callback URL."""
+        """A boto3 apigatewaymanagementapi client for the callback URL (HTTPS, trusting the
+        sandbox's CA)."""
         return boto3.client(
             "apigatewaymanagementapi",
             endpoint_url=endpoint_url or self.callback_url,
+            verify=self.ca_bundle,
             region_name=REGION,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
@@ -72,7 +74,8 @@ class Sandbox(SandboxProcess):
         """boto3's `lambda` client on the sandbox's Invoke API (sandbox/invoke.py)."""
         return boto3.client(
             "lambda",
-            endpoint_url=f"http://127.0.0.1:{self.port}",
+            endpoint_url=self.api_url,
+            verify=self.ca_bundle,
             region_name=REGION,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
