@@ -16,7 +16,7 @@ from sandbox.lambdas import LambdaService
 from sandbox.management import ConnectionsApi
 from sandbox.responses import json_response
 from sandbox.stage import INTEGRATION_TIMEOUT_S, StageLimits, WebSocketStage
-from sandbox.static import StaticSite
+from sandbox.static import StaticSite, sign_in_document
 from sandbox.template import ApiSpec, FunctionSpec
 
 
@@ -56,7 +56,11 @@ class Gateway:
             faults=faults,
         )
         self._connections = ConnectionsApi(self._stage, lambdas, faults)
-        self._site = StaticSite(config.web_dir, config.api.stages[0])
+        self._site = StaticSite(
+            config.web_dir,
+            config.api.stages[0],
+            sign_in=sign_in_document(config.api, config.functions),
+        )
         self._invoke = InvokeApi(config.functions, lambdas, region=config.region)
         self._api_url = config.api_url
 

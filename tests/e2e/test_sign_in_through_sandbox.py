@@ -11,6 +11,8 @@ source → 401, Deny → 403, error → 500, context in requestContext.authorize
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -163,3 +165,19 @@ def test_token_in_the_subprotocol_header_with_chat_echoed(issuer, tmp_path):
             dana = ChatClient(ws)
             dana.send("setName", name="Dana")
             assert dana.next_frames(1) == [{"members": ["Dana"]}]
+
+
+def test_the_local_page_learns_from_get_ws_endpoint_how_to_sign_in(sandbox, issuer):
+    # `make run` with sign-in: the page's endpoint document names the issuer, as the
+    # deployed page's does (infra/hosting.py), so the hosted client can sign in locally.
+    connection = http.client.HTTPConnection("127.0.0.1", sandbox.port, timeout=5)
+    connection.request("GET", "/get-ws-endpoint")
+    response = connection.getresponse()
+    document = json.loads(response.read())
+    connection.close()
+    assert response.status == 200
+    assert document["endpoint"] == sandbox.ws_url
+    assert document["signIn"]["issuer"] == issuer.issuer
+    assert document["signIn"]["tokenSource"] == "query"
+    assert document["signIn"]["scope"] == "openid"
+    assert document["signIn"]["clientId"] == AUDIENCE
