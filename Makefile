@@ -23,7 +23,7 @@ SIGN_IN_LAYER := $(if $(findstring signIn=true,$(CDK_ARGS)),authorizer-layer)
 
 SUITES := unit adapters handler authorizer infra sandbox e2e browser bench
 
-.PHONY: help preflight setup authorizer-layer synth run test lint typecheck web-tests bench load clean $(addprefix test-,$(SUITES))
+.PHONY: help preflight setup authorizer-layer synth run conformance test lint typecheck web-tests bench load clean $(addprefix test-,$(SUITES))
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -80,6 +80,9 @@ $(addprefix test-,$(SUITES)): test-%: setup ## one pytest suite: make test-unit,
 
 run: synth ## run the whole chat locally on http://$(HOST):$(PORT)
 	@python -m sandbox --host $(HOST) --port $(PORT)
+
+conformance: synth ## bin/conformance against a sandbox of the synthesized stack (started and stopped)
+	@bin/conformance --sandbox cdk.out/$(STACK).template.json $(CONFORMANCE_ARGS)
 
 bench: synth ## run the benchmarks (~4 min): bench/results/latest.json, docs/performance.md
 	@python -m bench

@@ -442,11 +442,10 @@ class Suite:
 
     def management(self) -> Any:
         if self._management is None:
-            import boto3  # noqa: PLC0415 (only the @connections checks need AWS)
-            from botocore.config import Config  # noqa: PLC0415
+            from botocore.config import Config  # noqa: PLC0415 (only @connections needs it)
 
             verify: bool | str = str(self.options.ca_bundle) if self.options.ca_bundle else True
-            self._management = boto3.client(
+            self._management = self.session().client(
                 "apigatewaymanagementapi",
                 endpoint_url=self.options.callback,
                 region_name=self.region(),
@@ -458,6 +457,19 @@ class Suite:
                 ),
             )
         return self._management
+
+    def session(self) -> Any:
+        """The default credential chain; for a local sandbox (a loopback callback) without
+        credentials, fixed stand-in keys, since the sandbox accepts any signature."""
+        import boto3  # noqa: PLC0415 (only the @connections checks need AWS)
+
+        session = boto3.session.Session()
+        host = urlsplit(self.options.callback or "").hostname or ""
+        if session.get_credentials() is None and host in LOOPBACK:
+            return boto3.session.Session(
+                aws_access_key_id="local-sandbox", aws_secret_access_key="local-sandbox"
+            )
+        return session
 
     def region(self) -> str:
         if self.options.region:
@@ -472,9 +484,7 @@ class Suite:
     def connection_id(self, member: Client) -> str:
         """The member's connection id, from its item in the chat's table (the room's member
         items, one strongly consistent Query per partition until found)."""
-        import boto3  # noqa: PLC0415
-
-        db = boto3.client(
+        db = self.session().client(
             "dynamodb",
             region_name=self.region(),
             endpoint_url=self.options.dynamodb_endpoint,
@@ -1300,6 +1310,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     target = parser.add_argument_group("target")
     target.add_argument("--url", help="the stage's WebSocket URL: wss://… (ws:// for loopback)")
+    target.add_argument(
+        "--sandbox",
+        type=Path,
+        metavar="TEMPLATE",
+        help="start the local sandbox on this synthesized template (e.g. "
+        "cdk.out/ChatStack.template.json), check it with every target option taken from its "
+        "banner, then stop it (make conformance)",
+    )
     target.add_argument("--outputs-file", type=Path, help="cdk deploy --outputs-file JSON")
     target.add_argument("--stack", help="with --outputs-file: the stack to read")
     target.add_argument(
@@ -1424,6 +1442,8 @@ def preflight(suite: Suite) -> None:
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = parse_args(argv)
+    if args.sandbox is not None:
+        return _against_the_sandbox(args, list(argv if argv is not None else sys.argv[1:]), out)
     stream = out or sys.stdout
     try:
         checks = selected(args)
@@ -1475,6 +1495,62 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         }
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0 if ok else 1
+
+
+_BANNER_TABLES = re.compile(r"^DynamoDB:\s+(\S+) \(embedded moto\); tables: (\S+)$", re.MULTILINE)
+
+
+def _against_the_sandbox(args: argparse.Namespace, argv: list[str], out: TextIO | None) -> int:
+    """`--sandbox TEMPLATE`: start the sandbox on it, run the suite with the URLs, the table
+    and the CA its banner prints, stop it. Other options pass through."""
+    import tempfile  # noqa: PLC0415
+
+    from sandbox.launcher import SandboxProcess, start_sandbox  # noqa: PLC0415
+
+    if args.url or args.outputs_file or args.callback:
+        print(
+            f"{PROG}: --sandbox sets the target; drop --url/--callback/--outputs-file",
+            file=sys.stderr,
+        )
+        return 2
+    template = args.sandbox
+    if not template.is_file():
+        print(f"{PROG}: no template at {template}: run `make synth` first", file=sys.stderr)
+        return 2
+    rest: list[str] = []
+    skip_next = False
+    for arg in argv:
+        if skip_next:
+            skip_next = False
+        elif arg == "--sandbox":
+            skip_next = True
+        elif not arg.startswith("--sandbox="):
+            rest.append(arg)
+    stream = out or sys.stdout
+    with (
+        tempfile.TemporaryDirectory(prefix="conformance-") as work,
+        contextlib.ExitStack() as stack,
+    ):
+        print(f"{PROG}: starting the sandbox on {template}", file=stream, flush=True)
+        try:
+            sandbox = stack.enter_context(
+                start_sandbox(template, Path(work), stage="", kind=SandboxProcess)
+            )
+        except AssertionError as error:
+            print(f"{PROG}: the sandbox did not start: {error}", file=sys.stderr)
+            return 2
+        tables = _BANNER_TABLES.search(sandbox.log())
+        target = [
+            "--url",
+            sandbox.banner_value("WebSocket URL"),
+            "--callback",
+            sandbox.banner_value("Callback URL"),
+            "--ca-bundle",
+            sandbox.banner_value("CA bundle"),
+        ]
+        if tables:
+            target += ["--dynamodb-endpoint", tables.group(1), "--table", tables.group(2)]
+        return main([*target, *rest], out)
 
 
 if __name__ == "__main__":

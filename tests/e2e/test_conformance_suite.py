@@ -598,3 +598,32 @@ def test_with_token_source_protocol_the_token_is_offered_beside_chat_and_chat_mu
     status, text = outputs["picks none"]
     assert status == 1, text
     assert "  FAIL  sign-in.good-token-101: 101 with Sec-WebSocket-Protocol None, expected" in text
+
+
+@pytest.mark.sandbox
+def test_sandbox_mode_starts_checks_and_stops_a_sandbox_of_the_template(
+    chat_template_path, monkeypatch
+):
+    # `make conformance`: one command, no banner values to copy, no AWS credentials needed
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    result = conformance("--sandbox", str(chat_template_path), *SLOW_MACHINE)
+    assert result.returncode == 0, result.stdout + result.stderr
+    ran = outcomes(result.stdout)
+    assert list(ran) == ALL
+    assert {name for name, status in ran.items() if status != "pass"} == set(SIGN_IN)
+    assert result.stdout.startswith("conformance: starting the sandbox on ")
+
+
+def test_sandbox_mode_without_a_template_says_to_synthesize_first(tmp_path):
+    result = conformance("--sandbox", str(tmp_path / "missing.template.json"))
+    assert result.returncode == 2
+    assert "make synth" in result.stderr
+
+
+def test_sandbox_mode_refuses_a_second_target(tmp_path):
+    result = conformance("--sandbox", str(tmp_path / "t.json"), "--url", "ws://127.0.0.1:1/x")
+    assert result.returncode == 2
+    assert "--sandbox sets the target" in result.stderr
