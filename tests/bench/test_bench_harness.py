@@ -68,12 +68,38 @@ def test_a_quick_run_writes_results_report_and_plots(cdk_out_dir, tmp_path):
 
     results = json.loads(results_path.read_text())
     assert results["machine"]["cores"] >= 1
+    assert results["transport"]["tls"] is True
+    assert results["transport"]["version"].startswith("TLS")
+    k = results["chosen_k"]
     keys = {c["key"] for c in results["fanout"]["candidates"]}
-    assert {"urllib3", "http.client", "aiohttp"} <= keys
-    assert any(k.startswith("boto3") for k in keys)
+    assert {
+        f"ours-k{k}",
+        "urllib3",
+        "aiohttp",
+        f"boto3-k{k}",
+        f"boto3-k{results['today_k']}",
+    } <= keys
+    assert {f"ours-k{k}-http", f"ours-k{k}-no-resume"} <= keys
     for candidate in results["fanout"]["candidates"]:
         assert candidate["cpu_ms_per_recipient"]["median"] > 0
         assert candidate["max_in_flight"]["max"] <= candidate["k"]
+    goals = results["derived"]["goals"]
+    assert {"posts_per_second", "cpu_ms_per_recipient", "cpu_ratio_vs_boto3"} <= set(goals)
+    assert goals["cpu_ms_per_recipient"]["goal"] == 0.25
+    assert goals[f"cpu_ratio_vs_boto3-k{k}"] > 0
+    assert set(results["derived"]["per_post_cpu_ms"]) == {"tls", "resumption"}
+    # A cold worker's connections: every variant opened connections; only with
+    # resumption on, after a first answer, did they resume (counted by the server).
+    for handshakes in results["fanout"]["handshakes"].values():
+        assert handshakes["first_off"]["resumed"]["max"] == 0
+        assert handshakes["cold_off"]["resumed"]["max"] == 0
+        assert handshakes["first_on"]["resumed"]["min"] >= 1
+        assert handshakes["first_on"]["connections"]["min"] >= 1
+        assert handshakes["warm_off"]["connections"]["max"] == 0
+    assert set(results["derived"]["resumption"]["by_k"]) == {"4", "8"}
+    profile = results["fanout"]["profile"]
+    assert profile["stages"]["signing (FanoutEngine._signed_headers: AWSRequest, SigV4Auth)"] > 0
+    assert profile["by_own_time"]
     assert set(results["fanout"]["by_size"]) == {"ours", "boto3", "sequential"}
     assert results["fanout"]["huge"]["n"] > 0
     sizes = results["rooms"]["sizes"]
@@ -93,6 +119,8 @@ def test_a_quick_run_writes_results_report_and_plots(cdk_out_dir, tmp_path):
     text = markdown.read_text()
     for heading in (
         "## Candidates",
+        "## A cold worker's connections: TLS handshakes and session resumption",
+        "## Where a post's CPU goes",
         "## Broadcast time against room size",
         "## Frame bytes against room size",
         "## DynamoDB units per action",
@@ -106,6 +134,7 @@ def test_a_quick_run_writes_results_report_and_plots(cdk_out_dir, tmp_path):
     for png in (
         "broadcast_time.png",
         "cpu_per_recipient.png",
+        "handshakes.png",
         "frame_bytes.png",
         "dynamodb_units.png",
         "sandbox_latency.png",
