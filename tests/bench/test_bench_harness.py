@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
@@ -179,3 +180,27 @@ def test_a_built_room_is_where_the_store_reads_and_removes_it(db, partitions):
     assert [m.connection_id for m in store.list_members()] == ids
     assert store.remove_connection(ids[-1]) is not None
     assert table_problems(scan(db, TABLE)) == []
+
+
+def test_the_standin_serves_https_that_only_its_own_ca_verifies():
+    import ssl  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+    from urllib.error import HTTPError, URLError  # noqa: PLC0415
+
+    from bench.standin import StandinProcess  # noqa: PLC0415
+
+    with StandinProcess(tls=True) as standin:
+        assert standin.url.startswith("https://127.0.0.1:")
+        assert standin.ca_path is not None
+        trusted = ssl.create_default_context(cafile=standin.ca_path)
+        with pytest.raises(HTTPError) as answer:  # GET of an unknown id: the stand-in's 410
+            standin.gone(["x"])
+            urllib.request.urlopen(f"{standin.url}/@connections/x", context=trusted)
+        assert answer.value.code == 410
+        with pytest.raises(URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            urllib.request.urlopen(
+                f"{standin.url}/@connections/x", context=ssl.create_default_context()
+            )
+        assert standin.stats()["connections"] >= 1
+        ca_path = standin.ca_path
+    assert not Path(ca_path).exists()  # removed with the stand-in
