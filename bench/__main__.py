@@ -267,6 +267,22 @@ def _standins(cpu: int | None, *, tls: bool) -> Iterator[tuple[Any, Any]]:
         yield standin, plain
 
 
+def sandbox_section(plan: Plan, results: dict[str, Any], timed: Any) -> None:
+    """The whole chat through the sandbox; a run that fails (e.g. a WebSocket handshake
+    timing out on a busy machine) is reported as failed, without losing the other figures."""
+    from bench import scenarios  # noqa: PLC0415
+
+    try:
+        results["sandbox"] = timed(
+            "sandbox",
+            lambda: scenarios.sandbox_latencies(
+                plan.sandbox_sizes, plan.sandbox_messages, plan.runs
+            ),
+        )
+    except (OSError, RuntimeError) as error:
+        results["sandbox_error"] = f"{type(error).__name__}: {error}"
+
+
 def _transport_facts(url: str) -> dict[str, Any]:
     """What the measured posts went over: HTTPS (protocol, cipher, certificate) or HTTP."""
     from bench.fanout_bench import tls_session_facts  # noqa: PLC0415
@@ -293,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _environment()
 
-    from bench import coldstart, report, room_bench, scenarios  # noqa: PLC0415
+    from bench import coldstart, report, room_bench  # noqa: PLC0415
     from bench.local_aws import chat_table_process, find_template  # noqa: PLC0415
     from bench.measure import MEASURED_CPU, STANDIN_CPU, cores, machine, pin  # noqa: PLC0415
     from chat.settings import Limits  # noqa: PLC0415
@@ -363,12 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     results["frames"] = room_bench.frame_bytes(plan.frame_sizes, Limits().member_list_threshold)
     if not args.skip_sandbox:
         _progress("the whole chat through the sandbox")
-        results["sandbox"] = timed(
-            "sandbox",
-            lambda: scenarios.sandbox_latencies(
-                plan.sandbox_sizes, plan.sandbox_messages, plan.runs
-            ),
-        )
+        sandbox_section(plan, results, timed)
     results["timings"]["total"] = time.perf_counter() - started
     results["derived"] = report.derive(results)
     args.json.parent.mkdir(parents=True, exist_ok=True)

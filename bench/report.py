@@ -332,7 +332,6 @@ def _plot_handshakes(
 
 
 def _plot_frames(plt: Any, results: dict[str, Any], directory: Path, names: dict[str, str]) -> None:
-    results["fanout"]
     # Frame bytes against N.
     frames = results["frames"]
     ns = [r["n"] for r in frames["rows"]]
@@ -373,7 +372,6 @@ def _plot_frames(plt: Any, results: dict[str, Any], directory: Path, names: dict
 
 
 def _plot_cost(plt: Any, results: dict[str, Any], directory: Path, names: dict[str, str]) -> None:
-    results["fanout"]
     # Cost per 1,000 public messages.
     cost = results["derived"]["cost"]
     if cost:
@@ -803,7 +801,6 @@ def _section_broadcast(results: dict[str, Any], images: dict[str, str], out: lis
 
 def _section_huge(results: dict[str, Any], images: dict[str, str], out: list[str]) -> None:
     fan = results["fanout"]
-    results["chosen_k"]
     rtt_ms = fan["rtt_seconds"] * 1000
     add = out.append
     huge = fan["huge"]
@@ -840,7 +837,6 @@ def _section_huge(results: dict[str, Any], images: dict[str, str], out: list[str
 
 def _section_memory(results: dict[str, Any], images: dict[str, str], out: list[str]) -> None:
     fan = results["fanout"]
-    results["chosen_k"]
     add = out.append
     model = results["derived"].get("memory_model")
     add("## Memory size against room size\n")
@@ -1003,7 +999,6 @@ def _section_units(results: dict[str, Any], images: dict[str, str], out: list[st
 
 
 def _section_consistency(results: dict[str, Any], images: dict[str, str], out: list[str]) -> None:
-    results["chosen_k"]
     add = out.append
     rooms = results["rooms"]
     add("## Can room reads be eventually consistent?\n")
@@ -1063,7 +1058,6 @@ def _section_consistency(results: dict[str, Any], images: dict[str, str], out: l
 
 def _section_cost(results: dict[str, Any], images: dict[str, str], out: list[str]) -> None:
     fan = results["fanout"]
-    results["chosen_k"]
     rtt_ms = fan["rtt_seconds"] * 1000
     add = out.append
     cost = results["derived"]["cost"]
