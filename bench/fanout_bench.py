@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from bench.measure import cpu_seconds, repeat, summary
 
@@ -243,18 +244,30 @@ def sharding_costs(n: int, shard_size: int, runs: int) -> dict[str, Any]:
     return figures
 
 
-def tls_session_facts(url: str) -> dict[str, Any]:
-    """What one engine connection to the stand-in negotiated (protocol, cipher)."""
+def tls_session_facts(url: str, reads: int = 200) -> dict[str, Any]:
+    """What one engine connection to the stand-in negotiated (protocol, cipher), and what
+    one read of its `SSLSocket.session` costs (CPU ms, the median of `reads` after a first
+    answer): `_Sessions.keep` makes one after every answer when resumption is on."""
     from chat.fanout import HttpClientTransport  # noqa: PLC0415
 
     if not url.startswith("https:"):
         return {}
-    transport = HttpClientTransport(url)
+    transport = HttpClientTransport(url, resume_sessions=False)
     try:
+        transport.request("GET", urlsplit(url).path + "/@connections/probe", None, {}, 5.0)
         conn = transport._connection(5.0)  # the benchmark looks inside
         sock: Any = conn.sock
         cipher = sock.cipher()
-        return {"version": sock.version(), "cipher": cipher[0] if cipher else ""}
+        times = []
+        for _ in range(reads):
+            started = time.process_time()
+            sock.session  # noqa: B018 (the read is what is measured)
+            times.append((time.process_time() - started) * 1000)
+        return {
+            "version": sock.version(),
+            "cipher": cipher[0] if cipher else "",
+            "session_read_ms": summary(times)["median"],
+        }
     finally:
         transport.close()
 

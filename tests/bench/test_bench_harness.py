@@ -71,6 +71,7 @@ def test_a_quick_run_writes_results_report_and_plots(cdk_out_dir, tmp_path):
     assert results["machine"]["cores"] >= 1
     assert results["transport"]["tls"] is True
     assert results["transport"]["version"].startswith("TLS")
+    assert results["transport"]["session_read_ms"] > 0
     k = results["chosen_k"]
     keys = {c["key"] for c in results["fanout"]["candidates"]}
     assert {
