@@ -2,16 +2,23 @@
 
 Writes bench/results/latest.json (every figure, with its runs, min and max, and the
 machine) and docs/performance.md with its plots (docs/performance/*.png).
+
+The @connections stand-in serves HTTPS, as API Gateway does, with a certificate from a test
+CA (trustme) that the measured clients trust through `AWS_CA_BUNDLE`; `--plain-http`
+measures everything over plain HTTP instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import os
 import sys
 import time
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +61,7 @@ class Plan:
         self.k_values = [4, 8] if quick else [32, 64, 128, 192, 256]
         self.chosen_k = 8 if quick else CHOSEN_K
         self.today_k = 4 if quick else TODAY_K
-        self.compare_k = 8 if quick else 128
+        self.compare_k = 8 if quick else CHOSEN_K
         self.candidate_n = 40 if quick else 5000
         self.other_n = 20 if quick else 2000
         self.aiohttp_n = 20 if quick else 1000
@@ -76,9 +83,15 @@ class Plan:
         # Sharded fan-out: broadcasts split into shards of the stack's default size.
         self.shard_size = 10 if quick else 250
         self.sharded_sizes = [40] if quick else [10_000, 100_000]
+        # A cold worker's connections (TLS handshakes, with and without resumption).
+        self.handshake_k = [4, 8] if quick else [TODAY_K, CHOSEN_K]
+        # Where a post's CPU goes: one profiled send of this many, in the calling thread.
+        self.profile_n = 10 if quick else 100
 
 
-def fanout_section(plan: Plan, standin: Any) -> dict[str, Any]:
+def fanout_section(plan: Plan, standin: Any, plain: Any = None) -> dict[str, Any]:
+    """The fan-out figures against `standin`; `plain`, if given, is a plain-HTTP stand-in
+    for one more candidate (the engine without TLS, to see what TLS costs a post)."""
     from bench import fanout_bench as fb  # noqa: PLC0415
 
     fb.quiet_telemetry()
@@ -107,10 +120,30 @@ def fanout_section(plan: Plan, standin: Any) -> dict[str, Any]:
     ]
     for c in others:
         n_for[c.key] = plan.aiohttp_n if c.key == "aiohttp" else plan.other_n
-    for candidate in candidates + others:
+    if standin.url.startswith("https:"):
+        k = plan.chosen_k
+        no_resume = fb.Candidate(
+            f"ours-k{k}-no-resume",
+            f"engine, k={k}, resume_sessions=False",
+            k,
+            functools.partial(fb.ours, resume_sessions=False),
+        )
+        others.insert(0, no_resume)
+        n_for[no_resume.key] = plan.candidate_n
+    runs: list[tuple[fb.Candidate, Any]] = [(c, standin) for c in candidates + others]
+    if plain is not None:
+        http = fb.Candidate(
+            f"ours-k{plan.chosen_k}-http",
+            f"engine, k={plan.chosen_k}, plain HTTP (no TLS)",
+            plan.chosen_k,
+            fb.ours,
+        )
+        n_for[http.key] = plan.candidate_n
+        runs.insert(len(candidates), (http, plain))
+    for candidate, target in runs:
         n = n_for[candidate.key]
         _progress(f"fan-out candidate: {candidate.label}, N={n}")
-        figures = fb.run_engine(standin, candidate, [n], plan.runs)[n]
+        figures = fb.run_engine(target, candidate, [n], plan.runs)[n]
         out["candidates"].append(
             {
                 "key": candidate.key,
@@ -156,6 +189,11 @@ def fanout_section(plan: Plan, standin: Any) -> dict[str, Any]:
         "k": plan.chosen_k,
         **fb.run_engine(standin, huge, [plan.huge_n], plan.runs)[plan.huge_n],
     }
+    for k in plan.handshake_k:
+        _progress(f"a cold worker's connections, k={k}, TLS session resumption off and on")
+        out.setdefault("handshakes", {})[str(k)] = fb.cold_handshakes(standin, k, plan.runs)
+    _progress(f"where a post's CPU goes: cProfile of one send of {plan.profile_n} (k=1)")
+    out["profile"] = fb.profile_send(standin, plan.profile_n)
     out["memory"] = memory_section(plan, standin)
     out["memory_sizes"] = memory_sizes_section(plan, standin)
     _progress(f"sharded fan-out: the caller's cost, N={plan.sharded_sizes}")
@@ -209,6 +247,55 @@ def memory_section(plan: Plan, standin: Any) -> dict[str, Any]:
     return out
 
 
+@contextlib.contextmanager
+def _standins(cpu: int | None, *, tls: bool) -> Iterator[tuple[Any, Any]]:
+    """The @connections stand-in (HTTPS with `tls`, its CA trusted through AWS_CA_BUNDLE
+    while it runs) and, with `tls`, a plain-HTTP one too; both answer after RTT_SECONDS."""
+    from bench.fanout_bench import RTT_SECONDS  # noqa: PLC0415
+    from bench.standin import StandinProcess  # noqa: PLC0415
+
+    with contextlib.ExitStack() as stack:
+        standin = stack.enter_context(StandinProcess(cpu, tls=tls))
+        plain = stack.enter_context(StandinProcess(cpu)) if tls else None
+        if standin.ca_path is not None:
+            # botocore, the engine and the candidates trust the stand-in's test CA.
+            os.environ["AWS_CA_BUNDLE"] = standin.ca_path
+            stack.callback(os.environ.pop, "AWS_CA_BUNDLE", None)
+        for each in (standin, plain):
+            if each is not None:
+                each.delay(RTT_SECONDS)
+        yield standin, plain
+
+
+def sandbox_section(plan: Plan, results: dict[str, Any], timed: Any) -> None:
+    """The whole chat through the sandbox; a run that fails (e.g. a WebSocket handshake
+    timing out on a busy machine) is reported as failed, without losing the other figures."""
+    from bench import scenarios  # noqa: PLC0415
+
+    try:
+        results["sandbox"] = timed(
+            "sandbox",
+            lambda: scenarios.sandbox_latencies(
+                plan.sandbox_sizes, plan.sandbox_messages, plan.runs
+            ),
+        )
+    except (OSError, RuntimeError) as error:
+        results["sandbox_error"] = f"{type(error).__name__}: {error}"
+
+
+def _transport_facts(url: str) -> dict[str, Any]:
+    """What the measured posts went over: HTTPS (protocol, cipher, certificate) or HTTP."""
+    from bench.fanout_bench import tls_session_facts  # noqa: PLC0415
+
+    if not url.startswith("https:"):
+        return {"tls": False}
+    return {
+        "tls": True,
+        **tls_session_facts(url),
+        "certificate": "RSA 2048 for 127.0.0.1, sent with an intermediate; test root (trustme)",
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one run (a smoke run)")
@@ -216,14 +303,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "performance.md")
     parser.add_argument("--plots", type=Path, default=ROOT / "docs" / "performance")
     parser.add_argument("--skip-sandbox", action="store_true", help="leave out the sandbox run")
+    parser.add_argument(
+        "--plain-http", action="store_true", help="a plain-HTTP stand-in instead of HTTPS"
+    )
     args = parser.parse_args(argv)
     _environment()
 
-    from bench import coldstart, report, room_bench, scenarios  # noqa: PLC0415
-    from bench.fanout_bench import RTT_SECONDS  # noqa: PLC0415
+    from bench import coldstart, report, room_bench  # noqa: PLC0415
     from bench.local_aws import chat_table_process, find_template  # noqa: PLC0415
     from bench.measure import MEASURED_CPU, STANDIN_CPU, cores, machine, pin  # noqa: PLC0415
-    from bench.standin import StandinProcess  # noqa: PLC0415
     from chat.settings import Limits  # noqa: PLC0415
 
     plan = Plan(args.quick)
@@ -252,9 +340,9 @@ def main(argv: list[str] | None = None) -> int:
         results["timings"][name] = time.perf_counter() - t0
         return value
 
-    with StandinProcess(other) as standin:
-        standin.delay(RTT_SECONDS)
-        results["fanout"] = timed("fanout", lambda: fanout_section(plan, standin))
+    with _standins(other, tls=not args.plain_http) as (standin, plain):
+        results["transport"] = _transport_facts(standin.url)
+        results["fanout"] = timed("fanout", lambda: fanout_section(plan, standin, plain))
         _progress("rooms: DynamoDB units per action")
         results["rooms"] = timed(
             "rooms",
@@ -291,12 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     results["frames"] = room_bench.frame_bytes(plan.frame_sizes, Limits().member_list_threshold)
     if not args.skip_sandbox:
         _progress("the whole chat through the sandbox")
-        results["sandbox"] = timed(
-            "sandbox",
-            lambda: scenarios.sandbox_latencies(
-                plan.sandbox_sizes, plan.sandbox_messages, plan.runs
-            ),
-        )
+        sandbox_section(plan, results, timed)
     results["timings"]["total"] = time.perf_counter() - started
     results["derived"] = report.derive(results)
     args.json.parent.mkdir(parents=True, exist_ok=True)

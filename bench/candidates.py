@@ -4,11 +4,14 @@ The engine itself (`chat.fanout.FanoutEngine`) takes any `Transport`: these two 
 signing, retries and worker threads over urllib3's connection pool and over `http.client`,
 so that only the HTTP layer differs. `AiohttpFanout` is asyncio + aiohttp (one thread; not
 in the Lambda runtime, so it would have to be bundled); `boto3_notifier` is today's path.
+Over HTTPS each verifies the server against `ca_certs` (the benchmark passes the stand-in's
+test CA, which it also names in `AWS_CA_BUNDLE` for botocore and the engine).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -23,12 +26,22 @@ from chat.ports import DeliveryReport
 class Urllib3Transport:
     """A urllib3 connection pool of `maxsize` keep-alive connections (block: never more)."""
 
-    def __init__(self, endpoint_url: str, *, maxsize: int, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        endpoint_url: str,
+        *,
+        maxsize: int,
+        timeout: float = 5.0,
+        ca_certs: str | None = None,
+    ) -> None:
         import urllib3  # noqa: PLC0415
 
         self._errors: tuple[type[BaseException], ...] = (urllib3.exceptions.HTTPError, OSError)
+        tls: dict[str, Any] = {}
+        if endpoint_url.startswith("https:"):
+            tls = {"ca_certs": ca_certs, "cert_reqs": "CERT_REQUIRED"}
         self._pool = urllib3.connectionpool.connection_from_url(
-            endpoint_url, maxsize=maxsize, block=True, timeout=urllib3.Timeout(timeout)
+            endpoint_url, maxsize=maxsize, block=True, timeout=urllib3.Timeout(timeout), **tls
         )
 
     def request(
@@ -69,8 +82,19 @@ class AiohttpFanout:
     benchmark's stand-in does not throttle), which only flatters it.
     """
 
-    def __init__(self, endpoint_url: str, *, region: str, credentials: Any, concurrency: int):
+    def __init__(
+        self,
+        endpoint_url: str,
+        *,
+        region: str,
+        credentials: Any,
+        concurrency: int,
+        ca_certs: str | None = None,
+    ):
         parts = urlsplit(endpoint_url)
+        self._ssl: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=ca_certs) if parts.scheme == "https" else False
+        )
         self._origin = f"{parts.scheme}://{parts.netloc}"
         self._base = parts.path.rstrip("/")
         self._host = parts.netloc
@@ -89,7 +113,7 @@ class AiohttpFanout:
 
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._concurrency)
+                connector=aiohttp.TCPConnector(limit=self._concurrency, ssl=self._ssl)
             )
         frozen = self._credentials.get_frozen_credentials()
         signer = SigV4Auth(frozen, SERVICE, self._region)

@@ -92,7 +92,8 @@ def first_invocation(
 ) -> dict[str, dict[str, float]]:
     """A fresh process: import the handler, its first and second $connect (DynamoDB in the
     moto process), then an engine's first send to k connections (k threads and sockets
-    opened; plain HTTP, so no TLS handshakes) against a warm one."""
+    opened, over HTTPS with their TLS handshakes when the stand-in serves it) against a
+    warm one."""
     env = _child_env(
         {
             "TABLE_NAME": table,

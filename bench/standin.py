@@ -6,10 +6,15 @@ object a line:
 
     {"op": "delay", "seconds": 0.02}     -> {"ok": true}
     {"op": "gone", "ids": [...]}         -> {"ok": true}
-    {"op": "stats"}                      -> {"posts": n, "max_in_flight": m, "bytes": b}
+    {"op": "stats"}                      -> {"posts": n, "max_in_flight": m, "bytes": b,
+                                             "connections": c, "resumed": r}
     {"op": "reset"}                      -> {"ok": true}   (forget posts, counters)
 
-Run as `python -m bench.standin [--cpu N]`; its first line is {"url": "..."}. With
+Run as `python -m bench.standin [--cpu N] [--tls]`; its first line is {"url": "..."}. With
+`--tls` it serves HTTPS, as API Gateway does, with a certificate for 127.0.0.1 issued
+through an intermediate CA by a root CA that `trustme` makes for this run, RSA 2048 keys
+(the shape of an execute-api certificate's chain); the first line then also holds the root's
+PEM ("ca_pem"), which the parent writes to a file (`ca_path`) for the clients to trust. With
 `--dynamodb TEMPLATE` it is the embedded moto DynamoDB with the template's table instead;
 its first line is {"endpoint": "...", "table": "..."}, and it stops when stdin closes.
 """
@@ -19,8 +24,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import ssl
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +35,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class StandinProcess:
-    """A `python -m bench.standin` child: `url`, and `delay`/`gone`/`stats`/`reset` on it."""
+    """A `python -m bench.standin` child: `url`, and `delay`/`gone`/`stats`/`reset` on it.
 
-    def __init__(self, cpu: int | None = None, *extra: str) -> None:
+    With `tls`, it serves HTTPS and `ca_path` is a PEM file of the CA to trust (removed
+    on close)."""
+
+    def __init__(self, cpu: int | None = None, *extra: str, tls: bool = False) -> None:
         args = [sys.executable, "-m", "bench.standin", *extra]
         if cpu is not None:
             args += ["--cpu", str(cpu)]
+        if tls:
+            args.append("--tls")
         self._proc = subprocess.Popen(
             args,
             cwd=ROOT,
@@ -45,6 +57,11 @@ class StandinProcess:
         self.pid = self._proc.pid
         self.first: dict[str, Any] = self._read()
         self.url: str = self.first.get("url", "")
+        self.ca_path: str | None = None
+        if "ca_pem" in self.first:
+            fd, self.ca_path = tempfile.mkstemp(prefix="bench-ca-", suffix=".pem")
+            with os.fdopen(fd, "w") as out:
+                out.write(self.first["ca_pem"])
 
     def _read(self) -> dict[str, Any]:
         assert self._proc.stdout is not None
@@ -81,6 +98,9 @@ class StandinProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+        if self.ca_path is not None:
+            Path(self.ca_path).unlink(missing_ok=True)
+            self.ca_path = None
 
     def __enter__(self) -> StandinProcess:
         return self
@@ -89,13 +109,30 @@ class StandinProcess:
         self.close()
 
 
-def serve(cpu: int | None) -> None:
+def _server_tls() -> tuple[ssl.SSLContext, str]:
+    """A server context with a certificate for 127.0.0.1 (leaf and intermediate sent, RSA
+    keys) from a new test root CA, and the root's PEM."""
+    import trustme  # noqa: PLC0415
+
+    rsa = trustme.KeyType.RSA
+    root = trustme.CA(key_type=rsa)
+    intermediate = root.create_child_ca(key_type=rsa)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    intermediate.issue_cert("127.0.0.1", key_type=rsa).configure_cert(context)
+    return context, root.cert_pem.bytes().decode()
+
+
+def serve(cpu: int | None, tls: bool = False) -> None:
     from sandbox.connections_standin import running_connections_api  # noqa: PLC0415
 
     if cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {cpu})
-    with running_connections_api() as api:
-        print(json.dumps({"url": api.url}), flush=True)
+    context, ca_pem = _server_tls() if tls else (None, None)
+    with running_connections_api(tls=context) as api:
+        first: dict[str, Any] = {"url": api.url}
+        if ca_pem is not None:
+            first["ca_pem"] = ca_pem
+        print(json.dumps(first), flush=True)
         for line in sys.stdin:
             command = json.loads(line)
             op = command["op"]
@@ -111,12 +148,15 @@ def serve(cpu: int | None) -> None:
                         "posts": len(api.posts),
                         "bytes": sum(len(data) for _, data in api.posts),
                         "max_in_flight": api.max_in_flight,
+                        "connections": api.connections,
+                        "resumed": api.resumed,
                     }
             elif op == "reset":
                 with api.lock:
                     api.posts.clear()
                     api.gone.clear()
                     api.max_in_flight = 0
+                    api.connections = api.resumed = 0
             print(json.dumps(answer), flush=True)
 
 
@@ -143,11 +183,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.standin", description=__doc__)
     parser.add_argument("--cpu", type=int, default=None, help="pin to this core")
     parser.add_argument("--dynamodb", type=Path, default=None, help="a synthesized template")
+    parser.add_argument("--tls", action="store_true", help="serve HTTPS (a trustme CA)")
     args = parser.parse_args()
     if args.dynamodb is not None:
         serve_dynamodb(args.dynamodb, args.cpu)
     else:
-        serve(args.cpu)
+        serve(args.cpu, args.tls)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,17 @@
 
 It answers the way API Gateway does (status codes and the `x-amzn-ErrorType` header
 boto3 uses to pick the exception class) and records every frame it was asked to post.
+Plain HTTP by default; given a server `ssl.SSLContext` it serves HTTPS, as API Gateway
+does (the benchmarks use that, with a certificate from a test CA: bench/standin.py), each
+TLS handshake made in the connection's own thread.
 The full emulator, with real WebSockets, is the sandbox (tests/sandbox, tests/e2e).
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +34,8 @@ class ConnectionsApi:
         self.delay_seconds = 0.0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.connections = 0  # connections accepted (over TLS: handshakes completed)
+        self.resumed = 0  # of which resumed a TLS session
         self.url = ""
 
     def frames(self, connection_id: str) -> list[Any]:
@@ -53,6 +60,20 @@ def _handler(state: ConnectionsApi) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, *args: Any) -> None:
             pass
+
+        def setup(self) -> None:
+            # Handshake in this connection's thread, not in the accepting one.
+            sock = self.request
+            resumed = False
+            if getattr(self.server, "tls", None) is not None and isinstance(sock, ssl.SSLSocket):
+                sock.settimeout(10)
+                sock.do_handshake()
+                sock.settimeout(None)
+                resumed = bool(sock.session_reused)
+            with state.lock:
+                state.connections += 1
+                state.resumed += resumed
+            super().setup()
 
         def _connection_id(self) -> str:
             return unquote(self.path.rsplit("/", 1)[-1])
@@ -117,16 +138,40 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     # The default backlog of 5 drops bursts of concurrent connects (1 s SYN retries).
     request_queue_size = 256
+    tls: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        if self.tls is None:
+            return sock, address
+        try:
+            wrapped = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        except OSError:
+            sock.close()
+            raise
+        return wrapped, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys  # noqa: PLC0415
+
+        if isinstance(sys.exc_info()[1], OSError):  # a client gone, a failed handshake
+            return
+        super().handle_error(request, client_address)
 
 
 @contextmanager
-def running_connections_api(stage: str = "production") -> Iterator[ConnectionsApi]:
-    """Serve the fake on a free loopback port; `state.url` is the callback URL."""
+def running_connections_api(
+    stage: str = "production", *, tls: ssl.SSLContext | None = None
+) -> Iterator[ConnectionsApi]:
+    """Serve the fake on a free loopback port; `state.url` is the callback URL (https://
+    when given a server-side `tls` context)."""
     state = ConnectionsApi()
     server = _Server(("127.0.0.1", 0), _handler(state))
+    server.tls = tls
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/{stage}"
+    scheme = "https" if tls is not None else "http"
+    state.url = f"{scheme}://127.0.0.1:{server.server_address[1]}/{stage}"
     try:
         yield state
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
@@ -68,12 +69,39 @@ def test_a_quick_run_writes_results_report_and_plots(cdk_out_dir, tmp_path):
 
     results = json.loads(results_path.read_text())
     assert results["machine"]["cores"] >= 1
+    assert results["transport"]["tls"] is True
+    assert results["transport"]["version"].startswith("TLS")
+    assert results["transport"]["session_read_ms"] > 0
+    k = results["chosen_k"]
     keys = {c["key"] for c in results["fanout"]["candidates"]}
-    assert {"urllib3", "http.client", "aiohttp"} <= keys
-    assert any(k.startswith("boto3") for k in keys)
+    assert {
+        f"ours-k{k}",
+        "urllib3",
+        "aiohttp",
+        f"boto3-k{k}",
+        f"boto3-k{results['today_k']}",
+    } <= keys
+    assert {f"ours-k{k}-http", f"ours-k{k}-no-resume"} <= keys
     for candidate in results["fanout"]["candidates"]:
         assert candidate["cpu_ms_per_recipient"]["median"] > 0
         assert candidate["max_in_flight"]["max"] <= candidate["k"]
+    goals = results["derived"]["goals"]
+    assert {"posts_per_second", "cpu_ms_per_recipient", "cpu_ratio_vs_boto3"} <= set(goals)
+    assert goals["cpu_ms_per_recipient"]["goal"] == 0.25
+    assert goals[f"cpu_ratio_vs_boto3-k{k}"] > 0
+    assert set(results["derived"]["per_post_cpu_ms"]) == {"tls", "resumption"}
+    # A cold worker's connections: every variant opened connections; only with
+    # resumption on, after a first answer, did they resume (counted by the server).
+    for handshakes in results["fanout"]["handshakes"].values():
+        assert handshakes["first_off"]["resumed"]["max"] == 0
+        assert handshakes["cold_off"]["resumed"]["max"] == 0
+        assert handshakes["first_on"]["resumed"]["min"] >= 1
+        assert handshakes["first_on"]["connections"]["min"] >= 1
+        assert handshakes["warm_off"]["connections"]["max"] == 0
+    assert set(results["derived"]["resumption"]["by_k"]) == {"4", "8"}
+    profile = results["fanout"]["profile"]
+    assert profile["stages"]["signing (FanoutEngine._signed_headers: AWSRequest, SigV4Auth)"] > 0
+    assert profile["by_own_time"]
     assert set(results["fanout"]["by_size"]) == {"ours", "boto3", "sequential"}
     assert results["fanout"]["huge"]["n"] > 0
     sizes = results["rooms"]["sizes"]
@@ -93,6 +121,8 @@ def test_a_quick_run_writes_results_report_and_plots(cdk_out_dir, tmp_path):
     text = markdown.read_text()
     for heading in (
         "## Candidates",
+        "## A cold worker's connections: TLS handshakes and session resumption",
+        "## Where a post's CPU goes",
         "## Broadcast time against room size",
         "## Frame bytes against room size",
         "## DynamoDB units per action",
@@ -106,6 +136,7 @@ def test_a_quick_run_writes_results_report_and_plots(cdk_out_dir, tmp_path):
     for png in (
         "broadcast_time.png",
         "cpu_per_recipient.png",
+        "handshakes.png",
         "frame_bytes.png",
         "dynamodb_units.png",
         "sandbox_latency.png",
@@ -150,3 +181,27 @@ def test_a_built_room_is_where_the_store_reads_and_removes_it(db, partitions):
     assert [m.connection_id for m in store.list_members()] == ids
     assert store.remove_connection(ids[-1]) is not None
     assert table_problems(scan(db, TABLE)) == []
+
+
+def test_the_standin_serves_https_that_only_its_own_ca_verifies():
+    import ssl  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+    from urllib.error import HTTPError, URLError  # noqa: PLC0415
+
+    from bench.standin import StandinProcess  # noqa: PLC0415
+
+    with StandinProcess(tls=True) as standin:
+        assert standin.url.startswith("https://127.0.0.1:")
+        assert standin.ca_path is not None
+        trusted = ssl.create_default_context(cafile=standin.ca_path)
+        with pytest.raises(HTTPError) as answer:  # GET of an unknown id: the stand-in's 410
+            standin.gone(["x"])
+            urllib.request.urlopen(f"{standin.url}/@connections/x", context=trusted)
+        assert answer.value.code == 410
+        with pytest.raises(URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            urllib.request.urlopen(
+                f"{standin.url}/@connections/x", context=ssl.create_default_context()
+            )
+        assert standin.stats()["connections"] >= 1
+        ca_path = standin.ca_path
+    assert not Path(ca_path).exists()  # removed with the stand-in
