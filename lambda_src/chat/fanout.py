@@ -111,7 +111,29 @@ def default_ca_bundle() -> str:
     return str(get_cert_path(True))
 
 
-class _TlsConnection(http.client.HTTPSConnection):
+class _OneWrite(http.client.HTTPConnection):
+    """An `HTTPConnection` whose request goes out in one write: `http.client` sends the
+    head and the body with two `send` calls, which over TLS means two records and two
+    packets; when `body_follows` is set, `send` holds the head until the body comes."""
+
+    body_follows = False
+    _head: bytes | None = None
+
+    def send(self, data: Any) -> None:
+        if self.body_follows and self._head is None:
+            self._head = bytes(data)
+            return
+        if self._head is not None:
+            data, self._head = self._head + bytes(data), None
+        self.body_follows = False
+        super().send(data)
+
+    def close(self) -> None:
+        self._head, self.body_follows = None, False
+        super().close()
+
+
+class _TlsConnection(_OneWrite, http.client.HTTPSConnection):
     """An `HTTPSConnection` that offers the last TLS session for resumption (a new
     connection then skips the certificate exchange), when given a session store."""
 
@@ -127,6 +149,7 @@ class _TlsConnection(http.client.HTTPSConnection):
         super().__init__(host, port, timeout=timeout, context=context)
         self._tls_context = context
         self._sessions = sessions
+        self.answered = False  # whether its first answer was read (its session looked at)
 
     def connect(self) -> None:
         raw = socket.create_connection((self.host, self.port), self.timeout)
@@ -152,10 +175,13 @@ class _Sessions:
         return self._session
 
     def keep(self, sock: Any) -> None:
+        """Called once per connection, after its first answer (TLS 1.3 tickets come with
+        it): reading `SSLSocket.session` costs about as much as a post, so never per post."""
         if not isinstance(sock, ssl.SSLSocket):
             return
         if sock.session_reused:
             self.resumed += 1
+            return
         session = sock.session
         if session is not None and session.has_ticket and session is not self._session:
             self._session = session
@@ -212,6 +238,7 @@ class HttpClientTransport:
         sock = conn.sock
         try:
             sock.settimeout(limit)
+            conn.body_follows = bool(body)  # type: ignore[attr-defined]
             conn.request(method, path, body=body, headers=dict(headers))
         except (OSError, http.client.HTTPException, ValueError) as error:
             # Not written whole: a server cannot act on a part of a request.
@@ -229,7 +256,8 @@ class HttpClientTransport:
         except (OSError, http.client.HTTPException, ValueError):
             self._drop(conn)  # the status came: it stands, but this connection is done
             return status, error_type
-        if self._sessions is not None:
+        if self._sessions is not None and not getattr(conn, "answered", True):
+            conn.answered = True  # type: ignore[attr-defined]
             self._sessions.keep(sock)
         if response.will_close:
             self._drop(conn)
@@ -258,7 +286,7 @@ class HttpClientTransport:
                 sessions=self._sessions,
             )
         else:
-            conn = http.client.HTTPConnection(self._hostname, self._port, timeout=connect_timeout)
+            conn = _OneWrite(self._hostname, self._port, timeout=connect_timeout)
         try:
             conn.connect()
         except (OSError, ValueError) as error:

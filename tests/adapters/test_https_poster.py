@@ -314,3 +314,23 @@ def _bounded() -> Iterator[None]:
     started = time.monotonic()
     yield
     assert time.monotonic() - started < 15, "a post outlived every timeout"
+
+
+def test_a_request_goes_out_in_one_write_head_and_body_together():
+    from chat.fanout import _OneWrite  # noqa: PLC0415
+
+    class Recording:
+        def __init__(self) -> None:
+            self.writes: list[bytes] = []
+
+        def sendall(self, data: bytes) -> None:
+            self.writes.append(bytes(data))
+
+    conn = _OneWrite("127.0.0.1", 9)
+    sock = Recording()
+    conn.sock = sock
+    conn.body_follows = True
+    conn.request("POST", "/p/@connections/a", body=b'{"n":1}', headers={"Host": "x"})
+    assert len(sock.writes) == 1
+    assert sock.writes[0].startswith(b"POST /p/@connections/a HTTP/1.1\r\n")
+    assert sock.writes[0].endswith(b'\r\n\r\n{"n":1}')
