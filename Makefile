@@ -84,7 +84,7 @@ run: synth ## run the whole chat locally on http://$(HOST):$(PORT)
 conformance: synth ## bin/conformance against a sandbox of the synthesized stack (started and stopped)
 	@bin/conformance --sandbox cdk.out/$(STACK).template.json $(CONFORMANCE_ARGS)
 
-bench: synth ## run the benchmarks (~4 min): bench/results/latest.json, docs/performance.md
+bench: synth ## run the benchmarks over HTTPS (~10 min): bench/results/latest.json, docs/performance.md
 	@python -m bench
 
 load: synth ## 200 clients, 10,000 messages, churn, through the sandbox: bench/results/load.json

@@ -180,11 +180,11 @@ DEADLINE_MARGIN_SECONDS = 1.0
 # chat.sharding.BURST_SECONDS, how much of fanoutPostsPerSecond starts at once;
 FANOUT_BURST_SECONDS = 0.4
 # chat.sharding.POSTS_PER_SECOND_PER_INVOCATION: the posts one invocation with a whole vCPU
-# makes a second (docs/performance.md measured 5,475 from one invocation to 100,000
+# makes a second (docs/performance.md measured 3,723 over HTTPS from one invocation to 100,000
 # connections, 20 ms a post; rounded down). Smaller functions have a share of a vCPU, and
 # post proportionally slower; more memory than one vCPU does not post faster (one
 # Python process).
-POSTS_PER_SECOND_PER_INVOCATION = 5000
+POSTS_PER_SECOND_PER_INVOCATION = 3500
 ONE_VCPU_MB = 1769
 
 

@@ -1,7 +1,8 @@
 """Sharded fan-out: a broadcast too big for one invocation is split among worker functions.
 
-One invocation posts about 5,475 frames a second on one vCPU (docs/performance.md), and far
-fewer at small memory sizes, while API Gateway allows 10,000 requests a second per account.
+One invocation posts about 3,700 frames a second over HTTPS on one vCPU
+(docs/performance.md), and far fewer at small memory sizes, while API Gateway allows 10,000
+requests a second per account.
 Above `shard_size` recipients, `ShardedNotifier` keeps the first shard for itself and hands
 every other shard to the fan-out worker function (`handler.fanout_handler`, the same code),
 invoked in parallel. Each worker posts its shard with its own vCPU and answers with what it
@@ -88,11 +89,12 @@ log = logging.getLogger("chat.sharding")
 
 WIRE_VERSION = 1
 BURST_SECONDS = 0.4  # shards start at once while they fit this much of the rate
-# What one invocation with a whole vCPU posts a second: docs/performance.md measured 5,475
-# (a 100,000-member broadcast from one invocation, 20 ms a post, k = 192), rounded down.
+# What one invocation with a whole vCPU posts a second: docs/performance.md measured 3,723
+# over HTTPS (a 100,000-member broadcast from one invocation, 20 ms a post, k = 192),
+# rounded down.
 # It sizes how long a shard's posts take, here (whether a shard can still start) and in
 # infra/config.py (whether a full room fits the timeouts); a test keeps the two equal.
-POSTS_PER_SECOND_PER_INVOCATION = 5000.0
+POSTS_PER_SECOND_PER_INVOCATION = 3500.0
 # A throttled Invoke is tried again once, after a random wait of up to this (full jitter).
 THROTTLE_BACKOFF_SECONDS = 0.5
 Deliveries = Mapping[str, Sequence[Frame]]
