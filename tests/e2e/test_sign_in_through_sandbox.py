@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from tests.support.chat_client import ChatClient
-from tests.support.sandbox import ROOT, Sandbox, running_sandbox
+from tests.support.sandbox import Sandbox, running_sandbox
 from tests.support.sign_in import (
     AUDIENCE,
     JwksServer,
@@ -32,37 +30,20 @@ from tests.support.sign_in import (
     mint,
     signing_keys,
 )
+from tests.support.synth import synth_template
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.synth]
 
 
 def synth_with_sign_in(out: Path, issuer: str, layer_dir: Path, *context: str) -> Path:
     """`cdk synth` with sign-in on, through the pinned CLI, offline; the template's path."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    tools = [ROOT / "node_modules" / ".bin", ROOT / ".venv" / "bin"]
-    env["PATH"] = os.pathsep.join([*map(str, tools), env.get("PATH", "")])
-    env["CDK_DISABLE_CLI_TELEMETRY"] = "true"
-    env["HTTPS_PROXY"] = env["HTTP_PROXY"] = "http://127.0.0.1:9"  # synth needs no network
     settings = {
         "signIn": "true",
         "signInIssuer": issuer,
         "signInAudience": AUDIENCE,
         "signInLayerDir": str(layer_dir),
     }
-    args = [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
-    for extra in context:
-        args += ["-c", extra]
-    result = subprocess.run(
-        ["cdk", "synth", "--no-notices", "--quiet", "--output", str(out), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return out / "ChatStack.template.json"
+    return synth_template(out, *(f"{key}={value}" for key, value in settings.items()), *context)
 
 
 @pytest.fixture(scope="module")

@@ -27,10 +27,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from tests.support.http_server import serving
 from tests.support.sign_in import AUDIENCE, JWKS_PATH, claims_for, mint, signing_keys
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
@@ -204,15 +205,6 @@ def openid_provider(user: str = "Alice") -> Iterator[OpenIdProvider]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    host, port = server.server_address[:2]
-    state.append(OpenIdProvider(issuer=f"http://{host!s}:{port}", user=user))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as base:
+        state.append(OpenIdProvider(issuer=base, user=user))
         yield state[0]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

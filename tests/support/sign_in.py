@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from infra.authorizer_layer import BUILD_INFO, PACKAGES, SITE_DIR, build_info
+from tests.support.http_server import serving
 
 AUDIENCE = "chat-app-client-id"
 NAME_CLAIM = "cognito:username"
@@ -103,18 +104,9 @@ def jwks_server(keys: SigningKeys | None = None) -> Iterator[JwksServer]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    host, port = server.server_address[:2]
-    state.append(JwksServer(url=f"http://{host!s}:{port}{JWKS_PATH}", keys=keys))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as base:
+        state.append(JwksServer(url=f"{base}{JWKS_PATH}", keys=keys))
         yield state[0]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def claims_for(issuer: str, name: str = "alice", **overrides: Any) -> dict[str, Any]:

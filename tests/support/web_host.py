@@ -8,11 +8,10 @@ every answer the Content-Security-Policy header hosting.py gives the distributio
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +25,7 @@ from infra.hosting import (
     endpoint_document,
     web_files,
 )
+from tests.support.http_server import serving
 
 
 @dataclass(frozen=True)
@@ -64,14 +64,5 @@ def hosted_page(endpoint: str, sign_in: SignInConfig | None = None) -> Iterator[
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    host, port = server.server_address[:2]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield HostedPage(url=f"http://{host!s}:{port}/", csp=csp)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(Handler) as base:
+        yield HostedPage(url=f"{base}/", csp=csp)
