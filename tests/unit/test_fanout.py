@@ -365,3 +365,20 @@ def test_a_url_that_is_not_http_is_refused():
 def test_throttling_error_types_with_a_suffix_are_recognised():
     transport = Scripted({"a": [(429, "LimitExceededException:http://internal"), 200]})
     assert engine(transport).send({"a": [{"n": 1}]}).sent == 1
+
+
+def test_the_signer_that_keeps_its_key_signs_exactly_as_botocore_on_each_day():
+    from botocore.auth import SigV4Auth  # noqa: PLC0415
+    from botocore.awsrequest import AWSRequest  # noqa: PLC0415
+    from botocore.credentials import ReadOnlyCredentials  # noqa: PLC0415
+
+    from chat.fanout import _SigV4Signer  # noqa: PLC0415
+
+    creds = ReadOnlyCredentials("AKIDEXAMPLE", "secret", "token")
+    ours = _SigV4Signer(creds, "execute-api", "eu-west-1")
+    theirs = SigV4Auth(creds, "execute-api", "eu-west-1")
+    request = AWSRequest(method="POST", url=URL + "/@connections/a", data=b"{}")
+    for stamp in ("20261207T235959Z", "20261208T000001Z", "20261207T120000Z"):
+        request.context["timestamp"] = stamp
+        for text in ("AWS4-HMAC-SHA256\nfirst", "AWS4-HMAC-SHA256\nsecond"):
+            assert ours.signature(text, request) == theirs.signature(text, request)
