@@ -40,7 +40,6 @@ import logging
 import os
 import random
 import select
-import socket
 import ssl
 import threading
 import time
@@ -119,6 +118,7 @@ class _OneWrite(http.client.HTTPConnection):
     packets; when `body_follows` is set, `send` holds the head until the body comes."""
 
     body_follows = False
+    answered = False  # whether its first answer was read (a TLS session looked at)
     _head: bytes | None = None
 
     def send(self, data: Any) -> None:
@@ -156,37 +156,6 @@ class _SigV4Signer(SigV4Auth):
         return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
 
-class _TlsConnection(_OneWrite, http.client.HTTPSConnection):
-    """An `HTTPSConnection` that offers the last TLS session for resumption (a new
-    connection then skips the certificate exchange), when given a session store."""
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        *,
-        timeout: float,
-        context: ssl.SSLContext,
-        sessions: _Sessions | None,
-    ) -> None:
-        super().__init__(host, port, timeout=timeout, context=context)
-        self._tls_context = context
-        self._sessions = sessions
-        self.answered = False  # whether its first answer was read (its session looked at)
-
-    def connect(self) -> None:
-        raw = socket.create_connection((self.host, self.port), self.timeout)
-        try:
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            session = self._sessions.get() if self._sessions is not None else None
-            self.sock = self._tls_context.wrap_socket(
-                raw, server_hostname=self.host, session=session
-            )
-        except BaseException:
-            raw.close()
-            raise
-
-
 class _Sessions:
     """The latest resumable TLS session of any connection to the endpoint."""
 
@@ -208,6 +177,19 @@ class _Sessions:
         session = sock.session
         if session is not None and session.has_ticket and session is not self._session:
             self._session = session
+
+
+class _ResumingContext(ssl.SSLContext):
+    """A client TLS context that offers the last session it was given to each new
+    connection (which then skips the certificate exchange): `http.client` wraps its
+    socket with `context.wrap_socket` and has no way to pass a session itself."""
+
+    sessions: _Sessions
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        if kwargs.get("session") is None:
+            kwargs["session"] = self.sessions.get()
+        return super().wrap_socket(*args, **kwargs)
 
 
 class HttpClientTransport:
@@ -240,8 +222,14 @@ class HttpClientTransport:
         self._context: ssl.SSLContext | None = None
         self._sessions: _Sessions | None = None
         if self._https:
-            self._context = ssl.create_default_context(cafile=ca_certs or default_ca_bundle())
-            self._sessions = _Sessions() if resume_sessions else None
+            if resume_sessions:
+                resuming = _ResumingContext(ssl.PROTOCOL_TLS_CLIENT)
+                resuming.sessions = self._sessions = _Sessions()
+                self._context = resuming
+            else:
+                self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            # PROTOCOL_TLS_CLIENT verifies the certificate and the host name.
+            self._context.load_verify_locations(cafile=ca_certs or default_ca_bundle())
         self.connections_made = 0
 
     @property
@@ -261,7 +249,7 @@ class HttpClientTransport:
         sock = conn.sock
         try:
             sock.settimeout(limit)
-            conn.body_follows = bool(body)  # type: ignore[attr-defined]
+            conn.body_follows = bool(body)
             conn.request(method, path, body=body, headers=dict(headers))
         except (OSError, http.client.HTTPException, ValueError) as error:
             # Not written whole: a server cannot act on a part of a request.
@@ -279,8 +267,8 @@ class HttpClientTransport:
         except (OSError, http.client.HTTPException, ValueError):
             self._drop(conn)  # the status came: it stands, but this connection is done
             return status, error_type
-        if self._sessions is not None and not getattr(conn, "answered", True):
-            conn.answered = True  # type: ignore[attr-defined]
+        if self._sessions is not None and not conn.answered:
+            conn.answered = True
             self._sessions.keep(sock)
         if response.will_close:
             self._drop(conn)
@@ -292,8 +280,8 @@ class HttpClientTransport:
         for conn in connections:
             conn.close()
 
-    def _connection(self, timeout: float) -> http.client.HTTPConnection:
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+    def _connection(self, timeout: float) -> _OneWrite:
+        conn: _OneWrite | None = getattr(self._local, "conn", None)
         if conn is not None and not _reusable(conn.sock):
             self._drop(conn)
             conn = None
@@ -301,12 +289,8 @@ class HttpClientTransport:
             return conn
         connect_timeout = min(self._connect_timeout, timeout)
         if self._context is not None:
-            conn = _TlsConnection(
-                self._hostname,
-                self._port,
-                timeout=connect_timeout,
-                context=self._context,
-                sessions=self._sessions,
+            conn = _OneWriteTls(
+                self._hostname, self._port, timeout=connect_timeout, context=self._context
             )
         else:
             conn = _OneWrite(self._hostname, self._port, timeout=connect_timeout)
@@ -327,6 +311,10 @@ class HttpClientTransport:
         with self._lock:
             self._open.discard(conn)
         conn.close()
+
+
+class _OneWriteTls(_OneWrite, http.client.HTTPSConnection):
+    """`_OneWrite` over TLS (`http.client` makes the connection and its handshake)."""
 
 
 def _reusable(sock: Any) -> bool:
