@@ -21,9 +21,9 @@ CDK := cdk --no-notices
 CDK_ARGS ?=
 SIGN_IN_LAYER := $(if $(findstring signIn=true,$(CDK_ARGS)),authorizer-layer)
 
-SUITES := unit adapters handler authorizer infra sandbox e2e browser bench
+SUITES := unit adapters handler authorizer infra sandbox e2e browser hostile bench
 
-.PHONY: help preflight setup authorizer-layer synth run conformance test lint typecheck web-tests bench load clean $(addprefix test-,$(SUITES))
+.PHONY: help preflight setup authorizer-layer synth run conformance test test-fast lint typecheck web-tests bench load clean $(addprefix test-,$(SUITES))
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -70,6 +70,10 @@ typecheck: setup ## mypy
 test: preflight lint typecheck web-tests ## every check and every test
 	@echo "==> pytest"
 	@CHROMIUM="$$(bin/preflight browser)" pytest
+
+test-fast: web-tests ## the inner loop: unit, handler and web-client tests (about 30 s)
+	@echo "==> pytest tests/unit tests/handler"
+	@pytest -q tests/unit tests/handler
 
 web-tests: setup ## the web client's unit tests (node --test)
 	@echo "==> web client unit tests (node --test)"

@@ -168,7 +168,8 @@ def running_connections_api(
     state = ConnectionsApi()
     server = _Server(("127.0.0.1", 0), _handler(state))
     server.tls = tls
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the loop's next poll: 50 ms, not the default 0.5 s per stop.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     scheme = "https" if tls is not None else "http"
     state.url = f"{scheme}://127.0.0.1:{server.server_address[1]}/{stage}"
