@@ -1443,7 +1443,11 @@ def preflight(suite: Suite) -> None:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = parse_args(argv)
     if args.sandbox is not None:
-        return _against_the_sandbox(args, list(argv if argv is not None else sys.argv[1:]), out)
+        return _against_the_sandbox(args, out)
+    return _run(args, out)
+
+
+def _run(args: argparse.Namespace, out: TextIO | None) -> int:
     stream = out or sys.stdout
     try:
         checks = selected(args)
@@ -1500,7 +1504,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 _BANNER_TABLES = re.compile(r"^DynamoDB:\s+(\S+) \(embedded moto\); tables: (\S+)$", re.MULTILINE)
 
 
-def _against_the_sandbox(args: argparse.Namespace, argv: list[str], out: TextIO | None) -> int:
+def _against_the_sandbox(args: argparse.Namespace, out: TextIO | None) -> int:
     """`--sandbox TEMPLATE`: start the sandbox on it, run the suite with the URLs, the table
     and the CA its banner prints, stop it. Other options pass through."""
     import tempfile  # noqa: PLC0415
@@ -1517,15 +1521,6 @@ def _against_the_sandbox(args: argparse.Namespace, argv: list[str], out: TextIO 
     if not template.is_file():
         print(f"{PROG}: no template at {template}: run `make synth` first", file=sys.stderr)
         return 2
-    rest: list[str] = []
-    skip_next = False
-    for arg in argv:
-        if skip_next:
-            skip_next = False
-        elif arg == "--sandbox":
-            skip_next = True
-        elif not arg.startswith("--sandbox="):
-            rest.append(arg)
     stream = out or sys.stdout
     with (
         tempfile.TemporaryDirectory(prefix="conformance-") as work,
@@ -1539,18 +1534,13 @@ def _against_the_sandbox(args: argparse.Namespace, argv: list[str], out: TextIO 
         except AssertionError as error:
             print(f"{PROG}: the sandbox did not start: {error}", file=sys.stderr)
             return 2
+        args.url = sandbox.banner_value("WebSocket URL")
+        args.callback = sandbox.banner_value("Callback URL")
+        args.ca_bundle = Path(sandbox.banner_value("CA bundle"))
         tables = _BANNER_TABLES.search(sandbox.log())
-        target = [
-            "--url",
-            sandbox.banner_value("WebSocket URL"),
-            "--callback",
-            sandbox.banner_value("Callback URL"),
-            "--ca-bundle",
-            sandbox.banner_value("CA bundle"),
-        ]
         if tables:
-            target += ["--dynamodb-endpoint", tables.group(1), "--table", tables.group(2)]
-        return main([*target, *rest], out)
+            args.dynamodb_endpoint, args.table = tables.groups()
+        return _run(args, out)
 
 
 if __name__ == "__main__":
