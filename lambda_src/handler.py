@@ -24,7 +24,7 @@ from chat.names import validate_name
 from chat.notifier import ConnectionsNotifier
 from chat.origins import header, origin_allowed
 from chat.ports import Connection, Notifier
-from chat.service import ChatService
+from chat.service import ChatService, validate_client_key
 from chat.settings import Settings
 from chat.store import DynamoChatStore
 
@@ -37,7 +37,7 @@ ID_MAX_LENGTH = 64
 
 ACTIONS: dict[str, Action] = {
     "setName": lambda chat, sender, body, cid: chat.set_name(
-        sender, body.get("name"), cid, since(body)
+        sender, body.get("name"), cid, since(body), validate_client_key(body.get("clientKey"))
     ),
     "sendPublic": lambda chat, sender, body, cid: chat.send_public(
         sender, body.get("message"), cid
@@ -52,6 +52,9 @@ ACTIONS: dict[str, Action] = {
     "history": lambda chat, sender, body, cid: chat.history(sender, since(body), cid),
 }
 VALID_ACTIONS = ", ".join(ACTIONS)
+# Actions with a route of their own in the stack (infra/websocket_api.py): they run only on
+# it, under its throttle. $default serves the others, and unknown actions.
+ROUTED_ACTIONS = frozenset({"setName", "sendPublic", "sendPrivate"})
 # botocore's "standard" retry mode: exponential backoff with full jitter (a random wait of
 # up to 1, 2, 4 s ...), on throttling (ProvisionedThroughputExceeded, ThrottlingException,
 # 429 LimitExceeded), 5xx and connection errors; never on 410 Gone. `total_max_attempts`
@@ -94,6 +97,7 @@ def chat_service() -> ChatService:
         connection_ttl_seconds=settings_.connection_ttl_seconds,
         limits=settings_.limits,
         retention=settings_.retention,
+        reserved_names=settings_.reserved_names,
     )
 
 
@@ -169,17 +173,39 @@ def reset() -> None:
     worker_notifier.cache_clear()
 
 
+class NotStrictJsonError(ValueError):
+    """A frame that Python's parser would read but that is not strict JSON (RFC 8259)."""
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> Body:
+    """An object's members, refusing a key given twice: which one counts is up to the
+    parser (Python keeps the last, others the first), so such a frame means two things."""
+    body = dict(pairs)
+    if len(body) != len(pairs):
+        raise NotStrictJsonError("duplicate key")
+    return body
+
+
+def _no_constant(name: str) -> Any:
+    raise NotStrictJsonError(f"{name} is not JSON")
+
+
 def parse_body(raw: object) -> Body:
-    """The client frame as a JSON object. Raises ChatError(INVALID_JSON) on any parse failure."""
+    """The client frame as a JSON object. Raises ChatError(INVALID_JSON) on any parse failure,
+    a key given twice in any object, and NaN or Infinity."""
     try:
-        body = json.loads(raw) if isinstance(raw, str) else None
+        body = (
+            json.loads(raw, object_pairs_hook=_no_repeats, parse_constant=_no_constant)
+            if isinstance(raw, str)
+            else None
+        )
     except (ValueError, RecursionError):  # RecursionError: nesting thousands deep
         body = None
     if not isinstance(body, dict):
         raise ChatError(
             ErrorCode.INVALID_JSON,
-            f'Send a JSON object such as {{"action": "setName", "name": "Alice"}}. '
-            f"Valid actions: {VALID_ACTIONS}.",
+            "Send one strict JSON object (each key once, no NaN or Infinity) such as "
+            f'{{"action": "setName", "name": "Alice"}}. Valid actions: {VALID_ACTIONS}.',
         )
     return body
 
@@ -227,21 +253,32 @@ def since(body: Body) -> int | None:
 def handle_message(
     chat: ChatService, connection_id: str, route_key: str, frame: ClientFrame
 ) -> None:
-    """Admit the frame (rate limits), then run the action the route or the body's `action` names.
+    """Admit the frame (rate limits), then run the action its route serves.
 
     Every frame takes a token first, even one that is not JSON, so that no frame does
-    work for free.
+    work for free. A routed action runs only on its own route (API Gateway chose the
+    route from the same `action`; a frame it read otherwise is refused), and `$default`
+    runs only the actions without a route of their own: no frame escapes its route's
+    throttle.
     """
     body = frame.body
     action_name = route_key if route_key != "$default" else (body or {}).get("action")
     sender = chat.admit(connection_id, action_name)
     if frame.problem is not None or body is None:
         raise frame.problem or ChatError(ErrorCode.INVALID_JSON, "Send a JSON object.")
+    if route_key != "$default" and body.get("action") != route_key:
+        raise ChatError(
+            ErrorCode.INVALID_JSON,
+            "The frame's action does not match the route it arrived on; send strict JSON.",
+        )
+    if route_key == "$default" and action_name in ROUTED_ACTIONS:
+        raise ChatError(
+            ErrorCode.INVALID_JSON,
+            "The frame's action has its own route but did not arrive on it; send strict JSON.",
+        )
     action = ACTIONS.get(action_name) if isinstance(action_name, str) else None
     if action is None:
-        described = (
-            "Missing action" if action_name is None else f"Unknown action {str(action_name)[:40]!r}"
-        )
+        described = "Missing action" if action_name is None else "Unknown action (action)"
         raise ChatError(ErrorCode.UNKNOWN_ACTION, f"{described}. Valid actions: {VALID_ACTIONS}.")
     if sender is None and action_name == "ping":
         return  # a ping from a connection already gone: nothing to answer
@@ -251,7 +288,8 @@ def handle_message(
 def connect(chat: ChatService, event: dict[str, Any]) -> int:
     """$connect: check the page's Origin and the sign-in, then record the connection.
 
-    Returns the handshake status: 200, or 403 for a page or a sign-in we refuse.
+    Returns the handshake status: 200; 403 for a page or a sign-in we refuse; 429 when
+    the client's address (or account) opens connections too fast or holds too many.
     """
     request = event.get("requestContext") or {}
     connection_id = str(request.get("connectionId", ""))
@@ -265,9 +303,11 @@ def connect(chat: ChatService, event: dict[str, Any]) -> int:
             extra={"connectionId": connection_id, "origin": (origin or "")[:200]},
         )
         return 403
-    bound_name = None
+    bound_name = subject = None
     if config.sign_in_required:
-        claimed = (request.get("authorizer") or {}).get("name")
+        authorizer = request.get("authorizer") or {}
+        claimed = authorizer.get("name")
+        subject = str(authorizer.get("sub") or "")[:256] or None
         try:
             bound_name = validate_name(claimed)
         except ChatError as error:
@@ -276,7 +316,27 @@ def connect(chat: ChatService, event: dict[str, Any]) -> int:
                 extra={"connectionId": connection_id, "reason": error.message},
             )
             return 403
-    chat.connect(connection_id, request.get("connectedAt"), bound_name)
+    source_ip = (request.get("identity") or {}).get("sourceIp")
+    try:
+        chat.connect(
+            connection_id,
+            request.get("connectedAt"),
+            bound_name,
+            source_ip=str(source_ip)[:64] if source_ip else None,
+            subject=subject,
+        )
+    except ChatError as error:
+        if error.code != ErrorCode.RATE_LIMITED:
+            raise
+        log.warning(
+            "connection refused: too many from one address or account",
+            extra={"connectionId": connection_id, "reason": error.message},
+        )
+        return 429
+    try:
+        chat.close_unnamed()
+    except Exception:  # the sweep is housekeeping: never refuse a handshake for it
+        log.exception("could not close unnamed connections", extra={"connectionId": connection_id})
     return 200
 
 
@@ -298,9 +358,9 @@ def _client_action(route_key: str, frame: ClientFrame) -> tuple[str | None, str 
     if route_key != "$default":
         return route_key, frame.client_id
     action = frame.body.get("action") if frame.body is not None else None
-    if not isinstance(action, str) or any(0xD800 <= ord(ch) <= 0xDFFF for ch in action):
-        return None, frame.client_id  # not text we can send back
-    return action[:64], frame.client_id
+    if not isinstance(action, str) or action not in ACTIONS:
+        return None, frame.client_id  # never echo what the client made up
+    return action, frame.client_id
 
 
 @telemetry.entry

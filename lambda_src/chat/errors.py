@@ -43,6 +43,10 @@ class NameTakenError(Exception):
         self.key = key  # the claim key that is taken
 
 
+class NameOwnedError(Exception):
+    """Raised by a store when another account owns one of the name's keys (sign-in)."""
+
+
 class RoomFullError(Exception):
     """Raised by a store when a join would take the room past its maximum size."""
 

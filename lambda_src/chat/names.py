@@ -127,7 +127,7 @@ def _scripts(text: str) -> frozenset[str] | None:
     return possible
 
 
-def validate_name(raw: object) -> str:
+def validate_name(raw: object, *, reserved: tuple[str, ...] | list[str] = ()) -> str:
     """The name to show (trimmed, NFC). Raises ChatError(INVALID_NAME) with the reason."""
     if not isinstance(raw, str):
         raise _invalid("A name must be a string.")
@@ -158,6 +158,8 @@ def validate_name(raw: object) -> str:
         )
     if any(len(key) > KEY_MAX_LENGTH for key in claim_keys(name)):
         raise _invalid(f"A name must be at most {NAME_MAX_LENGTH} characters.")
+    if set(claim_keys(name)) & {k for r in reserved for k in claim_keys(r)}:
+        raise _invalid("That name is reserved.")
     return name
 
 

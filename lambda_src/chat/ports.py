@@ -34,6 +34,33 @@ class Connection:
     expires_at: int
     name_keys: tuple[str, ...] = ()
     bound_name: str | None = None
+    # Who is behind it: the peer keys its limits are counted under (`ip#<address>`, and
+    # with sign-in `sub#<account>`), and the identity its message ids are de-duplicated
+    # under, fixed when it joins (chat.service.sender_key).
+    peers: tuple[str, ...] = ()
+    sender_key: str | None = None
+    subject: str | None = None
+    connected_at_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Newcomer:
+    """A connection being recorded at $connect: who it is, as the handshake says."""
+
+    connection_id: str
+    expires_at: int
+    connected_at_ms: int
+    bound_name: str | None = None
+    subject: str | None = None
+    peers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PeerConnection:
+    """One live connection of a peer (an address or an account): whether it has a name."""
+
+    connection_id: str
+    named: bool
 
 
 @dataclass(frozen=True)
@@ -99,9 +126,29 @@ class ChatStore(Protocol):
 
     def add_connection(
         self, connection_id: str, expires_at: int, bound_name: str | None = None
-    ) -> None: ...
+    ) -> None:
+        """Record a connection with nothing known about its peer (tests and old callers)."""
+        ...
+
+    def open_connection(self, newcomer: Newcomer) -> None:
+        """Record a new connection, under each of its peers and among the unnamed ones."""
+        ...
 
     def get_connection(self, connection_id: str) -> Connection | None: ...
+
+    def peer_connections(self, peer: str) -> list[PeerConnection]:
+        """The live connections recorded under one peer key (one small partition)."""
+        ...
+
+    def take(self, peer: str, bucket: str, limit: TokenBucket) -> Admission:
+        """Take one token from a bucket shared by every connection of a peer (an address or
+        an account), in one conditional write. `connection` in the answer is always None."""
+        ...
+
+    def stale_unnamed(self, connected_before_ms: int, limit: int) -> list[str]:
+        """Connections still unnamed that connected before the time given, oldest first;
+        each is returned to one caller only (it is taken off the unnamed list)."""
+        ...
 
     def admit(self, connection_id: str, bucket: str, limit: TokenBucket) -> Admission:
         """Take one token from the connection's bucket named `bucket`, in one conditional write.
@@ -117,13 +164,18 @@ class ChatStore(Protocol):
         keys: Sequence[str],
         *,
         max_members: int,
+        sender_key: str | None = None,
+        owner: str | None = None,
     ) -> None:
         """Atomically give `name` (occupying `keys`) to the connection, releasing its old keys.
 
-        A first name is a join, refused when the room already has `max_members`.
-        Raises NameTakenError if another connection holds a live claim on one of the keys,
-        RoomFullError, or ConcurrentUpdateError if the connection changed (renamed or
-        removed) since `connection` was read.
+        A first name is a join, refused when the room already has `max_members`; it
+        records `sender_key` on the connection and marks it named under its peers. With an
+        `owner` (the account, with sign-in) every key is also bound to that account for
+        good. Raises NameTakenError if another connection holds a live claim on one of the
+        keys, NameOwnedError if another account owns one, RoomFullError, or
+        ConcurrentUpdateError if the connection changed (renamed or removed) since
+        `connection` was read.
         """
         ...
 
@@ -170,10 +222,11 @@ class ChatStore(Protocol):
         """Forget an acknowledgement (the message could not be delivered)."""
         ...
 
-    def history(self, after: int | None, limit: int) -> tuple[list[Frame], bool]:
-        """Public messages with seq > `after` (or the most recent ones), oldest first,
-        at most `limit`; and whether nothing after `after` (or since the room's first
-        message) is missing from the list."""
+    def history(self, after: int | None, limit: int, max_bytes: int) -> tuple[list[Frame], bool]:
+        """Public messages with seq > `after` (or the most recent ones), oldest first: the
+        newest ones, at most `limit` of them and at most `max_bytes` of stored frames; and
+        whether nothing after `after` (or since the room's first message) is missing from
+        the list. Read eventually consistent from the history's own partition."""
         ...
 
 

@@ -8,22 +8,53 @@ in-memory fakes in tests.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from chat import frames
-from chat.errors import ChatError, ConcurrentUpdateError, ErrorCode, NameTakenError, RoomFullError
+from chat.errors import (
+    ChatError,
+    ConcurrentUpdateError,
+    ErrorCode,
+    NameOwnedError,
+    NameTakenError,
+    RoomFullError,
+)
 from chat.frames import Frame, Stamp
 from chat.names import NAME_MAX_LENGTH, claim_keys, lookup_key, validate_name
-from chat.ports import ChatStore, Connection, Member, Notifier, Receipt, Sent, TokenBucket
-from chat.settings import Limits, Retention
+from chat.ports import (
+    ChatStore,
+    Connection,
+    Member,
+    Newcomer,
+    Notifier,
+    Receipt,
+    Sent,
+    TokenBucket,
+)
+from chat.settings import RESERVED_NAMES, Limits, Retention
 
 MESSAGE_MAX_LENGTH = 2000
+# A message's text in UTF-8: 2,000 characters of most scripts, 1,000 emoji.
+MESSAGE_MAX_BYTES = 4000
+# Bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): one in a message
+# reorders what follows it. The marks (U+200E, U+200F, U+061C) reorder nothing and stay.
+BIDI_FORMATTING = frozenset([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+CLIENT_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
 CLAIM_ATTEMPTS = 5
 PRUNE_ROUNDS = 5
 NAME_BUCKET = "name"
 MESSAGE_BUCKET = "msg"
+HISTORY_BUCKET = "history"
+# Buckets shared by every connection of one peer (an address, or an account).
+PEER_CONNECT_BUCKET = "connect"
+PEER_FRAME_BUCKET = "frame"
+PEER_JOIN_BUCKET = "join"
+# How many unnamed connections one $connect closes at most.
+UNNAMED_SWEEP = 25
 # How long a resent id waits for the first send's posts to finish before its ack repeats.
 DUPLICATE_WAIT_SECONDS = 10.0
 DUPLICATE_POLL_SECONDS = 0.1
@@ -45,12 +76,57 @@ def validate_message(raw: object) -> str:
     text = raw.strip()
     if not text:
         raise ChatError(ErrorCode.INVALID_MESSAGE, "A message must not be empty.")
-    if len(text) > MESSAGE_MAX_LENGTH:
+    if len(text) > MESSAGE_MAX_LENGTH or len(text.encode("utf-8")) > MESSAGE_MAX_BYTES:
         raise ChatError(
             ErrorCode.MESSAGE_TOO_LONG,
-            f"A message must be at most {MESSAGE_MAX_LENGTH} characters (got {len(text)}).",
+            f"A message must be at most {MESSAGE_MAX_LENGTH} characters and "
+            f"{MESSAGE_MAX_BYTES} bytes of UTF-8.",
         )
+    for char in text:
+        if char != "\n" and unicodedata.category(char) == "Cc":
+            raise ChatError(
+                ErrorCode.INVALID_MESSAGE,
+                "A message must not contain control characters (other than a line break).",
+            )
+        if ord(char) in BIDI_FORMATTING:
+            raise ChatError(
+                ErrorCode.INVALID_MESSAGE,
+                "A message must not contain bidirectional embedding, override or isolate "
+                "characters (U+202A-U+202E, U+2066-U+2069).",
+            )
     return text
+
+
+def validate_client_key(raw: object) -> str | None:
+    """A setName's `clientKey` (None when absent). Raises ChatError(INVALID_ID)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not CLIENT_KEY.fullmatch(raw):
+        raise ChatError(
+            ErrorCode.INVALID_ID, "clientKey must be 16-64 characters of A-Z, a-z, 0-9, _ or -."
+        )
+    return raw
+
+
+def peers_of(source_ip: str | None, subject: str | None) -> tuple[str, ...]:
+    """The peer keys a connection's limits are counted under: its address, its account."""
+    peers = []
+    if source_ip:
+        peers.append(f"ip#{source_ip}")
+    if subject:
+        peers.append(f"sub#{subject}")
+    return tuple(peers)
+
+
+def sender_key(connection: Connection, client_key: str | None) -> str:
+    """Whose message ids these are, for de-duplication: the account with sign-in; else the
+    client's own random key, which it keeps across reconnects; else only this connection.
+    Never the name, which another person can take after its holder leaves."""
+    if connection.subject:
+        return f"sub#{connection.subject}"
+    if client_key:
+        return f"key#{client_key}"
+    return f"conn#{connection.connection_id}"
 
 
 class ChatService:
@@ -64,6 +140,7 @@ class ChatService:
         connection_ttl_seconds: int,
         limits: Limits | None = None,
         retention: Retention | None = None,
+        reserved_names: Sequence[str] = RESERVED_NAMES,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -72,17 +149,67 @@ class ChatService:
         self._ttl = connection_ttl_seconds
         self._limits = limits or Limits()
         self._retention = retention or Retention()
+        self._reserved = tuple(reserved_names)
         self._clock = clock
         self._sleep = sleep
 
     # --- requests -------------------------------------------------------------------
 
     def connect(
-        self, connection_id: str, connected_at_ms: int | None = None, bound_name: str | None = None
+        self,
+        connection_id: str,
+        connected_at_ms: int | None = None,
+        bound_name: str | None = None,
+        *,
+        source_ip: str | None = None,
+        subject: str | None = None,
     ) -> None:
-        """Record a new, unnamed connection (with the name sign-in bound it to). Nobody is told."""
-        started = connected_at_ms / 1000 if connected_at_ms else self._clock()
-        self._store.add_connection(connection_id, int(started) + self._ttl, bound_name)
+        """Record a new, unnamed connection (with the name sign-in bound it to). Nobody is told.
+
+        Its address (and with sign-in its account) may open only so many connections a
+        second and hold only so many at once. Raises ChatError(RATE_LIMITED) otherwise:
+        the handshake is refused with 429.
+        """
+        limits = self._limits
+        peers = peers_of(source_ip, subject)
+        for peer in peers:
+            bucket = TokenBucket(
+                limits.address_connect_burst, limits.address_connect_rate_per_second
+            )
+            self._take(peer, PEER_CONNECT_BUCKET, bucket, "Too many new connections")
+        for peer in peers:
+            cap = (
+                limits.account_max_connections
+                if peer.startswith("sub#")
+                else limits.address_max_connections
+            )
+            if len(self._store.peer_connections(peer)) >= cap:
+                raise ChatError(
+                    ErrorCode.RATE_LIMITED,
+                    f"Too many open connections from one {self._peer_kind(peer)} (at most {cap}).",
+                )
+        started_ms = connected_at_ms or self._now_ms()
+        self._store.open_connection(
+            Newcomer(
+                connection_id,
+                started_ms // 1000 + self._ttl,
+                started_ms,
+                bound_name=bound_name,
+                subject=subject,
+                peers=peers,
+            )
+        )
+
+    def close_unnamed(self) -> list[str]:
+        """Close connections that have stayed without a name for too long (the oldest few).
+
+        Run on every $connect: API Gateway has no timer of its own per connection.
+        """
+        before = self._now_ms() - 1000 * self._limits.unnamed_timeout_seconds
+        stale = self._store.stale_unnamed(before, UNNAMED_SWEEP)
+        for connection_id in stale:
+            self._notifier.close(connection_id)
+        return stale
 
     def disconnect(self, connection_id: str) -> None:
         """Forget the connection; if it was a member, the others get the leave notice."""
@@ -91,26 +218,56 @@ class ChatService:
     def admit(self, connection_id: str, action: object) -> Connection | None:
         """Take a token for one frame; the sender as the store knows it (None: unknown).
 
-        setName draws on its own, stricter bucket because a rename is a broadcast; every
-        other frame draws on the message bucket. Raises ChatError(RATE_LIMITED) for a
-        frame over the limit; a connection that keeps sending over the limit is closed.
+        setName draws on its own, stricter bucket because a rename is a broadcast, history
+        on another because a reply is big; every other frame on the message bucket. Then
+        the frame takes a token from its address's (and account's) shared bucket, and a
+        join one from their join bucket. Raises ChatError(RATE_LIMITED) for a frame over a
+        limit; a connection that keeps sending over its own limit is closed.
         """
         limits = self._limits
         if action == "setName":
             bucket = NAME_BUCKET
             limit = TokenBucket(limits.name_burst, limits.name_rate_per_second)
+        elif action == "history":
+            bucket = HISTORY_BUCKET
+            limit = TokenBucket(limits.history_burst, limits.history_rate_per_second)
         else:
             bucket = MESSAGE_BUCKET
             limit = TokenBucket(limits.message_burst, limits.message_rate_per_second)
         admission = self._store.admit(connection_id, bucket, limit)
-        if admission.allowed:
-            return admission.connection
-        if admission.strikes >= limits.rate_limit_strikes:
-            self._notifier.close(connection_id)
-        raise ChatError(
+        if not admission.allowed:
+            if admission.strikes >= limits.rate_limit_strikes:
+                self._notifier.close(connection_id)
+            raise self._rate_limited("Too many messages", admission.retry_after_ms)
+        sender = admission.connection
+        if sender is None:
+            return None
+        frames_limit = TokenBucket(limits.address_frame_burst, limits.address_frame_rate_per_second)
+        for peer in sender.peers:
+            self._take(peer, PEER_FRAME_BUCKET, frames_limit, "Too many messages")
+        if action == "setName" and sender.name is None:
+            joins = TokenBucket(limits.address_join_burst, limits.address_join_rate_per_second)
+            for peer in sender.peers:
+                self._take(peer, PEER_JOIN_BUCKET, joins, "Too many people joining")
+        return sender
+
+    def _take(self, peer: str, bucket: str, limit: TokenBucket, what: str) -> None:
+        admission = self._store.take(peer, bucket, limit)
+        if not admission.allowed:
+            raise self._rate_limited(
+                f"{what} from your {self._peer_kind(peer)}", admission.retry_after_ms
+            )
+
+    @staticmethod
+    def _peer_kind(peer: str) -> str:
+        return "account" if peer.startswith("sub#") else "network address"
+
+    @staticmethod
+    def _rate_limited(what: str, retry_after_ms: int) -> ChatError:
+        return ChatError(
             ErrorCode.RATE_LIMITED,
-            f"Too many messages: wait {admission.retry_after_ms} ms before sending again.",
-            retry_after_ms=admission.retry_after_ms,
+            f"{what}: wait {retry_after_ms} ms before sending again.",
+            retry_after_ms=retry_after_ms,
         )
 
     def set_name(
@@ -119,52 +276,28 @@ class ChatService:
         raw_name: object,
         client_id: str | None = None,
         since: int | None = None,
+        client_key: str | None = None,
     ) -> None:
         """Claim a name (first time: join) or change it (rename).
 
         A joiner gets the room's history after the member list (the messages after
         `since`, when it says what it saw before a reconnect); with a `client_id` it is
-        acknowledged once everyone else has been told. Raises ChatError(INVALID_NAME,
+        acknowledged once everyone else has been told. A joiner's `client_key` (or its
+        account, with sign-in) is whose message ids it sends. Raises ChatError(INVALID_NAME,
         NAME_TAKEN, ROOM_FULL, NOT_CONNECTED). Setting one's current name changes
-        nothing. A connection bound to a name by sign-in may only take that name.
+        nothing. A connection bound to a name by sign-in may only take that name, and a
+        name, once an account took it, is that account's.
         """
         if sender is None:
             raise self._not_connected()
-        name = validate_name(raw_name)
+        name = validate_name(raw_name, reserved=self._reserved)
         if sender.bound_name is not None and name != sender.bound_name:
             raise ChatError(ErrorCode.INVALID_NAME, f'You are signed in as "{sender.bound_name}".')
-        keys = claim_keys(name)
-        current: Connection | None = sender
-        for _ in range(CLAIM_ATTEMPTS):
-            if current is None:  # removed by $disconnect meanwhile: never bring it back
-                raise self._not_connected()
-            if current.name == name:
-                if client_id is not None:
-                    self.notify(current.connection_id, frames.ack("setName", client_id, name=name))
-                return
-            try:
-                self._store.claim_name(current, name, keys, max_members=self._limits.max_room_size)
-                break
-            except NameTakenError as taken:
-                if taken.holder_connection_id == current.connection_id or not (
-                    self._notifier.is_gone(taken.holder_connection_id)
-                ):
-                    raise ChatError(
-                        ErrorCode.NAME_TAKEN, f'The name "{taken.holder_name}" is already taken.'
-                    ) from None
-                # The holder's socket is gone but its $disconnect never came: reclaim.
-                self._remove_and_announce([taken.holder_connection_id])
-                self._store.release_claim(taken.key, taken.holder_connection_id)
-            except RoomFullError:
-                raise ChatError(
-                    ErrorCode.ROOM_FULL,
-                    f"The chat is full ({self._limits.max_room_size} people); try again later.",
-                ) from None
-            except ConcurrentUpdateError:
-                pass
-            current = self._store.get_connection(current.connection_id)
-        else:
-            raise ChatError(ErrorCode.INTERNAL, "The name could not be set; please try again.")
+        current = self._claim(sender, name, client_key)
+        if current is None:  # it holds that name already
+            if client_id is not None:
+                self.notify(sender.connection_id, frames.ack("setName", client_id, name=name))
+            return
 
         me = Member(current.connection_id, name)
         roster = self._store.list_members()
@@ -186,6 +319,74 @@ class ChatService:
         if client_id is not None:
             mine.append(frames.ack("setName", client_id, name=name))
         self._deliver(roster, me.connection_id, theirs, mine)
+
+    def _claim(self, sender: Connection, name: str, client_key: str | None) -> Connection | None:
+        """Give the sender the name; the connection as it was before (None: it had that name).
+
+        Raises ChatError(NAME_TAKEN, ROOM_FULL, NOT_CONNECTED, INTERNAL).
+        """
+        keys = claim_keys(name)
+        current: Connection | None = sender
+        for _ in range(CLAIM_ATTEMPTS):
+            if current is None:  # removed by $disconnect meanwhile: never bring it back
+                raise self._not_connected()
+            if current.name == name:
+                return None
+            if current.name is None:
+                self._check_address_members(current)
+            try:
+                self._store.claim_name(
+                    current,
+                    name,
+                    keys,
+                    max_members=self._limits.max_room_size,
+                    sender_key=sender_key(current, client_key) if current.name is None else None,
+                    owner=current.subject,
+                )
+                return current
+            except NameTakenError as taken:
+                if taken.holder_connection_id == current.connection_id or not (
+                    self._notifier.is_gone(taken.holder_connection_id)
+                ):
+                    # The holder's name passed validate_name; the client's own text is never echoed.
+                    raise ChatError(
+                        ErrorCode.NAME_TAKEN, f'The name "{taken.holder_name}" is already taken.'
+                    ) from None
+                # The holder's socket is gone but its $disconnect never came: reclaim.
+                self._remove_and_announce([taken.holder_connection_id])
+                self._store.release_claim(taken.key, taken.holder_connection_id)
+            except NameOwnedError:
+                raise ChatError(
+                    ErrorCode.NAME_TAKEN,
+                    "That name, or one that looks like it, is another account's.",
+                ) from None
+            except RoomFullError:
+                raise ChatError(
+                    ErrorCode.ROOM_FULL,
+                    f"The chat is full ({self._limits.max_room_size} people); try again later.",
+                ) from None
+            except ConcurrentUpdateError:
+                pass
+            current = self._store.get_connection(current.connection_id)
+        raise ChatError(ErrorCode.INTERNAL, "The name could not be set; please try again.")
+
+    def _check_address_members(self, joiner: Connection) -> None:
+        """Refuse a join when the joiner's address already has its share of the room."""
+        cap = self._limits.address_max_members
+        for peer in joiner.peers:
+            if not peer.startswith("ip#"):
+                continue
+            named = sum(
+                1
+                for held in self._store.peer_connections(peer)
+                if held.named and held.connection_id != joiner.connection_id
+            )
+            if named >= cap:
+                raise ChatError(
+                    ErrorCode.ROOM_FULL,
+                    f"{cap} people from your network address are in the chat already; "
+                    "try again later.",
+                )
 
     def send_public(
         self, sender: Connection | None, raw_message: object, client_id: str | None = None
@@ -236,12 +437,12 @@ class ChatService:
         if len(recipient_name) > NAME_MAX_LENGTH or any(
             0xD800 <= ord(ch) <= 0xDFFF for ch in recipient_name
         ):
-            raise ChatError(ErrorCode.UNKNOWN_RECIPIENT, "Nobody by that name is in the chat.")
+            raise self._unknown_recipient()
         if self._acknowledged_before(sender, client_id):
             return
         recipient = self._store.find_member(lookup_key(recipient_name))
         if recipient is None:
-            raise self._unknown_recipient(recipient_name)
+            raise self._unknown_recipient()
         seq, _ = self._store.next_seq(public=False)
         stamp = self._stamp(sender, client_id, seq, 0)
         frame = frames.private_message(sender.name, recipient.name, text, stamp)
@@ -266,7 +467,7 @@ class ChatService:
         if recipient.connection_id in report.gone:
             if client_id is not None:
                 self._store.forget_message(self._sender_key(sender), client_id)
-            raise self._unknown_recipient(recipient_name)
+            raise self._unknown_recipient()
         if client_id is not None:
             self._store.mark_delivered(self._sender_key(sender), client_id)
         if acknowledgement is not None:
@@ -282,7 +483,11 @@ class ChatService:
         if sender is None or sender.name is None:
             raise self._name_required()
         limit = self._retention.history_count
-        messages, complete = self._store.history(since, limit) if limit else ([], False)
+        messages, complete = (
+            self._store.history(since, limit, self._retention.history_max_bytes)
+            if limit
+            else ([], False)
+        )
         answer = frames.history(messages, complete=complete, client_id=client_id)
         self._notifier.send({sender.connection_id: answer})
 
@@ -330,7 +535,9 @@ class ChatService:
             return (
                 [] if client_id is None else frames.history([], complete=False, client_id=client_id)
             )
-        messages, complete = self._store.history(since, self._retention.history_count)
+        messages, complete = self._store.history(
+            since, self._retention.history_count, self._retention.history_max_bytes
+        )
         if not messages and since is None and client_id is None:
             return []
         return frames.history(messages, complete=complete, client_id=client_id)
@@ -400,7 +607,8 @@ class ChatService:
 
     @staticmethod
     def _sender_key(sender: Connection) -> str:
-        return sender.name_keys[0] if sender.name_keys else sender.connection_id
+        """Whose ids these are: recorded when the sender joined (chat.service.sender_key)."""
+        return sender.sender_key or sender_key(sender, None)
 
     def _remove_and_announce(self, connection_ids: Iterable[str]) -> None:
         """Remove connections and tell the remaining members who left, until no post hits a 410."""
@@ -434,5 +642,5 @@ class ChatService:
         )
 
     @staticmethod
-    def _unknown_recipient(name: str) -> ChatError:
-        return ChatError(ErrorCode.UNKNOWN_RECIPIENT, f'Nobody called "{name}" is in the chat.')
+    def _unknown_recipient() -> ChatError:
+        return ChatError(ErrorCode.UNKNOWN_RECIPIENT, "Nobody with that name (to) is in the chat.")

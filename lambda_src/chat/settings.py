@@ -15,6 +15,7 @@ from typing import TypeVar
 DEFAULT_CONNECTION_TTL_SECONDS = 3 * 3600
 MIN_CONNECTION_TTL_SECONDS = 2 * 3600 + 60
 LOOPBACK_ORIGINS = ("http://127.0.0.1", "http://localhost", "http://[::1]")
+RESERVED_NAMES = ("admin", "administrator", "system", "server", "moderator")
 
 T = TypeVar("T", int, float)
 
@@ -32,6 +33,24 @@ class Limits:
     # Up to this many members every change sends the full list (protocol v1): 200 of the
     # longest names (32 four-byte characters) still fit one 32 KB frame.
     member_list_threshold: int = 200
+    # `history` requests: their own, stricter bucket per connection.
+    history_burst: int = 3
+    history_rate_per_second: float = 0.2
+    # Per source address across all its connections (and, with sign-in, per account):
+    # handshakes, frames and joins; live connections; members in the room from one address.
+    # Generous enough for a school or an office behind one NAT (docs/security.md).
+    address_connect_burst: int = 30
+    address_connect_rate_per_second: float = 1.0
+    address_frame_burst: int = 100
+    address_frame_rate_per_second: float = 20.0
+    address_join_burst: int = 20
+    address_join_rate_per_second: float = 0.5
+    address_max_connections: int = 100
+    address_max_members: int = 50
+    account_max_connections: int = 10
+    # A connection still without a name this long after its handshake is closed (the
+    # next $connect of anyone sweeps them).
+    unnamed_timeout_seconds: int = 300
 
 
 @dataclass(frozen=True)
@@ -39,6 +58,9 @@ class Retention:
     """How long the room remembers: its history of public messages, and message ids."""
 
     history_count: int = 100
+    # At most this many bytes of stored message frames in one history reply (a join's
+    # or a `history` request's), the newest first.
+    history_max_bytes: int = 65536
     history_max_age_seconds: int = 3600
     dedup_window_seconds: int = 600
 
@@ -72,6 +94,8 @@ class Settings:
     allow_missing_origin: bool = True
     # With sign-in on, the authorizer's context must carry the chat name to bind.
     sign_in_required: bool = False
+    # Names nobody may take, nor their look-alikes (chat.names).
+    reserved_names: tuple[str, ...] = RESERVED_NAMES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, *, worker: bool = False) -> Settings:
@@ -99,6 +123,11 @@ class Settings:
                 raise ValueError(f"FANOUT_ENGINE={raw!r} must be socket or boto3")
             return raw
 
+        def reserved(raw: str | None) -> tuple[str, ...]:
+            if raw is None:
+                return RESERVED_NAMES
+            return tuple(n.strip() for n in raw.split(",") if n.strip())
+
         def flag(name: str, default: bool) -> bool:
             raw = env.get(name, "").strip().lower()
             return default if not raw else raw in ("1", "true", "yes")
@@ -120,10 +149,59 @@ class Settings:
             member_list_threshold=number(
                 "MEMBER_LIST_THRESHOLD", int, defaults.member_list_threshold, 2, 240
             ),
+            history_burst=number("HISTORY_BURST", int, defaults.history_burst, 1, 100),
+            history_rate_per_second=number(
+                "HISTORY_RATE_PER_SECOND", float, defaults.history_rate_per_second, 0.001, 10.0
+            ),
+            address_connect_burst=number(
+                "ADDRESS_CONNECT_BURST", int, defaults.address_connect_burst, 1, 10_000
+            ),
+            address_connect_rate_per_second=number(
+                "ADDRESS_CONNECT_RATE_PER_SECOND",
+                float,
+                defaults.address_connect_rate_per_second,
+                0.001,
+                1000.0,
+            ),
+            address_frame_burst=number(
+                "ADDRESS_FRAME_BURST", int, defaults.address_frame_burst, 1, 100_000
+            ),
+            address_frame_rate_per_second=number(
+                "ADDRESS_FRAME_RATE_PER_SECOND",
+                float,
+                defaults.address_frame_rate_per_second,
+                0.01,
+                10_000.0,
+            ),
+            address_join_burst=number(
+                "ADDRESS_JOIN_BURST", int, defaults.address_join_burst, 1, 10_000
+            ),
+            address_join_rate_per_second=number(
+                "ADDRESS_JOIN_RATE_PER_SECOND",
+                float,
+                defaults.address_join_rate_per_second,
+                0.001,
+                1000.0,
+            ),
+            address_max_connections=number(
+                "ADDRESS_MAX_CONNECTIONS", int, defaults.address_max_connections, 1, 100_000
+            ),
+            address_max_members=number(
+                "ADDRESS_MAX_MEMBERS", int, defaults.address_max_members, 1, 100_000
+            ),
+            account_max_connections=number(
+                "ACCOUNT_MAX_CONNECTIONS", int, defaults.account_max_connections, 1, 1000
+            ),
+            unnamed_timeout_seconds=number(
+                "UNNAMED_TIMEOUT_SECONDS", int, defaults.unnamed_timeout_seconds, 10, 7200
+            ),
         )
         kept = Retention()
         retention = Retention(
             history_count=number("HISTORY_COUNT", int, kept.history_count, 0, 1000),
+            history_max_bytes=number(
+                "HISTORY_MAX_BYTES", int, kept.history_max_bytes, 16_384, 1_048_576
+            ),
             history_max_age_seconds=number(
                 "HISTORY_MAX_AGE_SECONDS", int, kept.history_max_age_seconds, 60, 7 * 86400
             ),
@@ -158,4 +236,5 @@ class Settings:
             allowed_origins=origins or LOOPBACK_ORIGINS,
             allow_missing_origin=flag("ALLOW_MISSING_ORIGIN", True),
             sign_in_required=flag("SIGN_IN_REQUIRED", False),
+            reserved_names=reserved(env.get("RESERVED_NAMES")),
         )

@@ -5,15 +5,24 @@ Single-table layout (pk, sk are strings; `ttl` is the table's TTL attribute, epo
     pk              sk                 attributes
     CONN#<cid>      CONN               connectionId, ttl, name?, nameKeys?, boundName?,
                                        memberShard? (the shard of its MEMBER item),
+                                       peers? (its peer keys), subject? (sign-in's sub),
+                                       senderKey? (set on joining), connectedAt?,
                                        rate-limit buckets (<bucket>Tokens, <bucket>At),
                                        strikes, rv (bucket version)
+    PEER#<peer>     CONN#<cid>         connectionId, ttl, named?   one per peer key of a
+                                       connection (`ip#<address>`, `sub#<account>`)
+    PEER#<peer>     LIMITS             the peer's shared buckets, rv, ttl (a day)
+    UNNAMED         <ms, 13 digits>#<cid>  connectionId, ttl   until the connection joins
     NAME#<key>      NAME               connectionId, name, ttl     one per claim key
+    OWNER#<key>     OWNER              sub, name, ttl (400 days)   sign-in: the account
+                                                                   the key belongs to
     ROOM#lobby      MEMBER#<cid>       connectionId, name, nameKeys, ttl   shard 0
     ROOM#lobby#<i>  MEMBER#<cid>       the same, shard i (1 <= i < member partitions)
     ROOM#lobby      COUNT              members (how many MEMBER items; see claim_name)
     ROOM#lobby      SEQ                seq (the room's last sequence number),
                                        lastPublic (the last public message's seq)
-    ROOM#lobby      MSG#<seq, 12 digits>   frame (JSON), prev, ttl   the history
+    HIST#lobby      MSG#<seq, 12 digits>   frame (JSON), prev, ttl   the history, in its
+                                       own partition: read eventually consistent
     SENT#<key>#<id> SENT               ack (JSON), ttl     a sender's message id, for
                                                            de-duplication
 
@@ -22,9 +31,9 @@ partitions (S = 1: all in ROOM#lobby), chosen when it joins and recorded on its 
 (memberShard; absent means 0). Everything later done to that member uses the recorded
 shard, so raising S never strands a member; list_members reads all S partitions.
 
-Every read is strongly consistent and ignores items whose TTL has passed, because
-DynamoDB deletes expired items up to days late. Every change that touches more than
-one item is one transaction.
+Every read but the history's is strongly consistent, and every read ignores items whose
+TTL has passed, because DynamoDB deletes expired items up to days late. Every change that
+touches more than one item is one transaction.
 """
 
 from __future__ import annotations
@@ -39,11 +48,28 @@ from typing import Any, NoReturn
 
 from botocore.exceptions import ClientError
 
-from chat.errors import ConcurrentUpdateError, NameTakenError, RoomFullError
+from chat.errors import ConcurrentUpdateError, NameOwnedError, NameTakenError, RoomFullError
 from chat.frames import Frame
-from chat.ports import Admission, Connection, Member, Receipt, Sent, TokenBucket
+from chat.ports import (
+    Admission,
+    Connection,
+    Member,
+    Newcomer,
+    PeerConnection,
+    Receipt,
+    Sent,
+    TokenBucket,
+)
 
 ROOM = "lobby"
+HISTORY_PARTITION = f"HIST#{ROOM}"
+UNNAMED_PARTITION = "UNNAMED"
+# A peer's shared buckets are forgotten after a day without a frame.
+PEER_LIMITS_TTL_SECONDS = 86400
+# Sign-in: an account keeps its name's keys this long after it last took the name.
+OWNERSHIP_SECONDS = 400 * 86400
+# History is read in pages of this many items, so a byte bound stops the read early.
+HISTORY_PAGE = 25
 ADMIT_ATTEMPTS = 3
 REMOVE_ATTEMPTS = 5
 MAX_MEMBER_PARTITIONS = 16
@@ -89,6 +115,22 @@ def message_sort_key(seq: int) -> str:
     return f"MSG#{seq:012d}"
 
 
+def peer_connection_key(peer: str, connection_id: str) -> Item:
+    return {"pk": {"S": f"PEER#{peer}"}, "sk": {"S": f"CONN#{connection_id}"}}
+
+
+def peer_limits_key(peer: str) -> Item:
+    return {"pk": {"S": f"PEER#{peer}"}, "sk": {"S": "LIMITS"}}
+
+
+def unnamed_key(connected_at_ms: int, connection_id: str) -> Item:
+    return {"pk": {"S": UNNAMED_PARTITION}, "sk": {"S": f"{connected_at_ms:013d}#{connection_id}"}}
+
+
+def owner_key(key: str) -> Item:
+    return {"pk": {"S": f"OWNER#{key}"}, "sk": {"S": "OWNER"}}
+
+
 def sent_key(sender_key: str, client_id: str) -> Item:
     return {"pk": {"S": f"SENT#{sender_key}#{client_id}"}, "sk": {"S": "SENT"}}
 
@@ -123,6 +165,10 @@ def _connection(item: Item) -> Connection:
         expires_at=int(item["ttl"]["N"]),
         name_keys=tuple(k["S"] for k in item.get("nameKeys", {}).get("L", [])),
         bound_name=item.get("boundName", {}).get("S"),
+        peers=tuple(k["S"] for k in item.get("peers", {}).get("L", [])),
+        sender_key=item.get("senderKey", {}).get("S"),
+        subject=item.get("subject", {}).get("S"),
+        connected_at_ms=int(item.get("connectedAt", {}).get("N", "0")),
     )
 
 
@@ -153,9 +199,9 @@ class DynamoChatStore:
     def _live(self, item: Item | None) -> bool:
         return bool(item) and int(item["ttl"]["N"]) > self._clock()  # type: ignore[index]
 
-    def _get(self, key: Item) -> Item | None:
+    def _get(self, key: Item, *, consistent: bool = True) -> Item | None:
         item: Item | None = self._db.get_item(
-            TableName=self._table, Key=key, ConsistentRead=True
+            TableName=self._table, Key=key, ConsistentRead=consistent
         ).get("Item")
         return item
 
@@ -177,60 +223,180 @@ class DynamoChatStore:
         item = self._get(connection_key(connection_id))
         return _connection(item) if item is not None and self._live(item) else None
 
-    def admit(self, connection_id: str, bucket: str, limit: TokenBucket) -> Admission:
-        item = self._get(connection_key(connection_id))
-        for _ in range(ADMIT_ATTEMPTS):
-            if item is None or not self._live(item):
-                return Admission(connection=None, allowed=True)
-            now_ms = int(self._clock() * 1000)
-            tokens_attr, at_attr = f"{bucket}Tokens", f"{bucket}At"
-            tokens = float(item[tokens_attr]["N"]) if tokens_attr in item else limit.capacity
-            at_ms = int(item[at_attr]["N"]) if at_attr in item else now_ms
-            tokens = min(
-                limit.capacity, tokens + max(0, now_ms - at_ms) / 1000 * limit.rate_per_second
-            )
-            allowed = tokens >= 1
-            strikes = int(item.get("strikes", {}).get("N", "0"))
-            # Strikes count refusals until the client pauses long enough to refill its
-            # bucket, so a steady flood that slips a frame through now and then adds up.
-            strikes = 0 if tokens >= limit.capacity else strikes + (0 if allowed else 1)
-            if allowed:
-                tokens -= 1
-            version = int(item.get("rv", {}).get("N", "0"))
-            try:
-                self._db.update_item(
+    def open_connection(self, newcomer: Newcomer) -> None:
+        cid = newcomer.connection_id
+        item: Item = {
+            **connection_key(cid),
+            "connectionId": {"S": cid},
+            "ttl": {"N": str(newcomer.expires_at)},
+            "connectedAt": {"N": str(newcomer.connected_at_ms)},
+        }
+        if newcomer.bound_name is not None:
+            item["boundName"] = {"S": newcomer.bound_name}
+        if newcomer.subject is not None:
+            item["subject"] = {"S": newcomer.subject}
+        if newcomer.peers:
+            item["peers"] = _keys_attribute(newcomer.peers)
+        owned = {"connectionId": {"S": cid}, "ttl": {"N": str(newcomer.expires_at)}}
+        puts = [item, {**unnamed_key(newcomer.connected_at_ms, cid), **owned}]
+        puts += [{**peer_connection_key(peer, cid), **owned} for peer in newcomer.peers]
+        self._db.transact_write_items(
+            TransactItems=[{"Put": {"TableName": self._table, "Item": put}} for put in puts]
+        )
+
+    def peer_connections(self, peer: str) -> list[PeerConnection]:
+        request: Item = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :peer AND begins_with(sk, :conn)",
+            "ExpressionAttributeValues": {":peer": {"S": f"PEER#{peer}"}, ":conn": {"S": "CONN#"}},
+            "ConsistentRead": True,
+        }
+        found: list[PeerConnection] = []
+        while True:
+            page = self._db.query(**request)
+            found += [
+                PeerConnection(item["connectionId"]["S"], "named" in item)
+                for item in page.get("Items", [])
+                if self._live(item)
+            ]
+            if not page.get("LastEvaluatedKey"):
+                return found
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def stale_unnamed(self, connected_before_ms: int, limit: int) -> list[str]:
+        page = self._db.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :unnamed AND sk < :before",
+            ExpressionAttributeValues={
+                ":unnamed": {"S": UNNAMED_PARTITION},
+                ":before": {"S": f"{connected_before_ms:013d}"},
+            },
+            Limit=limit,
+        )
+        taken: list[str] = []
+        for item in page.get("Items", []):
+            try:  # whoever deletes the entry closes the connection; nobody else
+                self._db.delete_item(
                     TableName=self._table,
-                    Key=connection_key(connection_id),
-                    UpdateExpression=(
-                        "SET #tokens = :tokens, #at = :at, strikes = :strikes, rv = :next"
-                    ),
-                    ConditionExpression=(
-                        "attribute_exists(pk) AND (rv = :version OR attribute_not_exists(rv))"
-                        if version == 0
-                        else "attribute_exists(pk) AND rv = :version"
-                    ),
-                    ExpressionAttributeNames={"#tokens": tokens_attr, "#at": at_attr},
-                    ExpressionAttributeValues={
-                        ":tokens": {"N": f"{tokens:.4f}"},
-                        ":at": {"N": str(now_ms)},
-                        ":strikes": {"N": str(strikes)},
-                        ":version": {"N": str(version)},
-                        ":next": {"N": str(version + 1)},
-                    },
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    Key={"pk": item["pk"], "sk": item["sk"]},
+                    ConditionExpression="attribute_exists(pk)",
                 )
             except ClientError as error:
                 if _error_code(error) != "ConditionalCheckFailedException":
                     raise
-                item = error.response.get("Item")  # the winner's values: try again on them
                 continue
-            retry_after_ms = (
-                0 if allowed else math.ceil((1 - tokens) / limit.rate_per_second * 1000)
-            )
-            return Admission(_connection(item), allowed, retry_after_ms, strikes)
+            if self._live(item):
+                taken.append(item["connectionId"]["S"])
+        return taken
+
+    def admit(self, connection_id: str, bucket: str, limit: TokenBucket) -> Admission:
+        key = connection_key(connection_id)
+        item = self._get(key)
+        for _ in range(ADMIT_ATTEMPTS):
+            if item is None or not self._live(item):
+                return Admission(connection=None, allowed=True)
+            outcome = self._spend(key, item, bucket, limit, strikes=True)
+            if outcome is None:
+                item = self._get(key)
+                continue
+            winner, admission = outcome
+            if winner is not None:  # lost a race: try again on the winner's values
+                item = winner
+                continue
+            return Admission(_connection(item), *admission)
         # Frames of one connection racing this hard for its bucket are a flood.
         connection = _connection(item) if item is not None else None
         return Admission(connection, allowed=False, retry_after_ms=1000, strikes=0)
+
+    def take(self, peer: str, bucket: str, limit: TokenBucket) -> Admission:
+        key = peer_limits_key(peer)
+        item = self._get(key)
+        for _ in range(ADMIT_ATTEMPTS):
+            live = item if item is not None and self._live(item) else None
+            outcome = self._spend(key, live, bucket, limit, strikes=False, version_of=item)
+            if outcome is None:
+                item = self._get(key)
+                continue
+            winner, admission = outcome
+            if winner is not None:
+                item = winner
+                continue
+            return Admission(None, *admission)
+        return Admission(None, allowed=False, retry_after_ms=1000)
+
+    def _spend(
+        self,
+        key: Item,
+        item: Item | None,
+        bucket: str,
+        limit: TokenBucket,
+        *,
+        strikes: bool,
+        version_of: Item | None = None,
+    ) -> tuple[Item | None, tuple[bool, int, int]] | None:
+        """Take a token from `bucket` on `item` in one write conditioned on its version.
+
+        Returns (None, (allowed, retry_after_ms, strikes)), or (the winner's item, ...)
+        when another frame wrote first, or None when the winner's values are unknown.
+        `item` None: the bucket starts full (a peer's first frame, or its item expired);
+        `version_of` is the item as read (expired or not), whose version the write needs.
+        """
+        now_ms = int(self._clock() * 1000)
+        tokens_attr, at_attr = f"{bucket}Tokens", f"{bucket}At"
+        current = item or {}
+        tokens = float(current[tokens_attr]["N"]) if tokens_attr in current else limit.capacity
+        at_ms = int(current[at_attr]["N"]) if at_attr in current else now_ms
+        tokens = min(limit.capacity, tokens + max(0, now_ms - at_ms) / 1000 * limit.rate_per_second)
+        allowed = tokens >= 1
+        count = int(current.get("strikes", {}).get("N", "0"))
+        # Strikes count refusals until the client pauses long enough to refill its
+        # bucket, so a steady flood that slips a frame through now and then adds up.
+        count = 0 if tokens >= limit.capacity else count + (0 if allowed else 1)
+        if allowed:
+            tokens -= 1
+        versioned = version_of if version_of is not None else item
+        version = int((versioned or {}).get("rv", {}).get("N", "0"))
+        update = "SET #tokens = :tokens, #at = :at, rv = :next"
+        values: Item = {
+            ":tokens": {"N": f"{tokens:.4f}"},
+            ":at": {"N": str(now_ms)},
+            ":version": {"N": str(version)},
+            ":next": {"N": str(version + 1)},
+        }
+        names = {"#tokens": tokens_attr, "#at": at_attr}
+        if strikes:
+            update += ", strikes = :strikes"
+            values[":strikes"] = {"N": str(count)}
+            exists = "attribute_exists(pk) AND "
+        else:  # a peer's item: created by its first frame, kept for a day after its last
+            update += ", #ttl = :ttl"
+            names["#ttl"] = "ttl"
+            values[":ttl"] = {"N": str(now_ms // 1000 + PEER_LIMITS_TTL_SECONDS)}
+            exists = "" if version == 0 else "attribute_exists(pk) AND "
+        condition = (
+            f"{exists}(rv = :version OR attribute_not_exists(rv))"
+            if version == 0
+            else f"{exists}rv = :version"
+        )
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if _error_code(error) != "ConditionalCheckFailedException":
+                raise
+            winner: Item | None = error.response.get("Item")
+            if winner is None:
+                return None
+            return winner, (False, 0, 0)
+        retry_after_ms = 0 if allowed else math.ceil((1 - tokens) / limit.rate_per_second * 1000)
+        return None, (allowed, retry_after_ms, count if strikes else 0)
 
     # --- names and membership -----------------------------------------------------------
 
@@ -241,19 +407,24 @@ class DynamoChatStore:
         keys: Sequence[str],
         *,
         max_members: int,
+        sender_key: str | None = None,
+        owner: str | None = None,
     ) -> None:
         # A joiner's MEMBER item goes to its shard under today's S. A member keeps the
         # shard it joined with: a rename first assumes that is today's too (the condition
         # on the CONN item checks it) and, if S changed since, repeats on the recorded one.
         shard = member_shard(connection.connection_id, self._partitions)
         for _ in range(2):
+            actions, roles = self._claim(
+                connection, name, keys, shard, max_members, sender_key=sender_key, owner=owner
+            )
             try:
-                self._claim(connection, name, keys, shard, max_members)
+                self._db.transact_write_items(TransactItems=actions)
                 return
             except ClientError as error:
                 recorded = self._recorded_elsewhere(error, connection, shard)
                 if recorded is None:
-                    self._claim_failed(error, connection, keys, max_members)
+                    self._claim_failed(error, connection, roles, max_members)
                 shard = recorded
         raise ConcurrentUpdateError
 
@@ -264,9 +435,14 @@ class DynamoChatStore:
         keys: Sequence[str],
         shard: int,
         max_members: int,
-    ) -> None:
+        *,
+        sender_key: str | None,
+        owner: str | None,
+    ) -> tuple[list[Item], list[tuple[str, str]]]:
+        """The claim's transaction, and each action's role (what its failure means)."""
         cid = connection.connection_id
         joining = connection.name is None
+        now = int(self._clock())
         values: Item = {
             ":name": {"S": name},
             ":keys": _keys_attribute(keys),
@@ -275,6 +451,9 @@ class DynamoChatStore:
         if joining:
             unchanged = "attribute_exists(pk) AND attribute_not_exists(#name)"
             update = "SET #name = :name, nameKeys = :keys, memberShard = :shard"
+            if sender_key is not None:
+                update += ", senderKey = :sender"
+                values[":sender"] = {"S": sender_key}
         else:
             unchanged = "attribute_exists(pk) AND #name = :previous AND " + (
                 "(attribute_not_exists(memberShard) OR memberShard = :shard)"
@@ -308,6 +487,7 @@ class DynamoChatStore:
                 }
             },
         ]
+        roles: list[tuple[str, str]] = [("connection", ""), ("member", "")]
         for key in keys:
             actions.append(
                 {
@@ -320,15 +500,19 @@ class DynamoChatStore:
                         ),
                         "ExpressionAttributeNames": {"#ttl": "ttl"},
                         "ExpressionAttributeValues": {
-                            ":now": {"N": str(int(self._clock()))},
+                            ":now": {"N": str(now)},
                             ":cid": {"S": cid},
                         },
                         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                     }
                 }
             )
-        actions += [self._release(key, cid) for key in connection.name_keys if key not in keys]
-        if joining:  # last: _claim_failed finds its reason there
+            roles.append(("claim", key))
+        for key in connection.name_keys:
+            if key not in keys:
+                actions.append(self._release(key, cid))
+                roles.append(("release", key))
+        if joining:
             actions.append(
                 {
                     "Update": {
@@ -343,7 +527,58 @@ class DynamoChatStore:
                     }
                 }
             )
-        self._db.transact_write_items(TransactItems=actions)
+            roles.append(("count", ""))
+            for peer in connection.peers:  # counted among the peer's members from now on
+                actions.append(
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": {
+                                **peer_connection_key(peer, cid),
+                                "connectionId": {"S": cid},
+                                "ttl": {"N": str(connection.expires_at)},
+                                "named": {"BOOL": True},
+                            },
+                        }
+                    }
+                )
+                roles.append(("peer", peer))
+            if connection.connected_at_ms:
+                actions.append(
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": unnamed_key(connection.connected_at_ms, cid),
+                        }
+                    }
+                )
+                roles.append(("unnamed", ""))
+        if owner is not None:
+            for key in keys:
+                actions.append(
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": {
+                                **owner_key(key),
+                                "sub": {"S": owner},
+                                "name": {"S": name},
+                                "ttl": {"N": str(now + OWNERSHIP_SECONDS)},
+                            },
+                            # Nobody's, or this account's (a lapsed ownership is nobody's).
+                            "ConditionExpression": (
+                                "attribute_not_exists(pk) OR #sub = :sub OR #ttl <= :now"
+                            ),
+                            "ExpressionAttributeNames": {"#sub": "sub", "#ttl": "ttl"},
+                            "ExpressionAttributeValues": {
+                                ":sub": {"S": owner},
+                                ":now": {"N": str(now)},
+                            },
+                        }
+                    }
+                )
+                roles.append(("owner", key))
+        return actions, roles
 
     def _recorded_elsewhere(
         self, error: ClientError, connection: Connection, shard: int
@@ -366,12 +601,11 @@ class DynamoChatStore:
         self,
         error: ClientError,
         connection: Connection,
-        keys: Sequence[str],
+        roles: Sequence[tuple[str, str]],
         max_members: int,
     ) -> NoReturn:
-        """Raise what a failed claim transaction means (see _claim for the actions' order)."""
+        """Raise what a failed claim transaction means (`roles`: see _claim)."""
         cid = connection.connection_id
-        first_claim = 2
         code = _error_code(error)
         if code == "TransactionConflictException":
             raise ConcurrentUpdateError from error
@@ -381,20 +615,25 @@ class DynamoChatStore:
         if "TransactionConflict" in reasons or (reasons and reasons[0] != "None"):
             raise ConcurrentUpdateError from error
         raw_reasons = error.response.get("CancellationReasons") or []
-        for index, key in enumerate(keys, start=first_claim):
-            if index < len(reasons) and reasons[index] == "ConditionalCheckFailed":
-                holder = raw_reasons[index].get("Item") or self._get(name_key(key))
-                if self._live(holder) and holder["connectionId"]["S"] != cid:  # type: ignore[index]
-                    raise NameTakenError(
-                        holder["connectionId"]["S"],  # type: ignore[index]
-                        holder["name"]["S"],  # type: ignore[index]
-                        key,
-                    ) from error
-        if connection.name is None:  # a join: was the room's counter at its maximum?
-            releases = [k for k in connection.name_keys if k not in keys]
-            count_index = first_claim + len(keys) + len(releases)
-            if count_index < len(reasons) and reasons[count_index] == "ConditionalCheckFailed":
-                self._recount(max_members)
+        failed = [
+            (role, key)
+            for (role, key), reason in zip(roles, reasons, strict=False)
+            if reason == "ConditionalCheckFailed"
+        ]
+        for index, (role, key) in enumerate(roles):
+            if (role, key) not in failed or role != "claim":
+                continue
+            holder = raw_reasons[index].get("Item") or self._get(name_key(key))
+            if self._live(holder) and holder["connectionId"]["S"] != cid:  # type: ignore[index]
+                raise NameTakenError(
+                    holder["connectionId"]["S"],  # type: ignore[index]
+                    holder["name"]["S"],  # type: ignore[index]
+                    key,
+                ) from error
+        if any(role == "owner" for role, _ in failed):
+            raise NameOwnedError from error
+        if ("count", "") in failed:  # a join: was the room's counter at its maximum?
+            self._recount(max_members)
         raise ConcurrentUpdateError from error
 
     def _recount(self, max_members: int) -> None:
@@ -511,6 +750,11 @@ class DynamoChatStore:
             releases = [k for k in connection.name_keys if k not in held_by_others]
             first_release = len(actions)
             actions += [self._release(key, connection_id) for key in releases]
+            # Last, unconditional: it is no longer one of its peers' connections, nor unnamed.
+            actions += [
+                {"Delete": {"TableName": self._table, "Key": key}}
+                for key in self._bookkeeping(connection, named)
+            ]
             try:
                 self._db.transact_write_items(TransactItems=actions)
             except ClientError as error:
@@ -530,6 +774,14 @@ class DynamoChatStore:
                 continue
             return self._member_if_live(connection, item) if leaves_room else None
         raise ConcurrentUpdateError
+
+    @staticmethod
+    def _bookkeeping(connection: Connection, named: bool) -> list[Item]:
+        """The items that list a connection under its peers, and among the unnamed ones."""
+        keys = [peer_connection_key(peer, connection.connection_id) for peer in connection.peers]
+        if not named and connection.connected_at_ms:
+            keys.append(unnamed_key(connection.connected_at_ms, connection.connection_id))
+        return keys
 
     def _remove_orphaned_membership(self, connection_id: str) -> Member | None:
         """No connection item: remove a membership left without one (never expected).
@@ -615,7 +867,11 @@ class DynamoChatStore:
                         "TableName": self._table,
                         "Item": {
                             **sent_key(receipt.sender_key, receipt.client_id),
-                            "ack": {"S": json.dumps(receipt.ack, ensure_ascii=False)},
+                            "ack": {
+                                "S": json.dumps(
+                                    receipt.ack, ensure_ascii=False, separators=(",", ":")
+                                )
+                            },
                             "pending": {"BOOL": True},
                             "ttl": {"N": str(receipt.dedup_expires_at)},
                         },
@@ -631,9 +887,13 @@ class DynamoChatStore:
                     "Put": {
                         "TableName": self._table,
                         "Item": {
-                            "pk": {"S": f"ROOM#{ROOM}"},
+                            "pk": {"S": HISTORY_PARTITION},
                             "sk": {"S": message_sort_key(receipt.seq)},
-                            "frame": {"S": json.dumps(receipt.public, ensure_ascii=False)},
+                            "frame": {
+                                "S": json.dumps(
+                                    receipt.public, ensure_ascii=False, separators=(",", ":")
+                                )
+                            },
                             "prev": {"N": str(receipt.prev)},
                             "ttl": {"N": str(receipt.history_expires_at)},
                         },
@@ -661,33 +921,43 @@ class DynamoChatStore:
     def forget_message(self, sender_key: str, client_id: str) -> None:
         self._db.delete_item(TableName=self._table, Key=sent_key(sender_key, client_id))
 
-    def history(self, after: int | None, limit: int) -> tuple[list[Frame], bool]:
+    def history(self, after: int | None, limit: int, max_bytes: int) -> tuple[list[Frame], bool]:
         low = message_sort_key((after or 0) + 1)
         request: Item = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :room AND sk BETWEEN :low AND :high",
             "ExpressionAttributeValues": {
-                ":room": {"S": f"ROOM#{ROOM}"},
+                ":room": {"S": HISTORY_PARTITION},
                 ":low": {"S": low},
                 ":high": {"S": "MSG#~"},
             },
-            "ScanIndexForward": False,  # newest first: the most recent `limit` win
-            "ConsistentRead": True,
-            "Limit": limit + 1,
+            "ScanIndexForward": False,  # newest first: the most recent ones win
+            "ConsistentRead": False,  # half the read units; the room's partition untouched
+            "Limit": min(limit + 1, HISTORY_PAGE),
         }
         newest_first: list[Item] = []
-        while len(newest_first) <= limit:
+        used = 0
+        cut = False  # a message after `after` was left out (count or bytes)
+        while not cut:
             page = self._db.query(**request)
-            newest_first += [item for item in page.get("Items", []) if self._live(item)]
+            for item in page.get("Items", []):
+                if not self._live(item):
+                    continue
+                size = len(item["frame"]["S"].encode("utf-8"))
+                if len(newest_first) >= limit or used + size > max_bytes:
+                    cut = True
+                    break
+                newest_first.append(item)
+                used += size
             if not page.get("LastEvaluatedKey"):
                 break
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        kept = list(reversed(newest_first[:limit]))
+        kept = list(reversed(newest_first))
         frames = [json.loads(item["frame"]["S"]) for item in kept]
-        if len(newest_first) > limit:
+        if cut:
             return frames, False
         floor = after or 0
         if kept:
             return frames, int(kept[0]["prev"]["N"]) <= floor
-        seq_item = self._get(seq_key()) or {}
+        seq_item = self._get(seq_key(), consistent=False) or {}
         return frames, int(seq_item.get("lastPublic", {}).get("N", "0")) <= floor

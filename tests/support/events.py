@@ -38,11 +38,15 @@ def message_event(connection_id: str, body: Any, route_key: str | None = None) -
     """A MESSAGE event; `body` is sent as-is if it is a str, else as JSON.
 
     The route key is what API Gateway would select with `$request.body.action`
-    for the stack's routes, unless given.
+    for the stack's routes (a body that does not parse goes to `$default`), unless given.
     """
     raw = body if isinstance(body, str) else json.dumps(body)
     if route_key is None:
-        action = body.get("action") if isinstance(body, dict) else None
+        try:
+            parsed = json.loads(raw)
+        except (ValueError, RecursionError):
+            parsed = None
+        action = parsed.get("action") if isinstance(parsed, dict) else None
         routes = {"setName", "sendPublic", "sendPrivate"}
         route_key = action if isinstance(action, str) and action in routes else "$default"
     event = _event("message", connection_id, routeKey=route_key)

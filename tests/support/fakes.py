@@ -7,13 +7,15 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from chat.errors import ConcurrentUpdateError, NameTakenError, RoomFullError
-from chat.frames import Frame
+from chat.errors import ConcurrentUpdateError, NameOwnedError, NameTakenError, RoomFullError
+from chat.frames import Frame, encode
 from chat.ports import (
     Admission,
     Connection,
     DeliveryReport,
     Member,
+    Newcomer,
+    PeerConnection,
     Receipt,
     Sent,
     TokenBucket,
@@ -39,6 +41,10 @@ class _Conn:
     bound_name: str | None = None
     buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # tokens, at
     strikes: int = 0
+    peers: tuple[str, ...] = ()
+    sender_key: str | None = None
+    subject: str | None = None
+    connected_at_ms: int = 0
 
 
 class InMemoryStore:
@@ -53,18 +59,69 @@ class InMemoryStore:
         self.last_public = 0
         self.sent: dict[tuple[str, str], Sent] = {}  # (sender key, client id) -> message
         self.messages: list[tuple[int, int, Frame]] = []  # (seq, prev, public frame)
+        self.peer_buckets: dict[tuple[str, str], tuple[float, float]] = {}
+        self.owners: dict[str, str] = {}  # claim key -> the account that owns it
+        self.unnamed: dict[str, int] = {}  # connection id -> connected at (ms)
 
     def _live(self, expires_at: int) -> bool:
         return expires_at > self._clock()
 
     def _view(self, connection_id: str, conn: _Conn) -> Connection:
-        return Connection(connection_id, conn.name, conn.expires_at, conn.keys, conn.bound_name)
+        return Connection(
+            connection_id,
+            conn.name,
+            conn.expires_at,
+            conn.keys,
+            conn.bound_name,
+            peers=conn.peers,
+            sender_key=conn.sender_key,
+            subject=conn.subject,
+            connected_at_ms=conn.connected_at_ms,
+        )
 
     def add_connection(
         self, connection_id: str, expires_at: int, bound_name: str | None = None
     ) -> None:
         with self._lock:
             self.connections[connection_id] = _Conn(None, expires_at, bound_name=bound_name)
+
+    def open_connection(self, newcomer: Newcomer) -> None:
+        with self._lock:
+            self.connections[newcomer.connection_id] = _Conn(
+                None,
+                newcomer.expires_at,
+                bound_name=newcomer.bound_name,
+                peers=newcomer.peers,
+                subject=newcomer.subject,
+                connected_at_ms=newcomer.connected_at_ms,
+            )
+            self.unnamed[newcomer.connection_id] = newcomer.connected_at_ms
+
+    def peer_connections(self, peer: str) -> list[PeerConnection]:
+        return [
+            PeerConnection(cid, conn.name is not None)
+            for cid, conn in list(self.connections.items())
+            if peer in conn.peers and self._live(conn.expires_at)
+        ]
+
+    def take(self, peer: str, bucket: str, limit: TokenBucket) -> Admission:
+        with self._lock:
+            now = self._clock()
+            tokens, at = self.peer_buckets.get((peer, bucket), (float(limit.capacity), now))
+            tokens = min(limit.capacity, tokens + (now - at) * limit.rate_per_second)
+            allowed = tokens >= 1
+            self.peer_buckets[(peer, bucket)] = (tokens - 1 if allowed else tokens, now)
+            wait = 0 if allowed else math.ceil((1 - tokens) / limit.rate_per_second * 1000)
+            return Admission(None, allowed, wait)
+
+    def stale_unnamed(self, connected_before_ms: int, limit: int) -> list[str]:
+        with self._lock:
+            stale = sorted(
+                (at, cid) for cid, at in self.unnamed.items() if at < connected_before_ms
+            )[:limit]
+            for _, cid in stale:
+                del self.unnamed[cid]
+            return [cid for _, cid in stale]
 
     def get_connection(self, connection_id: str) -> Connection | None:
         conn = self.connections.get(connection_id)
@@ -88,7 +145,14 @@ class InMemoryStore:
             return Admission(self._view(connection_id, conn), allowed, wait, conn.strikes)
 
     def claim_name(
-        self, connection: Connection, name: str, keys: Sequence[str], *, max_members: int
+        self,
+        connection: Connection,
+        name: str,
+        keys: Sequence[str],
+        *,
+        max_members: int,
+        sender_key: str | None = None,
+        owner: str | None = None,
     ) -> None:
         cid = connection.connection_id
         with self._lock:
@@ -101,6 +165,13 @@ class InMemoryStore:
                     raise NameTakenError(holder[0], holder[1], key)
             if conn.name is None and len(self.list_members()) >= max_members:
                 raise RoomFullError
+            if owner is not None:
+                if any(self.owners.get(key, owner) != owner for key in keys):
+                    raise NameOwnedError
+                self.owners.update(dict.fromkeys(keys, owner))
+            if conn.name is None:
+                conn.sender_key = sender_key
+                self.unnamed.pop(cid, None)
             for key in conn.keys:
                 if key not in keys and self.claims.get(key, (cid,))[0] == cid:
                     self.claims.pop(key, None)
@@ -157,10 +228,17 @@ class InMemoryStore:
     def forget_message(self, sender_key: str, client_id: str) -> None:
         self.sent.pop((sender_key, client_id), None)
 
-    def history(self, after: int | None, limit: int) -> tuple[list[Frame], bool]:
+    def history(self, after: int | None, limit: int, max_bytes: int) -> tuple[list[Frame], bool]:
         later = [m for m in self.messages if m[0] > (after or 0)]
-        kept = later[-limit:] if limit else []
-        if len(later) > limit:
+        kept: list[tuple[int, int, Frame]] = []
+        used = 0
+        for message in reversed(later):
+            size = len(encode(message[2]))
+            if len(kept) >= limit or used + size > max_bytes:
+                break
+            kept.insert(0, message)
+            used += size
+        if len(kept) < len(later):
             return [m[2] for m in kept], False
         floor = after or 0
         if kept:
@@ -170,6 +248,7 @@ class InMemoryStore:
     def remove_connection(self, connection_id: str) -> Member | None:
         with self._lock:
             conn = self.connections.pop(connection_id, None)
+            self.unnamed.pop(connection_id, None)
             if conn is None or conn.name is None:
                 return None
             for key in conn.keys:

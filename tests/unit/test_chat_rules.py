@@ -26,16 +26,29 @@ class Requests:
     def __init__(self, service: ChatService) -> None:
         self.service = service
 
-    def connect(self, cid: str, connected_at_ms: int | None = None) -> None:
-        self.service.connect(cid, connected_at_ms)
+    def connect(
+        self,
+        cid: str,
+        connected_at_ms: int | None = None,
+        *,
+        source_ip: str | None = None,
+        subject: str | None = None,
+    ) -> None:
+        self.service.connect(cid, connected_at_ms, source_ip=source_ip, subject=subject)
 
     def disconnect(self, cid: str) -> None:
         self.service.disconnect(cid)
 
     def set_name(
-        self, cid: str, name: object, client_id: str | None = None, since: int | None = None
+        self,
+        cid: str,
+        name: object,
+        client_id: str | None = None,
+        since: int | None = None,
+        client_key: str | None = None,
     ) -> None:
-        self.service.set_name(self.service.admit(cid, "setName"), name, client_id, since)
+        sender = self.service.admit(cid, "setName")
+        self.service.set_name(sender, name, client_id, since, client_key)
 
     def send_public(self, cid: str, message: object, client_id: str | None = None) -> None:
         self.service.send_public(self.service.admit(cid, "sendPublic"), message, client_id)
@@ -462,18 +475,57 @@ def test_a_resent_id_is_delivered_once_and_acknowledged_again_with_the_same_seq(
     assert len(notifier.frames(bob)) == 1
 
 
-def test_the_same_id_from_a_new_connection_of_the_same_name_is_still_a_duplicate(
-    chat, notifier, store
+KEY = "tab-key-0123456789abcdef"
+
+
+def test_the_same_id_from_a_new_connection_with_the_same_client_key_is_still_a_duplicate(
+    chat, notifier
 ):
-    (alice,) = join(chat, notifier, "Alice")
-    chat.send_public(alice, "hello", client_id="m1")
-    (ack,) = notifier.take(alice)
-    chat.disconnect(alice)
+    chat.connect("alice=")
+    chat.set_name("alice=", "Alice", client_key=KEY)
+    chat.send_public("alice=", "hello", client_id="m1")
+    ack = notifier.take("alice=")[-1]
+    chat.disconnect("alice=")
     chat.connect("alice-again=")
-    chat.set_name("alice-again=", "Alice")
+    chat.set_name("alice-again=", "Alice", client_key=KEY)
     notifier.clear()
     chat.send_public("alice-again=", "hello", client_id="m1")
     assert notifier.take("alice-again=") == [ack]
+
+
+def test_a_newcomer_who_takes_a_departed_members_name_and_id_is_not_her_duplicate(
+    chat, notifier
+):
+    # GIVEN Alice sent m1 and left
+    chat.connect("alice=")
+    chat.set_name("alice=", "Alice", client_key=KEY)
+    chat.send_public("alice=", "hello", client_id="m1")
+    old_ack = notifier.take("alice=")[-1]
+    chat.disconnect("alice=")
+    # WHEN another person takes the name Alice and sends her own m1
+    chat.connect("eve=")
+    chat.set_name("eve=", "Alice", client_key="another-tab-key-0123456")
+    notifier.clear()
+    chat.send_public("eve=", "my own words", client_id="m1")
+    # THEN her message is delivered, with its own acknowledgement
+    (ack,) = notifier.take("eve=")
+    assert ack != old_ack
+    assert ack["text"] == "my own words"
+    assert ack["id"] == "m1"
+
+
+def test_without_a_client_key_ids_are_only_de_duplicated_on_the_same_connection(
+    chat, notifier
+):
+    chat.connect("alice=")
+    chat.set_name("alice=", "Alice")
+    chat.send_public("alice=", "hello", client_id="m1")
+    chat.disconnect("alice=")
+    chat.connect("alice-again=")
+    chat.set_name("alice-again=", "Alice")
+    notifier.clear()
+    chat.send_public("alice-again=", "hello again", client_id="m1")
+    assert notifier.take("alice-again=")[0]["text"] == "hello again"
 
 
 def test_private_ack_follows_the_post_and_a_resend_is_not_delivered_again(chat, notifier):
@@ -635,7 +687,7 @@ def test_a_resend_during_the_first_sends_fan_out_is_acknowledged_only_after_it(s
     )
     chat = Requests(service)
     alice, _ = join(chat, notifier, "Alice", "Bob")
-    key = store.get_connection(alice).name_keys[0]
+    key = store.get_connection(alice).sender_key
     store.sent[(key, "m1")] = Sent({"id": "m1", "text": "hello"}, delivered=False)
 
     # WHEN the resend arrives, and the first send finishes while it waits
