@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import itertools
 import re
 import signal
 import ssl
@@ -90,10 +91,17 @@ class SandboxProcess:
         return match.group(1)
 
     def connect(self, query: str = "", **kwargs: Any) -> ClientConnection:
-        """A websockets client connected to the stage (use it as a context manager)."""
+        """A websockets client connected to the stage (use it as a context manager).
+
+        Each connection comes from its own loopback address (127.0.x.y), as every connection
+        to API Gateway has its own source address; pass `source_address=(ip, 0)` to open
+        several from one address.
+        """
         url = self.ws_url + (f"?{query}" if query else "")
         kwargs.setdefault("proxy", None)
         kwargs.setdefault("open_timeout", 10)
+        if "127.0.0.1" in url:
+            kwargs.setdefault("source_address", (next_loopback_address(), 0))
         client: ClientConnection = connect(url, **kwargs)
         return client
 
@@ -108,6 +116,16 @@ class SandboxProcess:
                 self.process.wait()
                 raise AssertionError(f"sandbox did not stop within {timeout} s") from None
         return self.process.returncode
+
+
+_LOOPBACK = itertools.count(1)
+
+
+def next_loopback_address() -> str:
+    """A fresh address of 127.0.0.0/8 (Linux answers on all of it) for one client: 127.0.x.y
+    with x, y in 1..250, so 62,500 of them before they repeat."""
+    n = next(_LOOPBACK) % 62_500
+    return f"127.0.{n // 250 + 1}.{n % 250 + 1}"
 
 
 @contextmanager

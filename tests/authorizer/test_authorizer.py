@@ -34,12 +34,13 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
     return authorizer.handler(event, LambdaContext())
 
 
-def assert_allowed(result: dict[str, Any], name: str = "alice") -> None:
+def assert_allowed(result: dict[str, Any], name: str = "alice", account: str = "") -> None:
+    """Allowed, with the context of the account `claims_for` makes for `account` (or `name`)."""
     assert result["policyDocument"] == {
         "Version": "2012-10-17",
         "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": METHOD_ARN}],
     }
-    sub = claims_for("x")["sub"]
+    sub = claims_for("x", name=account or name)["sub"]
     assert result["principalId"] == sub
     assert result["context"] == {"sub": sub, "name": name}
 
@@ -84,7 +85,7 @@ def test_token_offered_as_a_subprotocol_is_allowed(issuer, monkeypatch):
 def test_the_name_comes_from_the_configured_claim(issuer, monkeypatch):
     monkeypatch.setenv("SIGN_IN_NAME_CLAIM", "preferred_username")
     token = mint(claims_for(issuer, preferred_username="Carol"))
-    assert_allowed(authorize(authorizer_event(token=token)), name="Carol")
+    assert_allowed(authorize(authorizer_event(token=token)), name="Carol", account="alice")
 
 
 def test_clock_skew_within_the_leeway_is_tolerated(issuer):

@@ -63,7 +63,7 @@ def test_rename_and_leave_reach_the_others(connect):
         ("hello", "INVALID_JSON", None),
         ("[1, 2]", "INVALID_JSON", None),
         ('{"message": "no action"}', "UNKNOWN_ACTION", None),
-        ('{"action": "dance"}', "UNKNOWN_ACTION", "dance"),
+        ('{"action": "dance"}', "UNKNOWN_ACTION", None),
         ('{"action": "setName", "name": "a:b"}', "INVALID_NAME", "setName"),
         ('{"action": "setName", "name": ""}', "INVALID_NAME", "setName"),
         ('{"action": "sendPublic", "message": "hi"}', "NAME_REQUIRED", "sendPublic"),

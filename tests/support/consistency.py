@@ -2,8 +2,10 @@
 
 The layout is lambda_src/chat/store.py's (docs/architecture.md): CONN#<cid> items, one
 NAME#<key> claim per key of a member's name, MEMBER#<cid> items in the member partitions
-(ROOM#lobby, and ROOM#lobby#<i> for shard i >= 1) and the ROOM#lobby COUNT. Items of
-other kinds (v1.1's sequence counter, history, de-duplication records) are left alone.
+(ROOM#lobby, and ROOM#lobby#<i> for shard i >= 1) and the ROOM#lobby COUNT, and the
+listings of connections under their peers (PEER#<peer> CONN#<cid>) and among the unnamed
+ones (UNNAMED). Items of other kinds (v1.1's sequence counter, history, de-duplication
+records, peers' buckets, sign-in's name owners) are left alone.
 """
 
 from __future__ import annotations
@@ -76,11 +78,14 @@ def table_problems(items: Iterable[Item]) -> list[str]:
     connections: dict[str, Item] = {}
     members: dict[str, Item] = {}
     claims: dict[str, Item] = {}
+    listings: list[tuple[str, Item]] = []  # (peer or UNNAMED, item) naming a connection
     count: int | None = None
     duplicates: list[str] = []
     for item in items:
         pk, sk = _s(item, "pk") or "", _s(item, "sk") or ""
-        if pk.startswith("CONN#") and sk == "CONN":
+        if (pk.startswith("PEER#") and sk.startswith("CONN#")) or pk == "UNNAMED":
+            listings.append((pk, item))
+        elif pk.startswith("CONN#") and sk == "CONN":
             connections[pk[5:]] = item
         elif pk.startswith("NAME#") and sk == "NAME":
             claims[pk[5:]] = item
@@ -109,9 +114,11 @@ def table_problems(items: Iterable[Item]) -> list[str]:
             if key in holders and holders[key] != cid:
                 problems.append(f"key {key!r} held by both {holders[key]} and {cid}")
             holders[key] = cid
-    for cid, member in members.items():
-        if cid not in connections:
-            problems.append(f"orphaned MEMBER item {_s(member, 'name')!r} ({cid})")
+    problems += [
+        f"orphaned MEMBER item {_s(member, 'name')!r} ({cid})"
+        for cid, member in members.items()
+        if cid not in connections
+    ]
     for key, claim in claims.items():
         cid = _s(claim, "connectionId") or ""
         holder = connections.get(cid)
@@ -123,11 +130,35 @@ def table_problems(items: Iterable[Item]) -> list[str]:
             problems.append(
                 f"NAME claim {key!r} is not a key of {cid}'s name {_s(holder, 'name')!r}"
             )
-    if members and count is None:
-        problems.append("no COUNT item")
-    member_items = len(members) + len(duplicates)
+    problems += _listing_problems(listings, connections)
+    return problems + _count_problems(count, len(members) + len(duplicates))
+
+
+def _count_problems(count: int | None, member_items: int) -> list[str]:
+    if member_items and count is None:
+        return ["no COUNT item"]
     if count is not None and count != member_items:
-        problems.append(f"COUNT says {count}, there are {member_items} MEMBER items")
+        return [f"COUNT says {count}, there are {member_items} MEMBER items"]
+    return []
+
+
+def _listing_problems(listings: list[tuple[str, Item]], connections: dict[str, Item]) -> list[str]:
+    """A connection listed under a peer must exist, named there only if it has a name; one
+    listed as unnamed must exist without a name (the sweep deletes the entries it takes)."""
+    problems = []
+    for pk, item in listings:
+        cid = _s(item, "connectionId") or ""
+        conn = connections.get(cid)
+        if conn is None:
+            problems.append(f"{pk} lists gone connection {cid}")
+            continue
+        named = _s(conn, "name") is not None
+        if pk == "UNNAMED" and named:
+            problems.append(f"named connection {cid} is still listed as unnamed")
+        if pk != "UNNAMED" and "named" in item and not named:
+            problems.append(f"{pk} says unnamed connection {cid} has a name")
+        if pk != "UNNAMED" and pk[5:] not in [k["S"] for k in conn.get("peers", {}).get("L", [])]:
+            problems.append(f"{pk} lists {cid}, whose CONN item does not name that peer")
     return problems
 
 

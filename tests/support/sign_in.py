@@ -11,6 +11,7 @@ import functools
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -110,10 +111,13 @@ def jwks_server(keys: SigningKeys | None = None) -> Iterator[JwksServer]:
 
 
 def claims_for(issuer: str, name: str = "alice", **overrides: Any) -> dict[str, Any]:
-    """A Cognito-like ID token's claims, valid for an hour; an override of None drops it."""
+    """A Cognito-like ID token's claims, valid for an hour; an override of None drops it.
+
+    Each name is its own account (`sub` derived from the name), as in a real user pool.
+    """
     now = int(time.time())
     claims: dict[str, Any] = {
-        "sub": "7d1c8a3e-5f2b-4c6d-9e8f-0a1b2c3d4e5f",
+        "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, f"account:{name}")),
         "iss": issuer,
         "aud": AUDIENCE,
         "token_use": "id",
