@@ -185,6 +185,7 @@ def _key_folds() -> dict[str, str]:
     return folds
 
 
+@functools.lru_cache(maxsize=8192)
 def script_of(char: str) -> str:
     """The Unicode Script property of one character (UNKNOWN when unassigned)."""
     starts, ends, names = _script_ranges()
@@ -211,13 +212,16 @@ def _without_diacritics(text: str, *, generic_only: bool = False) -> str:
     base_script = ""
     for char in text:
         if unicodedata.category(char) == "Mn":
-            generic = any(first <= ord(char) < end for first, end in GENERIC_DIACRITICS)
-            if base_script in DIACRITIC_SCRIPTS and (generic or not generic_only):
+            if base_script in DIACRITIC_SCRIPTS and (not generic_only or _generic(char)):
                 continue
         else:
             base_script = script_of(char)
         kept.append(char)
     return "".join(kept)
+
+
+def _generic(mark: str) -> bool:
+    return any(first <= ord(mark) < end for first, end in GENERIC_DIACRITICS)
 
 
 def _key_base(name: str) -> str:
