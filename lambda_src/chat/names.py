@@ -32,7 +32,8 @@ The rules, and why each is the one chosen:
   HALFWIDTH FORMS LIGHT VERTICAL becomes a box-drawing line) is replaced by `l` first,
   and a cased one (Latin I, Greek iota, Cyrillic palochka), which case folding makes an
   `i`, gets the second key, skeleton before case folding. U+04CF, the small palochka,
-  joins the family as its capital's twin.
+  joins the family as its capital's twin; the small iotas of Greek and Latin and the
+  dotless i are drawn at x-height, like an i without its dot, and stay with `i`.
 - **Marks on Latin, Greek and Cyrillic letters are left out of the key.** A dot below or
   above, a macron, ring or tilde below, an extra dot on i or j barely change a letter's
   look, and which marks are "barely visible" depends on the font, so the key drops every

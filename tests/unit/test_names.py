@@ -336,6 +336,7 @@ def test_the_default_reserved_names_are_the_documented_ones():
         "\uff41\uff44\uff4d\uff49\uff4e",  # full-width
         "\u1d00\u1d05\u1d0d\u026a\u0274",  # small capitals
         "s\u0443stem",  # Cyrillic u, mixed script
+        "\u0405\u04ae\u0405\u0422\u0415\u041c",  # SYSTEM in Cyrillic capitals only
     ],
 )
 def test_reserved_names_and_their_look_alikes_are_refused(name):
