@@ -38,8 +38,9 @@ The rules, and why each is the one chosen:
   above, a macron, ring or tilde below, an extra dot on i or j barely change a letter's
   look, and which marks are "barely visible" depends on the font, so the key drops every
   nonspacing mark (Mn) that sits on a Latin, Greek, Cyrillic or Common character, as
-  Chromium's IDN spoof checker compares names with their diacritics removed
-  (https://chromium.googlesource.com/chromium/src/+/main/docs/idn.md). `José` and
+  Chromium's IDN spoof checker removes nonspacing marks before it compares a hostname's
+  skeleton with known domains (components/url_formatter/spoof_checks/idn_spoof_checker.cc
+  in https://chromium.googlesource.com/chromium/src). `José` and
   `Jose`, `Zoë` and `Zoe` therefore clash; both are still accepted. Marks of other
   scripts (Devanagari vowel signs, Arabic harakat, Hebrew points, the kana voicing marks)
   are letters of their words there and stay in the key. The same nonspacing mark twice
