@@ -116,6 +116,13 @@ DEFAULTS: dict[str, Any] = {
     "tracing": False,
     "alarmEmail": "",
     "accessLogSourceIp": True,
+    # The stage-wide alarm on API Gateway's MessageCount (frames in and posts out), against
+    # the account's 10,000 requests/s shared by every API in the Region: 80 % of it.
+    "messageRateAlarmPerSecond": 8000,
+    # Empty and delete the web client's buckets with the stack (CDK's auto-delete custom
+    # resource, docs/security.md); false: they are retained and the template has no such
+    # resource.
+    "autoDeleteBuckets": False,
     # The web client on S3 and CloudFront (infra/hosting.py); $connect allows its origin.
     "hostWebClient": True,
     # Sign-in (docs/security.md#sign-in): off unless signIn is true.
@@ -172,6 +179,9 @@ SIGN_IN_TOKEN_SOURCES = {
 WORKER_TIMEOUT_HEADROOM_SECONDS = 3
 MAX_LAMBDA_TIMEOUT_SECONDS = 29  # API Gateway's integration timeout
 MAX_FANOUT_POSTS_PER_SECOND = 10_000  # API Gateway's account-wide request rate
+# messageRateAlarmPerSecond: the account's rate can be raised on request, so the alarm
+# accepts up to ten times the default quota.
+MAX_MESSAGE_RATE_ALARM_PER_SECOND = 100_000
 MIN_WORKER_TIMEOUT_SECONDS = 3
 WORKER_READ_MARGIN_SECONDS = 1
 # Copies of the function's figures (tests/infra/test_config.py compares them):
@@ -428,6 +438,8 @@ class ChatConfig:
     tracing: bool = False
     alarm_email: str | None = None
     access_log_source_ip: bool = True
+    message_rate_alarm_per_second: int = 8000
+    auto_delete_buckets: bool = False
 
     @classmethod
     def from_context(cls, node: Node) -> ChatConfig:
@@ -505,6 +517,10 @@ class ChatConfig:
             tracing=read.flag("tracing"),
             alarm_email=read.email("alarmEmail"),
             access_log_source_ip=read.flag("accessLogSourceIp"),
+            message_rate_alarm_per_second=int(
+                read.number("messageRateAlarmPerSecond", 1, MAX_MESSAGE_RATE_ALARM_PER_SECOND)
+            ),
+            auto_delete_buckets=read.flag("autoDeleteBuckets"),
         )
         config.fanout_timing().check()
         return config

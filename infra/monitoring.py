@@ -30,6 +30,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from infra.config import DEFAULTS
 from infra.nag import acknowledge
 from infra.powertools import METRICS_NAMESPACE, SERVICE
 from infra.websocket_api import ACCESS_LOG_FORMAT
@@ -62,29 +63,43 @@ METRIC_NAMES = (
 ROUTES = ("$connect", "$disconnect", "$default", "setName", "sendPublic", "sendPrivate")
 
 PERIOD = Duration.minutes(5)
+# API Gateway's request rate for the whole account and Region, shared by every REST, HTTP
+# and WebSocket API and by @connections calls (docs/aws-facts.md); adjustable on request.
+ACCOUNT_REQUESTS_PER_SECOND = 10_000
+MESSAGE_RATE = "MessageRateNearAccountLimit"
 
 
 @dataclass(frozen=True)
 class AlarmSpec:
-    """One alarm: what it measures, its threshold (>=, one 5-minute period) and why."""
+    """One alarm: what it measures, its threshold (>=, one period) and why."""
 
     key: str  # construct id, and the alarm name's suffix (<stack>-<key>)
     metric: str  # what it measures, as docs/operations.md names it
     statistic: str
-    threshold: float  # FunctionDurationNearTimeout: a fraction of the function's timeout
+    # FunctionDurationNearTimeout: a fraction of the function's timeout;
+    # MessageRateNearAccountLimit: messageRateAlarmPerSecond's default (the key sets it).
+    threshold: float
     reason: str
+    period_minutes: int = 5
 
-    def threshold_for(self, timeout_seconds: int) -> float:
+    def threshold_for(
+        self, timeout_seconds: int, message_rate_per_second: float | None = None
+    ) -> float:
         if self.key == "FunctionDurationNearTimeout":
             return round(self.threshold * timeout_seconds * 1000)
+        if self.key == MESSAGE_RATE and message_rate_per_second is not None:
+            return message_rate_per_second
         return self.threshold
 
-    def description(self, timeout_seconds: int) -> str:
-        threshold = self.threshold_for(timeout_seconds)
-        shown = (
-            f"{threshold:g} ms" if self.key == "FunctionDurationNearTimeout" else f"{threshold:g}"
+    def description(
+        self, timeout_seconds: int, message_rate_per_second: float | None = None
+    ) -> str:
+        threshold = self.threshold_for(timeout_seconds, message_rate_per_second)
+        unit = {"FunctionDurationNearTimeout": " ms", MESSAGE_RATE: "/s"}.get(self.key, "")
+        return (
+            f"{self.metric} ({self.statistic}, {self.period_minutes} min) >= "
+            f"{threshold:g}{unit}. {self.reason}"
         )
-        return f"{self.metric} ({self.statistic}, 5 min) >= {shown}. {self.reason}"
 
 
 ALARMS: tuple[AlarmSpec, ...] = (
@@ -188,6 +203,19 @@ ALARMS: tuple[AlarmSpec, ...] = (
         "until their next one shows the gap and they fetch history. Any is worth a look in "
         "the logs.",
     ),
+    AlarmSpec(
+        MESSAGE_RATE,
+        "AWS/ApiGateway MessageCount a second",
+        "Sum / 60",
+        DEFAULTS["messageRateAlarmPerSecond"],
+        "This stage's messages in and out (frames from clients and every post to them) near "
+        "the account's 10,000 requests a second, which all APIs and @connections calls in "
+        "the account and Region share: past it API Gateway answers 429 to every one of "
+        "them. Usually broadcasts to a big room at the sendPublic and setName throttles, or "
+        "a flood; lower routeThrottling, fanoutPostsPerSecond or maxRoomSize, or ask AWS for "
+        "a higher quota.",
+        period_minutes=1,
+    ),
 )
 
 
@@ -207,6 +235,7 @@ class ChatMonitoring(Construct):
         table: dynamodb.ITableV2,
         alarm_email: str | None,
         removal_policy: RemovalPolicy,
+        message_rate_alarm_per_second: float = DEFAULTS["messageRateAlarmPerSecond"],
     ) -> None:
         super().__init__(scope, construct_id)
         self._function = function
@@ -214,6 +243,7 @@ class ChatMonitoring(Construct):
         self._table_dimensions = {"TableName": table.table_name}
         self._chat_dimensions = {"service": SERVICE, "stage": stage_name}
         self._stage_name = stage_name
+        self._message_rate_alarm = message_rate_alarm_per_second
         stack_name = Stack.of(self).stack_name
 
         self.topic: sns.Topic | None = None
@@ -227,8 +257,8 @@ class ChatMonitoring(Construct):
                 self,
                 spec.key,
                 alarm_name=f"{stack_name}-{spec.key}",
-                alarm_description=spec.description(timeout_seconds),
-                threshold=spec.threshold_for(timeout_seconds),
+                alarm_description=spec.description(timeout_seconds, message_rate_alarm_per_second),
+                threshold=spec.threshold_for(timeout_seconds, message_rate_alarm_per_second),
                 evaluation_periods=1,
                 comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
@@ -286,6 +316,26 @@ class ChatMonitoring(Construct):
             label=label,
         )
 
+    def _per_second(self, metric: cw.Metric, label: str, name: str) -> cw.MathExpression:
+        """`metric`'s Sum over each minute, divided by 60: a rate per second. `name` is the
+        metric's id in the expression, unique within a graph."""
+        minute = Duration.minutes(1)
+        return cw.MathExpression(
+            expression=f"{name} / PERIOD({name})",
+            using_metrics={name: metric.with_(statistic="Sum", period=minute)},
+            label=label,
+            period=minute,
+        )
+
+    def _message_rate(self) -> cw.MathExpression:
+        """API Gateway's messages in and out of this stage, a second: what it takes of the
+        account's request rate. MessageCount counts messages "from or to the client", so
+        every @connections post is in it, as is every frame a client sends
+        (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-websocket-api-logging.html)."""
+        return self._per_second(
+            self._api("MessageCount"), "Messages a second (MessageCount)", "messages"
+        )
+
     def _table_throttles(self, period: Duration = PERIOD) -> cw.MathExpression:
         return cw.MathExpression(
             expression="reads + writes",
@@ -310,6 +360,7 @@ class ChatMonitoring(Construct):
             "StaleConnectionSpike": self._chat(STALE_CONNECTIONS_PRUNED),
             "RateLimitedSpike": self._chat(RATE_LIMITED_FRAMES),
             "FanoutShardFailures": self._chat(FANOUT_SHARD_FAILURES),
+            MESSAGE_RATE: self._message_rate(),
         }
 
     def _search(self, metric_name: str, dimension: str) -> cw.MathExpression:
@@ -363,6 +414,28 @@ class ChatMonitoring(Construct):
                         self._chat(POSTS, period=minute),
                     ],
                 ),
+            ],
+            [
+                _graph(
+                    "Messages a second against the account's "
+                    f"{ACCOUNT_REQUESTS_PER_SECOND:,} requests/s: API Gateway in+out "
+                    "(MessageCount), posted out (Posts)",
+                    [
+                        self._message_rate(),
+                        self._per_second(self._chat(POSTS), "Posts a second (Posts)", "posts"),
+                    ],
+                    annotations=[
+                        cw.HorizontalAnnotation(
+                            value=self._message_rate_alarm,
+                            label=f"{MESSAGE_RATE} (messageRateAlarmPerSecond)",
+                        ),
+                        cw.HorizontalAnnotation(
+                            value=ACCOUNT_REQUESTS_PER_SECOND,
+                            label="the account's request rate (all APIs in the Region)",
+                        ),
+                    ],
+                    width=24,
+                )
             ],
             [
                 _graph(
@@ -524,12 +597,13 @@ def _graph(
     title: str,
     metrics: Sequence[cw.IMetric],
     annotations: Sequence[cw.HorizontalAnnotation] = (),
+    width: int = 12,
 ) -> cw.GraphWidget:
     return cw.GraphWidget(
         title=title,
         left=list(metrics),
         left_annotations=list(annotations) or None,
-        width=12,
+        width=width,
         height=6,
     )
 

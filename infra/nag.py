@@ -8,6 +8,12 @@ so `cdk synth`, `make synth` and every test that synthesizes the app fail on it.
 Acknowledgments go on the one CloudFormation resource they are about (never on a stack or a
 parent construct, which would cover resources added later), each with a reason;
 docs/security.md lists them and tests/infra/test_nag.py pins the list.
+
+cdk-nag's rules recognise a resource by its L1 class (`node instanceof CfnRole`), so a
+resource that a library declares as a plain `CfnResource` of an AWS type (aws-cdk-lib's
+custom-resource providers do, for their role and function) is checked by no rule at all.
+Each such resource carries a review instead (`review_outside_nag`), and `unseen_by_nag`
+lists those without one: tests/infra/test_nag.py fails on any.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ PACKS = ("AwsSolutions", "Serverless")
 STRICT_VALIDATION = "@aws-cdk/core:strictCfnValidateErrors"
 # A reason must say why the rule does not apply here, not just that it is acknowledged.
 MIN_REASON_LENGTH = 40
+# Metadata key of a review recorded for a resource cdk-nag cannot see.
+REVIEWED_OUTSIDE_NAG = "chat:reviewed-outside-cdk-nag"
 
 
 def add_rule_packs(app: App) -> None:
@@ -79,3 +87,35 @@ def acknowledgments(scope: IConstruct) -> list[tuple[str, str, str]]:
                 for rule, reason in entry.data.items():
                     found.append((construct.node.path, rule.split("::", 1)[-1], reason))
     return found
+
+
+def review_outside_nag(resource: IConstruct, reason: str) -> None:
+    """Record why `resource`, which cdk-nag's rules cannot see, is acceptable as it is."""
+    if not isinstance(resource, CfnResource):
+        raise TypeError(f"review a CloudFormation resource, not {resource.node.path}")
+    if len(reason) < MIN_REASON_LENGTH:
+        raise ValueError("the review must say what the resource can do and why it is needed")
+    resource.node.add_metadata(REVIEWED_OUTSIDE_NAG, reason)
+
+
+def reviews_outside_nag(scope: IConstruct) -> list[tuple[str, str]]:
+    """Every review under `scope`: (resource path, reason), in tree order."""
+    return [
+        (construct.node.path, str(entry.data))
+        for construct in scope.node.find_all()
+        for entry in construct.node.metadata
+        if entry.type == REVIEWED_OUTSIDE_NAG
+    ]
+
+
+def unseen_by_nag(scope: IConstruct) -> list[str]:
+    """Resources of an AWS type declared as a plain CfnResource (no L1 class, so no cdk-nag
+    rule applies to them) that carry no review: the paths of each."""
+    reviewed = {path for path, _ in reviews_outside_nag(scope)}
+    return [
+        construct.node.path
+        for construct in scope.node.find_all()
+        if type(construct) is CfnResource
+        and construct.cfn_resource_type.startswith("AWS::")
+        and construct.node.path not in reviewed
+    ]

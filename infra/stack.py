@@ -134,6 +134,7 @@ class ChatStack(Stack):
             table=self.connections.table,
             alarm_email=config.alarm_email,
             removal_policy=config.removal_policy,
+            message_rate_alarm_per_second=config.message_rate_alarm_per_second,
         )
         # The web client (hostWebClient), a nested stack that depends on the API's URL;
         # the function's Origin allow-list then takes the page's origin (a token).
@@ -148,6 +149,7 @@ class ChatStack(Stack):
                 log_removal_policy=config.log_removal_policy,
                 log_retention=config.log_retention,
                 sign_in=config.sign_in,
+                auto_delete_buckets=config.auto_delete_buckets,
             )
             self.chat.function.add_environment(
                 "ALLOWED_ORIGINS", ",".join(config.origin_allow_list(self.web.origin))

@@ -16,7 +16,7 @@ import pytest
 from aws_cdk import App, Stack, Token
 
 from app import build_app
-from infra.config import LOOPBACK_ORIGINS
+from infra.config import LOOPBACK_ORIGINS, ChatConfig, ConfigError
 from infra.hosting import cloudfront_name, web_files
 from tests.support.sign_in import fake_layer
 
@@ -493,18 +493,133 @@ def test_without_hosting_there_is_no_web_stack_and_no_page_origin():
     assert variables["ALLOWED_ORIGINS"] == ",".join(LOOPBACK_ORIGINS)
 
 
-def test_the_bucket_is_emptied_and_deleted_with_the_stack_unless_retained(synth):
-    def policies(s: Synthesized) -> dict[str, str]:
-        return {
-            "site" if "LoggingConfiguration" in v["Properties"] else "logs": v["DeletionPolicy"]
-            for v in s.resources(s.web, "AWS::S3::Bucket").values()
-        }
+def bucket_policies(s: Synthesized) -> dict[str, tuple[str, str]]:
+    """Each web bucket's (DeletionPolicy, UpdateReplacePolicy): `site` and `logs`."""
+    return {
+        "site" if "LoggingConfiguration" in v["Properties"] else "logs": (
+            v["DeletionPolicy"],
+            v["UpdateReplacePolicy"],
+        )
+        for v in s.resources(s.web, "AWS::S3::Bucket").values()
+    }
 
-    assert policies(synth) == {"site": "Delete", "logs": "Delete"}
-    assert len(synth.resources(synth.web, "Custom::S3AutoDeleteObjects")) == 2
-    retained = synthesize(removalPolicy="retain")
-    assert policies(retained) == {"site": "Retain", "logs": "Retain"}
-    assert retained.resources(retained.web, "Custom::S3AutoDeleteObjects") == {}
+
+def emptied(s: Synthesized) -> set[str]:
+    """The buckets a Custom::S3AutoDeleteObjects empties: `site` and/or `logs`."""
+    buckets = {
+        logical_id: "site" if "LoggingConfiguration" in v["Properties"] else "logs"
+        for logical_id, v in s.resources(s.web, "AWS::S3::Bucket").items()
+    }
+    return {
+        buckets[v["Properties"]["BucketName"]["Ref"]]
+        for v in s.resources(s.web, "Custom::S3AutoDeleteObjects").values()
+    }
+
+
+def managed_policies(s: Synthesized) -> list[str]:
+    """The AWS managed policies of every role in both templates, rendered."""
+    return [
+        render(arn)
+        for template in (s.parent, s.web)
+        for role in s.resources(template, "AWS::IAM::Role").values()
+        for arn in role["Properties"].get("ManagedPolicyArns", [])
+    ]
+
+
+def test_by_default_the_buckets_are_retained_and_nothing_can_empty_them(synth):
+    assert bucket_policies(synth) == {"site": ("Retain", "Retain"), "logs": ("Retain", "Retain")}
+    assert emptied(synth) == set()
+    # No auto-delete provider: the web stack's only role is the deployment's, and no role
+    # in either template has AWSLambdaBasicExecutionRole (ours write to their own groups).
+    (role,) = synth.resources(synth.web, "AWS::IAM::Role")
+    assert role.startswith("DeployRole")
+    assert not [arn for arn in managed_policies(synth) if "AWSLambdaBasicExecutionRole" in arn]
+    runtimes = {
+        f["Properties"]["Runtime"]
+        for f in synth.resources(synth.web, "AWS::Lambda::Function").values()
+    }
+    assert len(runtimes) == 1  # the BucketDeployment handler's Python; no Node.js provider
+    assert not [r for r in runtimes if r.startswith("nodejs")]
+    for policy in synth.resources(synth.web, "AWS::S3::BucketPolicy").values():
+        assert "s3:PutBucketPolicy" not in json.dumps(policy)
+
+
+def test_removal_policy_destroy_alone_does_not_delete_the_buckets():
+    # destroy is the default already; retain and a prod stage change nothing either.
+    for context in ({"removalPolicy": "retain"}, {"stage": "prod"}):
+        other = synthesize(("Chat-prod" if "stage" in context else "ChatStack"), **context)
+        assert set(bucket_policies(other).values()) == {("Retain", "Retain")}, context
+        assert emptied(other) == set(), context
+
+
+@pytest.fixture(scope="module")
+def auto_deleted() -> Synthesized:
+    return synthesize(autoDeleteBuckets=True)
+
+
+def test_with_auto_delete_buckets_both_are_emptied_and_deleted_with_the_stack(auto_deleted):
+    assert bucket_policies(auto_deleted) == {
+        "site": ("Delete", "Delete"),
+        "logs": ("Delete", "Delete"),
+    }
+    assert emptied(auto_deleted) == {"site", "logs"}
+
+
+def test_with_auto_delete_buckets_each_bucket_still_follows_its_removal_policy():
+    site_kept = synthesize(
+        autoDeleteBuckets=True, removalPolicy="retain", logRemovalPolicy="destroy"
+    )
+    assert bucket_policies(site_kept)["site"] == ("Retain", "Retain")
+    assert bucket_policies(site_kept)["logs"] == ("Delete", "Delete")
+    assert emptied(site_kept) == {"logs"}
+    prod = synthesize("Chat-prod", stage="prod", autoDeleteBuckets=True)
+    assert bucket_policies(prod)["logs"] == ("Retain", "Retain")  # prod keeps its logs
+    assert emptied(prod) == {"site"}
+
+
+# What the auto-delete provider may do to each bucket: docs/security.md says the same.
+AUTO_DELETE_ACTIONS = ["s3:DeleteObject*", "s3:GetBucket*", "s3:List*", "s3:PutBucketPolicy"]
+
+
+def test_the_auto_delete_provider_can_empty_these_two_buckets_and_nothing_else(auto_deleted):
+    roles = auto_deleted.resources(auto_deleted.web, "AWS::IAM::Role")
+    (provider,) = [k for k in roles if k.startswith("CustomS3AutoDeleteObjects")]
+    props = roles[provider]["Properties"]
+    assert [render(a) for a in props["ManagedPolicyArns"]] == [
+        "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    ]
+    assert "Policies" not in props  # no inline policy: its S3 rights are the buckets' grants
+    assert not [
+        p
+        for p in auto_deleted.resources(auto_deleted.web, "AWS::IAM::Policy").values()
+        if provider in json.dumps(p["Properties"]["Roles"])
+    ]
+    granted = {}
+    for policy in auto_deleted.resources(auto_deleted.web, "AWS::S3::BucketPolicy").values():
+        bucket = policy["Properties"]["Bucket"]["Ref"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if provider in json.dumps(statement.get("Principal")):
+                assert statement["Effect"] == "Allow" and "Condition" not in statement
+                assert [render(r) for r in statement["Resource"]] == [
+                    f"${{{bucket}.Arn}}",
+                    f"${{{bucket}.Arn}}/*",
+                ]
+                granted[bucket] = statement["Action"]
+    assert set(granted) == set(auto_deleted.resources(auto_deleted.web, "AWS::S3::Bucket"))
+    assert all(actions == AUTO_DELETE_ACTIONS for actions in granted.values())
+
+
+def test_docs_security_md_records_what_the_auto_delete_provider_can_do():
+    text = (ROOT / "docs" / "security.md").read_text()
+    section = text.split("\n## The web bucket's auto-delete role", 1)[1].split("\n## ", 1)[0]
+    for needle in (*AUTO_DELETE_ACTIONS, "AWSLambdaBasicExecutionRole", "`autoDeleteBuckets=true`"):
+        assert needle in section, needle
+
+
+@pytest.mark.parametrize("value", ["sometimes", "2"])
+def test_a_bad_auto_delete_buckets_fails_with_the_key_named(value):
+    with pytest.raises(ConfigError, match="autoDeleteBuckets"):
+        ChatConfig.from_context(App(context={"autoDeleteBuckets": value}).node)
 
 
 def test_access_logs_expire_with_the_log_retention(synth):

@@ -18,7 +18,7 @@ from aws_cdk.assertions import Match, Template
 from infra import monitoring, powertools
 from infra.chat_function import ARCHITECTURE, RUNTIME
 from infra.config import ChatConfig, ConfigError
-from infra.monitoring import ALARMS
+from infra.monitoring import ALARMS, MESSAGE_RATE
 from infra.nag import acknowledgments
 from infra.websocket_api import ACCESS_LOG_FORMAT
 from tests.infra.test_nag import CDK_JSON, chat_app, validation_report
@@ -124,7 +124,7 @@ def test_there_is_one_alarm_per_spec_and_no_other():
     alarms = chat_template().find_resources("AWS::CloudWatch::Alarm")
     names = sorted(a["Properties"]["AlarmName"] for a in alarms.values())
     assert names == sorted(f"ChatStack-{spec.key}" for spec in ALARMS)
-    assert set(EXPECTED_ALARMS) | {"TableThrottles"} == {spec.key for spec in ALARMS}
+    assert set(EXPECTED_ALARMS) | {"TableThrottles", MESSAGE_RATE} == {spec.key for spec in ALARMS}
 
 
 @pytest.mark.parametrize("key", sorted(EXPECTED_ALARMS))
@@ -162,6 +162,50 @@ def test_table_throttles_add_read_and_write_throttle_events():
         assert stat["Metric"]["Namespace"] == "AWS/DynamoDB"
         assert stat["Metric"]["Dimensions"][0]["Name"] == "TableName"
         assert stat["Period"] == 300 and stat["Stat"] == "Sum"
+
+
+def message_rate_alarm(template: Template, stack: str = "ChatStack") -> dict[str, Any]:
+    """The message-rate alarm's properties, its expression and its one metric."""
+    props = alarm(template, MESSAGE_RATE, stack)
+    (expression,) = [m for m in props["Metrics"] if "Expression" in m]
+    (stat,) = [m for m in props["Metrics"] if "MetricStat" in m]
+    assert stat["Id"] == "messages"
+    return {"props": props, "expression": expression, "stat": stat["MetricStat"]}
+
+
+def test_the_message_rate_alarm_watches_the_stages_messages_a_second_over_one_minute():
+    found = message_rate_alarm(chat_template())
+    props, expression, stat = found["props"], found["expression"], found["stat"]
+    assert props["Threshold"] == 8000  # 80 % of the account's 10,000 requests/s
+    assert props["EvaluationPeriods"] == 1
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert props["TreatMissingData"] == "notBreaching"
+    # The minute's Sum divided by its 60 seconds, from API Gateway's own count.
+    assert expression["Expression"] == "messages / PERIOD(messages)"
+    assert expression.get("ReturnData", True) is True
+    assert stat["Period"] == 60 and stat["Stat"] == "Sum"
+    assert stat["Metric"]["Namespace"] == "AWS/ApiGateway"
+    assert stat["Metric"]["MetricName"] == "MessageCount"
+    dimensions = stat["Metric"]["Dimensions"]
+    assert [d["Name"] for d in dimensions] == ["ApiId", "Stage"]
+    assert dimensions[0]["Value"]["Ref"].startswith("WebSocketApi")
+    assert dimensions[1]["Value"] == "production"
+    assert ">= 8000/s" in props["AlarmDescription"]
+    assert "(Sum / 60, 1 min)" in props["AlarmDescription"]
+
+
+def test_the_message_rate_alarm_follows_its_key_and_the_stage():
+    template = template_with(stage="dev", messageRateAlarmPerSecond=2000)
+    found = message_rate_alarm(template, stack="Chat-dev")
+    assert found["props"]["Threshold"] == 2000
+    assert ">= 2000/s" in found["props"]["AlarmDescription"]
+    assert found["stat"]["Metric"]["Dimensions"][1] == {"Name": "Stage", "Value": "dev"}
+
+
+@pytest.mark.parametrize("value", [0, 100_001, "fast", -5])
+def test_a_bad_message_rate_alarm_fails_with_the_key_named(value):
+    with pytest.raises(ConfigError, match="messageRateAlarmPerSecond"):
+        config_with(messageRateAlarmPerSecond=value)
 
 
 def test_every_alarm_states_its_threshold_and_reason():
@@ -283,6 +327,11 @@ def test_the_dashboard_shows_connections_messages_latency_errors_and_costs():
         '"AWS/DynamoDB","ConsumedWriteCapacityUnits"',
         "duration / 1000 * 0.25",  # GB-seconds at 256 MB
         '"stat":"p99"',
+        # messages and posts a second, against the alarm and the account's request rate
+        '"expression":"messages / PERIOD(messages)"',
+        '"expression":"posts / PERIOD(posts)"',
+        '"value":8000,"label":"MessageRateNearAccountLimit (messageRateAlarmPerSecond)"',
+        '"value":10000,"label":"the account\'s request rate (all APIs in the Region)"',
     ):
         assert needle in body, needle
     assert body.count('"type":"alarm"') == 1
@@ -294,6 +343,12 @@ def test_the_dashboard_is_named_after_stack_and_stage():
     chat_template().has_resource_properties(
         "AWS::CloudWatch::Dashboard", {"DashboardName": "ChatStack-production"}
     )
+
+
+def test_the_dashboards_alarm_line_follows_the_message_rate_key():
+    body = dashboard_body(messageRateAlarmPerSecond=2500)
+    assert '"value":2500,"label":"MessageRateNearAccountLimit' in body
+    assert '"value":8000,' not in body
 
 
 def test_gb_seconds_follow_the_function_memory():
@@ -448,6 +503,21 @@ def test_docs_operations_lists_every_alarm_with_its_threshold_and_reason():
         threshold, reason = table[spec.key]
         if spec.key == "FunctionDurationNearTimeout":
             assert threshold.startswith(f"{spec.threshold:.0%} of `lambdaTimeoutSeconds`")
+        elif spec.key == MESSAGE_RATE:
+            assert threshold == (
+                f"`messageRateAlarmPerSecond`, {spec.threshold:g} a second over "
+                f"{spec.period_minutes} minute"
+            )
         else:
             assert threshold == f"{spec.threshold:g}", spec.key
         assert reason == spec.reason, spec.key
+
+
+NUMBER_WORDS = {11: "eleven", 12: "twelve", 13: "thirteen", 14: "fourteen"}
+
+
+def test_the_docs_quote_the_number_of_alarms():
+    readme = (ROOT / "README.md").read_text()
+    deploy = (ROOT / "docs" / "deploy.md").read_text()
+    assert f"CloudWatch: {NUMBER_WORDS[len(ALARMS)]} alarms (" in readme
+    assert f"({len(ALARMS)} alarms and 1 dashboard per stage" in deploy
