@@ -76,8 +76,9 @@ function withKeys(frame, extra) {
   return frame;
 }
 
-export const setNameAction = (name, { id, since } = {}) =>
-  withKeys({ action: "setName", name }, { id, since });
+/** `clientKey`: this tab's identity for de-duplication (clientkey.js), on every setName. */
+export const setNameAction = (name, { id, since, clientKey } = {}) =>
+  withKeys({ action: "setName", name }, { id, since, clientKey });
 export const sendPublicAction = (message, { id } = {}) =>
   withKeys({ action: "sendPublic", message }, { id });
 export const sendPrivateAction = (to, message, { id } = {}) =>
@@ -157,6 +158,7 @@ const KNOWN_KEYS = [
  *   {type:"error", code, message, action, id, retryAfterMs, ts}
  *   {type:"ack", ack, id, name, to, seq, messageId, ts}            (v1.1)
  *   {type:"history", items:[public events], final, complete, id}  (v1.1)
+ *   {type:"unknown", kind, ts}      a JSON object with no key this client knows (frameKind)
  * `receivedAt` (epoch ms) is used when the frame has no `ts`. The v1.1 keys
  * (seq, prev, messageId, id, retryAfterMs, eventId, part) are null when the
  * frame lacks them. Every event of a frame carries the frame's `eventId` and
@@ -261,7 +263,33 @@ export function normaliseFrame(frame, receivedAt = Date.now()) {
       ts,
     });
   }
+
+  // A frame this client does not understand (a newer server's, another
+  // server's): an event of its own, so that app.js can say so once per kind.
+  if (events.length === 0) {
+    events.push({ type: "unknown", kind: frameKind(frame), ts });
+  }
   return events;
+}
+
+// Keys that only qualify a frame's content: they do not tell what a frame is.
+const ENVELOPE_KEYS = new Set(["ts", "id", "eventId", "part", "parts", "seq", "prev", "final", "complete"]);
+const KIND_MAX_KEYS = 4;
+const KIND_KEY_CHARS = 32;
+
+/**
+ * What kind of frame an unknown one is, for a log line: its keys, sorted,
+ * without the envelope keys (at most 4, each cut to 32 characters of
+ * printable ASCII, anything else as "?"), e.g. "typing" or "poll,question".
+ */
+export function frameKind(frame) {
+  const keys = Object.keys(frame).sort();
+  const telling = keys.filter((k) => !ENVELOPE_KEYS.has(k));
+  const shown = (telling.length > 0 ? telling : keys)
+    .slice(0, KIND_MAX_KEYS)
+    .map((k) => k.slice(0, KIND_KEY_CHARS).replace(/[^\x20-\x7e]/g, "?"));
+  const more = (telling.length > 0 ? telling : keys).length > KIND_MAX_KEYS ? ",…" : "";
+  return shown.length > 0 ? `${shown.join(",")}${more}` : "(empty object)";
 }
 
 function nameList(list) {

@@ -193,7 +193,24 @@ describe("normaliseFrame", () => {
     assert.deepEqual(parseFrameText("not json"), []);
     assert.deepEqual(parseFrameText("[1,2]"), []);
     assert.deepEqual(parseFrameText("null"), []);
-    assert.deepEqual(parseFrameText('{"foo":1}'), []);
+  });
+
+  it("gives a JSON object with no key it knows as one unknown event, named by its keys", () => {
+    assert.deepEqual(parseFrameText('{"foo":1}', 5), [{ type: "unknown", kind: "foo", ts: 5 }]);
+    // The envelope keys (ts, eventId, …) do not tell what a frame is.
+    const [typing] = normaliseFrame({ typing: "Bob", ts: T0, eventId: "e1" }, 1);
+    assert.deepEqual(typing, { type: "unknown", kind: "typing", ts: T0 });
+    assert.equal(normaliseFrame({ b: 1, a: 2 })[0].kind, "a,b", "sorted");
+    assert.equal(normaliseFrame({})[0].kind, "(empty object)");
+    assert.equal(normaliseFrame({ ts: 1 })[0].kind, "ts");
+    // A key the client knows, with a value it cannot use, is unknown too.
+    assert.equal(normaliseFrame({ members: "alice" })[0].kind, "members");
+    // Bounded and printable, whatever the server sends.
+    const wild = normaliseFrame({ ["k\u202e".repeat(40)]: 1, b: 1, c: 1, d: 1, e: 1 })[0].kind;
+    assert.equal(wild, `b,c,d,e,…`);
+    const odd = normaliseFrame({ ["x\u0000\u202e".repeat(20)]: 1 })[0].kind;
+    assert.equal(odd.length, 32);
+    assert.match(odd, /^[\x20-\x7e]+$/);
   });
 
   it("keeps several keys of one frame", () => {
