@@ -90,6 +90,28 @@ def test_a_name_that_reads_like_a_notice_shows_as_one_name_on_a_phone(open_page)
     assert box.evaluate("(b) => b.scrollWidth <= b.clientWidth")
 
 
+def contrast(foreground: str, background: str) -> float:
+    """WCAG 2 contrast ratio of two opaque computed colours, "rgb(r, g, b)"."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(c) / 255 for c in re.findall(r"\d+", colour)[:3]]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    light, dark = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_a_notice_name_is_readable_in_light_and_dark(open_page, scheme):
+    page = open_page(color_scheme=scheme)
+    join_as(page, "Alice")
+    chip = notices_about(page, "Alice").locator(".notice-name")
+    expect(chip).to_have_count(1)
+    ratio = contrast(style(chip, "color"), style(chip, "backgroundColor"))
+    assert ratio >= 4.5, f"{ratio:.2f}:1"
+
+
 def test_in_the_member_list_the_name_is_one_isolated_element(open_page):
     alice = open_page()
     eve = open_page()
@@ -195,7 +217,7 @@ def test_every_set_name_carries_one_client_key_per_tab(open_page, chat_sandbox: 
     # THEN every setName carried the same client key, of 22+ random characters
     frames = relay.set_names()
     assert [f["name"] for f in frames[:4]] == ["Alice", "Alicia", "Alicia", "Alicia"]
-    keys = {f.get("clientKey") for f in frames}
+    keys = {str(f.get("clientKey")) for f in frames}
     assert len(keys) == 1, frames
     (key,) = keys
     assert re.fullmatch(r"[0-9a-z]{22,64}", key)
