@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.pages import Relay, cut, entries, join_as, members, reads_left_to_right
+from tests.browser.pages import Relay, cut, entries, join_as, members, reads_left_to_right, say
 from tests.support.sandbox import Sandbox
 
 pytestmark = pytest.mark.browser
@@ -232,3 +232,16 @@ def test_every_set_name_carries_one_client_key_per_tab(open_page, chat_sandbox: 
     (bob_set_name,) = bob_relay.set_names()
     assert re.fullmatch(r"[0-9a-z]{22,64}", bob_set_name["clientKey"])
     assert bob_set_name["clientKey"] != key
+
+
+def test_the_composer_refuses_bidi_overrides_and_tabs_before_sending(open_page):
+    alice = open_page()
+    relay = Relay()
+    relay.attach(alice)
+    join_as(alice, "Alice")
+    expect(members(alice)).to_have_count(1)
+    for text, says in ((f"abc {RLO}def", "reorder text"), ("a\tb", "tab characters")):
+        say(alice, text)
+        expect(alice.locator("#composeError")).to_contain_text(says)
+        expect(alice.locator("#messageInput")).to_have_value(text)
+    assert [f for f in relay.sent if f.get("action") == "sendPublic"] == []

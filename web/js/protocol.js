@@ -9,9 +9,18 @@
 
 export const NAME_MAX = 32;
 export const MESSAGE_MAX = 2000;
+/** A message's most bytes of UTF-8 (the server's MESSAGE_MAX_BYTES): 2,000 of most scripts, 1,000 emoji. */
+export const MESSAGE_MAX_BYTES = 4000;
 
 // C0 controls, DEL and C1 controls (Unicode category Cc).
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+// The same but for the line feed: a message may have line breaks, no other control.
+const MESSAGE_CONTROL_CHARS = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+// Bidi embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069), which the
+// server refuses in messages: one would reorder what follows it. The marks
+// (U+200E, U+200F, U+061C) reorder nothing and are allowed.
+const BIDI_FORMATTING = /[\u202a-\u202e\u2066-\u2069]/;
+const utf8 = new TextEncoder();
 
 /** Length in Unicode code points (what the Python server's len() counts). */
 export function codePointLength(s) {
@@ -37,7 +46,11 @@ export function validateName(raw) {
   return { ok: true, value };
 }
 
-/** Validate a chat message (trimmed, 1–2000 code points). */
+/**
+ * Validate a chat message as the server does: trimmed, 1–2000 code points and
+ * at most 4000 bytes of UTF-8, no control character but the line break, no
+ * bidi embedding, override or isolate.
+ */
 export function validateMessage(raw) {
   const value = typeof raw === "string" ? raw.trim() : "";
   if (!value) return fail("INVALID_MESSAGE", "Type a message first.");
@@ -46,6 +59,27 @@ export function validateMessage(raw) {
     return fail(
       "MESSAGE_TOO_LONG",
       `Messages can be at most ${MESSAGE_MAX} characters (this one has ${len}).`,
+    );
+  }
+  const bytes = utf8.encode(value).length;
+  if (bytes > MESSAGE_MAX_BYTES) {
+    return fail(
+      "MESSAGE_TOO_LONG",
+      `This message is too long to send: emoji and some scripts count double (${bytes} of ${MESSAGE_MAX_BYTES} bytes).`,
+    );
+  }
+  if (MESSAGE_CONTROL_CHARS.test(value)) {
+    return fail(
+      "INVALID_MESSAGE",
+      value.includes("\t")
+        ? "Messages cannot contain tab characters; use spaces."
+        : "Messages cannot contain control characters (line breaks are fine).",
+    );
+  }
+  if (BIDI_FORMATTING.test(value)) {
+    return fail(
+      "INVALID_MESSAGE",
+      "Messages cannot contain the invisible characters that reorder text (U+202A–U+202E, U+2066–U+2069).",
     );
   }
   return { ok: true, value };
@@ -358,7 +392,7 @@ const ERROR_TEXT = {
   NAME_TAKEN: "That name is already taken.",
   NAME_REQUIRED: "Set a name before sending messages.",
   INVALID_MESSAGE: "That message is not allowed.",
-  MESSAGE_TOO_LONG: `Messages can be at most ${MESSAGE_MAX} characters.`,
+  MESSAGE_TOO_LONG: `Messages can be at most ${MESSAGE_MAX} characters and ${MESSAGE_MAX_BYTES} bytes.`,
   UNKNOWN_RECIPIENT: "Nobody with that name is in the chat.",
   INVALID_ID: "The server could not read the request's id.",
   RATE_LIMITED: "Sending too fast.",

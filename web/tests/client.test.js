@@ -94,6 +94,32 @@ describe("validateMessage", () => {
     assert.equal(validateMessage("  ").code, "INVALID_MESSAGE");
     assert.equal(validateMessage("line 1\nline 2").ok, true);
   });
+
+  it("limits the UTF-8 bytes too, as the server does: 2000 letters of most scripts, 1000 emoji", () => {
+    assert.equal(validateMessage("é".repeat(2000)).ok, true, "2 bytes each: 4000");
+    assert.equal(validateMessage("😀".repeat(1000)).ok, true, "4 bytes each: 4000");
+    const over = validateMessage("😀".repeat(1001));
+    assert.equal(over.code, "MESSAGE_TOO_LONG");
+    assert.match(over.message, /4004 of 4000 bytes/);
+    assert.equal(validateMessage("中".repeat(1334)).code, "MESSAGE_TOO_LONG", "3 bytes each: 4002");
+  });
+
+  it("refuses control characters other than the line break, and bidi embeddings, overrides and isolates", () => {
+    for (const bad of ["a\tb", "a\u0000b", "a\u001bb", "a\u007fb", "a\u0085b", "a\u000bb"]) {
+      assert.equal(validateMessage(bad).code, "INVALID_MESSAGE", JSON.stringify(bad));
+    }
+    assert.match(validateMessage("a\tb").message, /tab/);
+    for (let cp = 0x202a; cp <= 0x202e; cp += 1) {
+      assert.equal(validateMessage(`abc${String.fromCodePoint(cp)}def`).code, "INVALID_MESSAGE", cp.toString(16));
+    }
+    for (let cp = 0x2066; cp <= 0x2069; cp += 1) {
+      assert.equal(validateMessage(`abc${String.fromCodePoint(cp)}def`).code, "INVALID_MESSAGE", cp.toString(16));
+    }
+    // The marks reorder nothing; Arabic and Hebrew text is fine.
+    for (const ok of ["a\u200eb", "a\u200fb", "\u061c\u0645\u0631\u062d\u0628\u0627", "שלום\nhello"]) {
+      assert.equal(validateMessage(ok).ok, true, JSON.stringify(ok));
+    }
+  });
 });
 
 describe("splitSender", () => {
