@@ -81,6 +81,10 @@ const names = new NameClaim();
 const reclaim = new NameReclaim({ onRetry: (name) => claimName(name, { isReclaim: true }) });
 const override = endpointOverride(window.location);
 let signIn = null; // a SignIn once /get-ws-endpoint says the stack requires it
+// The server closes connections that never take a name (after a few minutes). When it
+// closes ours, the page does not reconnect at once (it would only be closed again): it
+// connects again when a name is set, or on the Reconnect button.
+let idleWithoutName = false;
 const conn = new ChatConnection({
   getEndpoint: async () => {
     if (override) return override;
@@ -92,6 +96,7 @@ const conn = new ChatConnection({
     return doc.endpoint;
   },
   socketArgs: (endpoint) => (signIn === null ? { url: endpoint } : signedInArgs(endpoint)),
+  holdRetry: () => idleWithoutName,
 });
 
 const unknownFrames = new UnknownFrames();
@@ -330,6 +335,9 @@ ui.nameForm.addEventListener("submit", (ev) => {
   setNameError("");
   if (conn.isOpen) {
     claimName(v.value);
+  } else if (idleWithoutName && conn.state === STATES.DISCONNECTED) {
+    conn.connect();
+    setNameHint(`You will join as “${isolate(v.value)}” as soon as the connection is up.`);
   } else {
     setNameHint(
       conn.state === STATES.DISCONNECTED
@@ -571,6 +579,7 @@ conn.on("state", renderStatus);
 
 conn.on("open", ({ reconnected, endpoint }) => {
   lastEndpointErrorLogged = false;
+  idleWithoutName = false;
   ui.status.title = `Server: ${endpoint}`;
   logLocal(reconnected ? "Reconnected." : "Connected.");
   renderSignIn();
@@ -586,6 +595,9 @@ conn.on("open", ({ reconnected, endpoint }) => {
 conn.on("close", ({ intentional, wasOpen }) => {
   const hadName = names.connectionLost();
   reclaim.closed({ held: hadName, intentional });
+  // Closed (by the server, most likely for staying unnamed) while we neither had nor
+  // wanted a name: hold the reconnect (ChatConnection's holdRetry) until a name is set.
+  idleWithoutName = !intentional && wasOpen && hadName === null && !reclaim.wanted;
   conversation.closed();
   refreshNameButton();
   renderMembers();
@@ -593,6 +605,9 @@ conn.on("close", ({ intentional, wasOpen }) => {
   if (intentional) {
     logLocal("You disconnected.");
     setNameHint(hadName ? `Reconnect to chat as “${isolate(hadName)}” again.` : "");
+  } else if (idleWithoutName) {
+    logLocal("The connection closed while you had no name. Set a name to connect again.");
+    setNameHint("Set a name to connect again.");
   } else if (wasOpen) {
     logLocal("Connection lost. Reconnecting…");
     const again = reclaim.wanted;

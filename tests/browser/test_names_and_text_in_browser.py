@@ -245,3 +245,26 @@ def test_the_composer_refuses_bidi_overrides_and_tabs_before_sending(open_page):
         expect(alice.locator("#composeError")).to_contain_text(says)
         expect(alice.locator("#messageInput")).to_have_value(text)
     assert [f for f in relay.sent if f.get("action") == "sendPublic"] == []
+
+
+def test_a_connection_closed_while_unnamed_waits_for_a_name_to_connect_again(open_page):
+    # GIVEN a page that has not chosen a name yet
+    page = open_page()
+    relay = Relay()
+    relay.attach(page)
+    status = page.locator("#status")
+    expect(status).to_have_attribute("data-state", "connected")
+    # WHEN the server closes its connection (as it closes connections that stay unnamed)
+    relay.routes[-1].close(code=1000)
+    # THEN the page says so and does not reconnect by itself (it would only be closed again)
+    expect(status).to_have_attribute("data-state", "disconnected")
+    expect(entries(page, "system").filter(has_text="Set a name to connect again")).to_have_count(1)
+    page.wait_for_timeout(2_500)  # past the first automatic retry (at most 1 s)
+    assert len(relay.routes) == 1
+    expect(status).to_have_attribute("data-state", "disconnected")
+    # AND setting a name connects and joins
+    page.fill("#nameInput", "Alice")
+    page.click("#setNameBtn")
+    expect(members(page)).to_have_text(["Alice(you)"], timeout=15_000)
+    assert len(relay.routes) == 2
+    expect(status).to_have_attribute("data-state", "connected")

@@ -549,6 +549,47 @@ describe("ChatConnection", () => {
     assert.deepEqual(states.map((s) => s.state), ["connecting", "disconnected", "connecting"]);
   });
 
+  it("holds the reconnect when holdRetry says so after a close, until connect()", async () => {
+    let hold = false;
+    const closes = [];
+    const { conn, clock, states } = makeConn({
+      holdRetry: (close) => {
+        closes.push(close);
+        return hold;
+      },
+    });
+    conn.connect();
+    await flush();
+    FakeSocket.instances[0].serverOpen();
+    // Not held: an unexpected close reconnects.
+    FakeSocket.instances[0].serverClose(1001);
+    assert.equal(conn.state, STATES.RECONNECTING);
+    clock.advance(30_000);
+    await flush();
+    assert.equal(FakeSocket.instances.length, 2);
+    FakeSocket.instances[1].serverOpen();
+    // Held (e.g. the server closed our unnamed connection): no retry, whatever the wait.
+    hold = true;
+    FakeSocket.instances[1].serverClose(1000);
+    assert.equal(conn.state, STATES.DISCONNECTED);
+    assert.equal(states.at(-1).held, true);
+    clock.advance(10 * 60_000);
+    await flush();
+    assert.equal(FakeSocket.instances.length, 2);
+    assert.deepEqual(
+      closes.map((c) => [c.intentional, c.wasOpen, c.code]),
+      [
+        [false, true, 1001],
+        [false, true, 1000],
+      ],
+    );
+    // connect() (a name was set, or the Reconnect button) opens again.
+    conn.connect();
+    await flush();
+    assert.equal(FakeSocket.instances.length, 3);
+    assert.equal(conn.state, STATES.CONNECTING);
+  });
+
   it("connects, sends and receives", async () => {
     const { conn, states } = makeConn();
     const got = [];
