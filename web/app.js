@@ -18,14 +18,20 @@
 //   js/members.js    the member list (`members`, a big room's `memberList`
 //                    parts, join/leave/rename notices), kept by js/names.js
 //   js/render.js     element builders (textContent only, no HTML parsing;
-//                    multi-line messages stay inside one entry)
+//                    multi-line messages stay inside one entry; every name
+//                    and line of text a bidi isolate; a notice's name an
+//                    element of its own)
+//   js/clientkey.js  this tab's client key, sent with every setName
+//   js/unknown.js    frames this client does not know: one console line per kind
 
+import { tabClientKey } from "./js/clientkey.js";
 import { ChatConnection, STATES } from "./js/connection.js";
 import { Conversation } from "./js/conversation.js";
 import { endpointOverride, fetchEndpointDocument } from "./js/endpoint.js";
-import { secondsUntil } from "./js/format.js";
+import { isolate, secondsUntil } from "./js/format.js";
 import { NameClaim } from "./js/names.js";
 import { NameReclaim } from "./js/reclaim.js";
+import { UnknownFrames } from "./js/unknown.js";
 import {
   describeErrorCode,
   sameName,
@@ -75,6 +81,10 @@ const names = new NameClaim();
 const reclaim = new NameReclaim({ onRetry: (name) => claimName(name, { isReclaim: true }) });
 const override = endpointOverride(window.location);
 let signIn = null; // a SignIn once /get-ws-endpoint says the stack requires it
+// The server closes connections that never take a name (after a few minutes). When it
+// closes ours, the page does not reconnect at once (it would only be closed again): it
+// connects again when a name is set, or on the Reconnect button.
+let idleWithoutName = false;
 const conn = new ChatConnection({
   getEndpoint: async () => {
     if (override) return override;
@@ -86,8 +96,10 @@ const conn = new ChatConnection({
     return doc.endpoint;
   },
   socketArgs: (endpoint) => (signIn === null ? { url: endpoint } : signedInArgs(endpoint)),
+  holdRetry: () => idleWithoutName,
 });
 
+const unknownFrames = new UnknownFrames();
 let countdownTimer = null;
 let unread = 0;
 let lastEndpointErrorLogged = false;
@@ -119,8 +131,19 @@ const logView = {
   },
 };
 
+// This tab's identity for the server's de-duplication, on every setName (js/clientkey.js).
+const clientKey = (() => {
+  try {
+    return tabClientKey();
+  } catch (err) {
+    console.warn(`Joining without a client key: ${err?.message ?? err}`);
+    return null;
+  }
+})();
+
 const conversation = new Conversation({
   view: logView,
+  clientKey,
   send: (frame) => conn.send(frame),
   maxEntries: MAX_LOG_ENTRIES,
   onReconnectNeeded: () => conn.abandon("the server no longer knows this connection"),
@@ -251,7 +274,7 @@ function claimName(name, { isReclaim = false } = {}) {
     names.withdraw(); // reclaim.wanted is kept: it is claimed on the next open
     return false;
   }
-  setNameHint(isReclaim ? `Re-joining as “${name}”…` : `Joining as “${name}”…`);
+  setNameHint(isReclaim ? `Re-joining as “${isolate(name)}”…` : `Joining as “${isolate(name)}”…`);
   return true;
 }
 
@@ -260,7 +283,7 @@ function onNameConfirmed({ name }) {
   saveName(name);
   conversation.named(name);
   setNameError("");
-  setNameHint(`You are chatting as “${name}”.`);
+  setNameHint(`You are chatting as “${isolate(name)}”.`);
   if (document.activeElement !== ui.nameInput || sameName(ui.nameInput.value.trim(), name)) {
     ui.nameInput.value = name;
   }
@@ -277,20 +300,20 @@ function onNameRejected(outcome) {
     const { name, delayMs } = next;
     const seconds = Math.max(1, Math.round(delayMs / 1000));
     if (code === "RATE_LIMITED") {
-      setNameHint(`Re-joining as “${name}” in ${seconds}s…`);
+      setNameHint(`Re-joining as “${isolate(name)}” in ${seconds}s…`);
       setNameError("");
       return;
     }
     // Most likely our own previous connection still holds the name.
-    setNameHint(`Waiting for “${name}” to be released by your previous connection…`);
-    setNameError(`“${name}” is still in use; retrying in ${seconds}s. You can also pick another name.`);
+    setNameHint(`Waiting for “${isolate(name)}” to be released by your previous connection…`);
+    setNameError(`“${isolate(name)}” is still in use; retrying in ${seconds}s. You can also pick another name.`);
     return;
   }
   if (next.action === "giveUp") {
     saveName(null);
-    conversation.failAll(`you are no longer in the chat as “${next.name}”`);
+    conversation.failAll(`you are no longer in the chat as “${isolate(next.name)}”`);
   }
-  setNameHint(names.confirmed ? `You are chatting as “${names.confirmed}”.` : "");
+  setNameHint(names.confirmed ? `You are chatting as “${isolate(names.confirmed)}”.` : "");
   setNameError(text);
   refreshNameButton();
 }
@@ -305,18 +328,21 @@ ui.nameForm.addEventListener("submit", (ev) => {
   }
   if (names.confirmed !== null && v.value === names.confirmed) {
     setNameError("");
-    setNameHint(`You are already chatting as “${v.value}”.`);
+    setNameHint(`You are already chatting as “${isolate(v.value)}”.`);
     return;
   }
   reclaim.choose(v.value);
   setNameError("");
   if (conn.isOpen) {
     claimName(v.value);
+  } else if (idleWithoutName && conn.state === STATES.DISCONNECTED) {
+    conn.connect();
+    setNameHint(`You will join as “${isolate(v.value)}” as soon as the connection is up.`);
   } else {
     setNameHint(
       conn.state === STATES.DISCONNECTED
-        ? `You will join as “${v.value}” when you reconnect.`
-        : `You will join as “${v.value}” as soon as the connection is up.`,
+        ? `You will join as “${isolate(v.value)}” when you reconnect.`
+        : `You will join as “${isolate(v.value)}” as soon as the connection is up.`,
     );
   }
 });
@@ -387,8 +413,8 @@ function updateComposeMode() {
   const to = ui.toInput.value.trim();
   ui.composer.classList.toggle("composer--private", to !== "");
   ui.clearToBtn.hidden = to === "";
-  ui.messageInput.placeholder = to ? `Private message to ${to}` : "Message everyone";
-  ui.composeMode.textContent = to ? `Private to ${to}` : "Public";
+  ui.messageInput.placeholder = to ? `Private message to ${isolate(to)}` : "Message everyone";
+  ui.composeMode.textContent = to ? `Private to ${isolate(to)}` : "Public";
 }
 
 function setComposeError(text) {
@@ -465,7 +491,7 @@ ui.composer.addEventListener("submit", (ev) => {
     if (known) {
       to = known;
     } else if (names.members.length > 0 || !validateName(to).ok) {
-      setComposeError(`“${to}” is not in the chat.`);
+      setComposeError(`“${isolate(to)}” is not in the chat.`);
       ui.toInput.focus();
       return;
     }
@@ -493,14 +519,31 @@ function handleEvents(frameEvents) {
   for (const ev of conversation.handle(events)) {
     switch (ev.type) {
       case "system":
-        conversation.notice({ kind: "system", text: ev.text, ts: ev.ts });
+        // The name is shown as an element of its own (render.js), the wording around it
+        // is the client's; a notice without a name is shown as the server's text.
+        conversation.notice({
+          kind: "system",
+          text: ev.text,
+          ts: ev.ts,
+          event: ev.event,
+          name: ev.name,
+          previous: ev.previous,
+        });
         if (ev.event === "rename" && ev.previous && ev.name) followRename(ev.previous, ev.name);
         break;
       case "error":
         handleError(ev);
         break;
-      default:
+      case "members":
+      case "memberList":
+      case "ack":
+        break; // applied by names.handle above
+      default: {
+        // A frame this client does not know: said once per kind, not shown.
+        const line = unknownFrames.report(ev.type === "unknown" ? ev : { kind: `event ${ev.type}` });
+        if (line !== null) console.warn(line);
         break;
+      }
     }
   }
 }
@@ -536,6 +579,7 @@ conn.on("state", renderStatus);
 
 conn.on("open", ({ reconnected, endpoint }) => {
   lastEndpointErrorLogged = false;
+  idleWithoutName = false;
   ui.status.title = `Server: ${endpoint}`;
   logLocal(reconnected ? "Reconnected." : "Connected.");
   renderSignIn();
@@ -551,17 +595,23 @@ conn.on("open", ({ reconnected, endpoint }) => {
 conn.on("close", ({ intentional, wasOpen }) => {
   const hadName = names.connectionLost();
   reclaim.closed({ held: hadName, intentional });
+  // Closed (by the server, most likely for staying unnamed) while we neither had nor
+  // wanted a name: hold the reconnect (ChatConnection's holdRetry) until a name is set.
+  idleWithoutName = !intentional && wasOpen && hadName === null && !reclaim.wanted;
   conversation.closed();
   refreshNameButton();
   renderMembers();
   updateComposeMode();
   if (intentional) {
     logLocal("You disconnected.");
-    setNameHint(hadName ? `Reconnect to chat as “${hadName}” again.` : "");
+    setNameHint(hadName ? `Reconnect to chat as “${isolate(hadName)}” again.` : "");
+  } else if (idleWithoutName) {
+    logLocal("The connection closed while you had no name. Set a name to connect again.");
+    setNameHint("Set a name to connect again.");
   } else if (wasOpen) {
     logLocal("Connection lost. Reconnecting…");
     const again = reclaim.wanted;
-    if (again) setNameHint(`You will re-join as “${again}” when reconnected.`);
+    if (again) setNameHint(`You will re-join as “${isolate(again)}” when reconnected.`);
   }
 });
 
@@ -599,7 +649,7 @@ if (restored !== null) {
   // A reload: join under the same name again, as after a reconnect.
   reclaim.restore(restored);
   ui.nameInput.value = restored;
-  setNameHint(`You will re-join as “${restored}” as soon as the connection is up.`);
+  setNameHint(`You will re-join as “${isolate(restored)}” as soon as the connection is up.`);
 }
 if (override) logLocal(`Using the WebSocket endpoint from the address bar: ${override}`);
 conn.connect();

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
+from typing import Any
 
 from playwright.sync_api import Locator, Page, WebSocketRoute, expect
 
@@ -83,3 +85,67 @@ def deliver_twice(page: Page) -> None:
         server.on_message(twice)
 
     page.route_web_socket("**/production*", route)
+
+
+class Relay:
+    """A pass-through WebSocket route for one page: it records the frames the page sends
+    and can send the page frames as if from the server (`inject`), for what today's server
+    would refuse to send (old history, another server). `attach` routes the page's sockets
+    and reloads it (Playwright routes a WebSocket by replacing window.WebSocket, which the
+    page took at start-up)."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.routes: list[WebSocketRoute] = []
+
+    def __call__(self, ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+        self.routes.append(ws)
+
+        def from_page(message: str | bytes) -> None:
+            self.sent.append(json.loads(message))
+            server.send(message)
+
+        ws.on_message(from_page)
+
+    def attach(self, page: Page) -> None:
+        page.route_web_socket(re.compile(r"^wss?://"), self)
+        page.reload()
+
+    def inject(self, frame: dict[str, Any]) -> None:
+        """Send `frame` to the page on its latest connection."""
+        self.routes[-1].send(json.dumps(frame))
+
+    def set_names(self) -> list[dict[str, Any]]:
+        return [frame for frame in self.sent if frame.get("action") == "setName"]
+
+
+# For each character of an element's text: the character and the left edge of its box.
+_GLYPH_LEFTS = """(node) => {
+  const out = [];
+  const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT);
+  for (let t = walker.nextNode(); t; t = walker.nextNode()) {
+    for (let i = 0; i < t.data.length; i += 1) {
+      const range = document.createRange();
+      range.setStart(t, i);
+      range.setEnd(t, i + 1);
+      out.push([t.data[i], range.getBoundingClientRect().left]);
+    }
+  }
+  return out;
+}"""
+
+
+def glyph_lefts(locator: Locator) -> list[tuple[str, float]]:
+    """Each character of the element's text with the left edge where it is laid out."""
+    return [(ch, left) for ch, left in locator.evaluate(_GLYPH_LEFTS)]
+
+
+def reads_left_to_right(locator: Locator, word: str) -> bool:
+    """Whether `word`, found in the element's text, is laid out left to right: each of its
+    characters starts to the right of the one before (a bidi override would reverse it)."""
+    glyphs = glyph_lefts(locator)
+    text = "".join(ch for ch, _ in glyphs)
+    at = text.index(word)
+    lefts = [left for _, left in glyphs[at : at + len(word)]]
+    return all(a < b for a, b in itertools.pairwise(lefts))

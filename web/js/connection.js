@@ -9,7 +9,8 @@
 //   connecting   – looking up the endpoint / WebSocket handshake in progress
 //   connected    – socket open
 //   reconnecting – waiting `retryInMs` before the next attempt
-//   disconnected – closed on purpose (Disconnect button); no automatic retry
+//   disconnected – closed on purpose (Disconnect button), or held (below); no
+//                  automatic retry
 //
 // Reconnect policy: any close the user did not ask for (network loss, server
 // restart, API Gateway's 10-minute idle or 2-hour limits, a failed handshake,
@@ -18,6 +19,14 @@
 // goes back to 0 once a connection has stayed open for `stableAfterMs`, so the
 // 2-hour cut-off reconnects within a second while a server that accepts and
 // immediately drops connections is not hammered.
+//
+// Held: `holdRetry(close)` (injected; by default never) is asked after each
+// close the user did not ask for, once the "close" event has been emitted.
+// When it says true the connection does not retry: it goes to disconnected,
+// with `held: true` in the state event, until connect() is called. app.js
+// holds when the server closed a connection that never took a name (the server
+// closes connections that stay unnamed): reconnecting would only be closed
+// again, so the page connects once the user sets a name.
 //
 // Sign-in: `socketArgs(endpoint)` (injected; by default the endpoint as it is)
 // turns the endpoint into what the WebSocket is opened with, {url, protocols},
@@ -55,9 +64,11 @@ export class ChatConnection {
     keepAliveIdleMs = KEEPALIVE_IDLE_MS,
     staleAfterMs = STALE_AFTER_MS,
     logger = globalThis.console,
+    holdRetry = () => false,
   }) {
     Object.assign(this, {
       getEndpoint,
+      holdRetry,
       socketArgs,
       WebSocketImpl,
       now,
@@ -292,12 +303,19 @@ export class ChatConnection {
       this.ws = null;
       this.openedAt = null;
       if (wasOpen && lasted >= this.stableAfterMs) this.attempt = 0;
-      this.emit("close", {
+      const detail = {
         intentional: false,
         wasOpen,
         code: ev?.code ?? 1006,
         reason: ev?.reason ?? "",
-      });
+      };
+      this.emit("close", detail);
+      if (this.holdRetry(detail)) {
+        this.cancelRetry();
+        this.attempt = 0;
+        this.setState(STATES.DISCONNECTED, { held: true });
+        return;
+      }
       this.scheduleRetry();
     };
   }

@@ -16,7 +16,8 @@
 // `delivery` ("sending" | "sent" | "failed") and a `note` for people.
 //
 // app.js calls, as things happen:
-//   sendSetName(name, {claim})  claim: the first setName on this connection
+//   sendSetName(name, {claim})  claim: the first setName on this connection; every
+//                               setName carries the `clientKey` given to the constructor
 //   named(name)                 the server granted our name on this connection
 //   closed()                    the connection closed
 //   submit({kind, to, text, from})  the user sent a message
@@ -48,6 +49,7 @@ export class Conversation {
     view,
     send,
     nextId = frameIds(),
+    clientKey = null,
     now = () => Date.now(),
     setTimer = (fn, ms) => setTimeout(fn, ms),
     clearTimer = (id) => clearTimeout(id),
@@ -58,7 +60,7 @@ export class Conversation {
     gapGraceMs,
     requestTimeoutMs,
   }) {
-    Object.assign(this, { view, send, nextId, now, onReconnectNeeded });
+    Object.assign(this, { view, send, nextId, clientKey, now, onReconnectNeeded });
     const timers = { setTimer, clearTimer };
     this.timeline = new Timeline({ maxEntries });
     this.outbox = new Outbox({
@@ -86,12 +88,14 @@ export class Conversation {
   /**
    * Send setName. `claim` (no name held on this connection yet) adds `since`
    * when we have seen public messages, so the server sends what we missed.
-   * Returns whether it was sent.
+   * Every setName (join, re-claim, rename) carries our `clientKey`, the
+   * identity the server de-duplicates our message ids by. Returns whether it was sent.
    */
   sendSetName(name, { claim = true } = {}) {
     const id = this.nextId();
     const keys = claim ? this.recovery.claimKeys() : {};
-    if (!this.send(setNameAction(name, { id, ...keys }))) return false;
+    const frame = setNameAction(name, { id, ...keys, clientKey: this.clientKey });
+    if (!this.send(frame)) return false;
     if (claim) this.recovery.claimSent({ id, since: keys.since ?? null });
     return true;
   }

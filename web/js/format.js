@@ -66,3 +66,35 @@ const LINE_BREAK = /\r\n|[\n\r\u000b\u000c\u0085\u2028\u2029]/;
 export function messageLines(text) {
   return String(text ?? "").split(LINE_BREAK);
 }
+
+/**
+ * `s` between FIRST STRONG ISOLATE (U+2068) and POP DIRECTIONAL ISOLATE
+ * (U+2069), for a name inside a plain string (a title, a hint, a placeholder):
+ * the name takes its own direction and no bidi control in it can reorder the
+ * text around it. Elements use <bdi dir="auto"> instead (render.js).
+ */
+export function isolate(s) {
+  return `\u2068${String(s ?? "")}\u2069`;
+}
+
+// The client's own wording of join, leave and rename notices. The server's
+// `systemMessage` says the same; the client builds the sentence itself so that
+// the name is an element of its own (render.js) and a name that contains a
+// sentence ("Bob has left the chat. Eve") reads as one name, not as a second notice.
+const NOTICE_WORDING = {
+  join: (name) => [{ name }, " has joined the chat"],
+  leave: (name) => [{ name }, " has left the chat"],
+  rename: (name, previous) => [{ name: previous }, " is now known as ", { name }],
+};
+
+/**
+ * A join, leave or rename notice as parts: a string is fixed wording, `{name}`
+ * is a name. null when the notice is of another kind or lacks a name (a
+ * rename also needs `previous`): such a notice is shown as its text.
+ */
+export function noticeParts({ event, name, previous = null } = {}) {
+  if (!Object.hasOwn(NOTICE_WORDING, event ?? "")) return null;
+  if (typeof name !== "string" || !name) return null;
+  if (event === "rename" && (typeof previous !== "string" || !previous)) return null;
+  return NOTICE_WORDING[event](name, previous);
+}

@@ -9,9 +9,18 @@
 
 export const NAME_MAX = 32;
 export const MESSAGE_MAX = 2000;
+/** A message's most bytes of UTF-8 (the server's MESSAGE_MAX_BYTES): 2,000 of most scripts, 1,000 emoji. */
+export const MESSAGE_MAX_BYTES = 4000;
 
 // C0 controls, DEL and C1 controls (Unicode category Cc).
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+// The same but for the line feed: a message may have line breaks, no other control.
+const MESSAGE_CONTROL_CHARS = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+// Bidi embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069), which the
+// server refuses in messages: one would reorder what follows it. The marks
+// (U+200E, U+200F, U+061C) reorder nothing and are allowed.
+const BIDI_FORMATTING = /[\u202a-\u202e\u2066-\u2069]/;
+const utf8 = new TextEncoder();
 
 /** Length in Unicode code points (what the Python server's len() counts). */
 export function codePointLength(s) {
@@ -37,7 +46,11 @@ export function validateName(raw) {
   return { ok: true, value };
 }
 
-/** Validate a chat message (trimmed, 1–2000 code points). */
+/**
+ * Validate a chat message as the server does: trimmed, 1–2000 code points and
+ * at most 4000 bytes of UTF-8, no control character but the line break, no
+ * bidi embedding, override or isolate.
+ */
 export function validateMessage(raw) {
   const value = typeof raw === "string" ? raw.trim() : "";
   if (!value) return fail("INVALID_MESSAGE", "Type a message first.");
@@ -46,6 +59,27 @@ export function validateMessage(raw) {
     return fail(
       "MESSAGE_TOO_LONG",
       `Messages can be at most ${MESSAGE_MAX} characters (this one has ${len}).`,
+    );
+  }
+  const bytes = utf8.encode(value).length;
+  if (bytes > MESSAGE_MAX_BYTES) {
+    return fail(
+      "MESSAGE_TOO_LONG",
+      `This message is too long to send: emoji and some scripts count double (${bytes} of ${MESSAGE_MAX_BYTES} bytes).`,
+    );
+  }
+  if (MESSAGE_CONTROL_CHARS.test(value)) {
+    return fail(
+      "INVALID_MESSAGE",
+      value.includes("\t")
+        ? "Messages cannot contain tab characters; use spaces."
+        : "Messages cannot contain control characters (line breaks are fine).",
+    );
+  }
+  if (BIDI_FORMATTING.test(value)) {
+    return fail(
+      "INVALID_MESSAGE",
+      "Messages cannot contain the invisible characters that reorder text (U+202A–U+202E, U+2066–U+2069).",
     );
   }
   return { ok: true, value };
@@ -76,8 +110,9 @@ function withKeys(frame, extra) {
   return frame;
 }
 
-export const setNameAction = (name, { id, since } = {}) =>
-  withKeys({ action: "setName", name }, { id, since });
+/** `clientKey`: this tab's identity for de-duplication (clientkey.js), on every setName. */
+export const setNameAction = (name, { id, since, clientKey } = {}) =>
+  withKeys({ action: "setName", name }, { id, since, clientKey });
 export const sendPublicAction = (message, { id } = {}) =>
   withKeys({ action: "sendPublic", message }, { id });
 export const sendPrivateAction = (to, message, { id } = {}) =>
@@ -157,6 +192,7 @@ const KNOWN_KEYS = [
  *   {type:"error", code, message, action, id, retryAfterMs, ts}
  *   {type:"ack", ack, id, name, to, seq, messageId, ts}            (v1.1)
  *   {type:"history", items:[public events], final, complete, id}  (v1.1)
+ *   {type:"unknown", kind, ts}      a JSON object with no key this client knows (frameKind)
  * `receivedAt` (epoch ms) is used when the frame has no `ts`. The v1.1 keys
  * (seq, prev, messageId, id, retryAfterMs, eventId, part) are null when the
  * frame lacks them. Every event of a frame carries the frame's `eventId` and
@@ -261,7 +297,33 @@ export function normaliseFrame(frame, receivedAt = Date.now()) {
       ts,
     });
   }
+
+  // A frame this client does not understand (a newer server's, another
+  // server's): an event of its own, so that app.js can say so once per kind.
+  if (events.length === 0) {
+    events.push({ type: "unknown", kind: frameKind(frame), ts });
+  }
   return events;
+}
+
+// Keys that only qualify a frame's content: they do not tell what a frame is.
+const ENVELOPE_KEYS = new Set(["ts", "id", "eventId", "part", "parts", "seq", "prev", "final", "complete"]);
+const KIND_MAX_KEYS = 4;
+const KIND_KEY_CHARS = 32;
+
+/**
+ * What kind of frame an unknown one is, for a log line: its keys, sorted,
+ * without the envelope keys (at most 4, each cut to 32 characters of
+ * printable ASCII, anything else as "?"), e.g. "typing" or "poll,question".
+ */
+export function frameKind(frame) {
+  const keys = Object.keys(frame).sort();
+  const telling = keys.filter((k) => !ENVELOPE_KEYS.has(k));
+  const shown = (telling.length > 0 ? telling : keys)
+    .slice(0, KIND_MAX_KEYS)
+    .map((k) => k.slice(0, KIND_KEY_CHARS).replace(/[^\x20-\x7e]/g, "?"));
+  const more = (telling.length > 0 ? telling : keys).length > KIND_MAX_KEYS ? ",…" : "";
+  return shown.length > 0 ? `${shown.join(",")}${more}` : "(empty object)";
 }
 
 function nameList(list) {
@@ -330,7 +392,7 @@ const ERROR_TEXT = {
   NAME_TAKEN: "That name is already taken.",
   NAME_REQUIRED: "Set a name before sending messages.",
   INVALID_MESSAGE: "That message is not allowed.",
-  MESSAGE_TOO_LONG: `Messages can be at most ${MESSAGE_MAX} characters.`,
+  MESSAGE_TOO_LONG: `Messages can be at most ${MESSAGE_MAX} characters and ${MESSAGE_MAX_BYTES} bytes.`,
   UNKNOWN_RECIPIENT: "Nobody with that name is in the chat.",
   INVALID_ID: "The server could not read the request's id.",
   RATE_LIMITED: "Sending too fast.",

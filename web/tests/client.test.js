@@ -94,6 +94,32 @@ describe("validateMessage", () => {
     assert.equal(validateMessage("  ").code, "INVALID_MESSAGE");
     assert.equal(validateMessage("line 1\nline 2").ok, true);
   });
+
+  it("limits the UTF-8 bytes too, as the server does: 2000 letters of most scripts, 1000 emoji", () => {
+    assert.equal(validateMessage("é".repeat(2000)).ok, true, "2 bytes each: 4000");
+    assert.equal(validateMessage("😀".repeat(1000)).ok, true, "4 bytes each: 4000");
+    const over = validateMessage("😀".repeat(1001));
+    assert.equal(over.code, "MESSAGE_TOO_LONG");
+    assert.match(over.message, /4004 of 4000 bytes/);
+    assert.equal(validateMessage("中".repeat(1334)).code, "MESSAGE_TOO_LONG", "3 bytes each: 4002");
+  });
+
+  it("refuses control characters other than the line break, and bidi embeddings, overrides and isolates", () => {
+    for (const bad of ["a\tb", "a\u0000b", "a\u001bb", "a\u007fb", "a\u0085b", "a\u000bb"]) {
+      assert.equal(validateMessage(bad).code, "INVALID_MESSAGE", JSON.stringify(bad));
+    }
+    assert.match(validateMessage("a\tb").message, /tab/);
+    for (let cp = 0x202a; cp <= 0x202e; cp += 1) {
+      assert.equal(validateMessage(`abc${String.fromCodePoint(cp)}def`).code, "INVALID_MESSAGE", cp.toString(16));
+    }
+    for (let cp = 0x2066; cp <= 0x2069; cp += 1) {
+      assert.equal(validateMessage(`abc${String.fromCodePoint(cp)}def`).code, "INVALID_MESSAGE", cp.toString(16));
+    }
+    // The marks reorder nothing; Arabic and Hebrew text is fine.
+    for (const ok of ["a\u200eb", "a\u200fb", "\u061c\u0645\u0631\u062d\u0628\u0627", "שלום\nhello"]) {
+      assert.equal(validateMessage(ok).ok, true, JSON.stringify(ok));
+    }
+  });
 });
 
 describe("splitSender", () => {
@@ -193,7 +219,24 @@ describe("normaliseFrame", () => {
     assert.deepEqual(parseFrameText("not json"), []);
     assert.deepEqual(parseFrameText("[1,2]"), []);
     assert.deepEqual(parseFrameText("null"), []);
-    assert.deepEqual(parseFrameText('{"foo":1}'), []);
+  });
+
+  it("gives a JSON object with no key it knows as one unknown event, named by its keys", () => {
+    assert.deepEqual(parseFrameText('{"foo":1}', 5), [{ type: "unknown", kind: "foo", ts: 5 }]);
+    // The envelope keys (ts, eventId, …) do not tell what a frame is.
+    const [typing] = normaliseFrame({ typing: "Bob", ts: T0, eventId: "e1" }, 1);
+    assert.deepEqual(typing, { type: "unknown", kind: "typing", ts: T0 });
+    assert.equal(normaliseFrame({ b: 1, a: 2 })[0].kind, "a,b", "sorted");
+    assert.equal(normaliseFrame({})[0].kind, "(empty object)");
+    assert.equal(normaliseFrame({ ts: 1 })[0].kind, "ts");
+    // A key the client knows, with a value it cannot use, is unknown too.
+    assert.equal(normaliseFrame({ members: "alice" })[0].kind, "members");
+    // Bounded and printable, whatever the server sends.
+    const wild = normaliseFrame({ ["k\u202e".repeat(40)]: 1, b: 1, c: 1, d: 1, e: 1 })[0].kind;
+    assert.equal(wild, `b,c,d,e,…`);
+    const odd = normaliseFrame({ ["x\u0000\u202e".repeat(20)]: 1 })[0].kind;
+    assert.equal(odd.length, 32);
+    assert.match(odd, /^[\x20-\x7e]+$/);
   });
 
   it("keeps several keys of one frame", () => {
@@ -504,6 +547,47 @@ describe("ChatConnection", () => {
     await flush();
     assert.equal(FakeSocket.instances.length, 1);
     assert.deepEqual(states.map((s) => s.state), ["connecting", "disconnected", "connecting"]);
+  });
+
+  it("holds the reconnect when holdRetry says so after a close, until connect()", async () => {
+    let hold = false;
+    const closes = [];
+    const { conn, clock, states } = makeConn({
+      holdRetry: (close) => {
+        closes.push(close);
+        return hold;
+      },
+    });
+    conn.connect();
+    await flush();
+    FakeSocket.instances[0].serverOpen();
+    // Not held: an unexpected close reconnects.
+    FakeSocket.instances[0].serverClose(1001);
+    assert.equal(conn.state, STATES.RECONNECTING);
+    clock.advance(30_000);
+    await flush();
+    assert.equal(FakeSocket.instances.length, 2);
+    FakeSocket.instances[1].serverOpen();
+    // Held (e.g. the server closed our unnamed connection): no retry, whatever the wait.
+    hold = true;
+    FakeSocket.instances[1].serverClose(1000);
+    assert.equal(conn.state, STATES.DISCONNECTED);
+    assert.equal(states.at(-1).held, true);
+    clock.advance(10 * 60_000);
+    await flush();
+    assert.equal(FakeSocket.instances.length, 2);
+    assert.deepEqual(
+      closes.map((c) => [c.intentional, c.wasOpen, c.code]),
+      [
+        [false, true, 1001],
+        [false, true, 1000],
+      ],
+    );
+    // connect() (a name was set, or the Reconnect button) opens again.
+    conn.connect();
+    await flush();
+    assert.equal(FakeSocket.instances.length, 3);
+    assert.equal(conn.state, STATES.CONNECTING);
   });
 
   it("connects, sends and receives", async () => {
