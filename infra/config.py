@@ -109,6 +109,23 @@ DEFAULTS: dict[str, Any] = {
     "historyCount": 100,
     "historyMaxAgeSeconds": 3600,
     "dedupWindowSeconds": 600,
+    # Abuse limits beyond one connection (docs/security.md's threat table): `history`
+    # requests; per source address across its connections (and with sign-in per account).
+    "historyBurst": 3,
+    "historyRatePerSecond": 0.2,
+    "historyMaxBytes": 65536,
+    "addressConnectBurst": 30,
+    "addressConnectRatePerSecond": 1,
+    "addressFrameBurst": 100,
+    "addressFrameRatePerSecond": 20,
+    "addressJoinBurst": 20,
+    "addressJoinRatePerSecond": 0.5,
+    "addressMaxConnections": 100,
+    "addressMaxMembers": 50,
+    "accountMaxConnections": 10,
+    "unnamedTimeoutSeconds": 300,
+    # Names nobody may take, nor their look-alikes (lambda_src/chat/names.py).
+    "reservedNames": ["admin", "administrator", "system", "server", "moderator"],
     "allowedOrigins": [],
     "allowMissingOrigin": True,
     # Observability (infra/monitoring.py, docs/operations.md): X-Ray tracing, where alarms
@@ -429,6 +446,20 @@ class ChatConfig:
     history_count: int
     history_max_age_seconds: int
     dedup_window_seconds: int
+    history_burst: int
+    history_rate_per_second: float
+    history_max_bytes: int
+    address_connect_burst: int
+    address_connect_rate_per_second: float
+    address_frame_burst: int
+    address_frame_rate_per_second: float
+    address_join_burst: int
+    address_join_rate_per_second: float
+    address_max_connections: int
+    address_max_members: int
+    account_max_connections: int
+    unnamed_timeout_seconds: int
+    reserved_names: tuple[str, ...]
     allowed_origins: tuple[str, ...]
     allow_missing_origin: bool
     account: str | None = None
@@ -508,6 +539,20 @@ class ChatConfig:
             history_count=int(read.number("historyCount", 0, 1000)),
             history_max_age_seconds=int(read.number("historyMaxAgeSeconds", 60, 7 * 86400)),
             dedup_window_seconds=int(read.number("dedupWindowSeconds", 60, 86400)),
+            history_burst=int(read.number("historyBurst", 1, 100)),
+            history_rate_per_second=read.number("historyRatePerSecond", 0.001, 10),
+            history_max_bytes=int(read.number("historyMaxBytes", 16384, 1048576)),
+            address_connect_burst=int(read.number("addressConnectBurst", 1, 10000)),
+            address_connect_rate_per_second=read.number("addressConnectRatePerSecond", 0.001, 1000),
+            address_frame_burst=int(read.number("addressFrameBurst", 1, 100000)),
+            address_frame_rate_per_second=read.number("addressFrameRatePerSecond", 0.01, 10000),
+            address_join_burst=int(read.number("addressJoinBurst", 1, 10000)),
+            address_join_rate_per_second=read.number("addressJoinRatePerSecond", 0.001, 1000),
+            address_max_connections=int(read.number("addressMaxConnections", 1, 100000)),
+            address_max_members=int(read.number("addressMaxMembers", 1, 100000)),
+            account_max_connections=int(read.number("accountMaxConnections", 1, 1000)),
+            unnamed_timeout_seconds=int(read.number("unnamedTimeoutSeconds", 10, 7200)),
+            reserved_names=read.names("reservedNames"),
             allowed_origins=read.origins("allowedOrigins"),
             allow_missing_origin=read.flag("allowMissingOrigin"),
             account=node.try_get_context("account") or None,
@@ -579,6 +624,20 @@ class ChatConfig:
             "HISTORY_COUNT": str(self.history_count),
             "HISTORY_MAX_AGE_SECONDS": str(self.history_max_age_seconds),
             "DEDUP_WINDOW_SECONDS": str(self.dedup_window_seconds),
+            "HISTORY_BURST": str(self.history_burst),
+            "HISTORY_RATE_PER_SECOND": f"{self.history_rate_per_second:g}",
+            "HISTORY_MAX_BYTES": str(self.history_max_bytes),
+            "ADDRESS_CONNECT_BURST": str(self.address_connect_burst),
+            "ADDRESS_CONNECT_RATE_PER_SECOND": f"{self.address_connect_rate_per_second:g}",
+            "ADDRESS_FRAME_BURST": str(self.address_frame_burst),
+            "ADDRESS_FRAME_RATE_PER_SECOND": f"{self.address_frame_rate_per_second:g}",
+            "ADDRESS_JOIN_BURST": str(self.address_join_burst),
+            "ADDRESS_JOIN_RATE_PER_SECOND": f"{self.address_join_rate_per_second:g}",
+            "ADDRESS_MAX_CONNECTIONS": str(self.address_max_connections),
+            "ADDRESS_MAX_MEMBERS": str(self.address_max_members),
+            "ACCOUNT_MAX_CONNECTIONS": str(self.account_max_connections),
+            "UNNAMED_TIMEOUT_SECONDS": str(self.unnamed_timeout_seconds),
+            "RESERVED_NAMES": ",".join(self.reserved_names),
             "ALLOWED_ORIGINS": ",".join(self.origin_allow_list()),
             "ALLOW_MISSING_ORIGIN": str(self.allow_missing_origin).lower(),
             "SIGN_IN_REQUIRED": str(self.sign_in is not None).lower(),
@@ -683,6 +742,21 @@ class _Reader:
             except ValueError:
                 raise ConfigError(f"context {key}={raw!r} is not valid JSON") from None
         return raw
+
+    def names(self, key: str) -> tuple[str, ...]:
+        """A list of chat names (a JSON list, or names separated by commas)."""
+        raw = self.get(key)
+        if isinstance(raw, str) and not raw.strip().startswith("["):
+            values: Any = [part.strip() for part in raw.split(",") if part.strip()]
+        else:
+            values = self._json(key)
+        if not isinstance(values, list) or not all(
+            isinstance(v, str) and 0 < len(v.strip()) <= 32 and "," not in v for v in values
+        ):
+            raise ConfigError(
+                f"context {key}={raw!r} must be a list of names of 1-32 characters, without commas"
+            )
+        return tuple(v.strip() for v in values)
 
     def origins(self, key: str) -> tuple[str, ...]:
         raw = self.get(key)
