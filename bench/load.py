@@ -390,6 +390,14 @@ class Client:
         if self.sent < self.quota:
             self.run.errors["client could not send its quota"] += 1
 
+    def source(self) -> dict[str, Any]:
+        """Each client from its own loopback address (127.0.x.y), kept across its sessions,
+        as each person reaches API Gateway from their own: the limits per address apply
+        to a client, not to the whole run."""
+        if "://127.0.0.1" not in self.url:
+            return {}
+        return {"local_addr": (f"127.0.{self.index // 250 + 1}.{self.index % 250 + 1}", 0)}
+
     async def session(self, session: int, share: int) -> None:
         from websockets.asyncio.client import connect  # noqa: PLC0415
         from websockets.exceptions import InvalidHandshake  # noqa: PLC0415
@@ -399,7 +407,9 @@ class Client:
         run.conns.append(conn)
         for attempt in range(5):
             try:
-                ws = await connect(self.url, max_size=None, open_timeout=60, proxy=None)
+                ws = await connect(
+                    self.url, max_size=None, open_timeout=60, proxy=None, **self.source()
+                )
                 break
             except (OSError, TimeoutError, InvalidHandshake) as error:
                 run.errors[f"connect: {type(error).__name__}"] += 1
