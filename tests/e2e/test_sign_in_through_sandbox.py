@@ -91,6 +91,61 @@ def test_signed_in_client_cannot_take_another_name(sandbox, issuer):
         assert '"Bob"' in error["message"]
 
 
+def join_as(sandbox: Sandbox, issuer: JwksServer, claim: str) -> tuple[ChatClient, dict]:
+    """Connect with a token whose name claim is `claim` (its own account); setName as the
+    name the claim gives; (the client, the join notice or the error frame)."""
+    client = ChatClient(sandbox.connect(f"token={token_for(issuer, claim)}").__enter__())
+    client.send("setName", name=claim.strip())
+    return client, client.wait_for(lambda f: f.get("event") == "join" or "error" in f)
+
+
+def test_a_name_belongs_to_the_account_that_took_it_first(sandbox, issuer):
+    # GIVEN the account olivia took its name and left
+    alice, joined = join_as(sandbox, issuer, "olivia")
+    assert joined["name"] == "olivia"
+    alice.close()
+    # WHEN another account whose name looks like it (capital I) joins while she is away
+    impostor, refused = join_as(sandbox, issuer, "oIivia")
+    # THEN it is refused, and olivia gets her name back
+    assert refused["error"]["code"] == "NAME_TAKEN"
+    impostor.close()
+    again, rejoined = join_as(sandbox, issuer, "olivia")
+    assert rejoined["name"] == "olivia"
+    again.close()
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("Zo\u00eb", "Zoe\u0308"), (" mallory ", "mallory")],
+    ids=["composition", "spaces"],
+)
+def test_two_accounts_whose_claims_normalise_alike_cannot_share_a_name(
+    sandbox, issuer, first, second
+):
+    holder, joined = join_as(sandbox, issuer, first)
+    assert "error" not in joined
+    holder.close()
+    other, refused = join_as(sandbox, issuer, second)
+    assert refused["error"]["code"] == "NAME_TAKEN"
+    other.close()
+
+
+def test_with_sign_in_a_resend_after_a_reconnect_is_known_by_the_account(sandbox, issuer):
+    listener, _ = join_as(sandbox, issuer, "Listener")
+    sender, _ = join_as(sandbox, issuer, "Resender")
+    sender.send("sendPublic", message="once", id="s1")
+    ack = sender.wait_for(lambda f: f.get("id") == "s1")
+    listener.wait_for(lambda f: f.get("text") == "once")
+    sender.close()
+    listener.wait_for(lambda f: f.get("event") == "leave")
+    again, _ = join_as(sandbox, issuer, "Resender")
+    again.send("sendPublic", message="once", id="s1")
+    assert again.wait_for(lambda f: f.get("id") == "s1") == ack
+    assert not [f for f in listener.quiet(1.0) if f.get("text") == "once"]
+    for client in (listener, again):
+        client.close()
+
+
 def test_connecting_without_a_token_is_refused_with_401(sandbox):
     assert refused_status(sandbox) == 401
     assert refused_status(sandbox, "other=1") == 401
