@@ -25,7 +25,7 @@ from tests.support.synth import synth_template
 
 pytestmark = pytest.mark.sandbox
 
-TIGHT = {
+TIGHT: dict[str, int | float] = {
     "maxRoomSize": 6,
     "addressMaxMembers": 2,
     "addressJoinBurst": 4,
@@ -54,8 +54,11 @@ def tight(tight_sandbox: Sandbox) -> Iterator[Opener]:
     opened: list[ChatClient] = []
 
     def open_client(address: str | None = None) -> ChatClient:
-        extra = {"source_address": (address, 0)} if address else {}
-        client = ChatClient(tight_sandbox.connect(**extra).__enter__())
+        if address:
+            ws = tight_sandbox.connect(source_address=(address, 0))
+        else:
+            ws = tight_sandbox.connect()
+        client = ChatClient(ws.__enter__())
         opened.append(client)
         return client
 
@@ -102,7 +105,7 @@ def test_connect_set_name_close_cycles_are_limited_by_the_addresss_joins(tight):
 
 
 def test_an_address_cannot_hold_more_than_its_connections(tight_sandbox, tight):
-    opened = [tight("127.1.0.3") for _ in range(TIGHT["addressMaxConnections"])]
+    opened = [tight("127.1.0.3") for _ in range(12)]  # addressMaxConnections
     with pytest.raises(InvalidStatus) as refused:
         tight_sandbox.connect(source_address=("127.1.0.3", 0)).__enter__()
     assert refused.value.response.status_code == 429

@@ -160,7 +160,8 @@ def test_get_connection_returns_times_and_identity(echo_sandbox: Sandbox) -> Non
         # THEN boto3 parses ISO-8601 datetimes and the identity
         assert isinstance(first["ConnectedAt"], dt.datetime)
         assert isinstance(first["LastActiveAt"], dt.datetime)
-        assert first["Identity"] == {"SourceIp": "127.0.0.1", "UserAgent": "conformance/2.0"}
+        address = ws.socket.getsockname()[0]
+        assert first["Identity"] == {"SourceIp": address, "UserAgent": "conformance/2.0"}
         # AND LastActiveAt moves forward after a message
         time.sleep(0.05)
         connection_id_of(ws)

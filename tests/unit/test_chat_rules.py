@@ -493,9 +493,7 @@ def test_the_same_id_from_a_new_connection_with_the_same_client_key_is_still_a_d
     assert notifier.take("alice-again=") == [ack]
 
 
-def test_a_newcomer_who_takes_a_departed_members_name_and_id_is_not_her_duplicate(
-    chat, notifier
-):
+def test_a_newcomer_who_takes_a_departed_members_name_and_id_is_not_her_duplicate(chat, notifier):
     # GIVEN Alice sent m1 and left
     chat.connect("alice=")
     chat.set_name("alice=", "Alice", client_key=KEY)
@@ -514,9 +512,7 @@ def test_a_newcomer_who_takes_a_departed_members_name_and_id_is_not_her_duplicat
     assert ack["id"] == "m1"
 
 
-def test_without_a_client_key_ids_are_only_de_duplicated_on_the_same_connection(
-    chat, notifier
-):
+def test_without_a_client_key_ids_are_only_de_duplicated_on_the_same_connection(chat, notifier):
     chat.connect("alice=")
     chat.set_name("alice=", "Alice")
     chat.send_public("alice=", "hello", client_id="m1")
