@@ -307,6 +307,11 @@ def evaluate(expression: str, github: Mapping[str, Any]) -> Any:
     return eval("".join(python), {"__builtins__": {}}, functions)  # our own tokens only
 
 
+def value(field: str, github: Mapping[str, Any]) -> Any:
+    """A `name:` or `group:` field: a literal unless it is one `${{ }}` expression."""
+    return evaluate(field, github) if field.strip().startswith("${{") else field
+
+
 def pull_request(action: str, label: str | None = None) -> dict[str, Any]:
     event: dict[str, Any] = {"action": action, "pull_request": {"number": 42}}
     if label is not None:
@@ -344,16 +349,16 @@ def test_pushes_pull_requests_and_the_allow_destructive_label_run_the_checks(
     workflow, jobs, event, github
 ):
     assert evaluate(jobs["test"]["if"], github) is True
-    assert evaluate(jobs["test"]["name"], github) == "make test"
+    assert value(jobs["test"]["name"], github) == "make test"
     if github["event_name"] == "pull_request":
         # The diff runs after the tests (no always(): skipped tests skip it).
         assert evaluate(jobs["diff"]["if"], github) is True
-        assert evaluate(jobs["diff"]["name"], github) == "cdk diff"
-        group = evaluate(workflow["concurrency"]["group"], github)
+        assert value(jobs["diff"]["name"], github) == "cdk diff"
+        group = value(workflow["concurrency"]["group"], github)
         assert group == "ship-42"  # one group per pull request: a newer run replaces the older
         assert evaluate(workflow["concurrency"]["cancel-in-progress"], github) is True
     else:
-        assert evaluate(workflow["concurrency"]["group"], github) == f"ship-{github['run_id']}"
+        assert value(workflow["concurrency"]["group"], github) == f"ship-{github['run_id']}"
         assert evaluate(workflow["concurrency"]["cancel-in-progress"], github) is False
 
 
@@ -369,18 +374,18 @@ def test_another_label_runs_nothing_cancels_nothing_and_leaves_the_required_chec
     # A skipped job's check passes a required check and replaces an earlier failed one of the
     # same name: no skipped job may carry a required name, evaluated or not.
     for name in ("test", "diff"):
-        assert evaluate(jobs[name]["name"], github) not in REQUIRED_CHECKS
+        assert value(jobs[name]["name"], github) not in REQUIRED_CHECKS
         assert jobs[name]["name"] not in REQUIRED_CHECKS
     # Its own concurrency group: it cancels no run of the pull request.
-    group = evaluate(workflow["concurrency"]["group"], github)
+    group = value(workflow["concurrency"]["group"], github)
     assert group == f"ship-ignored-{github['run_id']}"
-    assert group != evaluate(workflow["concurrency"]["group"], pull_request("synchronize"))
+    assert group != value(workflow["concurrency"]["group"], pull_request("synchronize"))
     on = workflow.get("on", workflow.get(True))
     assert github["event"]["action"] in on["pull_request"]["types"]
 
 
 def test_the_checks_a_repository_requires_are_the_names_the_jobs_run_under(jobs):
-    names = {evaluate(jobs[name]["name"], pull_request("opened")) for name in ("test", "diff")}
+    names = {value(jobs[name]["name"], pull_request("opened")) for name in ("test", "diff")}
     assert names == set(REQUIRED_CHECKS)
     deploy_md = (ROOT / "docs" / "deploy.md").read_text()
     assert "the status checks `make test` and `cdk diff`" in deploy_md
