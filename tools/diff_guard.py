@@ -9,10 +9,17 @@ template diff cannot rule out), deleted (`destroy`), or removed from the stack b
 one line per changed resource, `[~] AWS::Type construct/path LogicalId <impact>`; property
 lines below it (`└─ [~] Prop (requires replacement)`) say why.
 
-Exit status: 0 when there is nothing destructive, or `--allow` was given (the pull request
-carries the `allow-destructive` label); 1 when a destructive change is not allowed; 2 when
-the input is not a complete `cdk diff` output (it failed, or was cut short): a guard that
-cannot read the diff must not pass it.
+Exit status (`EXIT_*` below; every one but 0 fails the check):
+
+- 0 `EXIT_PASS`: nothing destructive, or `--allow` was given (the pull request carries the
+  `allow-destructive` label);
+- 1 `EXIT_DESTRUCTIVE`: a destructive change, not allowed;
+- 2 `EXIT_INCOMPLETE`: the input is not a complete `cdk diff` output (it failed, or was cut
+  short): a guard that cannot read the diff must not pass it;
+- 3 `EXIT_UNREADABLE`: the diff file could not be read (missing, a directory, no
+  permission) or the comment could not be written: one line on standard error, no
+  traceback;
+- 4 `EXIT_USAGE`: bad arguments (argparse's usual 2 would read as an incomplete diff).
 """
 
 from __future__ import annotations
@@ -23,8 +30,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 ALLOW_LABEL = "allow-destructive"
+EXIT_PASS = 0
+EXIT_DESTRUCTIVE = 1
+EXIT_INCOMPLETE = 2
+EXIT_UNREADABLE = 3
+EXIT_USAGE = 4
 # The impact words the CLI prints after a resource (aws-cdk's cloudformation-diff formatter).
 DESTRUCTIVE_IMPACTS = {
     "replace": "will be replaced",
@@ -134,12 +147,12 @@ def parse(text: str) -> DiffReport:
 
 
 def verdict(report: DiffReport, *, allowed: bool) -> int:
-    """The exit status: 0 pass, 1 destructive and not allowed, 2 incomplete diff."""
+    """The exit status: pass, destructive and not allowed, or incomplete diff."""
     if not report.complete:
-        return 2
+        return EXIT_INCOMPLETE
     if report.changes and not allowed:
-        return 1
-    return 0
+        return EXIT_DESTRUCTIVE
+    return EXIT_PASS
 
 
 def markdown(
@@ -148,7 +161,7 @@ def markdown(
     """The pull-request comment: a verdict, the destructive changes, the whole diff folded."""
     lines = [f"### {title}", ""]
     status = verdict(report, allowed=allowed)
-    if status == 2:
+    if status == EXIT_INCOMPLETE:
         lines.append(
             "**The diff did not complete** (no `Number of stacks with differences` line): "
             "see the job log. The check fails until it does."
@@ -198,8 +211,24 @@ def markdown(
     return "\n".join(lines) + "\n"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, exiting with EXIT_USAGE: its own 2 is this tool's "incomplete diff"."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _read(path: str) -> str:
+    return sys.stdin.read() if path == "-" else Path(path).read_text(errors="replace")
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or str(error)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bin/diff-guard",
         description="Fail on destructive changes in `cdk diff` output (see tools/diff_guard.py).",
     )
@@ -213,16 +242,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--title", default="`cdk diff`", help="the comment's heading")
     parser.add_argument("--footer", default="", help="a last line for the comment")
     args = parser.parse_args(argv)
-    text = sys.stdin.read() if args.diff == "-" else Path(args.diff).read_text(errors="replace")
+    try:
+        text = _read(args.diff)
+    except OSError as error:
+        print(f"diff-guard: cannot read the diff {args.diff}: {_reason(error)}", file=sys.stderr)
+        return EXIT_UNREADABLE
     report = parse(text)
     status = verdict(report, allowed=args.allow)
     if args.markdown:
-        args.markdown.write_text(
-            markdown(report, text, allowed=args.allow, title=args.title, footer=args.footer)
-        )
+        comment = markdown(report, text, allowed=args.allow, title=args.title, footer=args.footer)
+        try:
+            args.markdown.write_text(comment)
+        except OSError as error:
+            print(
+                f"diff-guard: cannot write the comment {args.markdown}: {_reason(error)}",
+                file=sys.stderr,
+            )
+            return EXIT_UNREADABLE
     for change in report.changes:
         print(f"destructive: {change.stack}: {change.description}")
-    if status == 2:
+    if status == EXIT_INCOMPLETE:
         print(
             "diff-guard: not a complete `cdk diff` output (no summary line): failing",
             file=sys.stderr,

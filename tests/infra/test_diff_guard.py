@@ -16,8 +16,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Synth
+from tools import diff_guard
 from tools.diff_guard import (
     ALLOW_LABEL,
+    EXIT_DESTRUCTIVE,
+    EXIT_INCOMPLETE,
+    EXIT_PASS,
+    EXIT_UNREADABLE,
+    EXIT_USAGE,
     MAX_DIFF_CHARS,
     Change,
     main,
@@ -239,3 +245,52 @@ def test_agrees_with_the_pinned_clis_own_destructive_check(cdk_out: tuple[Synth,
         r": AWS::\S+ (?:\S+ )?(\S+) (?:will|may) be ", theirs.stdout + theirs.stderr
     )
     assert sorted(listed) == ["OldBucket", "OldQueue", "WebSocketStageE8999091"]
+
+
+def test_a_missing_diff_file_is_a_clear_error_with_its_own_exit_status(tmp_path):
+    missing = tmp_path / "cdk-diff.txt"
+    result = subprocess.run(
+        [str(ROOT / "bin" / "diff-guard"), str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == EXIT_UNREADABLE
+    assert (
+        result.stderr == f"diff-guard: cannot read the diff {missing}: No such file or directory\n"
+    )
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_a_directory_or_an_unwritable_comment_is_the_same_clear_error(tmp_path, capsys):
+    assert main([str(tmp_path)]) == EXIT_UNREADABLE
+    assert "diff-guard: cannot read the diff" in capsys.readouterr().err
+    comment = tmp_path / "no-such-dir" / "comment.md"
+    assert main([str(SAMPLES / "update.txt"), "--markdown", str(comment)]) == EXIT_UNREADABLE
+    assert f"diff-guard: cannot write the comment {comment}:" in capsys.readouterr().err
+
+
+def test_bad_arguments_exit_apart_from_every_verdict(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([str(SAMPLES / "update.txt"), "--no-such-option"])
+    assert exit_.value.code == EXIT_USAGE
+    assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
+
+
+def test_every_exit_status_is_distinct_and_documented():
+    codes = {
+        "EXIT_PASS": EXIT_PASS,
+        "EXIT_DESTRUCTIVE": EXIT_DESTRUCTIVE,
+        "EXIT_INCOMPLETE": EXIT_INCOMPLETE,
+        "EXIT_UNREADABLE": EXIT_UNREADABLE,
+        "EXIT_USAGE": EXIT_USAGE,
+    }
+    assert sorted(codes.values()) == [0, 1, 2, 3, 4]
+    doc = diff_guard.__doc__ or ""
+    for name, code in codes.items():
+        assert f"- {code} `{name}`" in doc
+    wrapper = (ROOT / "bin" / "diff-guard").read_text()
+    assert "3 the diff cannot be read" in wrapper
+    assert "4 bad arguments" in wrapper
