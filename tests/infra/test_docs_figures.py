@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from chat.sharding import POSTS_PER_SECOND_PER_INVOCATION
 from infra.config import DEFAULTS
-from lambda_src.chat.sharding import POSTS_PER_SECOND_PER_INVOCATION
 from tests.support.stack import chat_template
 from tools.conformance import CHECKS
 
