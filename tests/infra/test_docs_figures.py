@@ -75,7 +75,7 @@ def test_every_quoted_number_of_alarms_is_the_templates() -> None:
     said_alarms = quotes(NUMBER + r" alarms\b")
     said_metrics = quotes(r"(?<!free )(?<!always-free )" + NUMBER + r" alarm metrics\b")
     # THEN they are quoted, and every quote is the template's count
-    assert len(said_alarms) >= 4 and len(said_metrics) >= 2, (said_alarms, said_metrics)
+    assert said_alarms and said_metrics, "the docs no longer say how many alarms a stage has"
     assert [q for q in said_alarms if q[1] != alarms] == [], f"the stack has {alarms} alarms"
     assert [q for q in said_metrics if q[1] != metrics] == [], f"it has {metrics} alarm metrics"
 
