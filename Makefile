@@ -14,7 +14,10 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 HOST ?= 127.0.0.1
 PORT ?= 8080
-STACK ?= ChatStack
+# The stack `make run` and `make conformance` run: by default the one the last
+# `make synth` made (a stage's, with CDK_ARGS="-c stage=dev"); STACK=<name> picks another.
+STACK ?=
+SANDBOX_STACK := $(if $(STACK),--stack $(STACK))
 CDK := cdk --no-notices
 # Extra arguments for `cdk synth`, e.g. CDK_ARGS="-c signIn=true -c signInIssuer=…". With
 # signIn=true in them, `make synth` first builds the authorizer's layer (needs PyPI).
@@ -54,7 +57,7 @@ authorizer-layer: setup ## build the sign-in authorizer's layer (PyJWT, cryptogr
 synth: setup $(SIGN_IN_LAYER) ## synthesize the CloudFormation template into cdk.out/ (offline)
 	@echo "==> cdk synth (node $$(node --version))"
 	@$(CDK) synth --quiet $(CDK_ARGS)
-	@echo "Template: cdk.out/$(STACK).template.json"
+	@echo "Template: $$(python -m sandbox --print-template $(SANDBOX_STACK))"
 
 lint: setup ## ruff check, ruff format --check, actionlint (the GitHub workflows)
 	@echo "==> ruff"
@@ -83,10 +86,11 @@ $(addprefix test-,$(SUITES)): test-%: setup ## one pytest suite: make test-unit,
 	@CHROMIUM="$$(bin/preflight browser)" pytest tests/$*
 
 run: synth ## run the whole chat locally on http://$(HOST):$(PORT)
-	@python -m sandbox --host $(HOST) --port $(PORT)
+	@python -m sandbox $(SANDBOX_STACK) --host $(HOST) --port $(PORT)
 
 conformance: synth ## bin/conformance against a sandbox of the synthesized stack (started and stopped)
-	@bin/conformance --sandbox cdk.out/$(STACK).template.json $(CONFORMANCE_ARGS)
+	@template="$$(python -m sandbox --print-template $(SANDBOX_STACK))" && \
+		bin/conformance --sandbox "$$template" $(CONFORMANCE_ARGS)
 
 bench: synth ## run the benchmarks over HTTPS (~10 min): bench/results/latest.json, docs/performance.md
 	@python -m bench

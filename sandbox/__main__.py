@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="CDK output directory (default: cdk.out)",
     )
     parser.add_argument(
+        "--print-template",
+        action="store_true",
+        help="print the path of the template it would run (the stack the last synth in "
+        "--cdk-out made, or --stack, or --template) and exit",
+    )
+    parser.add_argument(
         "--host",
         metavar="ADDRESS",
         default=os.environ.get("HOST", "127.0.0.1"),
@@ -291,6 +297,13 @@ def fault_config(args: argparse.Namespace) -> FaultConfig:
 def main(argv: list[str] | None = None) -> int:
     """Run the sandbox until SIGINT/SIGTERM; return the exit status."""
     args = build_parser().parse_args(argv)
+    if args.print_template:
+        try:
+            print(args.template or find_template(args.cdk_out, args.stack))
+        except TemplateError as exc:
+            print(f"sandbox: error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     _configure_logging()
     if args.workers < 1 or not 0 <= args.warm_workers <= args.workers:
         print(

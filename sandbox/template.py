@@ -130,14 +130,20 @@ class StackSpec:
 
 
 def find_template(cdk_out: Path, stack: str | None) -> Path:
-    """Return the stack template in `cdk_out`; raise TemplateError if none or ambiguous."""
+    """Return the stack template in `cdk_out`; raise TemplateError if none or ambiguous.
+
+    Without `stack`, the candidates are the stacks the last synth made: `cdk synth` leaves
+    an earlier synth's templates in place (`-c stage=dev` after a plain synth leaves
+    `ChatStack` beside `Chat-dev`), but its `manifest.json` lists only its own. Of several,
+    the one with a WebSocket API is the chat (`githubRepository` adds `ChatDeployRole`).
+    """
     if stack:
         path = cdk_out / f"{stack}.template.json"
         if not path.is_file():
             raise TemplateError(f"no template for stack {stack!r}: {path} does not exist")
         return path
     # Nested stacks (the hosted web client) are deployed by their parent: not a candidate.
-    candidates = sorted(
+    candidates = _synthesized_stacks(cdk_out) or sorted(
         p for p in cdk_out.glob("*.template.json") if not p.name.endswith(".nested.template.json")
     )
     if not candidates:
@@ -145,9 +151,37 @@ def find_template(cdk_out: Path, stack: str | None) -> Path:
             f"no *.template.json in {cdk_out}/ (run `make synth` first, or pass --template)"
         )
     if len(candidates) > 1:
+        with_api = [p for p in candidates if _declares(p, API)]
+        if len(with_api) == 1:
+            return with_api[0]
         names = ", ".join(p.name.removesuffix(".template.json") for p in candidates)
         raise TemplateError(f"several stacks in {cdk_out}/ ({names}): pass --stack or --template")
     return candidates[0]
+
+
+def _synthesized_stacks(cdk_out: Path) -> list[Path]:
+    """The templates of the stacks the cloud assembly's manifest lists ([] without one)."""
+    try:
+        manifest = json.loads((cdk_out / "manifest.json").read_text(encoding="utf-8"))
+        artifacts = manifest["artifacts"].values()
+        files = [
+            a["properties"]["templateFile"]
+            for a in artifacts
+            if a.get("type") == "aws:cloudformation:stack"
+        ]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
+    paths = sorted(cdk_out / name for name in files if isinstance(name, str))
+    return [p for p in paths if p.is_file()]
+
+
+def _declares(path: Path, resource_type: str) -> bool:
+    """Whether the template at `path` has a resource of `resource_type`."""
+    try:
+        resources = json.loads(path.read_text(encoding="utf-8")).get("Resources", {})
+        return any(r.get("Type") == resource_type for r in resources.values())
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def load_template(path: Path, *, region: str) -> StackSpec:

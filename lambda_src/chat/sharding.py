@@ -1,8 +1,8 @@
 """Sharded fan-out: a broadcast too big for one invocation is split among worker functions.
 
-One invocation posts about 3,700 frames a second over HTTPS on one vCPU
-(docs/performance.md), and far fewer at small memory sizes, while API Gateway allows 10,000
-requests a second per account.
+One invocation with a whole vCPU posts a few thousand frames a second over HTTPS (the
+measured rate is in docs/performance.md, "A 100,000-member room"), and proportionally fewer
+at small memory sizes, while API Gateway allows 10,000 requests a second per account.
 Above `shard_size` recipients, `ShardedNotifier` keeps the first shard for itself and hands
 every other shard to the fan-out worker function (`handler.fanout_handler`, the same code),
 invoked in parallel. Each worker posts its shard with its own vCPU and answers with what it
@@ -89,9 +89,9 @@ log = logging.getLogger("chat.sharding")
 
 WIRE_VERSION = 1
 BURST_SECONDS = 0.4  # shards start at once while they fit this much of the rate
-# What one invocation with a whole vCPU posts a second: docs/performance.md measured 3,723
+# What one invocation with a whole vCPU posts a second: docs/performance.md measured 3,818
 # over HTTPS (a 100,000-member broadcast from one invocation, 20 ms a post, k = 192),
-# rounded down.
+# rounded down (tests/infra/test_docs_figures.py keeps this below the measured rate).
 # It sizes how long a shard's posts take, here (whether a shard can still start) and in
 # infra/config.py (whether a full room fits the timeouts); a test keeps the two equal.
 POSTS_PER_SECOND_PER_INVOCATION = 3500.0

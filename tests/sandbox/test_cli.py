@@ -67,6 +67,50 @@ def test_help_documents_every_option() -> None:
         assert option in result.stdout
 
 
+def test_a_staged_synth_after_a_plain_one_runs_the_stage(tmp_path: Path) -> None:
+    # GIVEN cdk.out after `make synth` then `make synth CDK_ARGS="-c stage=dev"`: the plain
+    # synth's ChatStack is still there, and the manifest names only Chat-dev
+    for name in ("ChatStack", "Chat-dev"):
+        (tmp_path / f"{name}.template.json").write_text(ECHO_TEMPLATE.read_text())
+    stack = {
+        "type": "aws:cloudformation:stack",
+        "properties": {"templateFile": "Chat-dev.template.json"},
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps({"artifacts": {"Chat-dev": stack}}))
+
+    def which(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "sandbox",
+                "--cdk-out",
+                str(tmp_path),
+                "--print-template",
+                *args,
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    # WHEN `make run` asks the sandbox which template it runs THEN it is the stage's
+    result = which()
+    assert (result.returncode, result.stdout.strip()) == (
+        0,
+        str(tmp_path / "Chat-dev.template.json"),
+    ), result.stderr
+    # AND STACK=ChatStack (--stack) still picks the older one
+    assert which("--stack", "ChatStack").stdout.strip() == str(tmp_path / "ChatStack.template.json")
+    # AND with no manifest and two templates the error names both and says what to pass
+    (tmp_path / "manifest.json").unlink()
+    result = which()
+    assert result.returncode == 2
+    assert "several stacks" in result.stderr and "Chat-dev, ChatStack" in result.stderr
+
+
 def test_unrunnable_template_exits_2_with_a_clear_error(tmp_path: Path) -> None:
     # GIVEN a template without a WebSocket API
     template = tmp_path / "Empty.template.json"

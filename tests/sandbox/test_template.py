@@ -241,6 +241,46 @@ def test_find_template_picks_the_only_stack_or_asks(tmp_path: Path) -> None:
         find_template(tmp_path / "missing", None)
 
 
+def write_assembly(cdk_out: Path, *stacks: str) -> None:
+    """A cloud assembly manifest as `cdk synth` writes it, listing `stacks` only."""
+    artifacts: dict[str, Any] = {"Tree": {"type": "cdk:tree"}}
+    for name in stacks:
+        artifacts[name] = {
+            "type": "aws:cloudformation:stack",
+            "properties": {"templateFile": f"{name}.template.json"},
+        }
+    (cdk_out / "manifest.json").write_text(json.dumps({"artifacts": artifacts}))
+
+
+def test_find_template_ignores_an_earlier_synths_stack(tmp_path: Path) -> None:
+    # GIVEN a plain synth's ChatStack left in place by a later `-c stage=dev` synth
+    (tmp_path / "ChatStack.template.json").write_text(ECHO_TEMPLATE.read_text())
+    (tmp_path / "Chat-dev.template.json").write_text(ECHO_TEMPLATE.read_text())
+    (tmp_path / "Chat-devWeb1234.nested.template.json").write_text("{}")
+    write_assembly(tmp_path, "Chat-dev")
+    # WHEN no stack is named THEN the one the last synth made is run
+    assert find_template(tmp_path, None).name == "Chat-dev.template.json"
+    # AND --stack still picks the other
+    assert find_template(tmp_path, "ChatStack").name == "ChatStack.template.json"
+
+
+def test_find_template_picks_the_stack_with_the_websocket_api(tmp_path: Path) -> None:
+    # GIVEN one synth that made the chat and the deploy-role stack (githubRepository)
+    (tmp_path / "ChatStack.template.json").write_text(ECHO_TEMPLATE.read_text())
+    role = {"Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": {}}}}
+    (tmp_path / "ChatDeployRole.template.json").write_text(json.dumps(role))
+    write_assembly(tmp_path, "ChatStack", "ChatDeployRole")
+    # THEN the chat's stack is run
+    assert find_template(tmp_path, None).name == "ChatStack.template.json"
+    # GIVEN two chat stacks from one synth THEN it still asks which one
+    (tmp_path / "Chat-dev.template.json").write_text(ECHO_TEMPLATE.read_text())
+    write_assembly(tmp_path, "ChatStack", "ChatDeployRole", "Chat-dev")
+    with pytest.raises(
+        TemplateError, match=r"several stacks .*Chat-dev, ChatDeployRole, ChatStack"
+    ):
+        find_template(tmp_path, None)
+
+
 AUTHORIZER_TEMPLATE = FIXTURES / "authorizer.template.json"
 
 
