@@ -271,7 +271,7 @@ def handle_message(
             ErrorCode.INVALID_JSON,
             "The frame's action does not match the route it arrived on; send strict JSON.",
         )
-    if route_key == "$default" and action_name in ROUTED_ACTIONS:
+    if route_key == "$default" and isinstance(action_name, str) and action_name in ROUTED_ACTIONS:
         raise ChatError(
             ErrorCode.INVALID_JSON,
             "The frame's action has its own route but did not arrive on it; send strict JSON.",

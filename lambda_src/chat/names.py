@@ -226,6 +226,31 @@ def _generic(mark: str) -> bool:
     return any(first <= ord(mark) < end for first, end in GENERIC_DIACRITICS)
 
 
+@functools.cache
+def _skeleton_folds() -> dict[str, str]:
+    """What a skeleton still holds of small capitals, made capitals: the small capitals
+    themselves, and the prototype confusables.txt gives some of them. Cyrillic т, в and м
+    are small capitals in a Latin font: their prototypes are ᴛ, ʙ and ʍ (the prototype
+    of small capital M), which must key as T, B and M."""
+    folds: dict[str, str] = {}
+    for char, capital in _key_folds().items():
+        if capital == "l" or not capital.isascii():  # Latin small capitals only
+            continue
+        folds[char] = capital
+        prototype = skeleton(char)
+        if len(prototype) == 1 and not prototype.isascii():
+            folds.setdefault(prototype, capital)
+    return folds
+
+
+def _refold(key: str) -> str:
+    """A key with the small capitals its skeleton made folded like any capital letter."""
+    folds = _skeleton_folds()
+    if not any(ch in folds for ch in key):
+        return key
+    return skeleton("".join(folds.get(ch, ch) for ch in key).casefold())
+
+
 def _key_base(name: str) -> str:
     folds = _key_folds()
     text = unicodedata.normalize("NFKC", "".join(folds.get(ch, ch) for ch in name))
@@ -245,14 +270,14 @@ def claim_keys(name: str) -> tuple[str, ...]:
     and have their diacritics left out again after the skeleton.
     """
     base = _key_base(name)
-    first = _without_diacritics(skeleton(base.casefold()), generic_only=True)
-    second = _without_diacritics(skeleton(skeleton(base).casefold()), generic_only=True)
+    first = _without_diacritics(_refold(skeleton(base.casefold())), generic_only=True)
+    second = _without_diacritics(_refold(skeleton(skeleton(base).casefold())), generic_only=True)
     return (first,) if first == second else (first, second)
 
 
 def lookup_key(name: str) -> str:
     """The key a recipient's name (`to`) is looked up by: the first of its claim keys."""
-    return _without_diacritics(skeleton(_key_base(name).casefold()), generic_only=True)
+    return _without_diacritics(_refold(skeleton(_key_base(name).casefold())), generic_only=True)
 
 
 def whole_script_confusable(name: str) -> bool:

@@ -420,3 +420,19 @@ def test_ordinary_names_in_many_scripts_are_still_accepted(name):
 )
 def test_a_look_alike_recipient_is_looked_up_by_its_first_claim_key(name):
     assert lookup_key(name) == claim_keys(name)[0]
+
+
+@pytest.mark.parametrize(
+    ("impostor", "name"),
+    [
+        ("\u0412\u043e\u0432", "Bob"),  # Cyrillic Ve, o, ve: small capital B in Latin fonts
+        ("\u0455\u0443\u0455\u0442\u0435\u043c", "system"),
+    ],
+)
+def test_cyrillic_letters_drawn_as_small_capitals_clash_with_the_latin_letters(impostor, name):
+    assert set(claim_keys(impostor)) & set(claim_keys(name))
+
+
+def test_a_reserved_name_spelled_with_cyrillic_small_capital_shapes_is_refused():
+    with pytest.raises(ChatError):
+        validate_name("\u0455\u0443\u0455\u0442\u0435\u043c")  # system, all Cyrillic
