@@ -1791,6 +1791,16 @@ SANDBOX_IDS = {
     "unnamed-private",
     "not-json-with-id",
     "unnamed-join",
+    "duplicate-action-ping-public",
+    "literal-nan-ignored",
+    "message-rlo",
+    "message-1001-emoji",
+    "clientKey-15",
+    "name-reserved-system-brackets",
+    "name-taken-cyrillic-carol",
+    "to-decomposed",
+    "to-echo-rlo-name",
+    "action-echo-script-tag",
 }
 
 

@@ -768,13 +768,17 @@ def _quiet_with_ack(action: str) -> Check:
     return check
 
 
+def _wire(value: Any) -> bytes:
+    """A frame (or a message in it) as the server sends it: compact UTF-8 JSON, without
+    `\\u` escapes for characters that need none."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def history_bound_problems(frames: list[Frame]) -> list[str]:
     """One history reply (its frames): at most HISTORY_MAX_MESSAGES messages and
     HISTORY_MAX_BYTES bytes of them, each counted as compact UTF-8 JSON."""
     items = [item for f in frames if isinstance(f.get("history"), list) for item in f["history"]]
-    size = sum(
-        len(json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()) for item in items
-    )
+    size = sum(len(_wire(item)) for item in items)
     found = []
     if len(items) > HISTORY_MAX_MESSAGES:
         found.append(f"a history reply of {len(items)} messages (at most {HISTORY_MAX_MESSAGES})")
@@ -807,7 +811,7 @@ def _history(obs: Observation) -> list[str]:
                 found.append(f"a history item is not a public message: {_short([item])}")
                 continue
             seqs.append(item.get("seq"))
-        if len(json.dumps(frame).encode()) > 32 * 1024:
+        if len(_wire(frame)) > 32 * 1024:  # one API Gateway frame (and billing unit)
             found.append("a history frame is over 32 KB")
     found += history_bound_problems(obs.sender)
     if any(not isinstance(s, int) or s <= floor for s in seqs):
