@@ -6,7 +6,7 @@ docs/protocol.md (v1.1), not from the server's code:
 
 - `expect` lists the acceptable outcomes: an error code the sender must receive (and
   nobody else), or `ok:<kind>` for a frame the protocol accepts (kinds in
-  tests/hostile/outcomes.py). More than one entry means that the protocol leaves the
+  tests/hostile/protocol.py). More than one entry means that the protocol leaves the
   choice open; `note` says why.
 - `sender` is the state of the sending connection: `named` (it joined as `Hostile`, or
   as `sender_name`) or `unnamed` (connected, no name). The room also holds `Bob` and

@@ -82,12 +82,13 @@ BIDI_CONTROLS = frozenset(chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066
 # Names nobody may take, nor their look-alikes (the default `reservedNames`).
 RESERVED_NAMES = ("admin", "administrator", "system", "server", "moderator")
 # Text an error message may hold whatever the frame said: the actions as the server lists
-# them, the field names, the words of its fixed messages that tests also send as values,
-# and INVALID_JSON's example frame. A sent string found only inside this is not an echo.
+# them, the field names, the limits, the words of its fixed messages that tests also send
+# as values, and INVALID_JSON's example frame. A sent string found only inside this is not
+# an echo.
 FIXED_TEXT = (
     "Valid actions: setName, sendPublic, sendPrivate, ping, history. "
     "Fields: action name message to id since clientKey. Nobody with that name (to). "
-    '{"action": "setName", "name": "Alice"}'
+    '{"action": "setName", "name": "Alice"} Limits: 1-32, 1-64, 16-64, 2000, 4000.'
 )
 ECHO_MIN = 4  # a sent string this long must not appear in an error message
 # JavaScript's String.prototype.trim: WhiteSpace and LineTerminator code points.
