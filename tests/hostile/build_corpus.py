@@ -6,13 +6,16 @@ docs/protocol.md (v1.1), not from the server's code:
 
 - `expect` lists the acceptable outcomes: an error code the sender must receive (and
   nobody else), or `ok:<kind>` for a frame the protocol accepts (kinds in
-  tests/hostile/outcomes.py). More than one entry means that the protocol leaves the
+  tests/hostile/protocol.py). More than one entry means that the protocol leaves the
   choice open; `note` says why.
 - `sender` is the state of the sending connection: `named` (it joined as `Hostile`, or
   as `sender_name`) or `unnamed` (connected, no name). The room also holds `Bob` and
   `Carol`, who must receive exactly what the outcome says, and nothing for an error.
 - `frame` is sent as `json.dumps(frame)`; `text` is sent verbatim (frames that JSON
   cannot build: duplicate keys, NaN, broken syntax, nesting thousands deep).
+- `route` sends the frame on that route whatever its `action` says (a frame that API
+  Gateway read otherwise than the function: handler only). Without it the harness picks
+  the route API Gateway would (tests/hostile/protocol.py `api_gateway_route`).
 - `sandbox: true` marks the cases also sent through the sandbox over a real WebSocket
   (tests/hostile/test_corpus_sandbox.py); `close` is the code API Gateway closes with
   there (1009 for a frame over 32 KB), where the handler would still answer.
@@ -37,7 +40,9 @@ RAW_INDEX = RAW / "cases.json"
 
 NAME_MAX = 32
 MESSAGE_MAX = 2000
+MESSAGE_MAX_BYTES = 4000
 ID_MAX = 64
+CLIENT_KEY = "k" * 15 + "0123456789_-AZaz"  # 31 characters, every kind allowed
 
 Case = dict[str, Any]
 
@@ -140,6 +145,15 @@ def wrong_types(c: Corpus) -> None:
                 "INVALID_ID",
                 frame={"action": "ping", "id": value},
             )
+        if label != "string-number":
+            c.add(
+                f"clientKey-{label}",
+                cat,
+                f"a join with clientKey {label} ({json.dumps(value)}): keys are strings",
+                "INVALID_ID",
+                frame={"action": "setName", "name": "Zed", "clientKey": value},
+                sender="unnamed",
+            )
         if label in ("zero", "int"):
             continue  # valid values of `since`: see limits
         since_expect: str | list[str] = "INVALID_ID"
@@ -207,6 +221,14 @@ def wrong_types(c: Corpus) -> None:
         ["INVALID_ID", "ok:ping"],
         frame={"action": "ping", "id": None},
         note="the protocol does not say whether a null id is a missing id or a bad one",
+    )
+    c.add(
+        "clientKey-null",
+        cat,
+        "a join with clientKey null: the same as none",
+        "ok:join",
+        frame={"action": "setName", "name": "Zed", "clientKey": None},
+        sender="unnamed",
     )
     c.add(
         "since-null",
@@ -295,17 +317,28 @@ def limits(c: Corpus) -> None:
     c.add(
         "name-3-marks",
         cat,
-        "three stacked combining marks (U+0334 does not compose)",
+        "three different stacked combining marks (U+0334-U+0336 do not compose)",
         "ok:rename",
-        frame=_set("Ze\u0334\u0334\u0334d"),
+        frame=_set("Ze\u0334\u0335\u0336d"),
     )
     c.add(
         "name-4-marks",
         cat,
-        "four stacked combining marks",
+        "four different stacked combining marks",
+        "INVALID_NAME",
+        frame=_set("Ze\u0334\u0335\u0336\u0337d"),
+    )
+    c.add(
+        "name-4-same-marks",
+        cat,
+        "four times the same combining mark",
         "INVALID_NAME",
         frame=_set("Ze\u0334\u0334\u0334\u0334d"),
     )
+
+
+def message_limits(c: Corpus) -> None:
+    cat = "limits"
     # messages: 1-2000 characters after trimming
     for size, expect in [(1, "ok:public"), (1999, "ok:public"), (2000, "ok:public")]:
         c.add(
@@ -340,8 +373,8 @@ def limits(c: Corpus) -> None:
     c.add(
         "message-2000-astral",
         cat,
-        "2000 emoji (4000 UTF-16 units, 8000 UTF-8 bytes): length counts code points",
-        "ok:public",
+        "2000 emoji: 2000 characters but 8000 UTF-8 bytes",
+        "MESSAGE_TOO_LONG",
         frame=_public("😀" * 2000),
     )
     c.add(
@@ -351,12 +384,39 @@ def limits(c: Corpus) -> None:
         "MESSAGE_TOO_LONG",
         frame=_public("😀" * 2001),
     )
+    # ... and at most 4000 bytes of UTF-8 after trimming
+    for label, text, expect in [
+        ("1000-emoji", "😀" * 1000, "ok:public"),
+        ("1001-emoji", "😀" * 1001, "MESSAGE_TOO_LONG"),
+        ("2000-two-byte", "é" * 2000, "ok:public"),
+        ("1999-two-byte-and-emoji", "é" * 1999 + "😀", "MESSAGE_TOO_LONG"),
+        ("1333-euro", "€" * 1333, "ok:public"),
+        ("1334-euro", "€" * 1334, "MESSAGE_TOO_LONG"),
+        ("3999-bytes", "😀" * 999 + "mmm", "ok:public"),
+        ("4000-bytes-padded", "  \n" + "😀" * 1000 + " \n ", "ok:public"),
+        ("4001-bytes", "😀" * 1000 + "m", "MESSAGE_TOO_LONG"),
+    ]:
+        size = len(text.strip().encode())
+        c.add(
+            f"message-{label}",
+            cat,
+            f"a message of {len(text.strip())} characters, {size} UTF-8 bytes after trimming",
+            expect,
+            frame=_public(text),
+        )
     c.add(
         "message-2000-nul",
         cat,
-        "2000 NUL characters (valid Unicode; 12,000 bytes escaped)",
-        "ok:public",
+        "2000 NUL characters: within the length, but control characters",
+        "INVALID_MESSAGE",
         frame=_public("\u0000" * 2000),
+    )
+    c.add(
+        "message-2001-nul",
+        cat,
+        "2001 NUL characters: the length is checked before the characters",
+        "MESSAGE_TOO_LONG",
+        frame=_public("\u0000" * 2001),
     )
     c.add(
         "message-2001-private",
@@ -364,6 +424,13 @@ def limits(c: Corpus) -> None:
         "a 2001-character private message to Bob",
         "MESSAGE_TOO_LONG",
         frame={"action": "sendPrivate", "to": "Bob", "message": "m" * 2001},
+    )
+    c.add(
+        "message-4002-bytes-private",
+        cat,
+        "a private message to Bob of 1334 euro signs (4002 bytes)",
+        "MESSAGE_TOO_LONG",
+        frame={"action": "sendPrivate", "to": "Bob", "message": "€" * 1334},
     )
     c.add(
         "message-2000-private",
@@ -382,6 +449,10 @@ def limits(c: Corpus) -> None:
         ("line-separator", "\u2028"),
     ]:
         c.add(f"message-{label}", cat, f"message {label}", "INVALID_MESSAGE", frame=_public(value))
+
+
+def id_limits(c: Corpus) -> None:
+    cat = "limits"
     # ids: 1-64 printable ASCII characters (! to ~)
     c.add("id-1", cat, "a 1-character id", "ok:ping", frame=_ping("a"))
     c.add("id-64", cat, "a 64-character id", "ok:ping", frame=_ping("i" * 64))
@@ -555,6 +626,66 @@ def limits(c: Corpus) -> None:
     )
 
 
+def client_key_limits(c: Corpus) -> None:
+    cat = "limits"
+    # clientKey (setName): 16-64 characters of A-Z a-z 0-9 _ -
+    for label, key, expect in [
+        ("16", "k" * 16, "ok:join"),
+        ("64", "K" * 63 + "-", "ok:join"),
+        ("all-kinds", CLIENT_KEY, "ok:join"),
+        ("15", "k" * 15, "INVALID_ID"),
+        ("65", "k" * 65, "INVALID_ID"),
+        ("10000", "k" * 10000, "INVALID_ID"),
+        ("empty", "", "INVALID_ID"),
+        ("space", "k" * 15 + " k", "INVALID_ID"),
+        ("padded", " " + "k" * 16 + " ", "INVALID_ID"),
+        ("dot", "k" * 16 + ".", "INVALID_ID"),
+        ("plus-slash", "k" * 14 + "+/", "INVALID_ID"),
+        ("equals", "k" * 16 + "==", "INVALID_ID"),
+        ("latin1", "\u00e9" * 16, "INVALID_ID"),
+        ("fullwidth", "\uff4b" * 16, "INVALID_ID"),
+        ("nul", "k" * 16 + "\u0000", "INVALID_ID"),
+        ("newline", "k" * 16 + "\n", "INVALID_ID"),
+        ("lone-surrogate", "k" * 16 + "\ud800", "INVALID_ID"),
+    ]:
+        c.add(
+            f"clientKey-{label}",
+            cat,
+            f"a join with a clientKey {label} ({len(key)} characters)",
+            expect,
+            frame={"action": "setName", "name": "Zed", "clientKey": key, "id": c.fresh_id()},
+            sender="unnamed",
+        )
+    c.add(
+        "clientKey-rename",
+        cat,
+        "a rename with a valid clientKey",
+        "ok:rename",
+        frame={"action": "setName", "name": "Zed", "clientKey": CLIENT_KEY},
+    )
+    c.add(
+        "clientKey-rename-bad",
+        cat,
+        "a rename with a 15-character clientKey: refused like a join's",
+        "INVALID_ID",
+        frame={"action": "setName", "name": "Zed", "clientKey": "k" * 15},
+    )
+    c.add(
+        "clientKey-same-name-bad",
+        cat,
+        "setName with one's own name and a bad clientKey",
+        "INVALID_ID",
+        frame={"action": "setName", "name": "Hostile", "clientKey": "!"},
+    )
+    c.add(
+        "clientKey-on-public",
+        cat,
+        "a bad clientKey on sendPublic: not a field of sendPublic, ignored",
+        "ok:public",
+        frame={"action": "sendPublic", "message": "hi", "clientKey": "!"},
+    )
+
+
 def unicode_cases(c: Corpus) -> None:
     cat = "unicode"
     invalid_names = [
@@ -602,12 +733,44 @@ def unicode_cases(c: Corpus) -> None:
         ("mixed-cherokee", "\u13aaed", "a Cherokee letter before Latin"),
         ("mixed-arabic-latin", "Zed\u0645", "Latin and Arabic"),
         ("cyrillic-bob", "\u0412ob", "Cyrillic Ve with Latin ob"),
+        ("repeated-mark", "Ze\u0334\u0334d", "the same combining mark twice on one letter"),
+        ("repeated-diaeresis", "Zoe\u0308\u0308", "a diaeresis twice on one letter"),
+        ("leading-mark", "\u0301Zed", "a combining mark with no letter under it"),
+        ("mark-after-space", "Zed \u0301x", "a combining mark on a space"),
+        ("hangul-choseong-filler", "\u115fZed", "HANGUL CHOSEONG FILLER (no glyph)"),
+        ("null-notehead", "Zed\U0001d159", "MUSICAL SYMBOL NULL NOTEHEAD (no glyph)"),
+        ("half-fill-space", "Zed\u303f", "IDEOGRAPHIC HALF FILL SPACE (no glyph)"),
+        ("mongolian-vowel-separator", "Ze\u180ed", "MONGOLIAN VOWEL SEPARATOR"),
     ]
     for label, value, what in invalid_names:
         c.add(
             f"name-{label}",
             cat,
             f"setName with {what}",
+            "INVALID_NAME",
+            frame=_set(value),
+        )
+    # Reserved names (the default reservedNames) and their look-alikes: refused.
+    for label, value in [
+        ("admin", "admin"),
+        ("administrator", "Administrator"),
+        ("system-upper", "SYSTEM"),
+        ("server", "Server"),
+        ("moderator", "moderator"),
+        ("system-brackets", "[system]"),
+        ("server-dot", "Server."),
+        ("admin-spaced", "a d m i n"),
+        ("admin-dot-below", "Adm\u1ecbn"),
+        ("admin-rn", "adrnin"),
+        ("admin-capital-i", "AdmIn"),
+        ("moderator-zero", "Moderat0r"),
+        ("admin-fullwidth", "\uff41\uff44\uff4d\uff49\uff4e"),
+        ("admin-small-capitals", "\u1d00\u1d05\u1d0d\u026a\u0274"),
+    ]:
+        c.add(
+            f"name-reserved-{label}",
+            cat,
+            f"setName {value!r}: a reserved name or a look-alike of one",
             "INVALID_NAME",
             frame=_set(value),
         )
@@ -626,6 +789,23 @@ def unicode_cases(c: Corpus) -> None:
         ("trailing-newline", "Zed\n", "Zed", "a trailing newline (trimmed)"),
         ("emoji", "Zed\U0001f600", "Zed\U0001f600", "Latin and an emoji (Common script)"),
         ("html", "<b>Zed</b>", "<b>Zed</b>", "HTML markup (clients must escape it)"),
+        ("sysadmin", "sysadmin", "sysadmin", "a reserved name inside a longer one"),
+        ("servery", "Servery", "Servery", "a reserved name plus a letter"),
+        ("admin2", "admin2", "admin2", "a reserved name plus a digit"),
+        ("jose", "Jos\u00e9", "Jos\u00e9", "an accent (its key drops it: nobody holds Jose)"),
+        (
+            "cyrillic-vera",
+            "\u0412\u0435\u0440\u0430",
+            "\u0412\u0435\u0440\u0430",
+            "Cyrillic Vera (key Bepa)",
+        ),
+        ("arabic-ali", "\u0639\u0644\u064a", "\u0639\u0644\u064a", "Arabic Ali"),
+        (
+            "notice-spoof",
+            "Bob has left the chat. Eve",
+            "Bob has left the chat. Eve",
+            "a name that reads as a notice (clients show a notice's name apart)",
+        ),
     ]
     for label, value, shown, what in valid_names:
         c.add(f"name-{label}", cat, f"setName: {what}", "ok:rename", frame=_set(value), shown=shown)
@@ -639,6 +819,20 @@ def unicode_cases(c: Corpus) -> None:
         ("digit-one", "Caro1", "Caro1 (digit one for l)"),
         ("padded", "  Carol  ", "Carol between spaces"),
         ("circled", "\u24b7\u24de\u24d1", "circled Bob"),
+        ("cyrillic-carol", "\u0421\u0430\u0433\u043e\u04cf", "Carol spelled in Cyrillic"),
+        (
+            "cyrillic-capital-palochka",
+            "\u0421\u0430\u0433\u043e\u04c0",
+            "Cyrillic Carol, capital palochka",
+        ),
+        ("diaeresis", "C\u00e4rol", "Carol with a diaeresis"),
+        ("dot-below", "B\u1ecdb", "Bob with a dot below"),
+        ("macron", "B\u014db", "Bob with a macron"),
+        ("decomposed-acute", "Carol\u0301", "Carol with a combining acute"),
+        ("small-capitals", "\u0299\u1d0f\u0299", "Bob in small capitals"),
+        ("small-capitals-carol", "\u1d04\u1d00\u0280\u1d0f\u029f", "Carol in small capitals"),
+        ("vertical-line", "Caro|", "Caro and a vertical line"),
+        ("roman-one", "Caro\u2160", "Caro and ROMAN NUMERAL ONE"),
     ]
     for label, value, what in taken:
         c.add(
@@ -649,10 +843,12 @@ def unicode_cases(c: Corpus) -> None:
             frame=_set(value),
         )
     messages = [
-        ("nul", "\u0000", "only NUL"),
-        ("nul-inside", "a\u0000b", "NUL inside"),
         ("bom", "\ufeffhi", "a BOM in front"),
-        ("rlo", "\u202ehi olleh", "RIGHT-TO-LEFT OVERRIDE"),
+        ("lrm", "\u200ehi", "LEFT-TO-RIGHT MARK (a mark, not an override)"),
+        ("rlm", "hi\u200f!", "RIGHT-TO-LEFT MARK"),
+        ("alm", "\u0645\u061c1", "ARABIC LETTER MARK"),
+        ("newline-inside", "a\nb", "a line break inside (kept)"),
+        ("line-separator-inside", "a\u2028b", "LINE SEPARATOR inside (not a control)"),
         ("zwsp-only", "\u200b", "only a ZERO WIDTH SPACE (not white space)"),
         ("nonchars", "\ufffe\uffff\ufdd0", "non-characters"),
         ("max-code-point", "\U0010ffff", "U+10FFFF"),
@@ -666,10 +862,8 @@ def unicode_cases(c: Corpus) -> None:
             "a ZWJ emoji",
         ),
         ("flag", "\U0001f1fa\U0001f1f3", "a flag (regional indicators)"),
-        ("crlf-inside", "a\r\nb", "CRLF inside (kept)"),
         ("html", "<script>alert(1)</script>", "a script tag"),
         ("template", "${jndi:ldap://x/a} {{7*7}} %s%n", "template and format strings"),
-        ("ansi", "\u001b[2J\u001b[31mred", "ANSI escapes"),
         ("sql", "'; DROP TABLE chat; --", "SQL"),
         ("json-in-text", '{"action":"setName","name":"Bob"}', "a frame inside the text"),
         ("surrogate-pair", "\U0001f600", "a valid surrogate pair (an emoji)"),
@@ -677,6 +871,44 @@ def unicode_cases(c: Corpus) -> None:
     ]
     for label, value, what in messages:
         c.add(f"message-{label}", cat, f"sendPublic with {what}", "ok:public", frame=_public(value))
+    # Control characters other than the line break, and bidi embeddings, overrides and
+    # isolates: refused.
+    for label, value, what in [
+        ("nul", "\u0000", "only NUL"),
+        ("nul-inside", "a\u0000b", "NUL inside"),
+        ("crlf-inside", "a\r\nb", "CRLF inside (a carriage return is a control)"),
+        ("tab-inside", "a\tb", "a tab inside"),
+        ("bell", "ding\u0007", "BEL"),
+        ("ansi", "\u001b[2J\u001b[31mred", "ANSI escapes"),
+        ("del", "a\u007fb", "DEL"),
+        ("nel-inside", "a\u0085b", "NEL (a C1 control) inside"),
+        ("csi", "a\u009b31mb", "CSI (a C1 control) inside"),
+        ("rlo", "\u202ehi olleh", "RIGHT-TO-LEFT OVERRIDE"),
+        ("lre", "a\u202ab", "LEFT-TO-RIGHT EMBEDDING"),
+        ("rle", "a\u202bb", "RIGHT-TO-LEFT EMBEDDING"),
+        ("pdf", "a\u202cb", "POP DIRECTIONAL FORMATTING"),
+        ("lro", "a\u202db", "LEFT-TO-RIGHT OVERRIDE"),
+        ("lri", "a\u2066b", "LEFT-TO-RIGHT ISOLATE"),
+        ("rli", "a\u2067b", "RIGHT-TO-LEFT ISOLATE"),
+        ("fsi", "a\u2068b", "FIRST STRONG ISOLATE"),
+        ("pdi", "a\u2069b", "POP DIRECTIONAL ISOLATE"),
+        ("rlo-at-end", "Bob: hi\u202e", "an override at the end"),
+        ("rlo-2000", "m" * 1999 + "\u202e", "2000 characters, the last an override"),
+    ]:
+        c.add(
+            f"message-{label}",
+            cat,
+            f"sendPublic with {what}",
+            "INVALID_MESSAGE",
+            frame=_public(value),
+        )
+    c.add(
+        "message-private-rlo",
+        cat,
+        "sendPrivate to Bob with an override: Bob gets nothing",
+        "INVALID_MESSAGE",
+        frame={"action": "sendPrivate", "to": "Bob", "message": "\u202eyeh"},
+    )
     for label, value, what in [
         ("lone-high", "\ud800", "a lone high surrogate"),
         ("lone-low", "\udfff", "a lone low surrogate"),
@@ -706,11 +938,10 @@ def unicode_cases(c: Corpus) -> None:
         c.add(
             f"message-{label}",
             cat,
-            f"sendPublic with {what}",
-            ["INVALID_MESSAGE", "ok:public"],
+            f"sendPublic with {what}: white space for Python's strip, not for "
+            "JavaScript's trim, and control characters: refused either way",
+            "INVALID_MESSAGE",
             frame=_public(value),
-            note="white space for Python's str.strip, not for JavaScript's trim: "
-            "'trimmed' is not defined",
         )
     for label, value in [
         ("lone-surrogate", "\ud83d"),
@@ -725,13 +956,49 @@ def unicode_cases(c: Corpus) -> None:
             "UNKNOWN_RECIPIENT",
             frame={"action": "sendPrivate", "to": value, "message": "psst"},
         )
-    c.add(
-        "to-decomposed",
-        cat,
-        "sendPrivate to Carol + U+0301 (NFD of Caroĺ): another name",
-        "UNKNOWN_RECIPIENT",
-        frame={"action": "sendPrivate", "to": "Carol\u0301", "message": "psst"},
-    )
+    for label, value, recipient in [
+        ("decomposed", "Carol\u0301", "Carol"),
+        ("accented", "C\u00e4rol", "Carol"),
+        ("dot-below", "B\u1ecdb", "Bob"),
+        ("small-capitals", "\u0299\u1d0f\u0299", "Bob"),
+        ("cyrillic-carol", "\u0421\u0430\u0433\u043e\u04cf", "Carol"),
+    ]:
+        c.add(
+            f"to-{label}",
+            cat,
+            f"sendPrivate to {value!r}: the key of {recipient}'s name (accents, small "
+            "capitals and look-alikes are left out of it)",
+            "ok:private",
+            frame={"action": "sendPrivate", "to": value, "message": "psst"},
+            recipient=recipient,
+        )
+    # Errors never repeat what the client made up (the model checks every error message).
+    for label, value in [
+        ("notice-spoof", "Bob has left the chat. Eve"),
+        ("script-tag", "<script>alert(1)</script>"),
+        ("rlo-name", "\u202eloraC"),
+        ("ansi-name", "\u001b[31mCarol"),
+        ("newline-name", "Nobody\nBob: hi"),
+    ]:
+        c.add(
+            f"to-echo-{label}",
+            cat,
+            f"sendPrivate to {value!r}: UNKNOWN_RECIPIENT, without repeating it",
+            "UNKNOWN_RECIPIENT",
+            frame={"action": "sendPrivate", "to": value, "message": "psst", "id": c.fresh_id()},
+        )
+    for label, value in [
+        ("script-tag", "<img src=x onerror=alert(1)>"),
+        ("rlo", "\u202eemaNtes"),
+        ("notice", "Bob has joined the chat"),
+    ]:
+        c.add(
+            f"action-echo-{label}",
+            cat,
+            f"action {value!r}: UNKNOWN_ACTION with action null, without repeating it",
+            "UNKNOWN_ACTION",
+            frame={"action": value, "id": c.fresh_id()},
+        )
     for label, value in [
         ("emoji", "\U0001f600"),
         ("lone-surrogate", "\ud83d"),
@@ -847,42 +1114,40 @@ def structure(c: Corpus) -> None:
         "ok:ping",
         frame={"action": "ping", "extra": nested_extra},
     )
-    # Duplicate keys: the protocol does not say which one counts (Python's json and API
-    # Gateway's route selection may even disagree), so either is acceptable, but every
-    # member must see the same result.
-    for label, text, outcomes in [
+    # Duplicate keys: parsers disagree on which one counts (Python's json keeps the last,
+    # others the first, API Gateway's route selection may read either), so such a frame
+    # means two things: refused, in any object at any depth, whichever route it took.
+    for label, text in [
+        ("action", '{"action": "sendPublic", "action": "dance", "message": "hi"}'),
+        ("action-2", '{"action": "dance", "action": "ping"}'),
+        ("action-ping-public", '{"action": "ping", "action": "sendPublic", "message": "hi"}'),
+        ("action-same", '{"action": "ping", "action": "ping"}'),
+        ("action-routes", '{"action": "setName", "action": "sendPublic", "name": "Zed"}'),
+        ("message", '{"action": "sendPublic", "message": "first", "message": "second"}'),
+        ("message-same", '{"action": "sendPublic", "message": "hi", "message": "hi"}'),
+        ("name", '{"action": "setName", "name": "Bob", "name": "Zed"}'),
+        ("id", '{"action": "ping", "id": "first", "id": "second"}'),
+        ("id-bad", '{"action": "ping", "id": "ok", "id": ""}'),
+        ("to", '{"action": "sendPrivate", "to": "Bob", "to": "Carol", "message": "psst"}'),
+        ("since", '{"action": "history", "since": 0, "since": -1}'),
         (
-            "action",
-            '{"action": "sendPublic", "action": "dance", "message": "hi"}',
-            ["ok:public", "UNKNOWN_ACTION"],
+            "client-key",
+            '{"action": "setName", "name": "Zed", "clientKey": "' + CLIENT_KEY + '", '
+            '"clientKey": "' + CLIENT_KEY + '"}',
         ),
-        ("action-2", '{"action": "dance", "action": "ping"}', ["ok:ping", "UNKNOWN_ACTION"]),
-        (
-            "message",
-            '{"action": "sendPublic", "message": "first", "message": "second"}',
-            ["ok:public"],
-        ),
-        (
-            "name",
-            '{"action": "setName", "name": "Bob", "name": "Zed"}',
-            ["ok:rename", "NAME_TAKEN"],
-        ),
-        ("id", '{"action": "ping", "id": "first", "id": "second"}', ["ok:ping"]),
-        ("id-bad", '{"action": "ping", "id": "ok", "id": ""}', ["ok:ping", "INVALID_ID"]),
-        (
-            "to",
-            '{"action": "sendPrivate", "to": "Bob", "to": "Carol", "message": "psst"}',
-            ["ok:private"],
-        ),
-        ("since", '{"action": "history", "since": 0, "since": -1}', ["ok:history", "INVALID_ID"]),
+        ("ignored-key", '{"action": "ping", "x": 1, "x": 2}'),
+        ("nested", '{"action": "ping", "extra": {"a": 1, "a": 1}}'),
+        ("nested-in-list", '{"action": "sendPublic", "message": "hi", "x": [{"k": 1, "k": 2}]}'),
+        ("deep", '{"action": "ping", "x": [[[{"y": {"z": 1, "z": 1}}]]]}'),
+        ("empty-key", '{"action": "ping", "": 1, "": 2}'),
+        ("escaped", '{"action": "ping", "\\u0061ction": "sendPublic"}'),
     ]:
         c.add(
             f"duplicate-{label}",
             cat,
-            f"duplicate {label} keys",
-            outcomes,
+            f"duplicate {label} keys: not strict JSON",
+            "INVALID_JSON",
             text=text,
-            note="the protocol does not say which of two equal keys counts",
         )
     big_int = "1" + "0" * 5000
     for label, text, outcomes in [
@@ -918,27 +1183,55 @@ def structure(c: Corpus) -> None:
             text=text,
             note="beyond double precision; JSON sets no limit" if len(outcomes) > 1 else None,
         )
-    for label, text, outcomes in [
-        ("nan-id", '{"action": "ping", "id": NaN}', ["INVALID_JSON", "INVALID_ID"]),
-        (
-            "infinity-since",
-            '{"action": "history", "since": Infinity}',
-            ["INVALID_JSON", "INVALID_ID"],
-        ),
-        ("nan-action", '{"action": NaN}', ["INVALID_JSON", "UNKNOWN_ACTION"]),
-        (
-            "nan-message",
-            '{"action": "sendPublic", "message": NaN}',
-            ["INVALID_JSON", "INVALID_MESSAGE"],
-        ),
+    for label, text in [
+        ("nan-id", '{"action": "ping", "id": NaN}'),
+        ("infinity-since", '{"action": "history", "since": Infinity}'),
+        ("nan-action", '{"action": NaN}'),
+        ("nan-message", '{"action": "sendPublic", "message": NaN}'),
+        ("nan-ignored", '{"action": "sendPublic", "message": "hi", "n": NaN}'),
+        ("minus-infinity-ignored", '{"action": "ping", "n": -Infinity}'),
+        ("infinity-in-list", '{"action": "setName", "name": "Zed", "x": [1, Infinity]}'),
+        ("nan-nested", '{"action": "history", "x": {"y": [NaN]}}'),
     ]:
         c.add(
             f"literal-{label}",
             cat,
-            f"a non-JSON literal: {label}",
-            outcomes,
+            f"a non-JSON literal: {label} (Python's json reads it; strict JSON does not)",
+            "INVALID_JSON",
             text=text,
-            note="NaN and Infinity are not JSON; Python's json accepts them",
+        )
+    # A frame that arrives on a route other than its action's: API Gateway and the
+    # function read it differently. Refused (never run outside its route's throttle);
+    # the error names the route's action (on $default the frame's, when it is one).
+    for label, frame, route, expect in [
+        ("public-on-default", _public("hi"), "$default", "INVALID_JSON"),
+        (
+            "private-on-default",
+            {"action": "sendPrivate", "to": "Bob", "message": "hi"},
+            "$default",
+            "INVALID_JSON",
+        ),
+        ("setname-on-default", _set("Zed"), "$default", "INVALID_JSON"),
+        ("ping-on-send-public", {"action": "ping"}, "sendPublic", "INVALID_JSON"),
+        ("history-on-set-name", {"action": "history"}, "setName", "INVALID_JSON"),
+        ("unknown-on-send-private", {"action": "dance"}, "sendPrivate", "INVALID_JSON"),
+        ("none-on-set-name", {"name": "Zed"}, "setName", "INVALID_JSON"),
+        ("public-on-set-name", _public("hi"), "setName", "INVALID_JSON"),
+        (
+            "private-on-send-public",
+            {"action": "sendPrivate", "to": "Bob", "message": "hi"},
+            "sendPublic",
+            "INVALID_JSON",
+        ),
+        ("bad-id-on-default", {**_public("hi"), "id": ""}, "$default", "INVALID_ID"),
+    ]:
+        c.add(
+            f"misrouted-{label}",
+            cat,
+            f"{json.dumps(frame)[:60]} on the {route} route",
+            expect,
+            frame={**frame, "id": frame.get("id", c.fresh_id())},
+            route=route,
         )
     # Keys the server sets, or that mean something elsewhere: ignored.
     c.add(
@@ -1170,6 +1463,74 @@ def check_order(c: Corpus) -> None:
         frame={"action": "sendPublic", "message": "hi", "id": "\u00e9"},
         sender="unnamed",
         note="where INVALID_ID comes in the order of checks is not written",
+    )
+    c.add(
+        "client-key-before-name",
+        cat,
+        "a join with a bad clientKey and a bad name: the clientKey is checked first",
+        "INVALID_ID",
+        frame={"action": "setName", "name": "a:b", "clientKey": "short"},
+        sender="unnamed",
+    )
+    c.add(
+        "client-key-before-taken-name",
+        cat,
+        "a join as Bob with a bad clientKey: INVALID_ID, not NAME_TAKEN",
+        "INVALID_ID",
+        frame={"action": "setName", "name": "Bob", "clientKey": "k" * 65},
+        sender="unnamed",
+    )
+    c.add(
+        "client-key-before-reserved-name",
+        cat,
+        "a join as admin with a bad clientKey",
+        "INVALID_ID",
+        frame={"action": "setName", "name": "admin", "clientKey": 5},
+        sender="unnamed",
+    )
+    c.add(
+        "since-and-client-key",
+        cat,
+        "a join with a bad since and a bad clientKey",
+        "INVALID_ID",
+        frame={"action": "setName", "name": "Zed", "since": -1, "clientKey": ""},
+        sender="unnamed",
+    )
+    c.add(
+        "too-long-before-control",
+        cat,
+        "2001 characters with an override: the length is checked first",
+        "MESSAGE_TOO_LONG",
+        frame=_public("\u202e" * 2001),
+    )
+    c.add(
+        "too-many-bytes-before-control",
+        cat,
+        "1000 emoji and a NUL (4001 bytes): the size is checked first",
+        "MESSAGE_TOO_LONG",
+        frame=_public("😀" * 1000 + "\u0000"),
+    )
+    c.add(
+        "control-before-recipient",
+        cat,
+        "sendPrivate with a NUL in the message to nobody: the message is checked first",
+        "INVALID_MESSAGE",
+        frame={"action": "sendPrivate", "to": "Nobody", "message": "a\u0000"},
+    )
+    c.add(
+        "unnamed-control",
+        cat,
+        "sendPublic with a control character before a name: the name is checked first",
+        "NAME_REQUIRED",
+        frame=_public("\u0007"),
+        sender="unnamed",
+    )
+    c.add(
+        "reserved-before-taken",
+        cat,
+        "setName ADMIN: refused as reserved (no member holds it)",
+        "INVALID_NAME",
+        frame={"action": "setName", "name": "ADMIN", "id": c.fresh_id()},
     )
     c.add(
         "not-json-with-id",
@@ -1430,18 +1791,31 @@ SANDBOX_IDS = {
     "unnamed-private",
     "not-json-with-id",
     "unnamed-join",
+    "duplicate-action-ping-public",
+    "literal-nan-ignored",
+    "message-rlo",
+    "message-1001-emoji",
+    "clientKey-15",
+    "name-reserved-system-brackets",
+    "name-taken-cyrillic-carol",
+    "to-decomposed",
+    "to-echo-rlo-name",
+    "action-echo-script-tag",
 }
 
 
 def build() -> tuple[list[Case], list[dict[str, Any]]]:
     corpus = Corpus()
-    for section in (wrong_types, limits, unicode_cases, structure, check_order, oversize):
+    sections = (wrong_types, limits, message_limits, id_limits, client_key_limits)
+    for section in (*sections, unicode_cases, structure, check_order, oversize):
         section(corpus)
     unknown = SANDBOX_IDS - {case["id"] for case in corpus.cases}
     if unknown:
         raise ValueError(f"SANDBOX_IDS names no case: {sorted(unknown)}")
     for case in corpus.cases:
         if case["id"] in SANDBOX_IDS:
+            if "route" in case:
+                raise ValueError(f"{case['id']}: the sandbox routes frames itself")
             case["sandbox"] = True
     raw_index = [{k: v for k, v in case.items() if k != "bytes"} for case in RAW_CASES]
     return corpus.cases, raw_index

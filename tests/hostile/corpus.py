@@ -29,6 +29,7 @@ class Case:
     recipient: str | None = None  # who receives an ok:private
     sandbox: bool = False  # also sent through the sandbox
     close: int | None = None  # the sandbox (API Gateway) closes the socket with this code
+    route: str | None = None  # sent on this route (None: the one API Gateway selects)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -64,6 +65,7 @@ def _case(raw: dict[str, Any]) -> Case:
         recipient=raw.get("recipient"),
         sandbox=bool(raw.get("sandbox", False)),
         close=raw.get("close"),
+        route=raw.get("route"),
     )
 
 

@@ -2,7 +2,10 @@
 
 Bob and Carol are members and stay; each frame comes from a fresh connection (so it has
 full rate-limit buckets), named `Hostile` (or the case's name) or not named at all, which
-is disconnected afterwards. Everyone's frames are collected, then the table is checked.
+is disconnected afterwards. Every connection comes from its own source address, as on
+AWS, where each client has its own: the limits per address (connections, joins, frames)
+then count one connection each, as they would for a real client, and the corpus tests the
+frames, not those limits. Everyone's frames are collected, then the table is checked.
 """
 
 from __future__ import annotations
@@ -18,8 +21,7 @@ import pytest
 import handler
 from chat.store import connection_key
 from sandbox.connections_standin import ConnectionsApi, running_connections_api
-from sandbox.routing import RouteSelector
-from tests.hostile.protocol import ROUTES, Observation
+from tests.hostile.protocol import Observation, api_gateway_route
 from tests.support.aws import TABLE, mocked_dynamodb
 from tests.support.consistency import member_names, scan, table_problems
 from tests.support.events import LambdaContext, connect_event, disconnect_event, message_event
@@ -27,7 +29,6 @@ from tests.support.frames import PlainFrames
 from tests.support.stack import create_table
 
 BYSTANDERS = ("Bob", "Carol")
-SELECTOR = RouteSelector("$request.body.action")
 
 
 @dataclass
@@ -44,6 +45,7 @@ class HandlerRoom:
         self.db = db
         self.api = PlainFrames(api)
         self._ids = itertools.count()
+        self.addresses: dict[str, str] = {}  # connection id -> its source address
         self.bystanders: dict[str, str] = {}  # name -> connection id
         self.ensure_bystanders()
 
@@ -52,17 +54,23 @@ class HandlerRoom:
         return result
 
     def new_connection(self) -> str:
-        cid = f"hostile{next(self._ids):07d}A="
-        assert self.invoke(connect_event(cid)) == {"statusCode": 200}
+        """A new connection, from an address no other connection of this room used."""
+        serial = next(self._ids)
+        cid = f"hostile{serial:07d}A="
+        self.addresses[cid] = source_address(serial)
+        assert self.invoke(connect_event(cid, source_ip=self.addresses[cid])) == {"statusCode": 200}
         return cid
 
-    def send(self, cid: str, text: str) -> dict[str, Any]:
-        """Send `text` on the route API Gateway would select for it."""
-        try:
-            route = SELECTOR.select(text, ROUTES) or "$default"
-        except RecursionError:  # sandbox/routing.py catches ValueError only (see the report)
-            route = "$default"
-        return self.invoke(message_event(cid, text, route_key=route))
+    def send(self, cid: str, text: str, route: str | None = None) -> dict[str, Any]:
+        """Send `text` on `route`, by default the one API Gateway would select for it (for a
+        frame with a key given twice, the first one: protocol.api_gateway_route)."""
+        route_key = route or api_gateway_route(text)
+        return self.invoke(
+            message_event(cid, text, route_key=route_key, source_ip=self.addresses[cid])
+        )
+
+    def disconnect(self, cid: str) -> None:
+        self.invoke(disconnect_event(cid, source_ip=self.addresses.pop(cid)))
 
     def ensure_bystanders(self) -> None:
         """(Re)join Bob and Carol if a frame managed to remove them."""
@@ -75,7 +83,16 @@ class HandlerRoom:
             self.bystanders[name] = cid
         self.api.clear()
 
-    def run(self, text: str, *, named: bool = True, sender_name: str = "Hostile") -> Result:
+    def run(
+        self,
+        text: str,
+        *,
+        named: bool = True,
+        sender_name: str = "Hostile",
+        route: str | None = None,
+    ) -> Result:
+        """Send `text` from a fresh connection (named `sender_name`, or unnamed) on `route`
+        (by default the one API Gateway selects) and collect what everyone received."""
         self.ensure_bystanders()
         cid = self.new_connection()
         if named:
@@ -83,15 +100,17 @@ class HandlerRoom:
             if not self.api.take(cid):
                 raise AssertionError(f"the sender could not join as {sender_name!r}")
         self.api.clear()
-        status = self.send(cid, text)
+        route_key = route or api_gateway_route(text)
+        status = self.send(cid, text, route_key)
         observation = Observation(
             text=text,
             sender_name=sender_name if named else None,
             sender=self.api.take(cid),
             others={name: self.api.take(other) for name, other in self.bystanders.items()},
             sender_name_after=self._name_of(cid),
+            route=route_key,
         )
-        self.invoke(disconnect_event(cid))
+        self.disconnect(cid)
         self.api.clear()
         items = scan(self.db, TABLE)
         leftovers = [
@@ -103,6 +122,13 @@ class HandlerRoom:
         item = self.db.get_item(TableName=TABLE, Key=connection_key(cid), ConsistentRead=True)
         name = item.get("Item", {}).get("name", {}).get("S")
         return str(name) if name is not None else None
+
+
+def source_address(serial: int) -> str:
+    """The `serial`th client address: 198.18.0.0/15 (RFC 2544's benchmarking range), 131,072
+    addresses before one comes back, by which time its buckets have long refilled."""
+    serial %= 2**17
+    return f"198.{18 + (serial >> 16)}.{(serial >> 8) & 0xFF}.{serial & 0xFF}"
 
 
 def json_set_name(name: str) -> str:

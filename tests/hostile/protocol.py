@@ -4,10 +4,22 @@ Two parts:
 
 - `expected_outcomes(text, ...)`: a model of the protocol that says which outcomes a frame
   may have (used for the generated frames of the property tests; the corpus states its
-  own). Where the protocol leaves a choice open (which of two duplicate keys counts, where
-  INVALID_ID comes in the order of checks, what "trimmed" means) it allows every reading.
+  own). Where the protocol leaves a choice open (where INVALID_ID comes in the order of
+  checks, what "trimmed" means, which names look alike) it allows every reading.
 - `problems(outcome, observation)`: what is wrong with what everyone received, if the
   frame had that outcome. An observation passes when one allowed outcome has no problems.
+
+Frames must be strict JSON (RFC 8259): a key given twice in any object, or NaN, Infinity
+or -Infinity anywhere, is INVALID_JSON, whichever reading a parser would take. API
+Gateway picks the route from `action` with a parser of its own; for a frame with two
+`action` keys it may take either (`routes`). The function runs an action only on its own
+route: a routed action (setName, sendPublic, sendPrivate) that arrives on `$default`, or a
+frame whose action is not its route's, is INVALID_JSON too.
+
+Error frames name the route's action (on `$default`, the body's action when it is one of
+the protocol's, else null) and never repeat what the client made up: no error message
+contains a string the frame sent (longer than 3 characters), except the member name a
+NAME_TAKEN names.
 
 Outcomes are error codes, or `ok:<kind>`:
 
@@ -51,9 +63,34 @@ OK_KINDS = frozenset({"public", "private", "rename", "join", "same-name", "ping"
 ACTIONS = ("setName", "sendPublic", "sendPrivate", "ping", "history")
 # The API's routes (infra/websocket_api.py): API Gateway picks one from `action`.
 ROUTES = frozenset({"$connect", "$disconnect", "$default", "setName", "sendPublic", "sendPrivate"})
+# Actions with a route of their own; $default serves ping, history and unknown actions.
+ROUTED_ACTIONS = frozenset({"setName", "sendPublic", "sendPrivate"})
 NAME_MAX = 32
 MESSAGE_MAX = 2000
+MESSAGE_MAX_BYTES = 4000  # UTF-8, after trimming
 ID_MAX = 64
+CLIENT_KEY_MIN = 16
+CLIENT_KEY_MAX = 64
+CLIENT_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+# One history reply (a join's, or a `history` request's): at most this many messages and
+# this many bytes of them (each as compact UTF-8 JSON), the newest ones.
+HISTORY_MAX_MESSAGES = 100
+HISTORY_MAX_BYTES = 65536
+# Refused in messages: bidi embeddings, overrides (U+202A-U+202E) and isolates
+# (U+2066-U+2069). The marks U+200E, U+200F and U+061C are allowed.
+BIDI_CONTROLS = frozenset(chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+# Names nobody may take, nor their look-alikes (the default `reservedNames`).
+RESERVED_NAMES = ("admin", "administrator", "system", "server", "moderator")
+# Text an error message may hold whatever the frame said: the actions as the server lists
+# them, the field names, the limits, the words of its fixed messages that tests also send
+# as values, and INVALID_JSON's example frame. A sent string found only inside this is not
+# an echo.
+FIXED_TEXT = (
+    "Valid actions: setName, sendPublic, sendPrivate, ping, history. "
+    "Fields: action name message to id since clientKey. Nobody with that name (to). "
+    '{"action": "setName", "name": "Alice"} Limits: 1-32, 1-64, 16-64, 2000, 4000.'
+)
+ECHO_MIN = 4  # a sent string this long must not appear in an error message
 # JavaScript's String.prototype.trim: WhiteSpace and LineTerminator code points.
 JS_SPACE = frozenset(
     "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
@@ -92,11 +129,13 @@ def has_surrogate(text: str) -> bool:
 
 
 def readings(text: str) -> list[Any]:
-    """The frame as a JSON value, for each reading of duplicate keys (last wins, first wins).
+    """The frame as a lenient parser reads it, for each reading of duplicate keys (last
+    wins, first wins), NaN and Infinity accepted: what API Gateway's route selection, or a
+    parser that is not strict, might make of it.
 
-    Empty when it is not JSON for Python's json (which the server uses). A value is a
-    dict for an object. Integers longer than Python's digit limit are read anyway (with
-    their magnitude, not their digits): JSON sets no limit.
+    Empty when it is not JSON even for Python's json. A value is a dict for an object.
+    Integers longer than Python's digit limit are read anyway (with their magnitude, not
+    their digits): JSON sets no limit.
     """
 
     def first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -122,29 +161,102 @@ def _parse_int(digits: str) -> int:
     return int(digits[:4000]) * 10 ** (len(digits) - 4000)
 
 
-def strict_json(text: str) -> bool:
-    """Is `text` JSON that any parser reads (no NaN/Infinity, no integers past 4300 digits)?"""
+class _NotStrictError(ValueError):
+    pass
 
-    def refuse(literal: str) -> Any:
-        raise ValueError(literal)
 
+def _each_key_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    body = dict(pairs)
+    if len(body) != len(pairs):
+        raise _NotStrictError("a key given twice")
+    return body
+
+
+def _refuse_constant(literal: str) -> Any:
+    raise _NotStrictError(literal)
+
+
+_NOT_STRICT: Any = object()
+
+
+def strict_value(text: str, *, digit_limit: bool = False) -> Any:
+    """The frame as strict JSON (each key once in every object, no NaN or Infinity), or
+    `_NOT_STRICT`. With `digit_limit`, also refused when an integer is longer than Python's
+    parser reads (4300 digits), as the server's parser does; JSON itself sets no limit."""
     try:
-        json.loads(text, parse_constant=refuse)
+        return json.loads(
+            text,
+            object_pairs_hook=_each_key_once,
+            parse_constant=_refuse_constant,
+            parse_int=None if digit_limit else _parse_int,
+        )
     except (ValueError, RecursionError):
-        return False
-    return True
+        return _NOT_STRICT
+
+
+def is_strict(text: str) -> bool:
+    """Is `text` strict JSON (RFC 8259: each key once, no NaN/Infinity)?"""
+    return strict_value(text) is not _NOT_STRICT
+
+
+def server_body(text: str) -> dict[str, Any] | None:
+    """The frame's object as the server reads it: strict JSON, integers within Python's
+    digit limit (None when it cannot read one)."""
+    value = strict_value(text, digit_limit=True)
+    return value if isinstance(value, dict) else None
+
+
+def routes(text: str) -> set[str]:
+    """Every route API Gateway might select for `text` (`$request.body.action`): the
+    action of either reading of duplicate keys when it has a route, else `$default`. With
+    NaN or Infinity in the frame its parser may also fail, which selects `$default`."""
+    out = set()
+    for value in readings(text):
+        action = value.get("action") if isinstance(value, dict) else None
+        out.add(action if isinstance(action, str) and action in ROUTED_ACTIONS else "$default")
+    if not out or not is_strict(text):
+        out.add("$default")
+    return out
+
+
+def api_gateway_route(text: str) -> str:
+    """One route API Gateway may select for `text`: for a key given twice, the first one
+    (Python's json, and so the sandbox's route selection, takes the last: between the two
+    harnesses both readings are sent)."""
+    bodies = [b for b in readings(text) if isinstance(b, dict)]
+    if not bodies:
+        return "$default"
+    first = bodies[-1]  # readings(): last wins, then first wins when it differs
+    action = first.get("action")
+    return action if isinstance(action, str) and action in ROUTED_ACTIONS else "$default"
 
 
 def frame_ids(text: str) -> set[str | None]:
-    """The id the error or acknowledgement must carry: the frame's valid id, else None."""
-    ids: set[str | None] = set()
-    for body in readings(text):
-        if isinstance(body, dict):
-            candidate = body.get("id")
-            ids.add(candidate if valid_id(candidate) else None)
-        else:
-            ids.add(None)
-    return ids or {None}
+    """The id the error or acknowledgement must carry: the frame's valid id, else None
+    (also when the server cannot read the frame)."""
+    body = server_body(text)
+    candidate = body.get("id") if body is not None else None
+    return {candidate if valid_id(candidate) else None}
+
+
+def valid_client_key(value: object) -> bool:
+    """setName's `clientKey`: absent or null, or 16-64 of A-Z a-z 0-9 _ -."""
+    return value is None or (
+        isinstance(value, str)
+        and CLIENT_KEY_MIN <= len(value) <= CLIENT_KEY_MAX
+        and set(value) <= CLIENT_KEY_CHARS
+    )
+
+
+def message_problem(text: str) -> str | None:
+    """What is wrong with a trimmed message, in the server's order of checks, or None."""
+    if not text:
+        return "INVALID_MESSAGE"
+    if len(text) > MESSAGE_MAX or len(text.encode("utf-8")) > MESSAGE_MAX_BYTES:
+        return "MESSAGE_TOO_LONG"
+    if any((ch != "\n" and unicodedata.category(ch) == "Cc") or ch in BIDI_CONTROLS for ch in text):
+        return "INVALID_MESSAGE"
+    return None
 
 
 # --- the model ------------------------------------------------------------------------
@@ -158,21 +270,27 @@ class Room:
     members: tuple[str, ...] = ("Bob", "Carol")
 
 
-def expected_outcomes(text: str, room: Room) -> set[str]:
-    """Every outcome the protocol allows for `text` from the sender in `room`."""
-    bodies = readings(text)
-    if not bodies or not all(isinstance(b, dict) for b in bodies):
+def expected_outcomes(text: str, room: Room, route: str | None = None) -> set[str]:
+    """Every outcome the protocol allows for `text` from the sender in `room`, sent on
+    `route` (by default the route API Gateway selects for it)."""
+    body = strict_value(text)
+    if not isinstance(body, dict):  # not strict JSON, or not an object
         return {"INVALID_JSON"}
-    allowed: set[str] = set()
-    for body in bodies:
-        allowed |= _outcomes_of(body, room)
-    if not strict_json(text):  # NaN, Infinity, or more digits than Python reads: either
+    allowed = _outcomes_of(body, room, route or api_gateway_route(text))
+    if server_body(text) is None:  # an integer longer than Python reads: JSON allows it
         allowed.add("INVALID_JSON")
     return allowed
 
 
-def _outcomes_of(body: dict[str, Any], room: Room) -> set[str]:
+def _outcomes_of(body: dict[str, Any], room: Room, route: str) -> set[str]:
     action = body.get("action")
+    if route not in ("$default", action) or (
+        route == "$default" and isinstance(action, str) and action in ROUTED_ACTIONS
+    ):
+        # The route and the body disagree: another parser read another action.
+        # The `id` is read first (null is no id).
+        bad_id = body.get("id") is not None and not valid_id(body["id"])
+        return {"INVALID_ID"} if bad_id else {"INVALID_JSON"}
     if not isinstance(action, str) or action not in ACTIONS:
         rest = {"UNKNOWN_ACTION"}
     elif action == "setName":
@@ -196,6 +314,9 @@ def _outcomes_of(body: dict[str, Any], room: Room) -> set[str]:
             rest = rest | {"INVALID_ID"}
         elif verdict is False:
             bad = True
+    if action == "setName" and not valid_client_key(body.get("clientKey")):
+        # Checked after `id` and `since`, before the name: INVALID_ID whatever else is wrong.
+        return {"INVALID_ID"}
     if not bad:
         return rest
     # Where INVALID_ID comes among the other checks is not written: any error that
@@ -216,21 +337,38 @@ def _set_name(body: dict[str, Any], room: Room) -> set[str]:
     if name == room.sender_name:
         return {"ok:same-name"}
     if name.isascii() and name.isalpha():
+        if name.casefold() in RESERVED_NAMES:
+            return {"INVALID_NAME"}
+        # A look-alike of a reserved name is refused; the rough keys may see one too many.
+        reserved = {"INVALID_NAME"} if _ascii_keys(name) & _reserved_keys() else set()
         if any(name.casefold() == m.casefold() for m in room.members):
-            return {"NAME_TAKEN"}
-        if any(_ascii_skeleton(name) == _ascii_skeleton(m) for m in room.members):
-            return {"NAME_TAKEN", success}
-        return {success}
-    # Scripts, invisible characters and confusables need Unicode's tables: any of these.
+            return reserved | {"NAME_TAKEN"}
+        if any(_ascii_keys(name) & _ascii_keys(m) for m in room.members):
+            return reserved | {"NAME_TAKEN", success}
+        return reserved | {success}
+    # Scripts, invisible characters, marks and confusables need Unicode's tables: any.
     return {"INVALID_NAME", "NAME_TAKEN", success}
 
 
-def _ascii_skeleton(name: str) -> str:
-    """A rough UTS #39 skeleton for ASCII letters (rn/m, vv/w, cl/d, I/l), case folded."""
-    out = name.replace("I", "l").casefold()
-    for many, one in (("rn", "m"), ("vv", "w"), ("cl", "d")):
-        out = out.replace(many, one)
-    return out
+def _ascii_keys(name: str) -> set[str]:
+    """Rough UTS #39 keys of ASCII letters (rn/m, vv/w, cl/d, I/l) in both orders of case
+    folding and skeleton, as names occupy both (`ALICE` and `aIice` clash with `alice`):
+    every pair of names whose real keys meet has rough keys that meet."""
+
+    def merged(text: str) -> str:
+        for many, one in (("rn", "m"), ("vv", "w"), ("cl", "d")):
+            text = text.replace(many, one)
+        return text
+
+    return {merged(name.casefold()), merged(name.replace("I", "l").casefold())}
+
+
+def _reserved_keys() -> set[str]:
+    keys: set[str] = set()
+    for name in RESERVED_NAMES:
+        for variant in (name, name.upper(), name.title()):
+            keys |= _ascii_keys(variant)
+    return keys
 
 
 def _send(body: dict[str, Any], room: Room, *, private: bool) -> set[str]:
@@ -241,10 +379,9 @@ def _send(body: dict[str, Any], room: Room, *, private: bool) -> set[str]:
         return {"INVALID_MESSAGE"}
     outcomes: set[str] = set()
     for text in trims(message):
-        if not text:
-            outcomes.add("INVALID_MESSAGE")
-        elif len(text) > MESSAGE_MAX:
-            outcomes.add("MESSAGE_TOO_LONG")
+        problem = message_problem(text)
+        if problem is not None:
+            outcomes.add(problem)
         elif not private:
             outcomes.add("ok:public")
         else:
@@ -262,11 +399,7 @@ def _recipient(raw: object, room: Room) -> set[str]:
     folded = unicodedata.normalize("NFKC", to).casefold()
     if any(folded == unicodedata.normalize("NFKC", n).casefold() for n in names):
         return {"ok:private"}
-    if (
-        to.isascii()
-        and to.isalpha()
-        and all(_ascii_skeleton(to) != _ascii_skeleton(n) for n in names)
-    ):
+    if to.isascii() and to.isalpha() and all(not _ascii_keys(to) & _ascii_keys(n) for n in names):
         return {"UNKNOWN_RECIPIENT"}
     return {"UNKNOWN_RECIPIENT", "ok:private"}
 
@@ -285,6 +418,7 @@ class Observation:
     sender_name_after: str | None = None  # the name the table holds afterwards
     shown: str | None = None  # the expected name after a rename/join, when known
     recipient: str | None = None  # the expected recipient of a private message
+    route: str | None = None  # the route it was sent on (None: whichever API Gateway picks)
     notes: list[str] = field(default_factory=list)
 
 
@@ -347,18 +481,12 @@ def _error(code: str, obs: Observation) -> list[str]:
         found.append(f"code {error.get('code')!r}, expected {code}")
     if not isinstance(error.get("message"), str) or not error["message"]:
         found.append("the error has no message")
-    bodies = _bodies(obs) if code != "INVALID_JSON" else []  # unreadable: no action
-    # The action is echoed when it is text that can be sent back (no lone surrogates),
-    # cut to 64 characters; otherwise it is null (protocol.md: "could not be read").
-    actions = {
-        b["action"][:64]
-        if isinstance(b.get("action"), str) and not has_surrogate(b["action"])
-        else None
-        for b in bodies
-    }
-    if error.get("action") not in (actions or {None}):
+    else:
+        found += _echoes(error["message"], code, obs)
+    actions = _error_actions(obs)
+    if error.get("action") not in actions:
         found.append(f"action {str(error.get('action'))[:60]!r}, expected one of {actions}")
-    ids = frame_ids(obs.text) if code != "INVALID_JSON" else {None}
+    ids = frame_ids(obs.text)
     if error.get("id") not in ids:
         found.append(f"id {error.get('id')!r}, expected {ids}")
     if ("id" in error) != (error.get("id") is not None):
@@ -369,6 +497,49 @@ def _error(code: str, obs: Observation) -> list[str]:
     if set(error) - allowed_keys:
         found.append(f"unexpected keys {sorted(set(error) - allowed_keys)}")
     return found
+
+
+def _error_actions(obs: Observation) -> set[str | None]:
+    """What an error's `action` may be: the route's action; on `$default` the body's action
+    when the server read the frame and it is one of the protocol's, else null."""
+    out: set[str | None] = set()
+    for route in {obs.route} if obs.route else routes(obs.text):
+        if route != "$default":
+            out.add(route)
+            continue
+        body = server_body(obs.text)
+        action = body.get("action") if body is not None else None
+        out.add(action if isinstance(action, str) and action in ACTIONS else None)
+    return out
+
+
+def _strings(value: Any) -> Iterable[str]:
+    """Every string value in a JSON value (not the keys)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+
+
+def _echoes(message: str, code: str, obs: Observation) -> list[str]:
+    """The sent strings (of ECHO_MIN characters or more) that the error message repeats.
+
+    A NAME_TAKEN names the member who holds the name (its name passed the checks when it
+    joined): a member's name is taken out of the message first.
+    """
+    if code == "NAME_TAKEN":
+        for member in [*obs.others, *([obs.sender_name] if obs.sender_name else [])]:
+            message = message.replace(f'"{member}"', '""')
+    sent = {value for reading in readings(obs.text) for value in _strings(reading)}
+    return [
+        f"the error message repeats the sent text {value[:40]!r}"
+        for value in sorted(sent)
+        if len(value) >= ECHO_MIN and value in message and value not in FIXED_TEXT
+    ]
 
 
 def _message_fields(frame: Frame, kind: str, sender: str, texts: set[str]) -> list[str]:
@@ -573,6 +744,7 @@ def _join(obs: Observation) -> list[str]:
             notice_at = obs.sender.index(plain[1])
             if any(not members_at < i < notice_at for i in history):
                 found.append("history frames outside member list ... join notice")
+            found += history_bound_problems([obs.sender[i] for i in history])
         acks = [f for f in obs.sender if "ack" in f]
         found += _ack_ok(acks, "setName", obs, name=new)
         if obs.sender_name_after not in (None, new):
@@ -595,6 +767,25 @@ def _quiet_with_ack(action: str) -> Check:
         return found
 
     return check
+
+
+def _wire(value: Any) -> bytes:
+    """A frame (or a message in it) as the server sends it: compact UTF-8 JSON, without
+    `\\u` escapes for characters that need none."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def history_bound_problems(frames: list[Frame]) -> list[str]:
+    """One history reply (its frames): at most HISTORY_MAX_MESSAGES messages and
+    HISTORY_MAX_BYTES bytes of them, each counted as compact UTF-8 JSON."""
+    items = [item for f in frames if isinstance(f.get("history"), list) for item in f["history"]]
+    size = sum(len(_wire(item)) for item in items)
+    found = []
+    if len(items) > HISTORY_MAX_MESSAGES:
+        found.append(f"a history reply of {len(items)} messages (at most {HISTORY_MAX_MESSAGES})")
+    if size > HISTORY_MAX_BYTES:
+        found.append(f"a history reply of {size} bytes of messages (at most {HISTORY_MAX_BYTES})")
+    return found
 
 
 def _history(obs: Observation) -> list[str]:
@@ -621,8 +812,9 @@ def _history(obs: Observation) -> list[str]:
                 found.append(f"a history item is not a public message: {_short([item])}")
                 continue
             seqs.append(item.get("seq"))
-        if len(json.dumps(frame).encode()) > 32 * 1024:
+        if len(_wire(frame)) > 32 * 1024:  # one API Gateway frame (and billing unit)
             found.append("a history frame is over 32 KB")
+    found += history_bound_problems(obs.sender)
     if any(not isinstance(s, int) or s <= floor for s in seqs):
         found.append(f"history items with seq <= since ({floor})")
     if seqs != sorted(seqs, key=lambda s: s if isinstance(s, int) else 0):

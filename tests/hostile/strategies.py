@@ -1,10 +1,11 @@
 """Hypothesis strategies for client frames, built from the grammar in docs/protocol.md.
 
-A frame is an object with an `action` and any of `name`, `message`, `to`, `id`, `since`
-and unknown keys; each field is drawn from its valid values, its edges (the length limits
-and one past them), hostile Unicode, and every other JSON type. The serialized frame is
-then sent as is, or mutated as text (truncated, a character spliced in, a key doubled,
-wrapped in an array, a BOM in front, NaN for a value).
+A frame is an object with an `action` and any of `name`, `message`, `to`, `id`, `since`,
+`clientKey` and unknown keys; each field is drawn from its valid values, its edges (the
+length and byte limits and one past them), hostile Unicode, and every other JSON type.
+The serialized frame is then sent as is, or mutated as text (truncated, a character
+spliced in, a key doubled at the top or deeper, wrapped in an array, a BOM in front, NaN
+or Infinity for a value).
 """
 
 from __future__ import annotations
@@ -14,13 +15,27 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tests.hostile.protocol import ACTIONS, ID_MAX, MESSAGE_MAX, NAME_MAX
+from tests.hostile.protocol import (
+    ACTIONS,
+    CLIENT_KEY_MAX,
+    CLIENT_KEY_MIN,
+    ID_MAX,
+    MESSAGE_MAX,
+    NAME_MAX,
+    RESERVED_NAMES,
+)
 
 # Characters that break naive code: controls, surrogates, invisible and direction marks,
 # non-characters, the last code point, combining marks, confusables, quotes.
 HOSTILE_CHARS = [
     "\u0000",
     "\u0007",
+    "\r",
+    "\u009b",
+    "\u061c",
+    "\u200f",
+    "\u202a",
+    "\u2069",
     "\u001b",
     "\u007f",
     "\u0085",
@@ -106,6 +121,8 @@ actions = (
 names = (
     st.sampled_from(["Zed", "Zoë", "Zoe\u0308", "李雷", "Дмитрий", "O'Brien", "Hyp", "Mika-みか"])
     | st.sampled_from(["Bob", "bob", "BOB", "CaroI", "\uff22\uff4f\uff42", "B0b", "Carol "])
+    | st.sampled_from([*RESERVED_NAMES, "ADMIN", "Server.", "adrnin", "sysadmin", "B\u014db"])
+    | st.sampled_from(["\u0299\u1d0f\u0299", "C\u00e4rol", "\u0421\u0430\u0433\u043e\u04cf"])
     | st.from_regex(r"[A-Za-z]{1,32}", fullmatch=True)
     | _repeat("Zé雷😀", [NAME_MAX - 1, NAME_MAX, NAME_MAX + 1])
     | hostile_text
@@ -114,12 +131,14 @@ names = (
 messages = (
     st.text(max_size=40)
     | _repeat("m😀 \n", [MESSAGE_MAX - 1, MESSAGE_MAX, MESSAGE_MAX + 1])
+    | _repeat("é€😀\u0000", [1000, 1001, 1333, 1334, MESSAGE_MAX])
     | st.builds(lambda pad: pad + "m" * MESSAGE_MAX + pad, st.sampled_from([" ", "\n", "\u3000"]))
     | hostile_text
     | not_strings
 )
 recipients = (
     st.sampled_from(["Bob", " bob ", "CAROL", "\uff22\uff2f\uff22", "Nobody", "Hyp", ""])
+    | st.sampled_from(["Carol\u0301", "\u0299\u1d0f\u0299", "Bob has left the chat. Eve"])
     | _repeat("B", [NAME_MAX, NAME_MAX + 1, 5000])
     | hostile_text
     | not_strings
@@ -138,6 +157,13 @@ sinces = (
     | st.sampled_from([True, False, "5", None, 2**53, 2**64])
     | not_strings
 )
+client_keys = (
+    st.from_regex(r"[A-Za-z0-9_-]{16,64}", fullmatch=True)
+    | _repeat("k_-", [CLIENT_KEY_MIN - 1, CLIENT_KEY_MIN, CLIENT_KEY_MAX, CLIENT_KEY_MAX + 1])
+    | st.sampled_from(["", " " + "k" * 16, "k" * 16 + "=", "\u00e9" * 16, None])
+    | hostile_text
+    | not_strings
+)
 extra_keys = st.dictionaries(
     st.sampled_from(["from", "seq", "messageId", "ts", "__proto__", "", "x"]) | st.text(max_size=5),
     json_values,
@@ -152,9 +178,16 @@ def frame_objects(draw: st.DrawFn) -> dict[str, Any]:
     frame: dict[str, Any] = {}
     if draw(st.integers(0, 9)) > 0:
         frame["action"] = action
-    fields = {"name": names, "message": messages, "to": recipients, "id": ids, "since": sinces}
+    fields = {
+        "name": names,
+        "message": messages,
+        "to": recipients,
+        "id": ids,
+        "since": sinces,
+        "clientKey": client_keys,
+    }
     wanted = {
-        "setName": ["name", "since"],
+        "setName": ["name", "since", "clientKey"],
         "sendPublic": ["message"],
         "sendPrivate": ["to", "message"],
         "history": ["since"],
@@ -175,7 +208,8 @@ def frame_texts(draw: st.DrawFn) -> str:
     mutation = draw(
         st.sampled_from(
             ["none"] * 6
-            + ["truncate", "splice", "duplicate-key", "wrap", "bom", "nan", "garbage", "random"]
+            + ["truncate", "splice", "duplicate-key", "duplicate-nested", "wrap", "bom", "nan"]
+            + ["garbage", "random"]
         )
     )
     if mutation == "truncate":
@@ -189,6 +223,9 @@ def frame_texts(draw: st.DrawFn) -> str:
         key = draw(st.sampled_from(["action", "name", "message", "to", "id", "since"]))
         value = json.dumps(draw(json_values | st.sampled_from(ACTIONS)))
         return '{"' + key + '": ' + value + ", " + text[1:]
+    if mutation == "duplicate-nested" and text.startswith("{") and len(text) > 2:
+        value = json.dumps(draw(json_values))
+        return '{"x": [{"k": ' + value + ', "k": ' + value + "}], " + text[1:]
     if mutation == "wrap":
         return "[" + text + "]"
     if mutation == "bom":

@@ -43,7 +43,7 @@ def test_every_expectation_is_a_protocol_outcome():
 
 def test_every_field_meets_every_wrong_type():
     ids = {case.id for case in load_cases()}
-    for field in ("action", "name", "message", "to", "id", "since"):
+    for field in ("action", "name", "message", "to", "id", "since", "clientKey"):
         for label in ("true", "false", "int", "float", "empty-list", "object"):
             if (field, label) != ("since", "int"):  # an integer is what since wants
                 assert f"{field}-{label}" in ids
@@ -54,7 +54,7 @@ def test_the_model_allows_what_the_corpus_expects():
     disagreements = []
     for case in load_cases():
         room = Room(sender_name=case.sender_name if case.named else None)
-        allowed = expected_outcomes(case.text, room)
+        allowed = expected_outcomes(case.text, room, case.route)
         if not set(case.expect) <= allowed:
             disagreements.append(f"{case.id}: corpus {list(case.expect)}, model {sorted(allowed)}")
     assert not disagreements, "\n".join(disagreements)

@@ -25,7 +25,7 @@ def room() -> Iterator[HandlerRoom]:
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_hostile_frame_gets_its_specified_outcome(room: HandlerRoom, case: Case) -> None:
-    result = room.run(case.text, named=case.named, sender_name=case.sender_name)
+    result = room.run(case.text, named=case.named, sender_name=case.sender_name, route=case.route)
     assert result.status == {"statusCode": 200}
     observation = result.observation
     observation.shown = case.shown

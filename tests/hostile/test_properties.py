@@ -49,7 +49,7 @@ def room() -> Iterator[HandlerRoom]:
 
 
 def sender_name() -> str:
-    """A name no other example used: v1.1 de-duplicates ids per name, and examples repeat ids."""
+    """A name no other example used, so that no join clashes with an earlier example's."""
     n = next(_serial)
     letters = ""
     while True:

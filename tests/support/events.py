@@ -17,24 +17,40 @@ def _fixture(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / f"{name}.json").read_text())
 
 
-def _event(name: str, connection_id: str, **context: Any) -> dict[str, Any]:
+def _event(
+    name: str, connection_id: str, source_ip: str | None = None, **context: Any
+) -> dict[str, Any]:
+    """The fixture `name` for this connection; `source_ip` replaces the fixture's client
+    address (203.0.113.7) where API Gateway reports it: `identity.sourceIp`, and on
+    $connect the X-Forwarded-For header."""
     event = copy.deepcopy(_fixture(name))
     now = int(time.time() * 1000)
-    event["requestContext"].update(
-        connectionId=connection_id, connectedAt=now, requestTimeEpoch=now, **context
-    )
+    request = event["requestContext"]
+    request.update(connectionId=connection_id, connectedAt=now, requestTimeEpoch=now, **context)
+    if source_ip is not None:
+        request.setdefault("identity", {})["sourceIp"] = source_ip
+        if (event.get("headers") or {}).get("X-Forwarded-For"):  # empty on $disconnect
+            event["headers"]["X-Forwarded-For"] = source_ip
+            event["multiValueHeaders"]["X-Forwarded-For"] = [source_ip]
     return event
 
 
-def connect_event(connection_id: str) -> dict[str, Any]:
-    return _event("connect", connection_id)
+def connect_event(connection_id: str, *, source_ip: str | None = None) -> dict[str, Any]:
+    """A $connect event; from `source_ip` when given, else from the fixture's address."""
+    return _event("connect", connection_id, source_ip)
 
 
-def disconnect_event(connection_id: str) -> dict[str, Any]:
-    return _event("disconnect", connection_id)
+def disconnect_event(connection_id: str, *, source_ip: str | None = None) -> dict[str, Any]:
+    return _event("disconnect", connection_id, source_ip)
 
 
-def message_event(connection_id: str, body: Any, route_key: str | None = None) -> dict[str, Any]:
+def message_event(
+    connection_id: str,
+    body: Any,
+    route_key: str | None = None,
+    *,
+    source_ip: str | None = None,
+) -> dict[str, Any]:
     """A MESSAGE event; `body` is sent as-is if it is a str, else as JSON.
 
     The route key is what API Gateway would select with `$request.body.action`
@@ -49,7 +65,7 @@ def message_event(connection_id: str, body: Any, route_key: str | None = None) -
         action = parsed.get("action") if isinstance(parsed, dict) else None
         routes = {"setName", "sendPublic", "sendPrivate"}
         route_key = action if isinstance(action, str) and action in routes else "$default"
-    event = _event("message", connection_id, routeKey=route_key)
+    event = _event("message", connection_id, source_ip, routeKey=route_key)
     event["body"] = raw
     return event
 
