@@ -40,7 +40,7 @@ The timeouts, with the stack's default chat function timeout T = 20 s:
     chat function deadline   T - 1 s (the margin for the acknowledgement)      = 19 s
     worker timeout           W = T - 3 s, at least 3 s (infra/config.py)       = 17 s
     worker deadline          W - 1 s                                           = 16 s
-    Invoke read timeout      R = W + 1 s (WORKER_READ_MARGIN_S in handler.py)  = 18 s
+    Invoke read timeout      R = W + 1 s (WORKER_READ_MARGIN_S in wiring.py)   = 18 s
     Invoke connect timeout   3 s (a connection never made: the shard is posted here)
 
 R < T - 1: a worker invoked at once that runs into its own timeout is answered (Lambda's
@@ -416,7 +416,7 @@ class LambdaShardInvoker:
 
     `client` is a boto3 `lambda` client made with retries off (a retried invocation that
     had already run would post twice; ShardedNotifier retries a throttled one itself) and a
-    read timeout just above the worker's own timeout (handler.py, WORKER_READ_MARGIN_S).
+    read timeout just above the worker's own timeout (wiring.py, WORKER_READ_MARGIN_S).
     """
 
     # Errors that mean Lambda did not run the function (Invoke API reference).
