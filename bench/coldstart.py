@@ -14,7 +14,6 @@ import sys
 import zipfile
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from bench.measure import summary
 
@@ -158,10 +157,3 @@ def asset_sizes() -> dict[str, int]:
         "lambda_src_zip_bytes": _zipped_size(ours),
         "aiohttp_bundle_zip_bytes": _zipped_size(bundle) if bundle else 0,
     }
-
-
-def describe_imports(times: dict[str, Any]) -> list[list[str]]:
-    return [
-        [label, f"{v['median'] * 1000:.0f}", f"{v['min'] * 1000:.0f}-{v['max'] * 1000:.0f}"]
-        for label, v in times.items()
-    ]

@@ -1197,7 +1197,7 @@ def _section_integration(results: dict[str, Any], images: dict[str, str], out: l
     add("## How the chat uses the engine\n")
     add(
         "The engine is the functions' default (`fanoutEngine=socket`; `boto3` switches back "
-        "to boto3's client on a thread pool). `lambda_src/handler.py` builds it once per "
+        "to boto3's client on a thread pool). `lambda_src/chat/wiring.py` builds it once per "
         "execution environment with the function's own credentials (refreshed), "
         "`fanoutConcurrency` posts in flight (default 32, about what a 256 MB function's "
         "seventh of a vCPU keeps busy), 3 attempts per post, and the chat's metrics. Each "

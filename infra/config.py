@@ -188,7 +188,7 @@ SIGN_IN_TOKEN_SOURCES = {
 # --- the fan-out's clock (lambda_src/chat/sharding.py's docstring has the arithmetic) -----
 # The fan-out worker's timeout is the chat function's minus this, and at least
 # MIN_WORKER_TIMEOUT_SECONDS. The chat function reads a worker's answer for the worker's
-# timeout plus WORKER_READ_MARGIN_SECONDS (lambda_src/handler.py, WORKER_READ_MARGIN_S), so
+# timeout plus WORKER_READ_MARGIN_SECONDS (lambda_src/chat/wiring.py, WORKER_READ_MARGIN_S), so
 # a worker invoked at once that runs into its own timeout is answered while the chat
 # function still has 1 s before its deadline. The rest of the 3 s is for the chat
 # function's own work around the posts: reading the room, the Invoke round trip and a

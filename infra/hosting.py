@@ -1,37 +1,8 @@
 """The hosted web client: web/ in a private S3 bucket, served by CloudFront over HTTPS only.
 
-A nested stack of ChatStack (construct id `Web`, context `hostWebClient`), so that the
-chat's own template stays what the sandbox runs and the tests pin (one function, one
-table, one API), while the page is deployed, updated and deleted with the chat:
-
-- `Bucket`: private (all public access blocked, TLS 1.2+ only, S3-managed encryption,
-  bucket owner enforced: no ACLs, no versioning). Only the distribution reads it, through
-  origin access control (OAC, SigV4), and only the deployment writes it. Retained when
-  the stack is deleted, with the `Logs` bucket, unless `autoDeleteBuckets` is true: then
-  each follows its removal policy (`removalPolicy`, `logRemovalPolicy`), and one that is
-  destroyed is emptied first by aws-cdk-lib's auto-delete custom resource (a Lambda
-  function whose powers docs/security.md records; `_review_auto_delete`).
-- `Distribution`: HTTPS only (HTTP is redirected), `index.html` at `/`, and on every
-  answer the response headers policy `Headers`: a strict Content-Security-Policy whose
-  `connect-src` is the page's own origin (for `GET /get-ws-endpoint`) and this API's stage
-  URL, nothing else (with `signIn`: also the issuer, for its discovery document, and the
-  origin of its token endpoint, `signInDomain`); HSTS; `nosniff`;
-  `Referrer-Policy: no-referrer`; `X-Frame-Options: DENY`.
-- `Deploy*`: the files of web/ that the browser loads (WEB_EXCLUDE leaves out the Node.js
-  tests, the README and package.json), one BucketDeployment per content type so that every
-  object gets its exact Content-Type, plus `get-ws-endpoint`, `{"endpoint": "<stage URL>"}`
-  as application/json (with `signIn`, also how the page signs in: `endpoint_document`): the
-  path the sandbox answers, so the same client files find their endpoint locally and
-  deployed. Every object is `Cache-Control: no-cache`: browsers
-  revalidate with the ETag and CloudFront keeps it for the cache policy's minimum TTL (1 s),
-  so a deploy shows within seconds without an invalidation, which would need
-  `cloudfront:CreateInvalidation` on `*`.
-- `Logs`: CloudFront's standard logs (prefix `cloudfront/`) and the bucket's S3 server
-  access logs (prefix `s3/`), expired after `logRetentionDays`.
-
-The distribution depends on the API (the stage URL in its CSP), never on the chat
-function; the function's Origin allow-list takes the distribution's domain. So the
-dependencies run function → web stack → API, without a cycle.
+A nested stack of ChatStack (construct id `Web`, context `hostWebClient`): `Bucket`,
+`Distribution` (with the `Headers` policy), `Deploy*` and `Logs`. What each does and why:
+docs/operations.md, "Hosted web client"; its checks: docs/security.md.
 """
 
 from __future__ import annotations

@@ -7,10 +7,9 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from sandbox.template import StackSpec
+from sandbox.stack_model import StackSpec
 
 log = logging.getLogger("sandbox")
 

@@ -1,8 +1,23 @@
-"""Domain errors of the chat and the codes the client sees."""
+"""Domain errors of the chat and the codes the client sees.
+
+The errors a store raises live in `chat.ports` (the adapters raise them without importing
+the rules); they are re-exported here for the rules.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+from chat.ports import ConcurrentUpdateError, NameOwnedError, NameTakenError, RoomFullError
+
+__all__ = [
+    "ChatError",
+    "ConcurrentUpdateError",
+    "ErrorCode",
+    "NameOwnedError",
+    "NameTakenError",
+    "RoomFullError",
+]
 
 
 class ErrorCode(StrEnum):
@@ -31,25 +46,3 @@ class ChatError(Exception):
         self.code = code
         self.message = message
         self.retry_after_ms = retry_after_ms
-
-
-class NameTakenError(Exception):
-    """Raised by a store when a live claim held by another connection blocks a name."""
-
-    def __init__(self, holder_connection_id: str, holder_name: str, key: str) -> None:
-        super().__init__(holder_name)
-        self.holder_connection_id = holder_connection_id
-        self.holder_name = holder_name
-        self.key = key  # the claim key that is taken
-
-
-class NameOwnedError(Exception):
-    """Raised by a store when another account owns one of the name's keys (sign-in)."""
-
-
-class RoomFullError(Exception):
-    """Raised by a store when a join would take the room past its maximum size."""
-
-
-class ConcurrentUpdateError(Exception):
-    """Raised by a store when the connection changed under a write; the caller retries."""

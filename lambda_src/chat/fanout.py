@@ -1,34 +1,8 @@
 """Fan-out engine: posts frames to many connections through the @connections API, cheaply.
 
-The same contract as `chat.notifier.ConnectionsNotifier` (`send`, `is_gone`, `close`), with
-the per-post work cut to what a post needs:
-
-- each request is signed by botocore's public `SigV4Auth` on an `AWSRequest` (service
-  `execute-api`) with the function's credentials, frozen once per `send`;
-- the request goes out through the standard library's `http.client`: one keep-alive
-  `HTTPSConnection` per worker thread, TLS verified against `AWS_CA_BUNDLE` when it is set
-  (as botocore does) or else the CA bundle botocore uses, timeouts through `settimeout`
-  (which Python enforces on TLS sockets too); not through boto3's client, whose per-call
-  machinery (validation, serialization, endpoint rules, hooks, parsing) costs several
-  times the post itself (docs/performance.md); any other `Transport` can be passed in;
-- each distinct frame is encoded once per `send`, and its bytes are shared by every
-  recipient;
-- a persistent pool of `concurrency` worker threads takes connections from one queue: at
-  most `concurrency` posts are in flight, and one connection's frames are posted in order,
-  by one worker, each after the previous one succeeded;
-- everything waits at most until the invocation's deadline (`chat.deadline`): a post
-  that cannot be made in time is reported failed, never a function timeout.
-
-Delivery semantics (docs/reliability.md): a post is at most once. It is sent again only
-when it provably did not reach API Gateway, that is when the connection could not be made,
-the request could not be written whole (a kept-alive connection is checked before reuse,
-and one the server has closed is replaced without counting as an attempt), or API Gateway
-answered 429/`LimitExceededException` or 5xx (it did not deliver). Once a request was
-written, an answer that is missing, late or broken ends that connection's delivery as
-failed, without a resend: the member may or may not have the frame, and recovers a missed
-one through `seq`/`prev` and `history`. A 2xx status counts as delivered even if the
-answer's body breaks. 410 means gone (that connection's later frames are not posted); any
-other status fails that connection.
+The same contract as `chat.notifier.ConnectionsNotifier`, over botocore's signer and the
+standard library's `http.client` on a pool of posting threads: docs/architecture.md,
+"Fan-out"; when a post is sent again (at most once): docs/reliability.md, "Delivery semantics".
 """
 
 from __future__ import annotations
@@ -55,9 +29,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 
-from chat import deadline, telemetry
-from chat.frames import Frame, encode
-from chat.ports import DeliveryReport
+from chat import aws_errors, deadline, telemetry
+from chat.ports import DeliveryReport, Frame, encode
 
 log = logging.getLogger("chat.fanout")
 
@@ -65,11 +38,6 @@ SERVICE = "execute-api"
 SENT = "sent"
 GONE = "gone"
 FAILED = "failed"
-# Error types API Gateway (and AWS services generally) use for throttling.
-THROTTLING_ERRORS = frozenset(
-    {"LimitExceededException", "ThrottlingException", "TooManyRequestsException"}
-)
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # A request is not started with less time than this left before the deadline.
 MIN_REQUEST_SECONDS = 0.05
 DeliveryHook = Callable[..., None]
@@ -365,7 +333,7 @@ class DeliveryStats:
 
 @dataclass
 class _Call:
-    """What one call (`send`, `is_gone`, `close`) shares between its workers."""
+    """What one call (`send`, `is_gone`, `close`) shares between its posting threads."""
 
     signer: SigV4Auth
     trace_id: str = ""
@@ -431,8 +399,8 @@ class FanoutEngine:
         self._on_delivery = on_delivery
         self._sleep = sleep
         self._jitter = jitter
-        self._workers: ThreadPoolExecutor | None = None
-        self._workers_lock = threading.Lock()
+        self._threads: ThreadPoolExecutor | None = None
+        self._threads_lock = threading.Lock()
         self.last_delivery: DeliveryStats | None = None
 
     @property
@@ -450,14 +418,14 @@ class FanoutEngine:
         call = self._call()
         jobs = deque(self._payloads(deliveries))
         recipients = len(jobs)
-        workers = min(self._concurrency, recipients)
+        threads = min(self._concurrency, recipients)
         outcomes: dict[str, _Outcome] = {}
-        if workers == 1:
+        if threads == 1:
             outcomes.update(self._drain(call, jobs))
         else:
             pool = self._pool()
             futures: list[Future[list[tuple[str, _Outcome]]]] = [
-                pool.submit(self._drain, call, jobs) for _ in range(workers)
+                pool.submit(self._drain, call, jobs) for _ in range(threads)
             ]
             for future in futures:
                 outcomes.update(future.result())
@@ -498,37 +466,37 @@ class FanoutEngine:
     def is_gone(self, connection_id: str) -> bool:
         """True only when API Gateway answers 410 to GetConnection."""
         status, _ = self._request_with_retries(self._call(), "GET", connection_id, None)
-        if status == 410:
+        if status == aws_errors.GONE_STATUS:
             telemetry.record_stale()
-        return status == 410
+        return status == aws_errors.GONE_STATUS
 
     def close(self, connection_id: str) -> None:
         """DeleteConnection; a connection already gone is fine."""
         status, error_type = self._request_with_retries(self._call(), "DELETE", connection_id, None)
-        if status not in (200, 204, 410):
+        if status not in (200, 204, aws_errors.GONE_STATUS):
             log.warning(
                 "could not close the connection",
                 extra={"connectionId": connection_id, "status": status, "error": error_type},
             )
 
     def shutdown(self) -> None:
-        """Stop the worker threads and close the HTTP connections."""
-        with self._workers_lock:
-            if self._workers is not None:
-                self._workers.shutdown(wait=True)
-                self._workers = None
+        """Stop the posting threads and close the HTTP connections."""
+        with self._threads_lock:
+            if self._threads is not None:
+                self._threads.shutdown(wait=True)
+                self._threads = None
         self._transport.close()
 
     # --- internals -------------------------------------------------------------------
 
     def _pool(self) -> ThreadPoolExecutor:
-        """The worker threads, started once and kept for the life of the environment."""
-        with self._workers_lock:
-            if self._workers is None:
-                self._workers = ThreadPoolExecutor(
+        """The posting threads, started once and kept for the life of the environment."""
+        with self._threads_lock:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(
                     max_workers=self._concurrency, thread_name_prefix="fanout"
                 )
-            return self._workers
+            return self._threads
 
     def _call(self) -> _Call:
         frozen = self._credentials.get_frozen_credentials()
@@ -566,8 +534,8 @@ class FanoutEngine:
     def _drain(
         self, call: _Call, jobs: deque[tuple[str, list[bytes]]]
     ) -> list[tuple[str, _Outcome]]:
-        """A worker: take connections from the queue (deque.popleft is thread-safe) until
-        it is empty; what happened to each."""
+        """One posting thread's loop: take connections from the queue (deque.popleft is
+        thread-safe) until it is empty; what happened to each."""
         done: list[tuple[str, _Outcome]] = []
         while True:
             try:
@@ -592,7 +560,7 @@ class FanoutEngine:
                 call, "POST", connection_id, data, outcome
             )
             outcome.latencies_ms.append((time.perf_counter() - started) * 1000)
-            if status == 410:
+            if status == aws_errors.GONE_STATUS:
                 outcome.status = GONE
                 return
             if not 200 <= status < 300:
@@ -647,11 +615,11 @@ class FanoutEngine:
                 log.debug("no answer", extra={"connectionId": connection_id, "error": str(error)})
                 return 0, f"no answer ({_cause(error)})"
             error_type = error_type.split(":", 1)[0]  # "Type:http://…" names the type too
-            if status == 429 or error_type in THROTTLING_ERRORS:
+            if aws_errors.is_throttled(status, error_type):
                 with call.lock:
                     call.throttled += 1
                 continue
-            if status not in RETRYABLE_STATUSES:
+            if not aws_errors.is_retryable_status(status):
                 break
         return status, error_type
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -13,20 +12,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chat import deadline, telemetry
-from chat.frames import Frame
-from chat.ports import DeliveryReport
+from chat import aws_errors, deadline, telemetry
+from chat.ports import DeliveryReport, Frame, encode
 
 log = logging.getLogger("chat.notifier")
 
 GONE = "gone"
 SENT = "sent"
 FAILED = "failed"
-
-
-def encode(frame: Frame) -> bytes:
-    """A frame as the UTF-8 JSON text the client receives."""
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 @dataclass
@@ -39,19 +32,6 @@ class _Outcome:
     latencies_ms: list[float] = field(default_factory=list)
     error: str | None = None
     exception: BaseException | None = None
-
-
-def _error_name(error: ClientError) -> str:
-    """`ForbiddenException`, or `HTTP 500` when the answer has no error code."""
-    code = error.response.get("Error", {}).get("Code")
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return str(code or f"HTTP {status}")
-
-
-def _is_gone(error: ClientError) -> bool:
-    code = error.response.get("Error", {}).get("Code")
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return code in ("GoneException", "410") or status == 410
 
 
 class ConnectionsNotifier:
@@ -80,8 +60,8 @@ class ConnectionsNotifier:
         if len(jobs) == 1:
             outcomes = [self._post_all(jobs[0][0], jobs[0][1], until)]
         else:
-            workers = min(self._concurrency, len(jobs))
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="post") as pool:
+            threads = min(self._concurrency, len(jobs))
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="post") as pool:
                 outcomes = list(pool.map(lambda job: self._post_all(job[0], job[1], until), jobs))
         gone = frozenset(
             cid for (cid, _), outcome in zip(jobs, outcomes, strict=True) if outcome.status == GONE
@@ -122,10 +102,10 @@ class ConnectionsNotifier:
             try:
                 self._client.post_to_connection(ConnectionId=connection_id, Data=data)
             except ClientError as error:
-                if _is_gone(error):
+                if aws_errors.is_gone(error):
                     outcome.status = GONE
                     return outcome
-                outcome.status, outcome.error = FAILED, _error_name(error)
+                outcome.status, outcome.error = FAILED, aws_errors.error_name(error)
                 return outcome
             except Exception as error:  # a broken socket must not stop delivery to the others
                 outcome.status, outcome.error = FAILED, type(error).__name__
@@ -140,7 +120,7 @@ class ConnectionsNotifier:
         try:
             self._client.delete_connection(ConnectionId=connection_id)
         except ClientError as error:
-            if not _is_gone(error):
+            if not aws_errors.is_gone(error):
                 log.warning(
                     "could not close the connection",
                     extra={"connectionId": connection_id, "error": str(error)},
@@ -150,7 +130,7 @@ class ConnectionsNotifier:
         try:
             self._client.get_connection(ConnectionId=connection_id)
         except ClientError as error:
-            gone = _is_gone(error)
+            gone = aws_errors.is_gone(error)
             if gone:
                 telemetry.record_stale()
             return gone

@@ -1,15 +1,45 @@
 """The chat's ports: what the rules need from storage and from the connections, and the
-values that cross them. The rules (`chat.service`) and both adapters (`chat.store`,
-`chat.notifier`) import this module; the adapters never import the rules.
+values that cross them: frames, and the errors a store raises. The rules (`chat.service`)
+and the adapters (`chat.store`, `chat.notifier`, `chat.fanout`, `chat.sharding`) import this
+module; the adapters never import the rules' modules (`frames`, `errors`, `names`, `service`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from chat.frames import Frame
+# One server-to-client frame: a JSON object (its shapes: chat/frames.py, docs/protocol.md).
+Frame = dict[str, Any]
+
+
+def encode(frame: Frame | str) -> bytes:
+    """A frame as the UTF-8 JSON text the client receives."""
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class NameTakenError(Exception):
+    """Raised by a store when a live claim held by another connection blocks a name."""
+
+    def __init__(self, holder_connection_id: str, holder_name: str, key: str) -> None:
+        super().__init__(holder_name)
+        self.holder_connection_id = holder_connection_id
+        self.holder_name = holder_name
+        self.key = key  # the claim key that is taken
+
+
+class NameOwnedError(Exception):
+    """Raised by a store when another account owns one of the name's keys (sign-in)."""
+
+
+class RoomFullError(Exception):
+    """Raised by a store when a join would take the room past its maximum size."""
+
+
+class ConcurrentUpdateError(Exception):
+    """Raised by a store when the connection changed under a write; the caller retries."""
 
 
 @dataclass(frozen=True)

@@ -401,7 +401,7 @@ class ChatService:
         if sender is None or sender.name is None:
             raise self._name_required()
         text = validate_message(raw_message)
-        if self._acknowledged_before(sender, client_id):
+        if self._repeat_ack_if_sent_before(sender, client_id):
             return
         seq, prev = self._store.next_seq(public=True)
         stamp = self._stamp(sender, client_id, seq, prev)
@@ -412,7 +412,7 @@ class ChatService:
             self._repeat_ack(sender, client_id, earlier)
             return
         roster = self._store.list_members()
-        done = self._delivered(sender, client_id)
+        done = self._mark_delivered_later(sender, client_id)
         self._deliver(roster, sender.connection_id, [frame], [mine], after=done)
 
     def send_private(
@@ -438,7 +438,7 @@ class ChatService:
             0xD800 <= ord(ch) <= 0xDFFF for ch in recipient_name
         ):
             raise self._unknown_recipient()
-        if self._acknowledged_before(sender, client_id):
+        if self._repeat_ack_if_sent_before(sender, client_id):
             return
         recipient = self._store.find_member(lookup_key(recipient_name))
         if recipient is None:
@@ -542,8 +542,9 @@ class ChatService:
             return []
         return frames.history(messages, complete=complete, client_id=client_id)
 
-    def _acknowledged_before(self, sender: Connection, client_id: str | None) -> bool:
-        """Whether this sender already sent this id; if so, acknowledge it again."""
+    def _repeat_ack_if_sent_before(self, sender: Connection, client_id: str | None) -> bool:
+        """Whether this sender already sent this id; if so, send its acknowledgement again
+        (the caller then stops: the message is not sent twice)."""
         if client_id is None:
             return False
         earlier = self._store.sent_before(self._sender_key(sender), client_id)
@@ -568,8 +569,11 @@ class ChatService:
             earlier = self._store.sent_before(key, client_id) or Sent(earlier.ack, True)
         self.notify(sender.connection_id, earlier.ack)
 
-    def _delivered(self, sender: Connection, client_id: str | None) -> Callable[[], None]:
-        """What to do once a message's posts to the others have completed."""
+    def _mark_delivered_later(
+        self, sender: Connection, client_id: str | None
+    ) -> Callable[[], None]:
+        """A callback that records the message as delivered, to run once its posts to the
+        others have completed (nothing to record without a client id)."""
         if client_id is None:
             return lambda: None
         return lambda: self._store.mark_delivered(self._sender_key(sender), client_id)

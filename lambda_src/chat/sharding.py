@@ -1,72 +1,9 @@
 """Sharded fan-out: a broadcast too big for one invocation is split among worker functions.
 
-One invocation with a whole vCPU posts a few thousand frames a second over HTTPS (the
-measured rate is in docs/performance.md, "A 100,000-member room"), and proportionally fewer
-at small memory sizes, while API Gateway allows 10,000 requests a second per account.
-Above `shard_size` recipients, `ShardedNotifier` keeps the first shard for itself and hands
-every other shard to the fan-out worker function (`handler.fanout_handler`, the same code),
-invoked in parallel. Each worker posts its shard with its own vCPU and answers with what it
-saw, so the broadcast ends when its slowest shard does.
-
-The workers are invoked synchronously (RequestResponse), each from its own thread, and the
-broadcast waits for all of them. That keeps protocol v1.1's ordering guarantee: the sender's
-acknowledgement still goes out only after every other recipient's post has completed
-(docs/protocol.md, "Delivery guarantees"). An asynchronous (Event) invocation could not
-report its end, and Lambda retries a failed one, which would post its frames twice.
-
-The shards are paced so that one broadcast stays within `posts_per_second` (default 5,000,
-half of API Gateway's 10,000 requests a second for the whole account, which inbound
-messages and every other API share). The pace counts posts, not recipients: a recipient
-with several frames (a member list and a join notice) costs several posts. Shards start at
-once while they fit a burst of 0.4 s of that rate (2,000 posts), and each later shard
-starts when the rate allows its posts. Without pacing, dozens of workers at once would run
-into 429s faster than three short retries can absorb. The pacing is per broadcast;
-concurrent broadcasts are bounded by the routes' stage throttles.
-
-The clock (chat/deadline.py). Every broadcast runs under the invocation's deadline, read
-from `deadline.current()` when it starts and handed to the shard threads (pool threads do
-not inherit context variables):
-
-- A shard whose paced start, plus the time its posts need at one invocation's rate
-  (`POSTS_PER_SECOND_PER_INVOCATION`), falls after the deadline is not started: it counts
-  as failed at once, and its members recover the message from the history. So the last
-  shard of a big room never starts after the chat function could wait for it.
-- Waiting (for a start, a backoff, a worker's answer) never outlasts the deadline; a worker
-  still running then counts as failed (it may have posted).
-- The chat function's own shard, and a shard it takes back, post under the same deadline.
-
-The timeouts, with the stack's default chat function timeout T = 20 s:
-
-    chat function deadline   T - 1 s (the margin for the acknowledgement)      = 19 s
-    worker timeout           W = T - 3 s, at least 3 s (infra/config.py)       = 17 s
-    worker deadline          W - 1 s                                           = 16 s
-    Invoke read timeout      R = W + 1 s (WORKER_READ_MARGIN_S in handler.py)  = 18 s
-    Invoke connect timeout   3 s (a connection never made: the shard is posted here)
-
-R < T - 1: a worker invoked at once that runs into its own timeout is answered (Lambda's
-"Task timed out") before the chat function's deadline, so the read timeout never cuts off
-a worker that is still within its time, and the wait never outlasts the chat function.
-The 3 s between T and W leave the chat function room for its own work around the posts
-(reading the room, the acknowledgement) and for the Invoke round trip and a worker's cold
-start. `cdk synth` refuses settings under which a full room (`maxRoomSize`) cannot be posted
-in that time (infra/config.py, `check_fanout_fits`).
-
-A connection's frames always travel in one shard, in order. When the worker could not be
-run at all (missing, not allowed, the connection to Lambda never made), this invocation
-posts the shard itself, if its deadline has not passed; a throttled invocation (429,
-`TooManyRequestsException`) is tried once more after a backoff with full jitter (a random
-wait of up to `THROTTLE_BACKOFF_SECONDS`, within the deadline) before that. When the worker
-ran and failed, or its end is unknown (a read timeout, a connection closed after the
-request went out), its shard counts as failed (some posts may have gone out, so posting it
-again would duplicate them): those members recover the message from the room's history
-(docs/reliability.md).
-
-The wire format between the two is versioned JSON:
-
-    request  {"fanout": {"v": 1, "frames": [frame, ...], "deliveries": [[cid, [i, ...]], ...]}}
-    response {"sent": n, "gone": [cid, ...], "failed": n}
-
-where `i` indexes `frames`; a frame shared by many recipients is written once.
+Above `shard_size` recipients, `ShardedNotifier` posts the first shard itself and invokes
+the fan-out worker function once per other shard, synchronously and paced, all under the
+invocation's deadline. Why, the clock, the timeouts and the wire format between the two:
+docs/architecture.md, "Fan-out" and "The fan-out's clock".
 """
 
 from __future__ import annotations
@@ -80,10 +17,9 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from chat import deadline, telemetry
+from chat import aws_errors, deadline, telemetry
 from chat.deadline import Deadline
-from chat.frames import Frame
-from chat.ports import DeliveryReport, Notifier
+from chat.ports import DeliveryReport, Frame, Notifier
 
 log = logging.getLogger("chat.sharding")
 
@@ -277,7 +213,9 @@ class ShardedNotifier:
             total += posts(shard)
             at = begin + self.start_offset(total)
             if self._fits(until, at - begin, shard):
-                scheduled.append((shard, self._workers().submit(self._remote, shard, at, until)))
+                scheduled.append(
+                    (shard, self._invoking_threads().submit(self._remote, shard, at, until))
+                )
             else:  # it could not be posted before the deadline: never started
                 scheduled.append((shard, None))
         reports = [self._local.send(own)]  # this thread's deadline is `until` already
@@ -310,7 +248,7 @@ class ShardedNotifier:
     def close(self, connection_id: str) -> None:
         self._local.close(connection_id)
 
-    def _workers(self) -> ThreadPoolExecutor:
+    def _invoking_threads(self) -> ThreadPoolExecutor:
         """The invoking threads, started once and kept for the life of the environment."""
         with self._lock:
             if self._pool is None:
@@ -416,23 +354,8 @@ class LambdaShardInvoker:
 
     `client` is a boto3 `lambda` client made with retries off (a retried invocation that
     had already run would post twice; ShardedNotifier retries a throttled one itself) and a
-    read timeout just above the worker's own timeout (handler.py, WORKER_READ_MARGIN_S).
+    read timeout just above the worker's own timeout (wiring.py, WORKER_READ_MARGIN_S).
     """
-
-    # Errors that mean Lambda did not run the function (Invoke API reference).
-    NOT_RUN = frozenset(
-        {
-            "TooManyRequestsException",
-            "ResourceNotFoundException",
-            "ResourceConflictException",
-            "ResourceNotReadyException",
-            "AccessDeniedException",
-            "RequestTooLargeException",
-            "InvalidRequestContentException",
-            "EC2ThrottledException",
-        }
-    )
-    THROTTLED = frozenset({"TooManyRequestsException"})
 
     def __init__(self, client: Any, function_name: str) -> None:
         self._client = client
@@ -458,13 +381,14 @@ class LambdaShardInvoker:
                 Payload=json.dumps(request, ensure_ascii=False, separators=(",", ":")).encode(),
             )
         except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
-            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if code in self.THROTTLED or status == 429:
-                raise ShardThrottledError(code or f"HTTP {status}") from error
-            if code in self.NOT_RUN:
-                raise ShardNotRunError(code or f"HTTP {status}") from error
-            raise ShardFailedError(code or f"HTTP {status}") from error
+            code, name = aws_errors.error_code(error), aws_errors.error_name(error)
+            # Throttled or not run: Lambda did not run the worker (Invoke API reference).
+            status = aws_errors.http_status(error)
+            if aws_errors.is_throttled(status, code, aws_errors.LAMBDA_THROTTLED_CODES):
+                raise ShardThrottledError(name) from error
+            if code in aws_errors.LAMBDA_NOT_RUN_CODES:
+                raise ShardNotRunError(name) from error
+            raise ShardFailedError(name) from error
         # Never connected (refused, unreachable, or no connection within connect_timeout;
         # ConnectTimeoutError is not an EndpointConnectionError): the request never went out.
         except (ConnectTimeoutError, EndpointConnectionError) as error:

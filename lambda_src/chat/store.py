@@ -1,39 +1,8 @@
 """DynamoDB adapter: connections, name claims, room membership and rate limits in one table.
 
-Single-table layout (pk, sk are strings; `ttl` is the table's TTL attribute, epoch seconds):
-
-    pk              sk                 attributes
-    CONN#<cid>      CONN               connectionId, ttl, name?, nameKeys?, boundName?,
-                                       memberShard? (the shard of its MEMBER item),
-                                       peers? (its peer keys), subject? (sign-in's sub),
-                                       senderKey? (set on joining), connectedAt?,
-                                       rate-limit buckets (<bucket>Tokens, <bucket>At),
-                                       strikes, rv (bucket version)
-    PEER#<peer>     CONN#<cid>         connectionId, ttl, named?   one per peer key of a
-                                       connection (`ip#<address>`, `sub#<account>`)
-    PEER#<peer>     LIMITS             the peer's shared buckets, rv, ttl (a day)
-    UNNAMED         <ms, 13 digits>#<cid>  connectionId, ttl   until the connection joins
-    NAME#<key>      NAME               connectionId, name, ttl     one per claim key
-    OWNER#<key>     OWNER              sub, name, ttl (400 days)   sign-in: the account
-                                                                   the key belongs to
-    ROOM#lobby      MEMBER#<cid>       connectionId, name, nameKeys, ttl   shard 0
-    ROOM#lobby#<i>  MEMBER#<cid>       the same, shard i (1 <= i < member partitions)
-    ROOM#lobby      COUNT              members (how many MEMBER items; see claim_name)
-    ROOM#lobby      SEQ                seq (the room's last sequence number),
-                                       lastPublic (the last public message's seq)
-    HIST#lobby      MSG#<seq, 12 digits>   frame (JSON), prev, ttl   the history, in its
-                                       own partition: read eventually consistent
-    SENT#<key>#<id> SENT               ack (JSON), ttl     a sender's message id, for
-                                                           de-duplication
-
-Member partitions: a member's item goes to shard member_shard(cid, S) of the S member
-partitions (S = 1: all in ROOM#lobby), chosen when it joins and recorded on its CONN item
-(memberShard; absent means 0). Everything later done to that member uses the recorded
-shard, so raising S never strands a member; list_members reads all S partitions.
-
-Every read but the history's is strongly consistent, and every read ignores items whose
-TTL has passed, because DynamoDB deletes expired items up to days late. Every change that
-touches more than one item is one transaction.
+The table's items, its member partitions and its reads (every read but the history's is
+strongly consistent, none trusts an expired item, every change to several items is one
+transaction) are described in docs/architecture.md, "Data model (one table)".
 """
 
 from __future__ import annotations
@@ -48,15 +17,19 @@ from typing import Any, NoReturn
 
 from botocore.exceptions import ClientError
 
-from chat.errors import ConcurrentUpdateError, NameOwnedError, NameTakenError, RoomFullError
-from chat.frames import Frame
+from chat import aws_errors
 from chat.ports import (
     Admission,
+    ConcurrentUpdateError,
     Connection,
+    Frame,
     Member,
+    NameOwnedError,
+    NameTakenError,
     Newcomer,
     PeerConnection,
     Receipt,
+    RoomFullError,
     Sent,
     TokenBucket,
 )
@@ -148,14 +121,6 @@ def _owned(key: Item, connection_id: str, name: str, expires_at: int, **extra: A
 
 def _keys_attribute(keys: Sequence[str]) -> Item:
     return {"L": [{"S": key} for key in keys]}
-
-
-def _error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def _reasons(error: ClientError) -> list[str]:
-    return [str(r.get("Code", "None")) for r in error.response.get("CancellationReasons") or []]
 
 
 def _connection(item: Item) -> Connection:
@@ -282,7 +247,7 @@ class DynamoChatStore:
                     ConditionExpression="attribute_exists(pk)",
                 )
             except ClientError as error:
-                if _error_code(error) != "ConditionalCheckFailedException":
+                if aws_errors.error_code(error) != aws_errors.CONDITIONAL_CHECK_FAILED:
                     raise
                 continue
             if self._live(item):
@@ -389,7 +354,7 @@ class DynamoChatStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if _error_code(error) != "ConditionalCheckFailedException":
+            if aws_errors.error_code(error) != aws_errors.CONDITIONAL_CHECK_FAILED:
                 raise
             winner: Item | None = error.response.get("Item")
             if winner is None:
@@ -585,9 +550,12 @@ class DynamoChatStore:
     ) -> int | None:
         """The shard a renaming member joined with, when its claim failed only because that
         is not `shard` (S changed since it joined); None for any other failure."""
-        if connection.name is None or _error_code(error) != "TransactionCanceledException":
+        if (
+            connection.name is None
+            or aws_errors.error_code(error) != aws_errors.TRANSACTION_CANCELED
+        ):
             return None
-        reasons = _reasons(error)
+        reasons = aws_errors.cancellation_reasons(error)
         if reasons[:1] != ["ConditionalCheckFailed"]:
             return None
         raw = error.response.get("CancellationReasons") or [{}]
@@ -606,12 +574,12 @@ class DynamoChatStore:
     ) -> NoReturn:
         """Raise what a failed claim transaction means (`roles`: see _claim)."""
         cid = connection.connection_id
-        code = _error_code(error)
-        if code == "TransactionConflictException":
+        code = aws_errors.error_code(error)
+        if code == aws_errors.TRANSACTION_CONFLICT:
             raise ConcurrentUpdateError from error
-        if code != "TransactionCanceledException":
+        if code != aws_errors.TRANSACTION_CANCELED:
             raise error
-        reasons = _reasons(error)
+        reasons = aws_errors.cancellation_reasons(error)
         if "TransactionConflict" in reasons or (reasons and reasons[0] != "None"):
             raise ConcurrentUpdateError from error
         raw_reasons = error.response.get("CancellationReasons") or []
@@ -669,7 +637,7 @@ class DynamoChatStore:
                 ExpressionAttributeValues={":cid": {"S": holder_connection_id}},
             )
         except ClientError as error:
-            if _error_code(error) != "ConditionalCheckFailedException":
+            if aws_errors.error_code(error) != aws_errors.CONDITIONAL_CHECK_FAILED:
                 raise
 
     def find_member(self, key: str) -> Member | None:
@@ -758,12 +726,12 @@ class DynamoChatStore:
             try:
                 self._db.transact_write_items(TransactItems=actions)
             except ClientError as error:
-                if _error_code(error) not in (
-                    "TransactionCanceledException",
-                    "TransactionConflictException",
+                if aws_errors.error_code(error) not in (
+                    aws_errors.TRANSACTION_CANCELED,
+                    aws_errors.TRANSACTION_CONFLICT,
                 ):
                     raise
-                reasons = _reasons(error)
+                reasons = aws_errors.cancellation_reasons(error)
                 if not reasons or reasons[0] != "None":
                     continue  # the connection changed, or a conflict: read it again
                 if leaves_room and reasons[1] == "ConditionalCheckFailed":
@@ -855,7 +823,7 @@ class DynamoChatStore:
                 ConditionExpression="attribute_exists(pk)",
             )
         except ClientError as error:
-            if _error_code(error) != "ConditionalCheckFailedException":
+            if aws_errors.error_code(error) != aws_errors.CONDITIONAL_CHECK_FAILED:
                 raise
 
     def record_message(self, receipt: Receipt) -> Sent | None:
@@ -907,8 +875,8 @@ class DynamoChatStore:
         try:
             self._db.transact_write_items(TransactItems=actions)
         except ClientError as error:
-            duplicate = _error_code(error) == "TransactionCanceledException" and (
-                _reasons(error)[:1] == ["ConditionalCheckFailed"]
+            duplicate = aws_errors.error_code(error) == aws_errors.TRANSACTION_CANCELED and (
+                aws_errors.cancellation_reasons(error)[:1] == ["ConditionalCheckFailed"]
             )
             if not duplicate:
                 raise

@@ -9,7 +9,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from chat.notifier import ConnectionsNotifier, encode
+from chat.notifier import ConnectionsNotifier
+from chat.ports import encode
 from sandbox.connections_standin import running_connections_api
 
 

@@ -1,5 +1,5 @@
 """The fan-out worker's entry point (handler.fanout_handler) against the @connections stand-in,
-and how the chat function chooses its notifier."""
+and how the chat function chooses its notifier (chat/wiring.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import handler
+from chat import wiring
 from chat.fanout import FanoutEngine
 from chat.notifier import ConnectionsNotifier
 from chat.settings import Settings
@@ -46,16 +47,16 @@ def test_the_worker_fails_loudly_on_a_request_that_is_not_a_shard(api):
 
 def test_the_chat_function_shards_only_when_the_stack_names_a_worker():
     plain = Settings(table_name="t", callback_url="https://x.example/production")
-    assert isinstance(handler.notifier(plain), FanoutEngine)
+    assert isinstance(wiring.notifier(plain), FanoutEngine)
     boto = Settings(table_name="t", callback_url="https://x.example/p", fanout_engine="boto3")
-    assert isinstance(handler.notifier(boto), ConnectionsNotifier)
+    assert isinstance(wiring.notifier(boto), ConnectionsNotifier)
     sharded = Settings(
         table_name="t",
         callback_url="https://x.example/production",
         fanout_worker="ChatStack-FanoutWorker",
         fanout_shard_size=500,
     )
-    chosen = handler.notifier(sharded)
+    chosen = wiring.notifier(sharded)
     assert isinstance(chosen, ShardedNotifier)
     assert isinstance(chosen.local, FanoutEngine)
 
@@ -67,13 +68,13 @@ def test_the_chat_function_reads_a_workers_answer_just_longer_than_the_worker_ma
         fanout_worker="ChatStack-FanoutWorker",
         fanout_worker_timeout_seconds=12,
     )
-    chosen = handler.notifier(sharded)
+    chosen = wiring.notifier(sharded)
     assert isinstance(chosen, ShardedNotifier)
     invoker = chosen._invoke
     assert isinstance(invoker, LambdaShardInvoker)
     config = invoker.client.meta.config
-    assert config.read_timeout == 12 + handler.WORKER_READ_MARGIN_S == 13
-    assert config.connect_timeout == handler.WORKER_CONNECT_TIMEOUT_S
+    assert config.read_timeout == 12 + wiring.WORKER_READ_MARGIN_S == 13
+    assert config.connect_timeout == wiring.WORKER_CONNECT_TIMEOUT_S
     assert config.retries["total_max_attempts"] == 1  # a throttled one is retried by us
 
 

@@ -8,6 +8,7 @@ import time
 import pytest
 
 import handler
+from chat import wiring
 from chat.store import connection_key
 from sandbox.connections_standin import running_connections_api
 from tests.support.aws import TABLE
@@ -321,7 +322,7 @@ def test_the_room_refuses_joins_past_its_maximum_size(api, monkeypatch):
 def test_an_unnamed_sender_is_refused_without_reading_the_room(api, monkeypatch):
     # GIVEN a connection without a name, and a room read that would fail the test
     connect("lurker____AAAAA=")
-    store = handler.chat_service()._store
+    store = wiring.chat_service()._store
     monkeypatch.setattr(store, "list_members", lambda: pytest.fail("the room was read"))
     send("lurker____AAAAA=", {"action": "sendPublic", "message": "hi"})
     assert error_of(api, "lurker____AAAAA=")["code"] == "NAME_REQUIRED"
@@ -394,7 +395,7 @@ def test_hostile_frames_get_a_clear_error_never_internal(api, raw, code):
 
 def test_a_recipient_longer_than_any_name_is_unknown_without_a_read(api, monkeypatch):
     (alice,) = join(api, "Alice")
-    store = handler.chat_service()._store
+    store = wiring.chat_service()._store
     monkeypatch.setattr(store, "find_member", lambda key: pytest.fail("looked up"))
     send(alice, {"action": "sendPrivate", "to": "x" * 33, "message": "hi"})
     assert error_of(api, alice)["code"] == "UNKNOWN_RECIPIENT"

@@ -15,9 +15,8 @@ from aws_cdk import App
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import handler
 from app import build_app
-from chat import deadline, sharding
+from chat import deadline, sharding, wiring
 from chat.settings import Settings
 from infra import config as infra_config
 from infra.config import (
@@ -210,7 +209,7 @@ def test_the_stacks_copies_of_the_functions_fanout_figures_agree():
     assert infra_config.DEADLINE_MARGIN_SECONDS == deadline.DEFAULT_MARGIN_SECONDS
     assert infra_config.FANOUT_BURST_SECONDS == sharding.BURST_SECONDS
     assert infra_config.POSTS_PER_SECOND_PER_INVOCATION == sharding.POSTS_PER_SECOND_PER_INVOCATION
-    assert infra_config.WORKER_READ_MARGIN_SECONDS == handler.WORKER_READ_MARGIN_S
+    assert infra_config.WORKER_READ_MARGIN_SECONDS == wiring.WORKER_READ_MARGIN_S
 
 
 @pytest.mark.parametrize("timeout", range(6, 30))
@@ -223,7 +222,7 @@ def test_the_worker_times_out_before_the_chat_function_stops_waiting_for_it(time
     assert settings_.fanout_worker_timeout_seconds == worker
     # The Invoke read timeout ends before the chat function's deadline (its timeout minus
     # the deadline's margin): a worker that runs into its own timeout is still answered.
-    read = handler.worker_read_timeout(settings_)
+    read = wiring.worker_read_timeout(settings_)
     assert worker < read < timeout - deadline.DEFAULT_MARGIN_SECONDS
 
 
