@@ -1,4 +1,9 @@
-"""Deployment settings: every context key, its default (the one place it is written) and its check.
+"""Deployment settings: every context key, its default and its check.
+
+The stack's own keys have their defaults here (INFRA_DEFAULTS) and their ranges in RANGES;
+the chat function's keys are written once, in lambda_src/chat/settings.json (read as data
+by infra/function_settings.py: infra never imports the function's code), which gives their
+defaults, ranges and environment variables. docs/configuration.md is generated from both.
 
 Override any key with `cdk synth -c key=value` (or in cdk.json's `context`). A bad value
 fails synth with a ConfigError that names the key.

@@ -88,6 +88,7 @@ def _plain(value: Any) -> Any:
 
 def _from_docs(description: str) -> str:
     """A description's links as seen from docs/ (they are written from the repository root)."""
+    description = re.sub(r"\[docs/([^]]+)\]\(docs/", r"[\1](", description)
     description = description.replace("](docs/", "](")
     return re.sub(r"\]\(#", "](../README.md#", description)
 
@@ -112,7 +113,7 @@ def render() -> str:
     lines += [
         "Each reaches the function as the environment variable named here.",
         "",
-        "| key | variable | default | range | meaning |",
+        "| key | variable | default | allowed | meaning |",
         "|---|---|---|---|---|",
     ]
     derived = [s for s in FUNCTION_SETTINGS if not s.key]
@@ -123,7 +124,7 @@ def render() -> str:
                 f"| {_from_docs(s.description)} |"
             )
     lines += ["", "## Set by the stack, not by a key", ""]
-    lines += ["| variable | default | range | meaning |", "|---|---|---|---|"]
+    lines += ["| variable | default | allowed | meaning |", "|---|---|---|---|"]
     for s in derived:
         meaning = _from_docs(s.description)
         lines.append(f"| `{s.env}` | {shown_value(s.default)} | {_allowed(s)} | {meaning} |")
