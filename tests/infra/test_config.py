@@ -34,6 +34,7 @@ from infra.config import (
 from infra.config_docs import CONTEXT_ONLY_KEYS, INFRA_KEYS, render
 from infra.function_settings import BY_KEY as FUNCTION_SETTINGS_BY_KEY
 from infra.function_settings import FUNCTION_SETTINGS, FunctionSetting
+from tools import conformance
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -318,6 +319,17 @@ def test_every_copy_of_a_default_or_range_is_the_one_in_settings_json():
         assert getattr(limits, name) == written[name.upper()]["default"]
     assert limits.name_rate_per_second == written["NAME_RATE_PER_SECOND"]["default"]
     assert limits.max_room_size == written["MAX_ROOM_SIZE"]["default"]
+    # AND so does bin/conformance, and it looks in every member partition there can be
+    options = conformance.Options(url="wss://example.com/production")
+    assert options.message_burst == written["MESSAGE_BURST"]["default"]
+    assert options.message_rate == written["MESSAGE_RATE_PER_SECOND"]["default"]
+    assert written["MEMBER_PARTITIONS"]["max"] == conformance.MAX_MEMBER_PARTITIONS
+    # AND protocol.md quotes the per-connection bucket's defaults
+    protocol = " ".join((ROOT / "docs" / "protocol.md").read_text(encoding="utf-8").split())
+    quoted = re.search(r"a token bucket of (\d+) frames refilled at (\d+) per second", protocol)
+    assert quoted is not None, "protocol.md no longer quotes the message bucket"
+    assert int(quoted.group(1)) == written["MESSAGE_BURST"]["default"]
+    assert float(quoted.group(2)) == written["MESSAGE_RATE_PER_SECOND"]["default"]
 
 
 def test_the_stacks_derived_variables_fit_the_functions_ranges():
