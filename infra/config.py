@@ -66,7 +66,7 @@ THROTTLED_ROUTES = ("$connect", "$default", "setName", "sendPublic", "sendPrivat
 
 # The stack's own context keys (the function's are in lambda_src/chat/settings.json, read
 # below) and their defaults. docs/configuration.md is generated from both
-# (bin/build-config-docs, descriptions in infra/config_docs.py; a test keeps it current).
+# (bin/build-config-docs; descriptions in infra/context_keys.json; a test keeps it current).
 INFRA_DEFAULTS: dict[str, Any] = {
     # A deployment stage (`-c stage=dev`, `-c stage=prod`): it changes the defaults in
     # stage_defaults() below. Unset: the one stack ChatStack, API stage production, as before.
