@@ -26,7 +26,7 @@ SIGN_IN_LAYER := $(if $(findstring signIn=true,$(CDK_ARGS)),authorizer-layer)
 
 SUITES := unit adapters handler authorizer infra sandbox e2e browser hostile bench
 
-.PHONY: help preflight setup authorizer-layer synth run conformance test test-fast lint typecheck web-tests bench load clean $(addprefix test-,$(SUITES))
+.PHONY: help preflight setup authorizer-layer synth run conformance test test-fast lint typecheck web-tests docs bench load clean $(addprefix test-,$(SUITES))
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -91,6 +91,9 @@ run: synth ## run the whole chat locally on http://$(HOST):$(PORT)
 conformance: synth ## bin/conformance against a sandbox of the synthesized stack (started and stopped)
 	@template="$$(python -m sandbox --print-template $(SANDBOX_STACK))" && \
 		bin/conformance --sandbox "$$template" $(CONFORMANCE_ARGS)
+
+docs: setup ## write docs/configuration.md from lambda_src/chat/settings.json and infra/context_keys.json
+	@python bin/build-config-docs
 
 bench: synth ## run the benchmarks over HTTPS (~10 min): bench/results/latest.json, docs/performance.md
 	@python -m bench

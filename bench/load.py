@@ -78,15 +78,24 @@ Frame = dict[str, Any]
 # --- configuration ------------------------------------------------------------------------
 
 
+# The function's settings, each written once (its environment variable -> its default).
+SETTINGS_FILE = ROOT / "lambda_src" / "chat" / "settings.json"
+FUNCTION_DEFAULTS: dict[str, Any] = {
+    entry["env"]: entry["default"]
+    for entry in json.loads(SETTINGS_FILE.read_text(encoding="utf-8"))["settings"]
+}
+
+
 @dataclass(frozen=True)
 class Limits:
-    """The abuse limits the function enforces (its environment in the template)."""
+    """The abuse limits the function enforces (its environment in the template; defaults
+    from lambda_src/chat/settings.json)."""
 
-    message_burst: int = 10
-    message_rate_per_second: float = 2.0
-    name_burst: int = 3
-    name_rate_per_second: float = 0.1
-    max_room_size: int = 1000
+    message_burst: int = FUNCTION_DEFAULTS["MESSAGE_BURST"]
+    message_rate_per_second: float = float(FUNCTION_DEFAULTS["MESSAGE_RATE_PER_SECOND"])
+    name_burst: int = FUNCTION_DEFAULTS["NAME_BURST"]
+    name_rate_per_second: float = float(FUNCTION_DEFAULTS["NAME_RATE_PER_SECOND"])
+    max_room_size: int = FUNCTION_DEFAULTS["MAX_ROOM_SIZE"]
 
     @classmethod
     def from_template(cls, template: Path) -> Limits:

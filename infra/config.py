@@ -1,4 +1,9 @@
-"""Deployment settings: every context key, its default (the one place it is written) and its check.
+"""Deployment settings: every context key, its default and its check.
+
+The stack's own keys have their defaults here (INFRA_DEFAULTS) and their ranges in RANGES;
+the chat function's keys are written once, in lambda_src/chat/settings.json (read as data
+by infra/function_settings.py: infra never imports the function's code), which gives their
+defaults, ranges and environment variables. docs/configuration.md is generated from both.
 
 Override any key with `cdk synth -c key=value` (or in cdk.json's `context`). A bad value
 fails synth with a ConfigError that names the key.
@@ -18,7 +23,10 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 from constructs import Node
 
+from infra import function_settings
 from infra.authorizer_layer import DEFAULT_LAYER_DIR
+from infra.function_settings import BY_KEY as FUNCTION_SETTINGS_BY_KEY
+from infra.function_settings import FUNCTION_SETTINGS, FunctionSetting
 
 REMOVAL_POLICIES = {
     "destroy": RemovalPolicy.DESTROY,
@@ -56,10 +64,10 @@ RETENTION_DAYS: dict[int, logs.RetentionDays] = {
 # The routes whose stage throttles can be set one by one (`routeThrottling`).
 THROTTLED_ROUTES = ("$connect", "$default", "setName", "sendPublic", "sendPrivate")
 
-# Every context key the app reads and its default. README.md's configuration table lists
-# the same keys (a test compares them), and lambda_src/chat/settings.py keeps its own
-# copies of the defaults the function needs (a test compares those too).
-DEFAULTS: dict[str, Any] = {
+# The stack's own context keys (the function's are in lambda_src/chat/settings.json, read
+# below) and their defaults. docs/configuration.md is generated from both
+# (bin/build-config-docs; descriptions in infra/context_keys.json; a test keeps it current).
+INFRA_DEFAULTS: dict[str, Any] = {
     # A deployment stage (`-c stage=dev`, `-c stage=prod`): it changes the defaults in
     # stage_defaults() below. Unset: the one stack ChatStack, API stage production, as before.
     "stage": "",
@@ -84,50 +92,11 @@ DEFAULTS: dict[str, Any] = {
     "lambdaMemoryMb": 256,
     "lambdaTimeoutSeconds": 20,
     "reservedConcurrency": 100,
-    "fanoutConcurrency": 32,
-    "fanoutEngine": "socket",
-    # Sharded fan-out (lambda_src/chat/sharding.py): above this many recipients, shards of
-    # this size go to the fan-out worker function, which has this much memory (1,769 MB is
-    # one whole vCPU: docs/performance.md).
-    "fanoutShardSize": 250,
-    # At most this many posts a second per sharded broadcast (half the account's 10,000).
-    "fanoutPostsPerSecond": 5000,
+    # Sharded fan-out (lambda_src/chat/sharding.py): the fan-out worker function has this
+    # much memory (1,769 MB is one whole vCPU: docs/performance.md).
     "fanoutWorkerMemoryMb": 1769,
     "fanoutWorkerConcurrency": 192,
     "fanoutWorkerReservedConcurrency": 0,  # 0: none (the account's shared pool)
-    # The room's member items spread over this many partitions (docs/architecture.md).
-    "memberPartitions": 1,
-    "connectionTtlSeconds": 10800,
-    "logLevel": "INFO",
-    "messageBurst": 10,
-    "messageRatePerSecond": 2,
-    "nameBurst": 3,
-    "nameRatePerSecond": 0.1,
-    "rateLimitStrikes": 300,
-    "maxRoomSize": 1000,
-    "memberListThreshold": 200,
-    "historyCount": 100,
-    "historyMaxAgeSeconds": 3600,
-    "dedupWindowSeconds": 600,
-    # Abuse limits beyond one connection (docs/security.md's threat table): `history`
-    # requests; per source address across its connections (and with sign-in per account).
-    "historyBurst": 3,
-    "historyRatePerSecond": 0.2,
-    "historyMaxBytes": 65536,
-    "addressConnectBurst": 30,
-    "addressConnectRatePerSecond": 1,
-    "addressFrameBurst": 100,
-    "addressFrameRatePerSecond": 20,
-    "addressJoinBurst": 20,
-    "addressJoinRatePerSecond": 0.5,
-    "addressMaxConnections": 100,
-    "addressMaxMembers": 50,
-    "accountMaxConnections": 10,
-    "unnamedTimeoutSeconds": 300,
-    # Names nobody may take, nor their look-alikes (lambda_src/chat/names.py).
-    "reservedNames": ["admin", "administrator", "system", "server", "moderator"],
-    "allowedOrigins": [],
-    "allowMissingOrigin": True,
     # Observability (infra/monitoring.py, docs/operations.md): X-Ray tracing, where alarms
     # send e-mail (empty: alarms without notifications), client IPs in the access logs.
     "tracing": False,
@@ -156,6 +125,38 @@ DEFAULTS: dict[str, Any] = {
     "githubRepository": "",
     "githubOidcProviderArn": "",  # empty: the stack creates the account's GitHub provider
 }
+# Every context key the app reads and its default: the stack's, then the function's.
+DEFAULTS: dict[str, Any] = {
+    **INFRA_DEFAULTS,
+    **{key: setting.default for key, setting in FUNCTION_SETTINGS_BY_KEY.items()},
+}
+
+MAX_LAMBDA_TIMEOUT_SECONDS = 29  # API Gateway's integration timeout
+MAX_FANOUT_POSTS_PER_SECOND = 10_000  # API Gateway's account-wide request rate
+# messageRateAlarmPerSecond: the account's rate can be raised on request, so the alarm
+# accepts up to ten times the default quota.
+MAX_MESSAGE_RATE_ALARM_PER_SECOND = 100_000
+# Every numeric context key's range (inclusive): the stack's, then the function's.
+RANGES: dict[str, tuple[float, float]] = {
+    "throttlingBurstLimit": (1, 5000),
+    "throttlingRateLimit": (1, 10000),
+    "logRetentionDays": (1, 3653),
+    "lambdaMemoryMb": (128, 10240),
+    "lambdaTimeoutSeconds": (3, MAX_LAMBDA_TIMEOUT_SECONDS),
+    "reservedConcurrency": (0, 10000),
+    "fanoutWorkerMemoryMb": (128, 10240),
+    "fanoutWorkerConcurrency": (1, 256),
+    "fanoutWorkerReservedConcurrency": (0, 10000),
+    "messageRateAlarmPerSecond": (1, MAX_MESSAGE_RATE_ALARM_PER_SECOND),
+    **{
+        key: (setting.low, setting.high)
+        for key, setting in FUNCTION_SETTINGS_BY_KEY.items()
+        if setting.low is not None and setting.high is not None
+    },
+}
+# routeThrottling's burst and rate, per route (the stage's own limits, as above).
+ROUTE_BURST_RANGE = RANGES["throttlingBurstLimit"]
+ROUTE_RATE_RANGE = RANGES["throttlingRateLimit"]
 
 # A stage name goes into stack, API stage and resource names: lowercase letters, digits, -.
 STAGE_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,23}")
@@ -176,7 +177,8 @@ def stage_defaults(stage: str) -> dict[str, Any]:
     return {"stackName": f"Chat-{stage}", "stageName": stage, **STAGE_PROFILES.get(stage, {})}
 
 
-LOOPBACK_ORIGINS = ("http://127.0.0.1", "http://localhost", "http://[::1]")
+# Origins $connect always accepts, for the sandbox (lambda_src/chat/settings.json).
+LOOPBACK_ORIGINS = function_settings.LOOPBACK_ORIGINS
 
 # Where the authorizer finds the token (signInTokenSource): an API Gateway identity source.
 SIGN_IN_TOKEN_SOURCES = {
@@ -194,11 +196,6 @@ SIGN_IN_TOKEN_SOURCES = {
 # function's own work around the posts: reading the room, the Invoke round trip and a
 # worker's cold start, the acknowledgement.
 WORKER_TIMEOUT_HEADROOM_SECONDS = 3
-MAX_LAMBDA_TIMEOUT_SECONDS = 29  # API Gateway's integration timeout
-MAX_FANOUT_POSTS_PER_SECOND = 10_000  # API Gateway's account-wide request rate
-# messageRateAlarmPerSecond: the account's rate can be raised on request, so the alarm
-# accepts up to ten times the default quota.
-MAX_MESSAGE_RATE_ALARM_PER_SECOND = 100_000
 MIN_WORKER_TIMEOUT_SECONDS = 3
 WORKER_READ_MARGIN_SECONDS = 1
 # Copies of the function's figures (tests/infra/test_config.py compares them):
@@ -484,7 +481,7 @@ class ChatConfig:
                 f"context stackName={stack_name!r} must start with a letter and be letters, "
                 "digits or - (at most 128)"
             )
-        retention_days = int(read.number("logRetentionDays", 1, 3653))
+        retention_days = int(read.number("logRetentionDays"))
         if retention_days not in RETENTION_DAYS:
             allowed = ", ".join(map(str, RETENTION_DAYS))
             raise ConfigError(
@@ -493,11 +490,6 @@ class ChatConfig:
         stage_name = str(read.get("stageName"))
         if not stage_name.replace("-", "").replace("_", "").isalnum():
             raise ConfigError(f"context stageName={stage_name!r} must be letters, digits, - or _")
-        log_level = str(read.get("logLevel")).upper()
-        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise ConfigError(
-                f"context logLevel={log_level!r} must be DEBUG, INFO, WARNING or ERROR"
-            )
         config = cls(
             stack_name=stack_name,
             stage_name=stage_name,
@@ -505,56 +497,18 @@ class ChatConfig:
             log_removal_policy=read.removal_policy("logRemovalPolicy", removal, logs=True),
             termination_protection=read.flag("terminationProtection"),
             host_web_client=read.flag("hostWebClient"),
-            throttling_burst_limit=int(read.number("throttlingBurstLimit", 1, 5000)),
-            throttling_rate_limit=read.number("throttlingRateLimit", 1, 10000),
+            throttling_burst_limit=int(read.number("throttlingBurstLimit")),
+            throttling_rate_limit=read.number("throttlingRateLimit"),
             route_throttling=read.route_throttling("routeThrottling"),
             create_api_gateway_cloudwatch_role=read.flag("createApiGatewayCloudWatchRole"),
             log_retention=RETENTION_DAYS[retention_days],
-            lambda_memory_mb=int(read.number("lambdaMemoryMb", 128, 10240)),
-            lambda_timeout_seconds=int(
-                read.number("lambdaTimeoutSeconds", 3, MAX_LAMBDA_TIMEOUT_SECONDS)
-            ),
-            reserved_concurrency=int(read.number("reservedConcurrency", 0, 10000)),
-            fanout_concurrency=int(read.number("fanoutConcurrency", 1, 256)),
-            fanout_engine=read.choice("fanoutEngine", ("socket", "boto3")),
-            fanout_shard_size=int(read.number("fanoutShardSize", 1, 100_000)),
-            fanout_posts_per_second=int(
-                read.number("fanoutPostsPerSecond", 100, MAX_FANOUT_POSTS_PER_SECOND)
-            ),
-            fanout_worker_memory_mb=int(read.number("fanoutWorkerMemoryMb", 128, 10240)),
-            fanout_worker_concurrency=int(read.number("fanoutWorkerConcurrency", 1, 256)),
-            fanout_worker_reserved_concurrency=int(
-                read.number("fanoutWorkerReservedConcurrency", 0, 10000)
-            ),
-            member_partitions=int(read.number("memberPartitions", 1, 16)),
-            connection_ttl_seconds=int(read.number("connectionTtlSeconds", 7260, 30 * 86400)),
-            log_level=log_level,
-            message_burst=int(read.number("messageBurst", 1, 1000)),
-            message_rate_per_second=read.number("messageRatePerSecond", 0.01, 100),
-            name_burst=int(read.number("nameBurst", 1, 100)),
-            name_rate_per_second=read.number("nameRatePerSecond", 0.001, 10),
-            rate_limit_strikes=int(read.number("rateLimitStrikes", 1, 10000)),
-            max_room_size=int(read.number("maxRoomSize", 2, 100_000)),
-            member_list_threshold=int(read.number("memberListThreshold", 2, 240)),
-            history_count=int(read.number("historyCount", 0, 1000)),
-            history_max_age_seconds=int(read.number("historyMaxAgeSeconds", 60, 7 * 86400)),
-            dedup_window_seconds=int(read.number("dedupWindowSeconds", 60, 86400)),
-            history_burst=int(read.number("historyBurst", 1, 100)),
-            history_rate_per_second=read.number("historyRatePerSecond", 0.001, 10),
-            history_max_bytes=int(read.number("historyMaxBytes", 16384, 1048576)),
-            address_connect_burst=int(read.number("addressConnectBurst", 1, 10000)),
-            address_connect_rate_per_second=read.number("addressConnectRatePerSecond", 0.001, 1000),
-            address_frame_burst=int(read.number("addressFrameBurst", 1, 100000)),
-            address_frame_rate_per_second=read.number("addressFrameRatePerSecond", 0.01, 10000),
-            address_join_burst=int(read.number("addressJoinBurst", 1, 10000)),
-            address_join_rate_per_second=read.number("addressJoinRatePerSecond", 0.001, 1000),
-            address_max_connections=int(read.number("addressMaxConnections", 1, 100000)),
-            address_max_members=int(read.number("addressMaxMembers", 1, 100000)),
-            account_max_connections=int(read.number("accountMaxConnections", 1, 1000)),
-            unnamed_timeout_seconds=int(read.number("unnamedTimeoutSeconds", 10, 7200)),
-            reserved_names=read.names("reservedNames"),
-            allowed_origins=read.origins("allowedOrigins"),
-            allow_missing_origin=read.flag("allowMissingOrigin"),
+            lambda_memory_mb=int(read.number("lambdaMemoryMb")),
+            lambda_timeout_seconds=int(read.number("lambdaTimeoutSeconds")),
+            reserved_concurrency=int(read.number("reservedConcurrency")),
+            fanout_worker_memory_mb=int(read.number("fanoutWorkerMemoryMb")),
+            fanout_worker_concurrency=int(read.number("fanoutWorkerConcurrency")),
+            fanout_worker_reserved_concurrency=int(read.number("fanoutWorkerReservedConcurrency")),
+            **read.function_settings(),
             account=node.try_get_context("account") or None,
             region=node.try_get_context("region") or None,
             sign_in=read.sign_in(),
@@ -562,9 +516,7 @@ class ChatConfig:
             tracing=read.flag("tracing"),
             alarm_email=read.email("alarmEmail"),
             access_log_source_ip=read.flag("accessLogSourceIp"),
-            message_rate_alarm_per_second=int(
-                read.number("messageRateAlarmPerSecond", 1, MAX_MESSAGE_RATE_ALARM_PER_SECOND)
-            ),
+            message_rate_alarm_per_second=int(read.number("messageRateAlarmPerSecond")),
             auto_delete_buckets=read.flag("autoDeleteBuckets"),
         )
         config.fanout_timing().check()
@@ -604,44 +556,36 @@ class ChatConfig:
         )
 
     def function_environment(self) -> dict[str, str]:
-        """The function's settings (lambda_src/chat/settings.py), as environment variables."""
-        return {
-            "FANOUT_CONCURRENCY": str(self.fanout_concurrency),
-            "FANOUT_ENGINE": self.fanout_engine,
-            "FANOUT_SHARD_SIZE": str(self.fanout_shard_size),
-            "FANOUT_POSTS_PER_SECOND": str(self.fanout_posts_per_second),
+        """The function's settings (lambda_src/chat/settings.json), as environment variables.
+
+        Every setting with a context key, and those the stack derives: the fan-out worker's
+        timeout and whether sign-in is on. FANOUT_WORKER (a function name) is set by
+        infra/stack.py, which creates the worker.
+        """
+        derived = {
             "FANOUT_WORKER_TIMEOUT_SECONDS": str(self.fanout_worker_timeout_seconds),
-            "MEMBER_PARTITIONS": str(self.member_partitions),
-            "CONNECTION_TTL_SECONDS": str(self.connection_ttl_seconds),
-            "LOG_LEVEL": self.log_level,
-            "MESSAGE_BURST": str(self.message_burst),
-            "MESSAGE_RATE_PER_SECOND": f"{self.message_rate_per_second:g}",
-            "NAME_BURST": str(self.name_burst),
-            "NAME_RATE_PER_SECOND": f"{self.name_rate_per_second:g}",
-            "RATE_LIMIT_STRIKES": str(self.rate_limit_strikes),
-            "MAX_ROOM_SIZE": str(self.max_room_size),
-            "MEMBER_LIST_THRESHOLD": str(self.member_list_threshold),
-            "HISTORY_COUNT": str(self.history_count),
-            "HISTORY_MAX_AGE_SECONDS": str(self.history_max_age_seconds),
-            "DEDUP_WINDOW_SECONDS": str(self.dedup_window_seconds),
-            "HISTORY_BURST": str(self.history_burst),
-            "HISTORY_RATE_PER_SECOND": f"{self.history_rate_per_second:g}",
-            "HISTORY_MAX_BYTES": str(self.history_max_bytes),
-            "ADDRESS_CONNECT_BURST": str(self.address_connect_burst),
-            "ADDRESS_CONNECT_RATE_PER_SECOND": f"{self.address_connect_rate_per_second:g}",
-            "ADDRESS_FRAME_BURST": str(self.address_frame_burst),
-            "ADDRESS_FRAME_RATE_PER_SECOND": f"{self.address_frame_rate_per_second:g}",
-            "ADDRESS_JOIN_BURST": str(self.address_join_burst),
-            "ADDRESS_JOIN_RATE_PER_SECOND": f"{self.address_join_rate_per_second:g}",
-            "ADDRESS_MAX_CONNECTIONS": str(self.address_max_connections),
-            "ADDRESS_MAX_MEMBERS": str(self.address_max_members),
-            "ACCOUNT_MAX_CONNECTIONS": str(self.account_max_connections),
-            "UNNAMED_TIMEOUT_SECONDS": str(self.unnamed_timeout_seconds),
-            "RESERVED_NAMES": ",".join(self.reserved_names),
-            "ALLOWED_ORIGINS": ",".join(self.origin_allow_list()),
-            "ALLOW_MISSING_ORIGIN": str(self.allow_missing_origin).lower(),
             "SIGN_IN_REQUIRED": str(self.sign_in is not None).lower(),
         }
+        environment: dict[str, str] = {}
+        for setting in FUNCTION_SETTINGS:
+            if setting.env in derived:
+                environment[setting.env] = derived[setting.env]
+            elif setting.key:
+                environment[setting.env] = self._variable(setting)
+        return environment
+
+    def _variable(self, setting: FunctionSetting) -> str:
+        """A function setting's value as the function reads it (chat.settings.Spec.parse)."""
+        value = getattr(self, setting.field_name)
+        if setting.kind == "float":
+            return f"{value:g}"
+        if setting.kind == "flag":
+            return str(value).lower()
+        if setting.kind == "origins":
+            return ",".join(self.origin_allow_list())
+        if setting.kind == "names":
+            return ",".join(value)
+        return str(value)
 
     def worker_environment(self) -> dict[str, str]:
         """The fan-out worker's settings: how it posts (it needs no table)."""
@@ -699,7 +643,12 @@ class _Reader:
             raise ConfigError(f"context {key}={raw!r} must be one of {', '.join(allowed)}")
         return REMOVAL_POLICIES[raw]
 
-    def number(self, key: str, low: float, high: float, raw: Any = _UNSET) -> float:
+    def number(
+        self, key: str, low: float | None = None, high: float | None = None, raw: Any = _UNSET
+    ) -> float:
+        """A number within [low, high], by default the key's range in RANGES."""
+        if low is None or high is None:
+            low, high = RANGES[key]
         raw = self.get(key) if raw is _UNSET else raw
         try:
             value = float(raw)
@@ -710,10 +659,34 @@ class _Reader:
         return value
 
     def choice(self, key: str, allowed: tuple[str, ...]) -> str:
+        """One of `allowed`, in any case (logLevel=debug is DEBUG)."""
         raw = str(self.get(key))
-        if raw not in allowed:
-            raise ConfigError(f"context {key}={raw!r} must be one of {', '.join(allowed)}")
-        return raw
+        for choice in allowed:
+            if raw.strip().lower() == choice.lower():
+                return choice
+        raise ConfigError(f"context {key}={raw!r} must be one of {', '.join(allowed)}")
+
+    def function_settings(self) -> dict[str, Any]:
+        """ChatConfig's fields for the function's context keys, read as settings.json says."""
+        return {
+            setting.field_name: self.function_setting(key, setting)
+            for key, setting in FUNCTION_SETTINGS_BY_KEY.items()
+        }
+
+    def function_setting(self, key: str, setting: FunctionSetting) -> Any:
+        if setting.kind == "int":
+            return int(self.number(key))
+        if setting.kind == "float":
+            return self.number(key)
+        if setting.kind == "choice":
+            return self.choice(key, setting.choices)
+        if setting.kind == "flag":
+            return self.flag(key)
+        if setting.kind == "names":
+            return self.names(key)
+        if setting.kind == "origins":
+            return self.origins(key)
+        return str(self.get(key)).strip()
 
     def flag(self, key: str) -> bool:
         raw = self.get(key)
@@ -855,7 +828,7 @@ class _Reader:
             entry = {**DEFAULTS[key][route], **(raw.get(route) or {})}
             where = f"{key}.{route}"
             throttles[route] = RouteThrottle(
-                burst=int(self.number(where, 1, 5000, entry.get("burst"))),
-                rate=self.number(where, 1, 10000, entry.get("rate")),
+                burst=int(self.number(where, *ROUTE_BURST_RANGE, entry.get("burst"))),
+                rate=self.number(where, *ROUTE_RATE_RANGE, entry.get("rate")),
             )
         return throttles

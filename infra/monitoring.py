@@ -31,35 +31,24 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from infra.config import DEFAULTS
+from infra.function_settings import METRIC_NAMES as METRIC_NAME
 from infra.nag import acknowledge
 from infra.powertools import METRICS_NAMESPACE, SERVICE
 from infra.websocket_api import ACCESS_LOG_FORMAT
 
-# The chat's EMF metrics (lambda_src/chat/telemetry.py has the same names; a test compares).
-FRAMES_IN = "FramesIn"
-ERROR_FRAMES = "ErrorFrames"
-RATE_LIMITED_FRAMES = "RateLimitedFrames"
-FANOUT_SIZE = "FanoutSize"
-FANOUT_LATENCY = "FanoutLatency"
-POSTS = "Posts"
-POST_FAILURES = "PostFailures"
-POST_LATENCY = "PostLatency"
-STALE_CONNECTIONS_PRUNED = "StaleConnectionsPruned"
-FANOUT_SHARDS = "FanoutShards"
-FANOUT_SHARD_FAILURES = "FanoutShardFailures"
-METRIC_NAMES = (
-    FRAMES_IN,
-    ERROR_FRAMES,
-    RATE_LIMITED_FRAMES,
-    FANOUT_SIZE,
-    FANOUT_LATENCY,
-    POSTS,
-    POST_FAILURES,
-    POST_LATENCY,
-    STALE_CONNECTIONS_PRUNED,
-    FANOUT_SHARDS,
-    FANOUT_SHARD_FAILURES,
-)
+# The chat's EMF metrics, named in lambda_src/chat/settings.json (chat.telemetry reads it too).
+FRAMES_IN = METRIC_NAME["FRAMES_IN"]
+ERROR_FRAMES = METRIC_NAME["ERROR_FRAMES"]
+RATE_LIMITED_FRAMES = METRIC_NAME["RATE_LIMITED_FRAMES"]
+FANOUT_SIZE = METRIC_NAME["FANOUT_SIZE"]
+FANOUT_LATENCY = METRIC_NAME["FANOUT_LATENCY"]
+POSTS = METRIC_NAME["POSTS"]
+POST_FAILURES = METRIC_NAME["POST_FAILURES"]
+POST_LATENCY = METRIC_NAME["POST_LATENCY"]
+STALE_CONNECTIONS_PRUNED = METRIC_NAME["STALE_CONNECTIONS_PRUNED"]
+FANOUT_SHARDS = METRIC_NAME["FANOUT_SHARDS"]
+FANOUT_SHARD_FAILURES = METRIC_NAME["FANOUT_SHARD_FAILURES"]
+METRIC_NAMES = tuple(METRIC_NAME.values())
 ROUTES = ("$connect", "$disconnect", "$default", "setName", "sendPublic", "sendPrivate")
 
 PERIOD = Duration.minutes(5)

@@ -17,6 +17,8 @@ from aws_cdk import Stack, Token
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from infra import function_settings
+
 # The release the function runs: the layer in AWS, requirements-dev.txt locally.
 POWERTOOLS_VERSION = "3.31.1"
 
@@ -43,9 +45,10 @@ LAYER_ARCHITECTURES = ("x86_64", "arm64")
 OTHER_PARTITION_REGION_PREFIXES = ("cn-", "us-gov-", "us-iso", "eu-isoe-")
 
 # What Powertools reads from the environment (service name, metrics namespace, tracing).
-# lambda_src/chat/telemetry.py has the same defaults (a test compares them).
-SERVICE = "chat"
-METRICS_NAMESPACE = "Chat"
+# Service and namespace are written in lambda_src/chat/settings.json, which
+# lambda_src/chat/telemetry.py reads for its defaults too.
+SERVICE = function_settings.METRICS_SERVICE
+METRICS_NAMESPACE = function_settings.METRICS_NAMESPACE
 
 
 def layer_name(runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> str:

@@ -73,7 +73,15 @@ FRAME_LIMIT = 32 * 1024  # API Gateway's frame size limit (docs/aws-facts.md)
 POST_LIMIT = 128 * 1024  # and its message size limit, @connections posts included
 QUIET_SECONDS = 0.5  # how long "nobody else got it" listens after the acknowledgement
 ROOM = "ROOM#lobby"  # the room's member items (docs/architecture.md)
-MAX_MEMBER_PARTITIONS = 16
+# The chat function's settings, each written once: their defaults and ranges.
+SETTINGS_FILE = Path(__file__).resolve().parent.parent / "lambda_src" / "chat" / "settings.json"
+SETTINGS: dict[str, dict[str, Any]] = {
+    entry["env"]: entry
+    for entry in json.loads(SETTINGS_FILE.read_text(encoding="utf-8"))["settings"]
+}
+MAX_MEMBER_PARTITIONS: int = SETTINGS["MEMBER_PARTITIONS"]["max"]
+MESSAGE_BURST: int = SETTINGS["MESSAGE_BURST"]["default"]
+MESSAGE_RATE = float(SETTINGS["MESSAGE_RATE_PER_SECOND"]["default"])
 FOREIGN_ORIGIN = "https://conformance-check.invalid"
 OUTPUT_KEYS = ("WebSocketUrl", "CallbackUrl", "TableName")
 Frame = dict[str, Any]
@@ -111,8 +119,8 @@ class Options:
     tokens: list[str] = field(default_factory=list)
     token_source: str = "query"
     name_claim: str = "cognito:username"
-    message_burst: int = 10
-    message_rate: float = 2.0
+    message_burst: int = MESSAGE_BURST
+    message_rate: float = MESSAGE_RATE
     timeout: float = 10.0
 
 
@@ -1343,9 +1351,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     client.add_argument("--token-source", choices=("query", "protocol"), default="query")
     client.add_argument("--name-claim", default="cognito:username", help="the token's name claim")
-    limits = parser.add_argument_group("the stack's limits (README configuration)")
-    limits.add_argument("--message-burst", type=int, default=10, help="messageBurst (10)")
-    limits.add_argument("--message-rate", type=float, default=2.0, help="messageRatePerSecond")
+    limits = parser.add_argument_group("the stack's limits (docs/configuration.md)")
+    limits.add_argument(
+        "--message-burst",
+        type=int,
+        default=MESSAGE_BURST,
+        help=f"messageBurst ({MESSAGE_BURST})",
+    )
+    limits.add_argument(
+        "--message-rate",
+        type=float,
+        default=MESSAGE_RATE,
+        help=f"messageRatePerSecond ({MESSAGE_RATE:g})",
+    )
     run = parser.add_argument_group("run")
     run.add_argument("--only", type=names, help="run only these checks (comma-separated)")
     run.add_argument("--skip", type=names, default=[], help="leave these checks out")

@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+from chat.settings import LOOPBACK_ORIGINS
+
+# 127.0.0.1, localhost and [::1]: the hosts of settings.json's loopback origins.
+LOOPBACK_HOSTS = frozenset(urlsplit(origin).netloc for origin in LOOPBACK_ORIGINS)
 
 
 def header(headers: Mapping[str, str] | None, name: str) -> str | None:

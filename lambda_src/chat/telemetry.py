@@ -8,7 +8,7 @@ free of Powertools.
 
 Every metric is in the `Chat` namespace with the dimensions `service` and `stage`
 (`FramesIn` adds `route`, `ErrorFrames` adds `code`); infra/monitoring.py alarms on them
-and draws them on the dashboard with the same names (a test compares the two lists).
+and draws them on the dashboard; both read the names from chat/settings.json.
 """
 
 from __future__ import annotations
@@ -23,35 +23,24 @@ from aws_lambda_powertools import Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
 from chat import logs
+from chat.settings import METRICS
 
-NAMESPACE = "Chat"
-SERVICE = "chat"
-
-# Metric names (infra/monitoring.py uses the same).
-FRAMES_IN = "FramesIn"  # Count per route: every event the function handles
-ERROR_FRAMES = "ErrorFrames"  # Count per code: error frames sent, refused handshakes
-RATE_LIMITED_FRAMES = "RateLimitedFrames"  # Count: frames refused with RATE_LIMITED
-FANOUT_SIZE = "FanoutSize"  # Count: recipients of one delivery
-FANOUT_LATENCY = "FanoutLatency"  # Milliseconds: one whole delivery, first post to last
-POSTS = "Posts"  # Count: frames posted to @connections (API Gateway messages out)
-POST_FAILURES = "PostFailures"  # Count: posts that failed other than with 410
-POST_LATENCY = "PostLatency"  # Milliseconds: one post_to_connection call
-STALE_CONNECTIONS_PRUNED = "StaleConnectionsPruned"  # Count: connections found gone (410)
-FANOUT_SHARDS = "FanoutShards"  # Count: shards of a big delivery handed to fan-out workers
-FANOUT_SHARD_FAILURES = "FanoutShardFailures"  # Count: shards whose worker ran and failed
-METRIC_NAMES = (
-    FRAMES_IN,
-    ERROR_FRAMES,
-    RATE_LIMITED_FRAMES,
-    FANOUT_SIZE,
-    FANOUT_LATENCY,
-    POSTS,
-    POST_FAILURES,
-    POST_LATENCY,
-    STALE_CONNECTIONS_PRUNED,
-    FANOUT_SHARDS,
-    FANOUT_SHARD_FAILURES,
-)
+# Namespace, service and metric names: settings.json, which infra/monitoring.py reads too.
+NAMESPACE: str = METRICS["namespace"]
+SERVICE: str = METRICS["service"]
+_NAMES: dict[str, str] = {key: m["name"] for key, m in METRICS["names"].items()}
+FRAMES_IN = _NAMES["FRAMES_IN"]  # Count per route: every event the function handles
+ERROR_FRAMES = _NAMES["ERROR_FRAMES"]  # Count per code: error frames sent, refused handshakes
+RATE_LIMITED_FRAMES = _NAMES["RATE_LIMITED_FRAMES"]  # Count: frames refused with RATE_LIMITED
+FANOUT_SIZE = _NAMES["FANOUT_SIZE"]  # Count: recipients of one delivery
+FANOUT_LATENCY = _NAMES["FANOUT_LATENCY"]  # Milliseconds: one whole delivery
+POSTS = _NAMES["POSTS"]  # Count: frames posted to @connections (API Gateway messages out)
+POST_FAILURES = _NAMES["POST_FAILURES"]  # Count: posts that failed other than with 410
+POST_LATENCY = _NAMES["POST_LATENCY"]  # Milliseconds: one post_to_connection call
+STALE_CONNECTIONS_PRUNED = _NAMES["STALE_CONNECTIONS_PRUNED"]  # Count: connections gone (410)
+FANOUT_SHARDS = _NAMES["FANOUT_SHARDS"]  # Count: shards handed to fan-out workers
+FANOUT_SHARD_FAILURES = _NAMES["FANOUT_SHARD_FAILURES"]  # Count: shards whose worker failed
+METRIC_NAMES = tuple(_NAMES.values())
 
 # The dimension values are bounded (each distinct value is a billed custom metric).
 ROUTES = ("$connect", "$disconnect", "$default", "setName", "sendPublic", "sendPrivate")

@@ -1,10 +1,9 @@
-"""Context keys: validation of the abuse-limit and origin keys, and the three places that
-state the defaults (infra/config.py DEFAULTS, README.md's table, lambda_src/chat/settings.py)
-agree."""
+"""Context keys: validation of the abuse-limit and origin keys, and one source per setting:
+lambda_src/chat/settings.json's defaults and ranges are the ones the stack, the function,
+the load test, docs/configuration.md and README's short table use."""
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from pathlib import Path
@@ -16,9 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app import build_app
-from chat import deadline, sharding, wiring
+from bench import load
+from chat import deadline, sharding, telemetry, wiring
+from chat import settings as function_settings
 from chat.settings import Settings
 from infra import config as infra_config
+from infra import function_settings as infra_function_settings
+from infra import monitoring, powertools
 from infra.config import (
     DEFAULTS,
     LOOPBACK_ORIGINS,
@@ -27,10 +30,12 @@ from infra.config import (
     ConfigError,
     RouteThrottle,
 )
+from infra.config_docs import CONTEXT_ONLY_KEYS, INFRA_KEYS, render
+from infra.function_settings import BY_KEY as FUNCTION_SETTINGS_BY_KEY
+from infra.function_settings import FUNCTION_SETTINGS, FunctionSetting
+from tools import conformance
 
 ROOT = Path(__file__).resolve().parents[2]
-# Read with node.try_get_context, outside DEFAULTS: unset means environment-agnostic.
-README_ONLY_KEYS = {"account", "region"}
 
 
 def config_with(**context: Any) -> ChatConfig:
@@ -155,36 +160,82 @@ def test_any_out_of_range_route_throttle_names_the_route(route, field, value):
         config_with(routeThrottling={route: {field: value}})
 
 
-def readme_configuration_table() -> dict[str, str]:
-    """README.md's "Configuration (CDK context)" table: key → default cell (backticks off)."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("### Configuration (CDK context)", 1)[1].split("\n#", 1)[0]
-    rows = [line for line in section.splitlines() if line.startswith("| `")]
+def configuration_table(path: Path, heading: str) -> dict[str, str]:
+    """The rows of the tables under `heading` (to the next heading of its level or higher):
+    key -> default cell (backticks off). The key is the first cell, the default the one
+    headed "default"."""
+    text = path.read_text(encoding="utf-8")
+    level = heading.split(" ", 1)[0]
+    section = text.split(heading + "\n", 1)[1]
+    section = re.split(rf"\n#{{1,{len(level)}}} ", section, maxsplit=1)[0]
     table: dict[str, str] = {}
-    for row in rows:
-        keys_cell, default_cell = [cell.strip() for cell in row.strip("|").split(" | ")[:2]]
-        for key in re.findall(r"`([^`]+)`", keys_cell):
-            assert key not in table, f"README lists {key} twice"
-            table[key] = default_cell.strip("`")
+    column = 1
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+        if line.startswith("| key"):
+            column = cells.index("default")
+        if not line.startswith("| `"):
+            continue
+        key = cells[0].strip("`")
+        assert key not in table, f"{path.name} lists {key} twice"
+        table[key] = cells[column].strip("`")
     return table
 
 
-def test_readme_lists_exactly_the_context_keys():
-    assert set(readme_configuration_table()) - README_ONLY_KEYS == set(DEFAULTS)
+def reference_table() -> dict[str, str]:
+    """docs/configuration.md's two tables of context keys (the stack's and the function's)."""
+    page = ROOT / "docs" / "configuration.md"
+    return {
+        **configuration_table(page, "## The stack's keys"),
+        **configuration_table(page, "## The chat function's keys"),
+    }
 
 
-@pytest.mark.parametrize("key", sorted(DEFAULTS))
-def test_readme_gives_each_key_its_default(key):
-    documented = readme_configuration_table().get(key)
-    assert documented is not None, f"README's configuration table has no row for {key}"
+def readme_table() -> dict[str, str]:
+    return configuration_table(ROOT / "README.md", "### Configuration (CDK context)")
+
+
+def test_the_configuration_reference_is_what_the_generator_writes():
+    # bin/build-config-docs (make docs) writes it from settings.json and context_keys.json.
+    assert (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8") == render(), (
+        "docs/configuration.md is out of date: run make docs"
+    )
+
+
+def test_the_reference_lists_exactly_the_context_keys():
+    assert set(reference_table()) - set(CONTEXT_ONLY_KEYS) == set(DEFAULTS)
+    assert set(INFRA_KEYS) | set(FUNCTION_SETTINGS_BY_KEY) == set(DEFAULTS) | set(CONTEXT_ONLY_KEYS)
+
+
+def assert_documents_default(documented: str | None, key: str, where: str) -> None:
+    assert documented is not None, f"{where} has no row for {key}"
     default = DEFAULTS[key]
     if default == "":
         # An empty default is "unset", or the value derived from other keys ("<key>/...").
-        assert documented == "unset" or documented.startswith("<"), f"README: {key}"
+        assert documented == "unset" or documented.startswith("<"), f"{where}: {key}"
     elif isinstance(default, str):
         assert documented == default
     else:
-        assert json.loads(documented) == default, f"README: {key} = {documented}"
+        assert json.loads(documented) == default, f"{where}: {key} = {documented}"
+
+
+@pytest.mark.parametrize("key", sorted(DEFAULTS))
+def test_the_reference_gives_each_key_its_default(key):
+    assert_documents_default(reference_table().get(key), key, "docs/configuration.md")
+
+
+def test_the_readmes_short_table_gives_the_defaults_and_links_the_reference():
+    table = readme_table()
+    assert 5 <= len(table) <= 20, "README keeps a short table of the most used keys"
+    for key in table:
+        assert key in DEFAULTS, f"README lists {key}, which is no context key"
+        assert_documents_default(table[key], key, "README")
+    section = (
+        (ROOT / "README.md")
+        .read_text(encoding="utf-8")
+        .split("### Configuration (CDK context)", 1)[1]
+    )
+    assert "docs/configuration.md" in section.split("\n#", 1)[0]
 
 
 def test_the_function_defaults_agree_with_the_stack_defaults():
@@ -197,9 +248,115 @@ def test_the_function_defaults_agree_with_the_stack_defaults():
 
 
 def test_the_function_reads_every_variable_the_stack_sets():
-    tree = ast.parse((ROOT / "lambda_src" / "chat" / "settings.py").read_text())
-    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)}
-    assert set(config_with().function_environment()) <= strings
+    assert set(config_with().function_environment()) <= set(function_settings.SPECS)
+    assert set(config_with().worker_environment()) <= set(function_settings.SPECS)
+
+
+def setting_values(setting: FunctionSetting) -> tuple[Any, Any, Any, Any]:
+    """(below the range, its lowest, its highest, above the range) for a numeric setting."""
+    assert setting.low is not None and setting.high is not None
+    if setting.kind == "int":
+        return setting.low - 1, int(setting.low), int(setting.high), setting.high + 1
+    return setting.low / 2, setting.low, setting.high, setting.high * 2
+
+
+NUMERIC = [s for s in FUNCTION_SETTINGS if s.kind in ("int", "float")]
+
+
+@pytest.mark.parametrize("setting", NUMERIC, ids=[s.env for s in NUMERIC])
+def test_the_function_takes_exactly_the_range_settings_json_gives(setting):
+    required = {"TABLE_NAME": "table", "CALLBACK_URL": "https://example.com/production"}
+    below, low, high, above = setting_values(setting)
+    for value in (low, high):
+        Settings.from_env({**required, setting.env: str(value)})
+    for value in (below, above):
+        with pytest.raises(ValueError, match=re.escape(setting.env)):
+            Settings.from_env({**required, setting.env: str(value)})
+
+
+KEYED = [s for s in NUMERIC if s.key]
+
+
+@pytest.mark.parametrize("setting", KEYED, ids=[s.key or "" for s in KEYED])
+def test_the_stack_takes_exactly_the_range_settings_json_gives(setting):
+    below, low, high, above = setting_values(setting)
+    for value in (below, above):
+        with pytest.raises(ConfigError, match=rf"{re.escape(setting.key)}=\S+ must be between"):
+            config_with(**{setting.key: value})
+    for value in (low, high):
+        # A bound may still be refused by the fan-out's clock, never by the range.
+        try:
+            config = config_with(**{setting.key: value})
+        except ConfigError as refused:
+            assert "must be between" not in str(refused)
+        else:
+            variable = config.function_environment()[setting.env]
+            assert float(variable) == value
+
+
+def test_every_copy_of_a_default_or_range_is_the_one_in_settings_json():
+    # GIVEN settings.json, read by the stack, the function, the load test and the docs
+    with (ROOT / "lambda_src" / "chat" / "settings.json").open(encoding="utf-8") as file:
+        written = {entry["env"]: entry for entry in json.load(file)["settings"]}
+    for env, entry in written.items():
+        spec = function_settings.SPECS[env]
+        setting = infra_function_settings.BY_ENV[env]
+        # THEN the function and the stack hold the same default and range
+        assert (spec.default, spec.low, spec.high) == (
+            entry["default"],
+            entry.get("min"),
+            entry.get("max"),
+        )
+        assert (setting.default, setting.low, setting.high) == (spec.default, spec.low, spec.high)
+        if setting.key:
+            assert DEFAULTS[setting.key] == entry["default"]
+            if "min" in entry:
+                assert infra_config.RANGES[setting.key] == (entry["min"], entry["max"])
+    # AND the load test paces itself by the same defaults
+    limits = load.Limits()
+    for name in ("message_burst", "message_rate_per_second", "name_burst"):
+        assert getattr(limits, name) == written[name.upper()]["default"]
+    assert limits.name_rate_per_second == written["NAME_RATE_PER_SECOND"]["default"]
+    assert limits.max_room_size == written["MAX_ROOM_SIZE"]["default"]
+    # AND so does bin/conformance, and it looks in every member partition there can be
+    options = conformance.Options(url="wss://example.com/production")
+    assert options.message_burst == written["MESSAGE_BURST"]["default"]
+    assert options.message_rate == written["MESSAGE_RATE_PER_SECOND"]["default"]
+    assert written["MEMBER_PARTITIONS"]["max"] == conformance.MAX_MEMBER_PARTITIONS
+    # AND protocol.md quotes the per-connection bucket's defaults
+    protocol = " ".join((ROOT / "docs" / "protocol.md").read_text(encoding="utf-8").split())
+    quoted = re.search(r"a token bucket of (\d+) frames refilled at (\d+) per second", protocol)
+    assert quoted is not None, "protocol.md no longer quotes the message bucket"
+    assert int(quoted.group(1)) == written["MESSAGE_BURST"]["default"]
+    assert float(quoted.group(2)) == written["MESSAGE_RATE_PER_SECOND"]["default"]
+
+
+def test_the_stacks_derived_variables_fit_the_functions_ranges():
+    worker_timeout = function_settings.SPECS["FANOUT_WORKER_TIMEOUT_SECONDS"]
+    lowest, highest = infra_config.RANGES["lambdaTimeoutSeconds"]
+    assert worker_timeout.default == config_with().fanout_worker_timeout_seconds
+    assert worker_timeout.low == infra_config.MIN_WORKER_TIMEOUT_SECONDS
+    assert worker_timeout.high == highest - infra_config.WORKER_TIMEOUT_HEADROOM_SECONDS
+    # The worker reads fanoutWorkerConcurrency as its FANOUT_CONCURRENCY.
+    concurrency = function_settings.SPECS["FANOUT_CONCURRENCY"]
+    low, high = infra_config.RANGES["fanoutWorkerConcurrency"]
+    assert concurrency.low is not None and concurrency.high is not None
+    assert concurrency.low <= low and high <= concurrency.high
+    assert (
+        infra_config.RANGES["fanoutPostsPerSecond"][1] == infra_config.MAX_FANOUT_POSTS_PER_SECOND
+    )
+    assert lowest >= worker_timeout.low
+
+
+def test_metric_names_and_loopback_origins_are_read_from_settings_json():
+    with (ROOT / "lambda_src" / "chat" / "settings.json").open(encoding="utf-8") as file:
+        written = json.load(file)
+    names = tuple(m["name"] for m in written["metrics"]["names"].values())
+    assert telemetry.METRIC_NAMES == monitoring.METRIC_NAMES == names
+    assert telemetry.NAMESPACE == powertools.METRICS_NAMESPACE == written["metrics"]["namespace"]
+    assert telemetry.SERVICE == powertools.SERVICE == written["metrics"]["service"]
+    origins = tuple(written["loopbackOrigins"])
+    assert LOOPBACK_ORIGINS == function_settings.LOOPBACK_ORIGINS == origins
 
 
 # --- the fan-out's clock: what synth refuses -------------------------------------------
