@@ -1,7 +1,10 @@
 # The two commands: `make run` (the chat on this machine) and `make test` (every check).
 # Everything is installed into the project: .venv/ for Python, node_modules/ for the
 # pinned CDK CLI and a supported Node.js, which goes first on PATH so that both the CLI
-# and the jsii runtime behind aws-cdk-lib use it.
+# and the jsii runtime behind aws-cdk-lib use it. Python comes in two levels, each with its
+# marker in .venv/: `make run` installs requirements-run.txt (the CDK app and the sandbox:
+# .venv/.run-installed), `make test` adds requirements-dev.txt on top (the test, lint and
+# bench tools: .venv/.installed). Either order works, and neither reinstalls the other's.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -26,7 +29,7 @@ SIGN_IN_LAYER := $(if $(findstring signIn=true,$(CDK_ARGS)),authorizer-layer)
 
 SUITES := unit adapters handler authorizer infra sandbox e2e browser hostile bench
 
-.PHONY: help preflight setup authorizer-layer synth run conformance test test-fast lint typecheck web-tests docs bench load clean $(addprefix test-,$(SUITES))
+.PHONY: help preflight run-setup setup authorizer-layer synth run conformance test test-fast lint typecheck web-tests docs bench load clean $(addprefix test-,$(SUITES))
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,11 +39,24 @@ preflight: ## check what make cannot install (Python 3.11+, npm, Chromium); seco
 	@bin/preflight tools
 	@bin/preflight browser >/dev/null
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# aws-cdk-lib's Python is 176 MB of generated bindings, of which a synth imports a fraction:
+# pip's bytecode compilation of all of it would take half a minute of `make run`'s first
+# start, so this level skips it for aws_cdk (Python compiles what a synth imports, in
+# memory) and compiles the rest (boto3, moto, aiohttp...: the function workers' imports).
+# `make test`'s level compiles aws_cdk too. As with pip's own compilation, a file that does
+# not compile is left as source, not an error.
+$(VENV)/.run-installed: requirements.txt requirements-run.txt
 	@bin/preflight tools
-	@echo "==> Python environment ($(VENV))"
+	@echo "==> Python environment for make run ($(VENV): the CDK app and the sandbox)"
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/python -m pip install --quiet --no-compile -r requirements-run.txt 2>&1 | grep -v "is ignored"; test $${PIPESTATUS[0]} -eq 0
+	@$(VENV)/bin/python -m compileall -q -j0 -x '/aws_cdk/' $(VENV)/lib >/dev/null || true
+	@touch $@
+
+$(VENV)/.installed: $(VENV)/.run-installed requirements-dev.txt
+	@echo "==> Python environment for make test ($(VENV): the test, lint and bench tools)"
 	@$(VENV)/bin/python -m pip install --quiet -r requirements-dev.txt 2>&1 | grep -v "is ignored"; test $${PIPESTATUS[0]} -eq 0
+	@$(VENV)/bin/python -m compileall -q -j0 $(VENV)/lib >/dev/null || true
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -49,12 +65,16 @@ node_modules/.installed: package.json package-lock.json
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(VENV)/.installed node_modules/.installed ## install Python and npm dependencies (idempotent)
+# The two installs `make run` needs, side by side (pip and npm each wait on the network).
+run-setup: ## install only what `make run` needs: the CDK app, the sandbox, the CDK CLI
+	@$(MAKE) --no-print-directory -j2 --output-sync=target $(VENV)/.run-installed node_modules/.installed
 
-authorizer-layer: setup ## build the sign-in authorizer's layer (PyJWT, cryptography; needs PyPI)
+setup: $(VENV)/.installed node_modules/.installed ## install everything `make test` needs (idempotent)
+
+authorizer-layer: run-setup ## build the sign-in authorizer's layer (PyJWT, cryptography; needs PyPI)
 	@python -m infra.authorizer_layer 2>&1 | grep -v "is ignored"; test $${PIPESTATUS[0]} -eq 0
 
-synth: setup $(SIGN_IN_LAYER) ## synthesize the CloudFormation template into cdk.out/ (offline)
+synth: run-setup $(SIGN_IN_LAYER) ## synthesize the CloudFormation template into cdk.out/ (offline)
 	@echo "==> cdk synth (node $$(node --version))"
 	@$(CDK) synth --quiet $(CDK_ARGS)
 	@echo "Template: $$(python -m sandbox --print-template $(SANDBOX_STACK))"
@@ -92,13 +112,13 @@ conformance: synth ## bin/conformance against a sandbox of the synthesized stack
 	@template="$$(python -m sandbox --print-template $(SANDBOX_STACK))" && \
 		bin/conformance --sandbox "$$template" $(CONFORMANCE_ARGS)
 
-docs: setup ## write docs/configuration.md from lambda_src/chat/settings.json and infra/context_keys.json
+docs: run-setup ## write docs/configuration.md from lambda_src/chat/settings.json and infra/context_keys.json
 	@python bin/build-config-docs
 
-bench: synth ## run the benchmarks over HTTPS (~10 min): bench/results/latest.json, docs/performance.md
+bench: setup synth ## run the benchmarks over HTTPS (~10 min): bench/results/latest.json, docs/performance.md
 	@python -m bench
 
-load: synth ## 200 clients, 10,000 messages, churn, through the sandbox: bench/results/load.json
+load: setup synth ## 200 clients, 10,000 messages, churn, through the sandbox: bench/results/load.json
 	@python -m bench.load $(LOAD_ARGS)
 
 clean: ## remove generated files (keeps .venv and node_modules)

@@ -2,13 +2,13 @@
 
 The function's code ships as-is (stdlib + the runtime's boto3); Powertools comes from the
 layer AWS publishes in every commercial region, so the asset stays small. The tests and the
-sandbox import the same Powertools release from requirements-dev.txt:
+sandbox import the same Powertools release from requirements-run.txt:
 tests/infra/test_monitoring.py checks that the pin there and the layer version here agree.
 
 Upgrading: pick a release on PyPI, find its layer version (`aws lambda
 get-layer-version-by-arn --arn <ARN>`: the layer's Description ends with the Powertools
 version), add the pair to LAYER_VERSIONS, and change POWERTOOLS_VERSION and the pin in
-requirements-dev.txt together.
+requirements-run.txt together.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from constructs import Construct
 
 from infra import function_settings
 
-# The release the function runs: the layer in AWS, requirements-dev.txt locally.
+# The release the function runs: the layer in AWS, requirements-run.txt locally.
 POWERTOOLS_VERSION = "3.31.1"
 
 # The account that publishes the public layers in the commercial partition (`aws`).

@@ -401,7 +401,7 @@ def test_layers_exist_only_for_the_runtimes_powertools_builds():
 
 
 def requirements_pin() -> str:
-    text = (ROOT / "requirements-dev.txt").read_text()
+    text = (ROOT / "requirements-run.txt").read_text()
     (version,) = re.findall(r"^aws-lambda-powertools(?:\[[^\]]*\])?==(\S+)$", text, re.M)
     return version
 

@@ -321,7 +321,7 @@ def test_layer_pins_the_same_pyjwt_as_the_dev_environment():
             if line.lower().startswith("pyjwt")
         }
 
-    assert pyjwt(authorizer_layer.REQUIREMENTS) == pyjwt(ROOT / "requirements-dev.txt")
+    assert pyjwt(authorizer_layer.REQUIREMENTS) == pyjwt(ROOT / "requirements-run.txt")
 
 
 def test_authorizer_asset_is_authorizer_src_alone(sign_in):
