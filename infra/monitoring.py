@@ -1,21 +1,15 @@
-"""Alarms, a dashboard and (with `alarmEmail`) an SNS topic that e-mails the alarms.
+"""Alarms, the dashboard and (with `alarmEmail`) an SNS topic that e-mails the alarms.
 
 The alarms watch AWS's own metrics (Lambda, the WebSocket API's stage, the table) and the
-chat's EMF metrics (namespace `Chat`, dimensions `service` and `stage`; written by
-lambda_src/chat/telemetry.py through Powertools). Every alarm's threshold and the reason
-for it are in ALARMS below, in the alarm's description and in docs/operations.md (a test
-keeps the three the same).
-
-Plain aws_cloudwatch rather than cdk-monitoring-constructs: that library (10.3.3 installs
-cleanly next to aws-cdk-lib 2.275.0) has no WebSocket API monitoring and takes a v1
-`ITable`, not the `TableV2` here, so everything but the Lambda alarms would be custom
-metrics anyway, and each synth would load one more jsii bundle.
+chat's EMF metrics (infra/metrics.py); the dashboard's widgets are in infra/dashboard.py.
+Every alarm's threshold and the reason for it are in ALARMS below, in the alarm's
+description and in docs/operations.md (a test keeps the three the same). Why this is plain
+aws_cloudwatch rather than cdk-monitoring-constructs: docs/operations.md (Alarms).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -31,31 +25,22 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from infra.config import DEFAULTS
-from infra.function_settings import METRIC_NAMES as METRIC_NAME
+from infra.dashboard import dashboard_widgets
+from infra.metrics import (
+    ERROR_FRAMES,
+    FANOUT_SHARD_FAILURES,
+    MESSAGE_RATE,
+    METRIC_NAMES,
+    RATE_LIMITED_FRAMES,
+    ROUTES,
+    STALE_CONNECTIONS_PRUNED,
+    ChatMetrics,
+)
 from infra.nag import acknowledge
-from infra.powertools import METRICS_NAMESPACE, SERVICE
-from infra.websocket_api import ACCESS_LOG_FORMAT
 
-# The chat's EMF metrics, named in lambda_src/chat/settings.json (chat.telemetry reads it too).
-FRAMES_IN = METRIC_NAME["FRAMES_IN"]
-ERROR_FRAMES = METRIC_NAME["ERROR_FRAMES"]
-RATE_LIMITED_FRAMES = METRIC_NAME["RATE_LIMITED_FRAMES"]
-FANOUT_SIZE = METRIC_NAME["FANOUT_SIZE"]
-FANOUT_LATENCY = METRIC_NAME["FANOUT_LATENCY"]
-POSTS = METRIC_NAME["POSTS"]
-POST_FAILURES = METRIC_NAME["POST_FAILURES"]
-POST_LATENCY = METRIC_NAME["POST_LATENCY"]
-STALE_CONNECTIONS_PRUNED = METRIC_NAME["STALE_CONNECTIONS_PRUNED"]
-FANOUT_SHARDS = METRIC_NAME["FANOUT_SHARDS"]
-FANOUT_SHARD_FAILURES = METRIC_NAME["FANOUT_SHARD_FAILURES"]
-METRIC_NAMES = tuple(METRIC_NAME.values())
-ROUTES = ("$connect", "$disconnect", "$default", "setName", "sendPublic", "sendPrivate")
-
-PERIOD = Duration.minutes(5)
-# API Gateway's request rate for the whole account and Region, shared by every REST, HTTP
-# and WebSocket API and by @connections calls (docs/aws-facts.md); adjustable on request.
-ACCOUNT_REQUESTS_PER_SECOND = 10_000
-MESSAGE_RATE = "MessageRateNearAccountLimit"
+# METRIC_NAMES and ROUTES are infra/metrics.py's, named here too: the tests compare them
+# with chat.telemetry's.
+__all__ = ["ALARMS", "MESSAGE_RATE", "METRIC_NAMES", "ROUTES", "AlarmSpec", "ChatMonitoring"]
 
 
 @dataclass(frozen=True)
@@ -227,22 +212,22 @@ class ChatMonitoring(Construct):
         message_rate_alarm_per_second: float = DEFAULTS["messageRateAlarmPerSecond"],
     ) -> None:
         super().__init__(scope, construct_id)
-        self._function = function
-        self._api_dimensions = {"ApiId": api.api_id, "Stage": stage_name}
-        self._table_dimensions = {"TableName": table.table_name}
-        self._chat_dimensions = {"service": SERVICE, "stage": stage_name}
-        self._stage_name = stage_name
-        self._message_rate_alarm = message_rate_alarm_per_second
+        metrics = ChatMetrics(
+            function=function,
+            api_id=api.api_id,
+            stage_name=stage_name,
+            table_name=table.table_name,
+        )
         stack_name = Stack.of(self).stack_name
 
         self.topic: sns.Topic | None = None
         if alarm_email:
             self.topic = self._alarm_topic(alarm_email, removal_policy)
 
-        metrics = self._alarm_metrics()
+        alarm_metrics = _alarm_metrics(metrics)
         self.alarms: dict[str, cw.Alarm] = {}
         for spec in ALARMS:
-            alarm = metrics[spec.key].create_alarm(
+            alarm = alarm_metrics[spec.key].create_alarm(
                 self,
                 spec.key,
                 alarm_name=f"{stack_name}-{spec.key}",
@@ -262,261 +247,14 @@ class ChatMonitoring(Construct):
             "Dashboard",
             dashboard_name=f"{stack_name}-{stage_name}",
             default_interval=Duration.hours(3),
-            widgets=self._widgets(memory_mb, timeout_seconds),
-        )
-
-    # --- metrics ---------------------------------------------------------------------------
-
-    def _lambda(self, name: str, statistic: str, period: Duration = PERIOD) -> cw.Metric:
-        return self._function.metric(name, statistic=statistic, period=period)
-
-    def _api(self, name: str, statistic: str = "Sum", period: Duration = PERIOD) -> cw.Metric:
-        return cw.Metric(
-            namespace="AWS/ApiGateway",
-            metric_name=name,
-            dimensions_map=self._api_dimensions,
-            statistic=statistic,
-            period=period,
-        )
-
-    def _table(self, name: str, statistic: str = "Sum", period: Duration = PERIOD) -> cw.Metric:
-        return cw.Metric(
-            namespace="AWS/DynamoDB",
-            metric_name=name,
-            dimensions_map=self._table_dimensions,
-            statistic=statistic,
-            period=period,
-        )
-
-    def _chat(
-        self,
-        name: str,
-        statistic: str = "Sum",
-        period: Duration = PERIOD,
-        label: str | None = None,
-        **dimensions: str,
-    ) -> cw.Metric:
-        return cw.Metric(
-            namespace=METRICS_NAMESPACE,
-            metric_name=name,
-            dimensions_map={**self._chat_dimensions, **dimensions},
-            statistic=statistic,
-            period=period,
-            label=label,
-        )
-
-    def _per_second(self, metric: cw.Metric, label: str, name: str) -> cw.MathExpression:
-        """`metric`'s Sum over each minute, divided by 60: a rate per second. `name` is the
-        metric's id in the expression, unique within a graph."""
-        minute = Duration.minutes(1)
-        return cw.MathExpression(
-            expression=f"{name} / PERIOD({name})",
-            using_metrics={name: metric.with_(statistic="Sum", period=minute)},
-            label=label,
-            period=minute,
-        )
-
-    def _message_rate(self) -> cw.MathExpression:
-        """API Gateway's messages in and out of this stage, a second: what it takes of the
-        account's request rate. MessageCount counts messages "from or to the client", so
-        every @connections post is in it, as is every frame a client sends
-        (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-websocket-api-logging.html)."""
-        return self._per_second(
-            self._api("MessageCount"), "Messages a second (MessageCount)", "messages"
-        )
-
-    def _table_throttles(self, period: Duration = PERIOD) -> cw.MathExpression:
-        return cw.MathExpression(
-            expression="reads + writes",
-            using_metrics={
-                "reads": self._table("ReadThrottleEvents", period=period),
-                "writes": self._table("WriteThrottleEvents", period=period),
-            },
-            label="Table throttle events",
-            period=period,
-        )
-
-    def _alarm_metrics(self) -> Mapping[str, cw.Metric | cw.MathExpression]:
-        return {
-            "FunctionErrors": self._lambda("Errors", "Sum"),
-            "FunctionThrottles": self._lambda("Throttles", "Sum"),
-            "FunctionDurationNearTimeout": self._lambda("Duration", "Maximum"),
-            "InternalErrors": self._chat(ERROR_FRAMES, code="INTERNAL"),
-            "ApiIntegrationErrors": self._api("IntegrationError"),
-            "ApiExecutionErrors": self._api("ExecutionError"),
-            "ApiClientErrors": self._api("ClientError"),
-            "TableThrottles": self._table_throttles(),
-            "StaleConnectionSpike": self._chat(STALE_CONNECTIONS_PRUNED),
-            "RateLimitedSpike": self._chat(RATE_LIMITED_FRAMES),
-            "FanoutShardFailures": self._chat(FANOUT_SHARD_FAILURES),
-            MESSAGE_RATE: self._message_rate(),
-        }
-
-    def _search(self, metric_name: str, dimension: str) -> cw.MathExpression:
-        """Every value of `dimension` (each error code, say), found when the graph loads."""
-        keys = ",".join(sorted((*self._chat_dimensions, dimension)))
-        return cw.MathExpression(
-            expression=(
-                f'SEARCH(\'{{{METRICS_NAMESPACE},{keys}}} MetricName="{metric_name}" '
-                f'service="{SERVICE}" stage="{self._stage_name}"\', \'Sum\', 300)'
+            widgets=dashboard_widgets(
+                metrics,
+                memory_mb=memory_mb,
+                timeout_seconds=timeout_seconds,
+                message_rate_alarm_per_second=message_rate_alarm_per_second,
+                alarms=list(self.alarms.values()),
             ),
-            using_metrics={},
-            label=f"${{PROP('Dim.{dimension}')}}",  # one line per value, named by it
-            period=PERIOD,
         )
-
-    # --- dashboard -------------------------------------------------------------------------
-
-    def _widgets(self, memory_mb: int, timeout_seconds: int) -> list[list[cw.IWidget]]:
-        minute = Duration.minutes(1)
-        hour = Duration.hours(1)
-        gb_seconds = cw.MathExpression(
-            expression=f"duration / 1000 * {memory_mb / 1024:g}",
-            using_metrics={"duration": self._lambda("Duration", "Sum", hour)},
-            label=f"Lambda GB-seconds ({memory_mb} MB)",
-            period=hour,
-        )
-        near_timeout = cw.HorizontalAnnotation(
-            value=0.8 * timeout_seconds * 1000, label="80% of the timeout"
-        )
-        return [
-            [
-                cw.TextWidget(
-                    markdown=(
-                        f"# Chat, stage `{self._stage_name}`\n"
-                        "Thresholds and what to do about each alarm: docs/operations.md "
-                        "(Alarms). `Chat` metrics come from the function (EMF, Powertools)."
-                    ),
-                    width=24,
-                    height=2,
-                )
-            ],
-            [
-                _graph(
-                    "Connections: new per minute (ConnectCount)",
-                    [self._api("ConnectCount", period=minute)],
-                ),
-                _graph(
-                    "Messages per minute: API Gateway in+out (MessageCount), posted out (Posts)",
-                    [
-                        self._api("MessageCount", period=minute),
-                        self._chat(POSTS, period=minute),
-                    ],
-                ),
-            ],
-            [
-                _graph(
-                    "Messages a second against the account's "
-                    f"{ACCOUNT_REQUESTS_PER_SECOND:,} requests/s: API Gateway in+out "
-                    "(MessageCount), posted out (Posts)",
-                    [
-                        self._message_rate(),
-                        self._per_second(self._chat(POSTS), "Posts a second (Posts)", "posts"),
-                    ],
-                    annotations=[
-                        cw.HorizontalAnnotation(
-                            value=self._message_rate_alarm,
-                            label=f"{MESSAGE_RATE} (messageRateAlarmPerSecond)",
-                        ),
-                        cw.HorizontalAnnotation(
-                            value=ACCOUNT_REQUESTS_PER_SECOND,
-                            label="the account's request rate (all APIs in the Region)",
-                        ),
-                    ],
-                    width=24,
-                )
-            ],
-            [
-                _graph(
-                    "Frames in by route (FramesIn)",
-                    [
-                        self._chat(FRAMES_IN, period=minute, label=route, route=route)
-                        for route in ROUTES
-                    ],
-                ),
-                _graph(
-                    "Errors by code (ErrorFrames)",
-                    [self._search(ERROR_FRAMES, "code")],
-                ),
-            ],
-            [
-                _graph(
-                    "Broadcast latency, ms: whole fan-out and one post (p50, p99)",
-                    [
-                        self._chat(FANOUT_LATENCY, "p50", label="FanoutLatency p50"),
-                        self._chat(FANOUT_LATENCY, "p99", label="FanoutLatency p99"),
-                        self._chat(POST_LATENCY, "p50", label="PostLatency p50"),
-                        self._chat(POST_LATENCY, "p99", label="PostLatency p99"),
-                    ],
-                ),
-                _graph(
-                    "Fan-out size: recipients per delivery (avg, max); shards to workers",
-                    [
-                        self._chat(FANOUT_SIZE, "Average", label="FanoutSize avg"),
-                        self._chat(FANOUT_SIZE, "Maximum", label="FanoutSize max"),
-                        self._chat(FANOUT_SHARDS, label="FanoutShards"),
-                        self._chat(FANOUT_SHARD_FAILURES, label="FanoutShardFailures"),
-                    ],
-                ),
-            ],
-            [
-                _graph(
-                    "Function duration, ms (p50, p99, max)",
-                    [
-                        self._lambda("Duration", "p50"),
-                        self._lambda("Duration", "p99"),
-                        self._lambda("Duration", "Maximum"),
-                    ],
-                    annotations=[near_timeout],
-                ),
-                _graph(
-                    "Function errors and throttles; API Gateway errors",
-                    [
-                        self._lambda("Errors", "Sum"),
-                        self._lambda("Throttles", "Sum"),
-                        self._api("IntegrationError"),
-                        self._api("ExecutionError"),
-                        self._api("ClientError"),
-                    ],
-                ),
-            ],
-            [
-                _graph(
-                    "Stale connections pruned (410), rate-limited frames, failed posts",
-                    [
-                        self._chat(STALE_CONNECTIONS_PRUNED),
-                        self._chat(RATE_LIMITED_FRAMES),
-                        self._chat(POST_FAILURES),
-                    ],
-                ),
-                _graph("DynamoDB throttle events", [self._table_throttles()]),
-            ],
-            [
-                _graph(
-                    "Cost drivers per hour: API Gateway messages (MessageCount), invocations",
-                    [
-                        self._api("MessageCount", period=hour),
-                        self._lambda("Invocations", "Sum", hour),
-                    ],
-                ),
-                _graph(
-                    "Cost drivers per hour: Lambda GB-s, DynamoDB consumed capacity units",
-                    [
-                        gb_seconds,
-                        self._table("ConsumedReadCapacityUnits", period=hour),
-                        self._table("ConsumedWriteCapacityUnits", period=hour),
-                    ],
-                ),
-            ],
-            [
-                cw.AlarmStatusWidget(
-                    title="Alarms",
-                    alarms=list(self.alarms.values()),
-                    width=24,
-                    height=4,
-                )
-            ],
-        ]
 
     # --- notifications ---------------------------------------------------------------------
 
@@ -582,35 +320,19 @@ class ChatMonitoring(Construct):
         return topic
 
 
-def _graph(
-    title: str,
-    metrics: Sequence[cw.IMetric],
-    annotations: Sequence[cw.HorizontalAnnotation] = (),
-    width: int = 12,
-) -> cw.GraphWidget:
-    return cw.GraphWidget(
-        title=title,
-        left=list(metrics),
-        left_annotations=list(annotations) or None,
-        width=width,
-        height=6,
-    )
-
-
-def access_log_format(*, include_source_ip: bool) -> str:
-    """The stage's JSON access-log line, with or without the client's IP (`sourceIp`)."""
-    fields = {
-        key: value
-        for key, value in ACCESS_LOG_FORMAT.items()
-        if include_source_ip or key != "sourceIp"
+def _alarm_metrics(metrics: ChatMetrics) -> Mapping[str, cw.Metric | cw.MathExpression]:
+    """What each alarm in ALARMS watches, by its key."""
+    return {
+        "FunctionErrors": metrics.lambda_("Errors", "Sum"),
+        "FunctionThrottles": metrics.lambda_("Throttles", "Sum"),
+        "FunctionDurationNearTimeout": metrics.lambda_("Duration", "Maximum"),
+        "InternalErrors": metrics.chat(ERROR_FRAMES, code="INTERNAL"),
+        "ApiIntegrationErrors": metrics.api("IntegrationError"),
+        "ApiExecutionErrors": metrics.api("ExecutionError"),
+        "ApiClientErrors": metrics.api("ClientError"),
+        "TableThrottles": metrics.table_throttles(),
+        "StaleConnectionSpike": metrics.chat(STALE_CONNECTIONS_PRUNED),
+        "RateLimitedSpike": metrics.chat(RATE_LIMITED_FRAMES),
+        "FanoutShardFailures": metrics.chat(FANOUT_SHARD_FAILURES),
+        MESSAGE_RATE: metrics.message_rate(),
     }
-    return json.dumps(fields)
-
-
-def drop_source_ip_from_access_logs(stage: apigwv2.WebSocketStage) -> None:
-    """Access logs without `sourceIp` (context accessLogSourceIp=false)."""
-    resource = stage.node.default_child
-    assert isinstance(resource, apigwv2.CfnStage)
-    resource.add_property_override(
-        "AccessLogSettings.Format", access_log_format(include_source_ip=False)
-    )

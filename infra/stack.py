@@ -12,11 +12,11 @@ from infra.chat_function import ARCHITECTURE, RUNTIME, WORKER_HANDLER, ChatFunct
 from infra.config import ChatConfig
 from infra.connections_table import ConnectionsTable
 from infra.hosting import WebHosting
-from infra.monitoring import ChatMonitoring, drop_source_ip_from_access_logs
+from infra.monitoring import ChatMonitoring
 from infra.nag import acknowledge
 from infra.powertools import powertools_layer, telemetry_environment
 from infra.sign_in import SignIn
-from infra.websocket_api import ChatWebSocketApi
+from infra.websocket_api import ChatWebSocketApi, drop_source_ip_from_access_logs
 
 
 class ChatStack(Stack):

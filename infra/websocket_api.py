@@ -37,6 +37,25 @@ ACCESS_LOG_FORMAT = {
 }
 
 
+def access_log_format(*, include_source_ip: bool) -> str:
+    """The stage's JSON access-log line, with or without the client's IP (`sourceIp`)."""
+    fields = {
+        key: value
+        for key, value in ACCESS_LOG_FORMAT.items()
+        if include_source_ip or key != "sourceIp"
+    }
+    return json.dumps(fields)
+
+
+def drop_source_ip_from_access_logs(stage: apigwv2.WebSocketStage) -> None:
+    """Access logs without `sourceIp` (context accessLogSourceIp=false)."""
+    resource = stage.node.default_child
+    assert isinstance(resource, apigwv2.CfnStage)
+    resource.add_property_override(
+        "AccessLogSettings.Format", access_log_format(include_source_ip=False)
+    )
+
+
 @jsii.implements(apigwv2.IAccessLogSettings)
 class JsonAccessLogs:
     """Access-log settings for a stage: the log group and our JSON line format."""
@@ -50,7 +69,7 @@ class JsonAccessLogs:
 
     @property
     def format(self) -> apigw.AccessLogFormat:
-        return apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FORMAT))
+        return apigw.AccessLogFormat.custom(access_log_format(include_source_ip=True))
 
 
 class ChatWebSocketApi(Construct):
