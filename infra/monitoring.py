@@ -4,7 +4,7 @@ The alarms watch AWS's own metrics (Lambda, the WebSocket API's stage, the table
 chat's EMF metrics (infra/metrics.py); the dashboard's widgets are in infra/dashboard.py.
 Every alarm's threshold and the reason for it are in ALARMS below, in the alarm's
 description and in docs/operations.md (a test keeps the three the same). Why this is plain
-aws_cloudwatch rather than cdk-monitoring-constructs: docs/operations.md (Alarms).
+aws_cloudwatch rather than cdk-monitoring-constructs: docs/operations.md (Dashboard).
 """
 
 from __future__ import annotations
