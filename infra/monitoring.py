@@ -256,8 +256,6 @@ class ChatMonitoring(Construct):
             ),
         )
 
-    # --- notifications ---------------------------------------------------------------------
-
     def _alarm_topic(self, email: str, removal_policy: RemovalPolicy) -> sns.Topic:
         """An SNS topic for the alarms: KMS-encrypted, TLS only, CloudWatch may publish.
 
