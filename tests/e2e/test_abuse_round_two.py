@@ -34,7 +34,7 @@ TIGHT: dict[str, int | float] = {
     "addressConnectRatePerSecond": 0.01,
     "addressMaxConnections": 12,
     "addressFrameBurst": 20,
-    "addressFrameRatePerSecond": 0.5,
+    "addressFrameRatePerSecond": 0.01,
     "unnamedTimeoutSeconds": 10,
 }
 Opener = Callable[..., ChatClient]
