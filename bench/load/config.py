@@ -21,9 +21,6 @@ FULLWIDTH = {chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)}
 Frame = dict[str, Any]
 
 
-# --- configuration ------------------------------------------------------------------------
-
-
 # The function's settings, each written once (its environment variable -> its default).
 SETTINGS_FILE = ROOT / "lambda_src" / "chat" / "settings.json"
 FUNCTION_DEFAULTS: dict[str, Any] = {

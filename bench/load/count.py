@@ -10,8 +10,6 @@ from typing import Any
 
 from bench.load.client import Run
 
-# --- counting -----------------------------------------------------------------------------
-
 
 def percentiles(values: list[float]) -> dict[str, float | int | None]:
     if not values:
