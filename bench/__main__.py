@@ -310,15 +310,17 @@ def main(argv: list[str] | None = None) -> int:
     _environment()
 
     from bench import coldstart, report, room_bench  # noqa: PLC0415
-    from bench.local_aws import chat_table_process, find_template  # noqa: PLC0415
+    from bench.local_aws import chat_table_process, chat_template  # noqa: PLC0415
     from bench.measure import MEASURED_CPU, STANDIN_CPU, cores, machine, pin  # noqa: PLC0415
     from chat.settings import Limits  # noqa: PLC0415
+    from sandbox.template import TemplateError  # noqa: PLC0415
 
     plan = Plan(args.quick)
     started = time.perf_counter()
-    template = find_template()
-    if not template.exists():
-        print(f"{template} is missing: run `make synth` first", file=sys.stderr)
+    try:
+        template = chat_template()
+    except TemplateError as error:
+        print(error, file=sys.stderr)
         return 2
     pin(MEASURED_CPU)
     other = STANDIN_CPU if cores() > 1 else None

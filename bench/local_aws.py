@@ -15,11 +15,10 @@ from typing import Any
 
 from sandbox import dynamodb
 from sandbox.events import ConnectionInfo, connect_event, epoch_ms, message_event, new_id
-from sandbox.template import load_template
+from sandbox.template import find_template, load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 CDK_OUT = ROOT / "cdk.out"
-TEMPLATE = CDK_OUT / "ChatStack.template.json"
 REGION = "us-east-1"
 ROUTES = frozenset({"setName", "sendPublic", "sendPrivate"})
 
@@ -36,30 +35,11 @@ class LambdaContext:
         return 20_000
 
 
-def find_template(cdk_out: Path = CDK_OUT) -> Path:
-    """The chat stack's template in cdk.out: `ChatStack` by default, or a staged stack
-    (`Chat-<stage>`, app.py) — the first stack in the manifest whose template has the chat's
-    WebSocket API and table."""
-    default = cdk_out / "ChatStack.template.json"
-    if default.exists():
-        return default
-    try:
-        manifest = json.loads((cdk_out / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return default
-    for artifact in manifest.get("artifacts", {}).values():
-        if artifact.get("type") != "aws:cloudformation:stack":
-            continue
-        path = cdk_out / artifact.get("properties", {}).get("templateFile", "")
-        try:
-            resources = json.loads(path.read_text(encoding="utf-8")).get("Resources", {})
-        except (OSError, ValueError):
-            continue
-        kinds = {r.get("Type") for r in resources.values()}
-        tables = {"AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable"}
-        if "AWS::ApiGatewayV2::Api" in kinds and kinds & tables:
-            return Path(path)
-    return default
+def chat_template() -> Path:
+    """The chat stack's template in CDK_OUT, found by the sandbox's one finder
+    (`sandbox.template.find_template`: the stacks the last synth listed, so `ChatStack`
+    or a staged `Chat-<stage>`, never an earlier synth's; of several, the chat's)."""
+    return find_template(CDK_OUT, None)
 
 
 @contextmanager
@@ -69,7 +49,7 @@ def chat_table_process(template: Path | None = None) -> Iterator[tuple[Any, str]
     from bench.measure import STANDIN_CPU, cores  # noqa: PLC0415
     from bench.standin import StandinProcess  # noqa: PLC0415
 
-    template = template or find_template()
+    template = template or chat_template()
     if not template.exists():
         raise FileNotFoundError(f"{template} is missing: run `make synth` first")
     cpu = STANDIN_CPU if cores() > 1 else None
@@ -81,7 +61,7 @@ def chat_table_process(template: Path | None = None) -> Iterator[tuple[Any, str]
 @contextmanager
 def chat_table(template: Path | None = None) -> Iterator[tuple[Any, str]]:
     """(DynamoDB client, table name): an embedded moto server with the stack's one table."""
-    template = template or (TEMPLATE if TEMPLATE.exists() else find_template())
+    template = template or chat_template()
     if not template.exists():
         raise FileNotFoundError(f"{template} is missing: run `make synth` first")
     (table,) = load_template(template, region=REGION).tables.values()

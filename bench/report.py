@@ -7,6 +7,8 @@ the 10,000-member room's DynamoDB units) says how it was derived.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -217,97 +219,175 @@ def _usd(value: float) -> str:
 
 
 # --- plots ------------------------------------------------------------------------------
+#
+# Every plot is a `Figure` built from the results (or None when the results lack its
+# data), drawn by the one function `_draw`.
 
 
-def _plot_broadcast(
-    plt: Any, results: dict[str, Any], directory: Path, names: dict[str, str]
-) -> None:
+@dataclass
+class Series:
+    """One data series of a panel: a line, a line with min-max error bars, or bars."""
+
+    x: Sequence[float]
+    y: Sequence[float]
+    label: str | None = None
+    fmt: str = "o-"  # lines: matplotlib's format string
+    spread: tuple[list[float], list[float]] | None = None  # (below, above) the value
+    kind: str = "line"  # "line", "bar" (vertical) or "barh" (horizontal)
+    width: float = 0.8  # bars
+
+
+@dataclass
+class Panel:
+    """One set of axes: its series, reference lines, scales and labels."""
+
+    series: list[Series]
+    title: str
+    xlabel: str
+    ylabel: str | None = None
+    log: str = ""  # the axes with a log scale: "", "x", "y" or "xy"
+    # Reference lines: (value, label, colour, line style).
+    hlines: list[tuple[float, str, str, str]] = field(default_factory=list)
+    vlines: list[tuple[float, str, str, str]] = field(default_factory=list)
+    # Category ticks: (positions, labels, keyword arguments of set_xticks/set_yticks).
+    xticks: tuple[Sequence[float], list[str], dict[str, Any]] | None = None
+    yticks: tuple[Sequence[float], list[str], dict[str, Any]] | None = None
+    grid: dict[str, Any] | None = field(default_factory=lambda: {"which": "both"})
+    legend: bool = True
+    invert_y: bool = False
+
+
+@dataclass
+class Figure:
+    """A plot: its key in the report, its file name, its size and its panels (side by side)."""
+
+    key: str
+    file: str
+    size: tuple[float, float]
+    panels: list[Panel]
+
+
+def _draw(plt: Any, directory: Path, figure: Figure) -> str:
+    """Draw `figure` into `directory`; return its file name."""
+    fig, axes = plt.subplots(1, len(figure.panels), figsize=figure.size, squeeze=False)
+    for ax, panel in zip(axes[0], figure.panels, strict=True):
+        for s in panel.series:
+            spread = list(s.spread) if s.spread is not None else None
+            if s.kind == "barh":
+                ax.barh(s.x, s.y, xerr=spread, capsize=3, color="tab:blue", label=s.label)
+            elif s.kind == "bar":
+                ax.bar(s.x, s.y, s.width, label=s.label)
+            elif spread is not None:
+                ax.errorbar(s.x, s.y, yerr=spread, fmt=s.fmt, capsize=3, label=s.label)
+            else:
+                ax.plot(s.x, s.y, s.fmt, label=s.label)
+        for value, label, color, style in panel.hlines:
+            ax.axhline(value, color=color, linestyle=style, label=label)
+        for value, label, color, style in panel.vlines:
+            ax.axvline(value, color=color, linestyle=style, label=label)
+        if panel.xticks is not None:
+            ax.set_xticks(panel.xticks[0], panel.xticks[1], **panel.xticks[2])
+        if panel.yticks is not None:
+            ax.set_yticks(panel.yticks[0], panel.yticks[1], **panel.yticks[2])
+        if panel.invert_y:
+            ax.invert_yaxis()
+        if "x" in panel.log:
+            ax.set_xscale("log")
+        if "y" in panel.log:
+            ax.set_yscale("log")
+        ax.set_xlabel(panel.xlabel)
+        if panel.ylabel is not None:
+            ax.set_ylabel(panel.ylabel)
+        ax.set_title(panel.title)
+        if panel.grid is not None:
+            ax.grid(True, alpha=0.3, **panel.grid)
+        if panel.legend:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(directory / figure.file, dpi=110)
+    plt.close(fig)
+    return figure.file
+
+
+def _spread_of(figures: list[dict[str, Any]], scale: float = 1.0) -> Series:
+    """A series of figures' medians (x: their index), with their min-max as the spread."""
+    med = [f["median"] * scale for f in figures]
+    low = [m - f["min"] * scale for f, m in zip(figures, med, strict=True)]
+    high = [f["max"] * scale - m for f, m in zip(figures, med, strict=True)]
+    return Series(list(range(len(figures))), med, spread=(low, high))
+
+
+def _broadcast_figure(results: dict[str, Any]) -> Figure | None:
+    """Broadcast time against N."""
     fan = results["fanout"]
-    # Broadcast time against N.
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    series = []
     for key, style in (("ours", "o-"), ("boto3", "s-"), ("sequential", "^-")):
-        series = fan["by_size"].get(key)
-        if not series:
+        data = fan["by_size"].get(key)
+        if not data:
             continue
-        ns = sorted(int(n) for n in series["points"])
-        med = [series["points"][str(n)]["seconds"]["median"] for n in ns]
-        low = [m - series["points"][str(n)]["seconds"]["min"] for n, m in zip(ns, med, strict=True)]
-        high = [
-            series["points"][str(n)]["seconds"]["max"] - m for n, m in zip(ns, med, strict=True)
-        ]
-        ax.errorbar(ns, med, yerr=[low, high], fmt=style, capsize=3, label=series["label"])
+        ns = sorted(int(n) for n in data["points"])
+        line = _spread_of([data["points"][str(n)]["seconds"] for n in ns])
+        series.append(replace(line, x=ns, fmt=style, label=data["label"]))
     huge = fan.get("huge")
     if huge:
-        ax.errorbar(
-            [huge["n"]],
-            [huge["seconds"]["median"]],
-            yerr=[
-                [huge["seconds"]["median"] - huge["seconds"]["min"]],
-                [huge["seconds"]["max"] - huge["seconds"]["median"]],
-            ],
-            fmt="D",
-            capsize=3,
-            label=f"engine, k={huge['k']}: simulated {huge['n']:,}-member room",
-        )
+        point = _spread_of([huge["seconds"]])
+        label = f"engine, k={huge['k']}: simulated {huge['n']:,}-member room"
+        series.append(replace(point, x=[huge["n"]], fmt="D", label=label))
     floor_n = sorted(int(n) for n in fan["floor"])
-    ax.plot(
-        floor_n,
-        [fan["floor"][str(n)] for n in floor_n],
-        "k--",
-        label=f"floor ⌈N/k⌉·RTT, k={results['chosen_k']}, RTT={fan['rtt_seconds'] * 1000:.0f} ms",
+    rtt_ms = fan["rtt_seconds"] * 1000
+    series += [
+        Series(
+            floor_n,
+            [fan["floor"][str(n)] for n in floor_n],
+            f"floor ⌈N/k⌉·RTT, k={results['chosen_k']}, RTT={rtt_ms:.0f} ms",
+            "k--",
+        ),
+        Series(floor_n, [fan["ceiling"][str(n)] for n in floor_n], "ceiling N/10,000 s", "r:"),
+    ]
+    panel = Panel(
+        series,
+        title="Broadcast time against room size (median, min-max)",
+        xlabel="room size N (recipients)",
+        ylabel="broadcast time (s)",
+        log="xy",
     )
-    ax.plot(floor_n, [fan["ceiling"][str(n)] for n in floor_n], "r:", label="ceiling N/10,000 s")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("room size N (recipients)")
-    ax.set_ylabel("broadcast time (s)")
-    ax.set_title("Broadcast time against room size (median, min-max)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(directory / "broadcast_time.png", dpi=110)
-    plt.close(fig)
-    names["broadcast"] = "broadcast_time.png"
+    return Figure("broadcast", "broadcast_time.png", (7.5, 4.8), [panel])
 
 
-def _barh(
-    plt: Any,
-    path: Path,
+def _bars_figure(
+    key: str,
+    file: str,
     bars: list[tuple[str, dict[str, Any]]],
     *,
     xlabel: str,
     title: str,
     goal: tuple[float, str] | None = None,
-) -> None:
+) -> Figure:
     """Horizontal bars of (label, figure): each figure's median, with its min-max."""
-    fig, ax = plt.subplots(figsize=(7.5, max(3.0, 0.9 + 0.38 * len(bars))))
-    med = [f["median"] for _, f in bars]
-    low = [m - f["min"] for (_, f), m in zip(bars, med, strict=True)]
-    high = [f["max"] - m for (_, f), m in zip(bars, med, strict=True)]
+    series = replace(_spread_of([f for _, f in bars]), kind="barh")
     y = list(range(len(bars)))
-    ax.barh(y, med, xerr=[low, high], capsize=3, color="tab:blue")
-    ax.set_yticks(y, [label for label, _ in bars], fontsize=7)
-    if goal is not None:
-        ax.axvline(goal[0], color="r", linestyle=":", label=goal[1])
-        ax.legend(fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel(xlabel)
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    panel = Panel(
+        [series],
+        title=title,
+        xlabel=xlabel,
+        vlines=[(goal[0], goal[1], "r", ":")] if goal is not None else [],
+        yticks=(y, [label for label, _ in bars], {"fontsize": 7}),
+        grid=None,
+        legend=goal is not None,
+        invert_y=True,
+    )
+    return Figure(key, file, (7.5, max(3.0, 0.9 + 0.38 * len(bars))), [panel])
 
 
-def _plot_cpu(plt: Any, results: dict[str, Any], directory: Path, names: dict[str, str]) -> None:
-    _barh(
-        plt,
-        directory / "cpu_per_recipient.png",
+def _cpu_figure(results: dict[str, Any]) -> Figure | None:
+    return _bars_figure(
+        "cpu",
+        "cpu_per_recipient.png",
         [(c["label"], c["cpu_ms_per_recipient"]) for c in results["fanout"]["candidates"]],
         xlabel="CPU per recipient (ms, one core, user + system)",
         title="CPU per recipient by engine (median, min-max)",
         goal=(CPU_GOAL_MS, f"goal {CPU_GOAL_MS} ms"),
     )
-    names["cpu"] = "cpu_per_recipient.png"
 
 
 HANDSHAKE_LABELS = {
@@ -318,15 +398,13 @@ HANDSHAKE_LABELS = {
 }
 
 
-def _plot_handshakes(
-    plt: Any, results: dict[str, Any], directory: Path, names: dict[str, str]
-) -> None:
+def _handshakes_figure(results: dict[str, Any]) -> Figure | None:
     handshakes = results["fanout"].get("handshakes")
     if not handshakes:
-        return
-    _barh(
-        plt,
-        directory / "handshakes.png",
+        return None
+    return _bars_figure(
+        "handshakes",
+        "handshakes.png",
         [
             (f"k={k}: {label}", h[name]["cpu_ms_per_connection"])
             for k, h in handshakes.items()
@@ -335,129 +413,129 @@ def _plot_handshakes(
         xlabel="CPU per new connection (ms: handshake and worker thread start)",
         title="A cold worker's connections (median, min-max)",
     )
-    names["handshakes"] = "handshakes.png"
 
 
-def _plot_frames(plt: Any, results: dict[str, Any], directory: Path, names: dict[str, str]) -> None:
-    # Frame bytes against N.
+def _frames_figure(results: dict[str, Any]) -> Figure | None:
+    """Frame bytes against N."""
     frames = results["frames"]
-    ns = [r["n"] for r in frames["rows"]]
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    rows = frames["rows"]
+    ns = [r["n"] for r in rows]
+    series = []
     for label, style in (("typical", "-"), ("longest", "--")):
-        ax.plot(
-            ns,
-            [r[label]["members_frame"] for r in frames["rows"]],
-            "o" + style,
-            label=f"one members frame ({label} names)",
-        )
-        ax.plot(
-            ns,
-            [r[label]["largest_page"] for r in frames["rows"]],
-            "s" + style,
-            label=f"largest memberList part ({label} names)",
-        )
-    ax.axhline(
-        API_UNIT_BYTES, color="r", linestyle=":", label="32 KB (one billing unit, one frame)"
+        series += [
+            Series(
+                ns,
+                [r[label]["members_frame"] for r in rows],
+                f"one members frame ({label} names)",
+                "o" + style,
+            ),
+            Series(
+                ns,
+                [r[label]["largest_page"] for r in rows],
+                f"largest memberList part ({label} names)",
+                "s" + style,
+            ),
+        ]
+    threshold = frames["threshold"]
+    panel = Panel(
+        series,
+        title="Member list frame bytes against room size",
+        xlabel="room size N",
+        ylabel="bytes",
+        log="xy",
+        hlines=[(API_UNIT_BYTES, "32 KB (one billing unit, one frame)", "r", ":")],
+        vlines=[(threshold, f"memberListThreshold = {threshold}", "gray", "-.")],
     )
-    ax.axvline(
-        frames["threshold"],
-        color="gray",
-        linestyle="-.",
-        label=f"memberListThreshold = {frames['threshold']}",
-    )
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("room size N")
-    ax.set_ylabel("bytes")
-    ax.set_title("Member list frame bytes against room size")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(directory / "frame_bytes.png", dpi=110)
-    plt.close(fig)
-    names["frames"] = "frame_bytes.png"
+    return Figure("frames", "frame_bytes.png", (7.5, 4.8), [panel])
 
 
-def _plot_cost(plt: Any, results: dict[str, Any], directory: Path, names: dict[str, str]) -> None:
-    # Cost per 1,000 public messages.
+def _cost_figure(results: dict[str, Any]) -> Figure | None:
+    """Cost per 1,000 public messages."""
     cost = results["derived"]["cost"]
-    if cost:
-        fig, ax = plt.subplots(figsize=(7.5, 4.8))
-        ns = [r["n"] for r in cost]
-        for key, label in (
-            ("api_usd", "API Gateway messages"),
-            ("lambda_usd", "Lambda (1,769 MB, arm64)"),
-            ("dynamodb_usd", "DynamoDB on-demand"),
-        ):
-            ax.plot(ns, [r[key] for r in cost], "o-", label=label)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("room size N")
-        ax.set_ylabel("USD per 1,000 public messages")
-        ax.set_title("Cost per 1,000 public messages, by part")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(directory / "cost.png", dpi=110)
-        plt.close(fig)
-        names["cost"] = "cost.png"
+    if not cost:
+        return None
+    ns = [r["n"] for r in cost]
+    parts = (
+        ("api_usd", "API Gateway messages"),
+        ("lambda_usd", "Lambda (1,769 MB, arm64)"),
+        ("dynamodb_usd", "DynamoDB on-demand"),
+    )
+    panel = Panel(
+        [Series(ns, [r[key] for r in cost], label) for key, label in parts],
+        title="Cost per 1,000 public messages, by part",
+        xlabel="room size N",
+        ylabel="USD per 1,000 public messages",
+        log="xy",
+    )
+    return Figure("cost", "cost.png", (7.5, 4.8), [panel])
 
 
-def _plot_units(plt: Any, results: dict[str, Any], directory: Path, names: dict[str, str]) -> None:
+def _units_figure(results: dict[str, Any]) -> Figure | None:
     """DynamoDB read and write units of each action, one group of bars per room size."""
     sizes = results["rooms"]["sizes"]
     if not sizes:
-        return
+        return None
     actions = list(next(iter(sizes.values()))["actions"])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.8), sharey=False)
     width = 0.8 / max(1, len(sizes))
-    for ax, unit, title in ((axes[0], "rru", "read units"), (axes[1], "wru", "write units")):
-        for i, (n, data) in enumerate(sizes.items()):
-            values = [data["actions"][a][unit]["median"] for a in actions]
-            ax.bar(
-                [x + i * width for x in range(len(actions))],
-                values,
-                width,
-                label=f"N = {int(n):,}",
-            )
-        ax.set_xticks([x + width * (len(sizes) - 1) / 2 for x in range(len(actions))])
-        ax.set_xticklabels(actions, rotation=30, ha="right", fontsize=7)
-        ax.set_yscale("log")
-        ax.set_ylabel(unit.upper())
-        ax.set_title(f"DynamoDB {title} per action")
-        ax.grid(True, axis="y", which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(directory / "dynamodb_units.png", dpi=110)
-    plt.close(fig)
-    names["units"] = "dynamodb_units.png"
+    ticks = [x + width * (len(sizes) - 1) / 2 for x in range(len(actions))]
+    panels = [
+        Panel(
+            [
+                Series(
+                    [x + i * width for x in range(len(actions))],
+                    [data["actions"][a][unit]["median"] for a in actions],
+                    f"N = {int(n):,}",
+                    kind="bar",
+                    width=width,
+                )
+                for i, (n, data) in enumerate(sizes.items())
+            ],
+            title=f"DynamoDB {title} per action",
+            xlabel="",
+            ylabel=unit.upper(),
+            log="y",
+            xticks=(ticks, actions, {"rotation": 30, "ha": "right", "fontsize": 7}),
+            grid={"axis": "y", "which": "both"},
+        )
+        for unit, title in (("rru", "read units"), ("wru", "write units"))
+    ]
+    return Figure("units", "dynamodb_units.png", (10, 4.8), panels)
 
 
-def _plot_sandbox(
-    plt: Any, results: dict[str, Any], directory: Path, names: dict[str, str]
-) -> None:
+def _sandbox_figure(results: dict[str, Any]) -> Figure | None:
     """End-to-end latency through the sandbox: p50, p95 and p99 against room size."""
     sandbox = results.get("sandbox")
     if not sandbox:
-        return
+        return None
     ns = sorted(sandbox, key=int)
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    for key, marker in (("p50", "o-"), ("p95", "s--"), ("p99", "^:")):
-        medians = [sandbox[n][key]["median"] * 1000 for n in ns]
-        low = [m - sandbox[n][key]["min"] * 1000 for m, n in zip(medians, ns, strict=True)]
-        high = [sandbox[n][key]["max"] * 1000 - m for m, n in zip(medians, ns, strict=True)]
-        ax.errorbar(
-            [int(n) for n in ns], medians, yerr=[low, high], fmt=marker, capsize=3, label=key
+    series = [
+        replace(
+            _spread_of([sandbox[n][key] for n in ns], scale=1000),
+            x=[int(n) for n in ns],
+            fmt=marker,
+            label=key,
         )
-    ax.set_xlabel("members in the room")
-    ax.set_ylabel("ms, send until every member has it")
-    ax.set_title("The whole chat through the sandbox (median, min-max)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(directory / "sandbox_latency.png", dpi=110)
-    plt.close(fig)
-    names["sandbox"] = "sandbox_latency.png"
+        for key, marker in (("p50", "o-"), ("p95", "s--"), ("p99", "^:"))
+    ]
+    panel = Panel(
+        series,
+        title="The whole chat through the sandbox (median, min-max)",
+        xlabel="members in the room",
+        ylabel="ms, send until every member has it",
+        grid={},
+    )
+    return Figure("sandbox", "sandbox_latency.png", (7.5, 4.8), [panel])
+
+
+FIGURES = (
+    _broadcast_figure,
+    _cpu_figure,
+    _handshakes_figure,
+    _frames_figure,
+    _cost_figure,
+    _units_figure,
+    _sandbox_figure,
+)
 
 
 def _plots(results: dict[str, Any], directory: Path) -> dict[str, str]:
@@ -468,13 +546,10 @@ def _plots(results: dict[str, Any], directory: Path) -> dict[str, str]:
 
     directory.mkdir(parents=True, exist_ok=True)
     names: dict[str, str] = {}
-    _plot_broadcast(plt, results, directory, names)
-    _plot_cpu(plt, results, directory, names)
-    _plot_handshakes(plt, results, directory, names)
-    _plot_frames(plt, results, directory, names)
-    _plot_cost(plt, results, directory, names)
-    _plot_units(plt, results, directory, names)
-    _plot_sandbox(plt, results, directory, names)
+    for build in FIGURES:
+        figure = build(results)
+        if figure is not None:
+            names[figure.key] = _draw(plt, directory, figure)
     return names
 
 

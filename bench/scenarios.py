@@ -114,11 +114,11 @@ def sandbox_latencies(sizes: list[int], messages: int, rounds: int) -> dict[str,
     import tempfile  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
 
-    from bench.local_aws import ROOT, find_template  # noqa: PLC0415
+    from bench.local_aws import ROOT, chat_template  # noqa: PLC0415
     from bench.measure import STANDIN_CPU, pinned, summary  # noqa: PLC0415
     from sandbox.launcher import SandboxProcess, start_sandbox  # noqa: PLC0415
 
-    template = find_template()
+    template = chat_template()
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as logs:
         with pinned(STANDIN_CPU):  # the sandbox and its workers inherit the other core

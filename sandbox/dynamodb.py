@@ -1,4 +1,8 @@
-"""The DynamoDB the handlers talk to: an embedded moto server, and the stack's tables in it."""
+"""The DynamoDB the handlers talk to: an embedded moto server, and the stack's tables in it.
+
+moto_patch.py beside it makes moto's transactions and queries proportional to the items
+they touch; `make load` (bench/load) runs this server patched in a process of its own.
+"""
 
 from __future__ import annotations
 

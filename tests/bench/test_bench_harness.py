@@ -19,7 +19,8 @@ from tests.support.consistency import member_shard_of, scan, table_problems
 
 @pytest.fixture
 def cdk_out_dir(chat_template_path, tmp_path, monkeypatch):
-    """A cdk.out holding the session's synthesized template, under a staged stack name."""
+    """A cdk.out holding the session's synthesized template under a staged stack name, the
+    manifest's only stack, beside an earlier synth's `ChatStack` (without a table)."""
     out = tmp_path / "cdk.out"
     out.mkdir()
     for entry in chat_template_path.parent.iterdir():  # the assets the template points to
@@ -36,14 +37,14 @@ def cdk_out_dir(chat_template_path, tmp_path, monkeypatch):
         }
     }
     (out / "manifest.json").write_text(json.dumps(manifest))
+    stale = {"Resources": {"Api": {"Type": "AWS::ApiGatewayV2::Api", "Properties": {}}}}
+    (out / "ChatStack.template.json").write_text(json.dumps(stale))
     monkeypatch.setattr(local_aws, "CDK_OUT", out)
-    monkeypatch.setattr(local_aws, "TEMPLATE", out / "ChatStack.template.json")
-    monkeypatch.setattr(local_aws.find_template, "__defaults__", (out,))
     return out
 
 
-def test_the_template_is_found_under_a_staged_stack_name(cdk_out_dir):
-    assert local_aws.find_template().name == "Chat-bench.template.json"
+def test_the_staged_template_is_found_not_an_earlier_synths_chat_stack(cdk_out_dir):
+    assert local_aws.chat_template().name == "Chat-bench.template.json"
 
 
 def test_a_quick_run_writes_results_report_and_plots(cdk_out_dir, tmp_path):
@@ -164,7 +165,7 @@ def test_the_memory_model_is_the_larger_of_network_and_cpu():
 
 
 def test_name_race_scenario_reports_exactly_one_winner(chat_template_path, monkeypatch):
-    monkeypatch.setattr(local_aws, "TEMPLATE", chat_template_path)
+    monkeypatch.setattr(local_aws, "CDK_OUT", chat_template_path.parent)
     section = scenarios.name_race(quick=True)
     assert "| 50 | 1 |" in section
 
