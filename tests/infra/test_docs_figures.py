@@ -1,9 +1,11 @@
 """The figures and counts the docs quote, checked against what they count.
 
 Each test reads a number from its source (the synthesized template, tools/conformance.py,
-infra/config.py, docs/sandbox.md's own list, docs/performance.md's measured tables) and
-every place in README.md and docs/ that quotes it. Cheap by design: one in-process synth,
-shared with the other infra tests, and regular expressions over the Markdown.
+infra/config.py, docs/sandbox.md's own list, docs/performance.md's measured tables,
+docs/aws-facts.md's price list) and every place in README.md and docs/ that quotes it;
+docs/costs.md, the home of every cost figure, must quote them. Cheap by design: two
+in-process synths (the default stack, and with `alarmEmail`), shared with the other infra
+tests, and regular expressions over the Markdown.
 """
 
 from __future__ import annotations
@@ -16,17 +18,23 @@ import pytest
 
 from chat.sharding import POSTS_PER_SECOND_PER_INVOCATION
 from infra.config import DEFAULTS
-from tests.support.stack import chat_template
+from tests.support.stack import alarm_email_template, chat_template
 from tools.conformance import CHECKS
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
+COSTS = DOCS / "costs.md"
 PAGES = [README, *sorted(DOCS.glob("*.md"))]
-# CloudWatch's always-free tier, per account: 10 standard-resolution alarm metrics, and
-# $0.10 per alarm metric a month beyond them (https://aws.amazon.com/cloudwatch/pricing/).
+# CloudWatch's always-free tier, per account: 10 standard-resolution alarm metrics and 3
+# dashboards; beyond them $0.10 per alarm metric and $3.00 per dashboard a month
+# (https://aws.amazon.com/cloudwatch/pricing/). A KMS key: $1.00 a month in its first year
+# (https://aws.amazon.com/kms/pricing/). docs/aws-facts.md#prices is the record.
 FREE_ALARM_METRICS = 10
 ALARM_METRIC_MONTH = Decimal("0.10")
+FREE_DASHBOARDS = 3
+DASHBOARD_MONTH = Decimal("3.00")
+KMS_KEY_MONTH = Decimal("1.00")
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
 WORDS += ["eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen"]
 WORDS += ["eighteen", "nineteen", "twenty"]
@@ -74,40 +82,85 @@ def test_every_quoted_number_of_alarms_is_the_templates() -> None:
     # WHEN the docs say how many alarms and alarm metrics a stage has
     said_alarms = quotes(NUMBER + r" alarms\b")
     said_metrics = quotes(r"(?<!free )(?<!always-free )" + NUMBER + r" alarm metrics\b")
-    # THEN they are quoted, and every quote is the template's count
-    assert said_alarms and said_metrics, "the docs no longer say how many alarms a stage has"
+    # THEN they are quoted, costs.md among them, and every quote is the template's count
+    assert "docs/costs.md" in {page for page, _ in said_alarms}, "costs.md counts no alarms"
+    assert "docs/costs.md" in {page for page, _ in said_metrics}, "nor alarm metrics"
     assert [q for q in said_alarms if q[1] != alarms] == [], f"the stack has {alarms} alarms"
     assert [q for q in said_metrics if q[1] != metrics] == [], f"it has {metrics} alarm metrics"
+
+
+def alarms_a_month(stages: int, *, free_tier: bool = True) -> Decimal:
+    _, metrics = alarm_counts()
+    free = FREE_ALARM_METRICS if free_tier else 0
+    return max(0, stages * metrics - free) * ALARM_METRIC_MONTH
 
 
 def test_the_alarms_monthly_cost_at_rest_is_the_same_everywhere_and_adds_up() -> None:
     # GIVEN what one and two stages' alarm metrics cost beyond the account's free ones
     _, metrics = alarm_counts()
-    one = max(0, metrics - FREE_ALARM_METRICS) * ALARM_METRIC_MONTH
-    two = max(0, 2 * metrics - FREE_ALARM_METRICS) * ALARM_METRIC_MONTH
-    pattern = r"\$(\d+\.\d\d) a month for one stage, \$(\d+\.\d\d) for two"
-    # WHEN README, aws-facts.md and operations.md state it THEN they agree with the sum
-    for page in (README, DOCS / "aws-facts.md", DOCS / "operations.md"):
-        said = re.findall(pattern, text(page))
-        assert said, f"{page.name} does not state the alarms' cost at rest"
-        assert {(Decimal(a), Decimal(b)) for a, b in said} == {(one, two)}, page.name
-    # AND deploy.md's table shows the same arithmetic
-    deploy = text(DOCS / "deploy.md")
+    one, two = alarms_a_month(1), alarms_a_month(2)
+    pattern = r"\$(\d+\.\d\d) a month for one stage,? (?:and )?\$(\d+\.\d\d) for two"
+    # WHEN costs.md and any other page state it
+    said = {page.name: re.findall(pattern, text(page)) for page in PAGES}
+    # THEN costs.md does, and every page that does agrees with the sum
+    assert said["costs.md"], "costs.md does not state the alarms' cost at rest"
+    for name, figures in said.items():
+        assert {(Decimal(a), Decimal(b)) for a, b in figures} <= {(one, two)}, name
+    # AND costs.md's table shows the arithmetic
     expected = (
-        f"one stage ${one:.2f} a month for alarms "
-        f"({metrics} {MINUS} {FREE_ALARM_METRICS} metrics), "
-        f"two stages ${two:.2f} ({2 * metrics} {MINUS} {FREE_ALARM_METRICS})"
+        f"({metrics} {MINUS} {FREE_ALARM_METRICS} metrics; "
+        f"{2 * metrics} {MINUS} {FREE_ALARM_METRICS})"
     )
-    assert expected in deploy
+    assert expected in text(COSTS)
+    assert f"${alarms_a_month(1, free_tier=False):.2f} a stage once other alarms" in text(COSTS)
 
 
-def test_every_page_on_costs_at_rest_names_the_alarms_dashboard_and_kms_key() -> None:
-    # GIVEN the pages that say what a stage costs while nobody chats
-    for page in (README, DOCS / "aws-facts.md", DOCS / "deploy.md", DOCS / "operations.md"):
-        body = text(page)
-        # THEN each names the three standing charges and their prices
-        for phrase in ("dashboard", "KMS key", "$3.00", "$1.00", "$0.10"):
-            assert phrase in body, f"{page.name} leaves out {phrase!r}"
+def test_the_monthly_totals_at_rest_add_up_from_what_the_template_declares() -> None:
+    # GIVEN the stack's dashboards, and the KMS keys it adds with alarmEmail
+    dashboards = len(chat_template().find_resources("AWS::CloudWatch::Dashboard"))
+    keys = len(alarm_email_template().find_resources("AWS::KMS::Key"))
+    assert chat_template().find_resources("AWS::KMS::Key") == {}  # none without alarmEmail
+    assert (dashboards, keys) == (1, 1)
+    # WHEN one and two stages are priced, with the account's free tier unused or used up
+    rows = {}
+    for email in (False, True):
+        for free_tier in (True, False):
+            totals = []
+            for stages in (1, 2):
+                free = FREE_DASHBOARDS if free_tier else 0
+                total = alarms_a_month(stages, free_tier=free_tier)
+                total += max(0, stages * dashboards - free) * DASHBOARD_MONTH
+                total += stages * keys * KMS_KEY_MONTH if email else 0
+                totals.append(total)
+            label = (
+                f"{'with' if email else 'without'} `alarmEmail`, "
+                f"free tier {'unused' if free_tier else 'used up'}"
+            )
+            rows[label] = f"| {label} | ${totals[0]:.2f} | ${totals[1]:.2f} |"
+    # THEN costs.md's table of totals has each row, with those sums
+    page = COSTS.read_text(encoding="utf-8")
+    for label, row in rows.items():
+        assert row in page, f"costs.md's total {label!r} should read {row}"
+    # AND the row of each standing charge states its price and this stack's count
+    body = text(COSTS)
+    assert "| CloudWatch dashboard | $3.00 a month each, after the account's always-free 3" in body
+    assert f"| {dashboards} dashboard (`<stack>-<stageName>`) |" in body
+    assert "| KMS key | $1.00 a month per customer managed key" in body
+    assert f"| {keys} key, only with `alarmEmail`" in body
+    assert "| CloudWatch Logs storage | $0.03 per GB-month" in body
+
+
+def test_every_page_that_spoke_of_costs_links_to_the_costs_page() -> None:
+    # GIVEN the pages that used to carry their own copies of the cost figures
+    for page in (README, *(DOCS / name for name in ("aws-facts.md", "deploy.md"))):
+        # THEN each points to docs/costs.md
+        assert "costs.md)" in text(page) or "costs.md#" in text(page), page.name
+    for name in ("operations.md", "security.md"):
+        assert "](costs.md" in text(DOCS / name), name
+    # AND the figures at rest live on costs.md alone: nobody else prices the dashboard
+    for page in PAGES:
+        if page not in (COSTS, DOCS / "aws-facts.md"):
+            assert "$3.00" not in text(page), f"{page.name} prices the dashboard again"
     # AND nobody says that only logs and point-in-time recovery cost money at rest
     for page in PAGES:
         assert "costs money while idle except" not in text(page), page.name
@@ -173,19 +226,48 @@ def test_the_number_of_context_keys_quoted_is_the_defaults() -> None:
 # --- measured figures --------------------------------------------------------------------------
 
 
-def test_api_gateways_share_of_the_cost_is_the_one_performance_md_measured() -> None:
-    # GIVEN the shares the benchmark report computed
-    measured = re.search(
+def measured_costs() -> dict[str, tuple[str, str]]:
+    """{N: (total per 1,000 public messages, API Gateway's share)} from performance.md."""
+    page = text(DOCS / "performance.md")
+    section = page.split("## Cost per 1,000 public messages", 1)[1].split(" ## ", 1)[0]
+    totals = re.findall(r"\| ([\d,]+) \| [^|]+ \| [^|]+ \|(?: [^|]+ \|){3} (\$[\d.]+) \|", section)
+    shares = re.search(
         r"API Gateway's share of the total: (\d+)% at 10, (\d+)% at 100, (\d+)% at 1,000, "
         r"(\d+)% at 10,000",
-        text(DOCS / "performance.md"),
+        section,
     )
-    assert measured is not None
-    # THEN README and aws-facts.md quote exactly those
+    assert shares is not None and len(totals) == 4, "performance.md's cost table changed shape"
+    assert [n for n, _ in totals] == ["10", "100", "1,000", "10,000"]
+    return {n: (total, share) for (n, total), share in zip(totals, shares.groups(), strict=True)}
+
+
+def test_api_gateways_share_of_the_cost_is_the_one_performance_md_measured() -> None:
+    # GIVEN the cost and the shares the benchmark report computed at each room size
+    measured = measured_costs()
+    # THEN costs.md quotes each, in a row of its table, and says where they come from
+    page = COSTS.read_text(encoding="utf-8")
+    for n, (total, share) in measured.items():
+        assert f"| {n} | {total} | {share} % |" in page, f"costs.md's row for N = {n}"
+    assert "`make bench`" in page
+    assert "(performance.md#cost-per-1000-public-messages)" in page
+    # AND every other page that quotes the shares quotes exactly those
     pattern = r"(\d+) % at N = 10, (\d+) % at 100, (\d+) % at 1,000 and (\d+) % at 10,000"
-    for page in (README, DOCS / "aws-facts.md"):
-        said = re.findall(pattern, text(page))
-        assert said == [measured.groups()], page.name
+    shares = tuple(share for _, share in measured.values())
+    said = {page.name: re.findall(pattern, text(page)) for page in PAGES}
+    assert said["README.md"], "README no longer summarises API Gateway's share"
+    assert [name for name, found in said.items() if set(found) - {shares}] == []
+
+
+def test_every_lambda_price_quoted_is_the_arm64_one_in_the_price_list() -> None:
+    # GIVEN the GB-second price of Lambda on arm64, the functions' architecture
+    prices = text(DOCS / "aws-facts.md").split("## Prices", 1)[1]
+    listed = re.search(r"\| Lambda, arm64 \| \$(0\.0+\d+) per GB-second", prices)
+    assert listed is not None
+    # WHEN any page quotes a price per GB-second
+    said = quotes(r"\$0\.0000(\d+) per GB-s(?:econd)?\b")
+    # THEN it is that one (quotes() reads the digits after $0.0000 as a number)
+    assert said, "no page quotes Lambda's price"
+    assert [q for q in said if q[1] != int(listed.group(1)[6:])] == []
 
 
 def test_one_invocations_posting_rate_is_the_measured_one_rounded_down() -> None:

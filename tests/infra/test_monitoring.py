@@ -22,7 +22,7 @@ from infra.monitoring import ALARMS, MESSAGE_RATE
 from infra.nag import acknowledgments
 from infra.websocket_api import ACCESS_LOG_FORMAT
 from tests.infra.test_nag import CDK_JSON, chat_app, validation_report
-from tests.support.stack import chat_template, template_with
+from tests.support.stack import alarm_email_template, chat_template, template_with
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTION = {"Ref": Match.string_like_regexp("^ChatFunction")}
@@ -237,9 +237,8 @@ def test_without_alarm_email_there_is_no_topic_and_alarms_have_no_actions():
         assert "AlarmActions" not in props and "OKActions" not in props
 
 
-@functools.cache
 def with_email() -> Template:
-    return template_with(alarmEmail="ops@example.com")
+    return alarm_email_template()
 
 
 def test_alarm_email_adds_an_encrypted_tls_only_topic_that_every_alarm_notifies():
@@ -518,6 +517,6 @@ NUMBER_WORDS = {11: "eleven", 12: "twelve", 13: "thirteen", 14: "fourteen"}
 
 def test_the_docs_quote_the_number_of_alarms():
     readme = (ROOT / "README.md").read_text()
-    deploy = (ROOT / "docs" / "deploy.md").read_text()
+    costs = (ROOT / "docs" / "costs.md").read_text()
     assert f"CloudWatch: {NUMBER_WORDS[len(ALARMS)]} alarms (" in readme
-    assert f"({len(ALARMS)} alarms and 1 dashboard per stage" in deploy
+    assert f"| {len(ALARMS)} alarms, " in costs

@@ -19,6 +19,12 @@ def chat_template() -> Template:
     return template_with()
 
 
+@functools.cache
+def alarm_email_template() -> Template:
+    """ChatStack with `alarmEmail` set: the alarm topic and its KMS key."""
+    return template_with(alarmEmail="ops@example.com")
+
+
 def template_with(**context: Any) -> Template:
     defaults = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())
     app = build_app({**defaults["context"], **context})
