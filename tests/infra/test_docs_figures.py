@@ -10,14 +10,22 @@ tests, and regular expressions over the Markdown.
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import handler
+from bench.room_bench import UnitCounter
+from chat.service import ChatService
 from chat.sharding import POSTS_PER_SECOND_PER_INVOCATION
+from chat.store import DynamoChatStore
 from infra.config import DEFAULTS
+from tests.support.aws import TABLE
+from tests.support.fakes import RecordingNotifier
 from tests.support.stack import alarm_email_template, chat_template
 from tools.conformance import CHECKS
 
@@ -165,6 +173,39 @@ def test_every_page_that_spoke_of_costs_links_to_the_costs_page() -> None:
     for page in PAGES:
         assert "costs money while idle except" not in text(page), page.name
         assert "Nothing else in the stack costs money" not in text(page), page.name
+
+
+def test_an_idle_clients_ping_and_reconnect_cost_the_units_costs_md_prices(db: Any) -> None:
+    # GIVEN two members of the room connected from one address, on moto, the store's calls
+    # counted in DynamoDB's units
+    counter = UnitCounter(db)
+    ttl = int(DEFAULTS["connectionTtlSeconds"])
+    chat = ChatService(
+        DynamoChatStore(counter, TABLE), RecordingNotifier(), connection_ttl_seconds=ttl
+    )
+
+    def join(cid: str, name: str) -> None:
+        chat.connect(cid, source_ip="203.0.113.9")
+        set_name = handler.ClientFrame.read(json.dumps({"action": "setName", "name": name}))
+        handler.handle_message(chat, cid, "setName", set_name)
+
+    join("AAAAAAAAAAA=", "Ada")
+    join("BBBBBBBBBBB=", "Bo")
+    # WHEN one of them sends a keep-alive ping
+    counter.reset()
+    ping = handler.ClientFrame.read(json.dumps({"action": "ping"}))
+    handler.handle_message(chat, "AAAAAAAAAAA=", "$default", ping)
+    ping_units = (counter.rru, counter.wru)
+    # AND the other is cut off after its 2 hours and comes back under its name
+    counter.reset()
+    chat.disconnect("BBBBBBBBBBB=")
+    join("CCCCCCCCCCC=", "Bo")
+    reconnect_units = (counter.rru, counter.wru)
+    # THEN costs.md prices the units they took
+    body = text(COSTS)
+    assert f"({ping_units[0]:g} RRU, {ping_units[1]:g} WRU: $" in body, ping_units
+    assert f"{reconnect_units[0]:g} RRU (more in a big room" in body, reconnect_units
+    assert f"and {reconnect_units[1]:g} WRU with the address's limits" in body, reconnect_units
 
 
 # --- the conformance list and the conformance checks -----------------------------------------
