@@ -28,6 +28,11 @@ CDK_ARGS ?=
 SIGN_IN_LAYER := $(if $(findstring signIn=true,$(CDK_ARGS)),authorizer-layer)
 
 SUITES := unit adapters handler authorizer infra sandbox e2e browser hostile bench
+# pytest-xdist: test modules are spread over this many worker processes (a module stays on
+# one worker, so its fixtures are made once). More workers than cores pays here, because
+# much of the suite waits on sandboxes, browsers and timeouts rather than computing.
+TEST_WORKERS ?= 4
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadscope
 
 .PHONY: help preflight run-setup setup authorizer-layer synth run conformance test test-fast lint typecheck web-tests docs bench load clean $(addprefix test-,$(SUITES))
 
@@ -92,7 +97,7 @@ typecheck: setup ## mypy
 
 test: preflight lint typecheck web-tests ## every check and every test
 	@echo "==> pytest"
-	@CHROMIUM="$$(bin/preflight browser)" pytest
+	@CHROMIUM="$$(bin/preflight browser)" pytest $(PYTEST_PARALLEL)
 
 test-fast: web-tests ## the inner loop: unit, handler and web-client tests (about 30 s)
 	@echo "==> pytest tests/unit tests/handler"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import functools
+import json
 import os
 import subprocess
 import sys
@@ -29,36 +32,61 @@ for key, value in {
 os.environ.pop("AWS_PROFILE", None)
 
 
+def _share_botocore_models() -> None:
+    """Let every boto3 session in this process share one botocore loader.
+
+    Each session otherwise parses botocore's JSON service models again (about 0.1 s a
+    client); tests make a fresh session for every moto table and every `handler.reset()`.
+    A warm Lambda process keeps its clients, so sharing the parsed models changes nothing
+    the tests check.
+    """
+    import botocore.loaders  # noqa: PLC0415
+    import botocore.session  # noqa: PLC0415
+
+    botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
+
+
+_share_botocore_models()
+
+
 BIN = ROOT / "node_modules" / ".bin"
 Synth = subprocess.CompletedProcess[str]
+
+
+def run_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory shared by every worker of this test run (pytest-xdist gives each worker
+    its own base temp directory inside the run's)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 @pytest.fixture(scope="session")
 def cdk_out(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[subprocess.CompletedProcess[str], Path]:
-    """Run the pinned CDK CLI once per session, offline and without credentials."""
-    out = tmp_path_factory.mktemp("cdk.out")
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("AWS_") and k not in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION")
-    }
-    env["PATH"] = f"{BIN}{os.pathsep}{ROOT / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    env["CDK_DISABLE_CLI_TELEMETRY"] = "true"
-    # An unroutable proxy: synth must need neither AWS nor the network.
-    env["HTTPS_PROXY"] = env["HTTP_PROXY"] = "http://127.0.0.1:9"
-    assert (BIN / "cdk").exists(), "run `make setup` first (npm ci installs the pinned CLI)"
-    result = subprocess.run(
-        [str(BIN / "cdk"), "synth", "--no-notices", "--quiet", "--output", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    return result, out
+    """Run the pinned CDK CLI once per test run, offline and without credentials.
+
+    The first worker to get here synthesizes; the others wait on the lock and read its
+    result, so a run of several workers synthesizes the default stack once.
+    """
+    shared = run_directory(tmp_path_factory) / "default-synth"
+    shared.mkdir(exist_ok=True)
+    out, record = shared / "cdk.out", shared / "result.json"
+    with (shared / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not record.exists():
+            result = _synthesize(out)
+            record.write_text(
+                json.dumps([result.args, result.returncode, result.stdout, result.stderr])
+            )
+    args, returncode, stdout, stderr = json.loads(record.read_text())
+    return subprocess.CompletedProcess(args, returncode, stdout, stderr), out
+
+
+def _synthesize(out: Path) -> subprocess.CompletedProcess[str]:
+    from tests.support.synth import run_cdk  # noqa: PLC0415
+
+    return run_cdk("synth", "--quiet", "--output", str(out))
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,6 @@ but sts:AssumeRole on the CDK bootstrap roles. cdk-nag checks it like the chat s
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from infra.deploy_role import (
     GitHubDeployConfig,
 )
 from infra.nag import acknowledgments, unacknowledged_findings
+from tests.support.synth import run_cdk
 
 ROOT = Path(__file__).resolve().parents[2]
 CDK_JSON = json.loads((ROOT / "cdk.json").read_text())["context"]
@@ -245,27 +244,8 @@ def test_cdk_nag_checks_this_stack_too():
 
 @pytest.mark.synth
 def test_the_pinned_cli_synthesizes_both_stacks_offline(tmp_path):
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("AWS_") and k not in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION")
-    }
-    env["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{ROOT / '.venv' / 'bin'}"
-    env["PATH"] += f"{os.pathsep}{os.environ.get('PATH', '')}"
-    env["CDK_DISABLE_CLI_TELEMETRY"] = "true"
-    env["HTTPS_PROXY"] = env["HTTP_PROXY"] = "http://127.0.0.1:9"
-    result = subprocess.run(
-        [
-            str(ROOT / "node_modules" / ".bin" / "cdk"),
-            *("synth", "--no-notices", "--quiet", "--output", str(tmp_path)),
-            *("-c", f"githubRepository={REPO}"),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    result = run_cdk(
+        *("synth", "--quiet", "--output", str(tmp_path)), *("-c", f"githubRepository={REPO}")
     )
     assert result.returncode == 0, result.stderr
     template = json.loads((tmp_path / f"{DEPLOY_ROLE_STACK_NAME}.template.json").read_text())

@@ -10,17 +10,16 @@ manifest.json lists).
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests.support.synth import run_cdk
+
 ROOT = Path(__file__).resolve().parents[2]
-BIN = ROOT / "node_modules" / ".bin"
 # The CLI's timings of its own run, rewritten on every synth; manifest.json never names it.
 CLI_DIAGNOSTICS = {"performance-counters.json"}
 # Not part of the project's sources: environments, caches and generated output.
@@ -43,24 +42,7 @@ pytestmark = pytest.mark.synth
 
 def synthesize(project: Path, out: Path) -> None:
     """The pinned CLI's `cdk synth` of `project`, offline and without credentials."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("AWS_") and k not in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION")
-    }
-    env["PATH"] = f"{BIN}{os.pathsep}{ROOT / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    env["CDK_DISABLE_CLI_TELEMETRY"] = "true"
-    env["HTTPS_PROXY"] = env["HTTP_PROXY"] = "http://127.0.0.1:9"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    result = subprocess.run(
-        [str(BIN / "cdk"), "synth", "--no-notices", "--quiet", "--output", str(out)],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_cdk("synth", "--quiet", "--output", str(out), cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

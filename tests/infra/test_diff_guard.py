@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Synth
+from tests.support.synth import run_cdk
 from tools import diff_guard
 from tools.diff_guard import (
     ALLOW_LABEL,
@@ -211,22 +211,9 @@ def test_agrees_with_the_pinned_clis_own_destructive_check(cdk_out: tuple[Synth,
     (tmp_path / "old.json").write_text(json.dumps(old))
 
     def cdk_diff(fail_on: str) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{env.get('PATH', '')}"
-        env["CDK_DISABLE_CLI_TELEMETRY"] = "true"
-        env["HTTPS_PROXY"] = env["HTTP_PROXY"] = "http://127.0.0.1:9"
-        return subprocess.run(
-            [
-                str(ROOT / "node_modules" / ".bin" / "cdk"),
-                *("diff", "ChatStack", "--app", str(out), "--template", str(tmp_path / "old.json")),
-                *("--no-notices", "--no-color", "--fail-on", fail_on),
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
+        return run_cdk(
+            *("diff", "ChatStack", "--app", str(out), "--template", str(tmp_path / "old.json")),
+            *("--no-color", "--fail-on", fail_on),
         )
 
     ours = cdk_diff("never")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from infra.authorizer_layer import BUILD_INFO, LayerNotBuiltError, check_built, 
 from infra.config import ChatConfig, ConfigError
 from tests.support.sign_in import fake_layer
 from tests.support.stack import chat_template, template_with
+from tests.support.synth import run_cdk
 
 ROOT = Path(__file__).resolve().parents[2]
 ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123"
@@ -337,11 +337,6 @@ def test_authorizer_asset_is_authorizer_src_alone(sign_in):
 
 def cli_synth(out: Path, layer_dir: Path) -> subprocess.CompletedProcess[str]:
     """The pinned CLI with sign-in on, offline (an unroutable proxy) and without credentials."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    tools = [ROOT / "node_modules" / ".bin", ROOT / ".venv" / "bin"]
-    env["PATH"] = os.pathsep.join([*map(str, tools), env["PATH"]])
-    env["CDK_DISABLE_CLI_TELEMETRY"] = "true"
-    env["HTTPS_PROXY"] = env["HTTP_PROXY"] = "http://127.0.0.1:9"
     context = {
         "signIn": "true",
         "signInIssuer": ISSUER,
@@ -349,15 +344,7 @@ def cli_synth(out: Path, layer_dir: Path) -> subprocess.CompletedProcess[str]:
         "signInLayerDir": str(layer_dir),
     }
     args = [arg for key, value in context.items() for arg in ("-c", f"{key}={value}")]
-    return subprocess.run(
-        ["cdk", "synth", "--no-notices", "--quiet", "--output", str(out), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_cdk("synth", "--quiet", "--output", str(out), *args)
 
 
 @pytest.mark.synth

@@ -15,12 +15,12 @@ from tests.support.sandbox import ECHO_TEMPLATE, Sandbox, connection_id_of, runn
 pytestmark = pytest.mark.sandbox
 
 IDLE_S = 1.5
-MAX_S = 4.0
+MAX_S = 6.0
 
 
 @pytest.fixture(scope="module")
 def limits_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    """The echo stack with a 1.5 s idle timeout and a 4 s maximum duration."""
+    """The echo stack with a 1.5 s idle timeout and a 6 s maximum duration."""
     with running_sandbox(
         ECHO_TEMPLATE,
         tmp_path_factory.mktemp("limits"),
