@@ -54,10 +54,11 @@ def tight(tight_sandbox: Sandbox) -> Iterator[Opener]:
     opened: list[ChatClient] = []
 
     def open_client(address: str | None = None) -> ChatClient:
+        # max_queue=None: see tests.support.rooms.chat_clients (a prompt close)
         if address:
-            ws = tight_sandbox.connect(source_address=(address, 0))
+            ws = tight_sandbox.connect(source_address=(address, 0), max_queue=None)
         else:
-            ws = tight_sandbox.connect()
+            ws = tight_sandbox.connect(max_queue=None)
         client = ChatClient(ws.__enter__())
         opened.append(client)
         return client

@@ -167,7 +167,9 @@ def room(chat_template_path: Path, tmp_path: Path) -> Iterator[Callable[..., Roo
                 running_sandbox(chat_template_path, tmp_path, *switches, stage="production")
             )
             members = [
-                Member(name, ChatClient(stack.enter_context(sandbox.connect(query))))
+                Member(
+                    name, ChatClient(stack.enter_context(sandbox.connect(query, max_queue=None)))
+                )
                 for name, query in [("Alice", ""), ("Dave", ""), ("Bob", FAULTY), ("Carol", FAULTY)]
             ]
             built = Room(sandbox, members, function_timeout_s(sandbox))
