@@ -210,7 +210,8 @@ def start(
             )
 
             def member(name: str, query: str = "") -> Member:
-                client = ChatClient(stack.enter_context(sandbox.connect(query)))
+                # max_queue=None: a prompt close (see tests.support.rooms.chat_clients)
+                client = ChatClient(stack.enter_context(sandbox.connect(query, max_queue=None)))
                 return Member(client, name)
 
             return sandbox, member

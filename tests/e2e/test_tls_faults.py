@@ -87,6 +87,15 @@ class Member:
         return [key for key, count in seen.items() if count > 1]
 
 
+def drain_together(members: list[Member], seconds: float) -> None:
+    """Let every member listen for `seconds`, in one window rather than one after another:
+    each socket's reader keeps receiving meanwhile (unbounded queue), then each member takes
+    what arrived."""
+    time.sleep(seconds)
+    for member in members:
+        member.drain(0.05)
+
+
 def answers(client_id: str) -> Callable[[Frame], bool]:
     """The frame that answers `client_id`: its acknowledgement, an error naming it, or API
     Gateway's error frame (the invocation failed)."""
@@ -139,8 +148,7 @@ class Room:
 
     def check(self, message: Frame) -> None:
         """The three promises, after a public message was answered."""
-        for member in self.members:
-            member.drain(1.0)
+        drain_together(self.members, 1.0)
         log = self.sandbox.log()
         # (a) every member has exactly one copy of the message, and nothing twice
         copies = {m.name: m.copies(message["messageId"]) for m in self.members}
@@ -167,7 +175,9 @@ def room(chat_template_path: Path, tmp_path: Path) -> Iterator[Callable[..., Roo
                 running_sandbox(chat_template_path, tmp_path, *switches, stage="production")
             )
             members = [
-                Member(name, ChatClient(stack.enter_context(sandbox.connect(query))))
+                Member(
+                    name, ChatClient(stack.enter_context(sandbox.connect(query, max_queue=None)))
+                )
                 for name, query in [("Alice", ""), ("Dave", ""), ("Bob", FAULTY), ("Carol", FAULTY)]
             ]
             built = Room(sandbox, members, function_timeout_s(sandbox))
@@ -181,8 +191,7 @@ def room(chat_template_path: Path, tmp_path: Path) -> Iterator[Callable[..., Roo
                 member.client.send("setName", id=f"{member.name}-join", name=member.name)
                 joined = alice.pump(joins(member.name), built.timeout_s)
                 assert joined is not None, f"Alice never saw {member.name} join"
-            for member in members:
-                member.drain(0.5)
+            drain_together(members, 0.5)
             return built
 
         yield start

@@ -20,7 +20,11 @@ def chat_clients(sandbox: Sandbox) -> Iterator[Callable[[], ChatClient]]:
     opened: list[ChatClient] = []
 
     def open_client() -> ChatClient:
-        client = ChatClient(sandbox.connect().__enter__())
+        # max_queue=None: websockets stops reading a socket once 16 messages wait unread,
+        # and then its close() sits out the whole close_timeout (10 s) before it sees the
+        # server's close frame. A client that was sent more than it read (a poster in a busy
+        # room) would make the teardown wait 10 s for each; unbounded, it closes at once.
+        client = ChatClient(sandbox.connect(max_queue=None).__enter__())
         opened.append(client)
         return client
 
