@@ -108,7 +108,7 @@ web-tests: setup ## the web client's unit tests (node --test)
 	@node --test --test-reporter=dot web/tests/*.test.js
 
 $(addprefix test-,$(SUITES)): test-%: setup ## one pytest suite: make test-unit, test-e2e, ...
-	@CHROMIUM="$$(bin/preflight browser)" pytest tests/$*
+	@CHROMIUM="$$(bin/preflight browser)" pytest $(PYTEST_PARALLEL) tests/$*
 
 run: synth ## run the whole chat locally on http://$(HOST):$(PORT)
 	@python -m sandbox $(SANDBOX_STACK) --host $(HOST) --port $(PORT)
