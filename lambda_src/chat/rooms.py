@@ -31,10 +31,13 @@ __all__ = [
     "direct_room",
     "direct_room_id",
     "is_direct_id",
+    "is_lobby",
     "may_join",
     "may_see",
     "read_room",
+    "room_claim_keys",
     "room_key",
+    "rooms_clash",
     "typing_allowed",
     "validate_group",
     "validate_room_name",
@@ -123,9 +126,27 @@ def validate_room_name(raw: object, *, reserved: Collection[str] = DEFAULT_RESER
 
 
 def room_key(name: str) -> str:
-    """The key of a valid room name: the first of its claim keys, so that rooms whose names
-    look alike are one room (`Dev`, `DEV` and `DEV` in full-width letters are `dev`)."""
+    """The key of a valid room name, its partitions' name: the first of its claim keys, so
+    `Dev`, `DEV` and `DEV` in full-width letters are all `dev`."""
     return lookup_key(name)
+
+
+def room_claim_keys(name: str) -> tuple[str, ...]:
+    """The keys a valid room name occupies (one `ROOMKEY#<key>` item each): a name's claim
+    keys. A room may be made only when none of them is another room's."""
+    return claim_keys(name)
+
+
+def rooms_clash(first: str, second: str) -> bool:
+    """Whether two valid room names look alike, so that they name one room: their claim
+    keys overlap (`aIice` with a capital I and `alice`, though their room keys differ)."""
+    return not set(room_claim_keys(first)).isdisjoint(room_claim_keys(second))
+
+
+def is_lobby(name: str) -> bool:
+    """Whether a valid room name is the lobby's, or looks like it. The lobby exists without
+    a `ROOMKEY#` item (tables made before rooms have none), so this needs no read."""
+    return rooms_clash(name, LOBBY)
 
 
 def is_direct_id(raw: object) -> bool:

@@ -22,10 +22,13 @@ from chat.rooms import (
     direct_room,
     direct_room_id,
     is_direct_id,
+    is_lobby,
     may_join,
     may_see,
     read_room,
+    room_claim_keys,
     room_key,
+    rooms_clash,
     typing_allowed,
     validate_group,
     validate_room_name,
@@ -106,6 +109,24 @@ def test_a_refusal_never_repeats_the_room_name(raw):
 @pytest.mark.parametrize("look_alike", ["Dev", "DEV", "\uff24\uff25\uff36", "\u1d05\u1d07\u1d20"])
 def test_rooms_whose_names_look_alike_share_one_key(look_alike):
     assert room_key(validate_room_name(look_alike)) == room_key("dev")
+
+
+def test_rooms_whose_names_look_alike_through_either_key_clash_though_their_room_keys_differ():
+    # A capital I for a small l: the room key is the first claim key, the clash the second.
+    assert room_key("aIice") != room_key("alice")
+    assert rooms_clash("aIice", "alice") and rooms_clash("alice", "aIice")
+    assert set(room_claim_keys("aIice")) >= {room_key("aIice"), room_key("alice")}
+    assert not rooms_clash("alice", "alicia")
+
+
+@pytest.mark.parametrize("name", ["lobby", "Lobby", "LOBBY", "\u029f\u1d0f\u0299\u0299\u028f"])
+def test_the_lobby_and_its_look_alikes_are_known_without_a_read(name):
+    assert is_lobby(validate_room_name(name))
+
+
+def test_a_room_named_like_the_lobby_only_in_part_is_not_the_lobby():
+    assert not is_lobby("lobby2")
+    assert not is_lobby("lobbyists")
 
 
 def test_the_lobby_keeps_the_partition_keys_the_store_has_always_written():
