@@ -36,6 +36,8 @@ class ErrorCode(StrEnum):
     ROOM_FULL = "ROOM_FULL"
     NOT_CONNECTED = "NOT_CONNECTED"
     INTERNAL = "INTERNAL"
+    # Protocol v2 (issue 16, docs/rooms-design.md): raised by chat.rooms; no handler sends it yet.
+    INVALID_ROOM = "INVALID_ROOM"
 
 
 class ChatError(Exception):
