@@ -32,7 +32,7 @@ BYSTANDERS = ("Bob", "Carol")
 # Cases run on one table before the room starts a fresh one: a table that keeps every case's
 # leftovers (history, peers' buckets, de-duplication records) makes each case slower than
 # the last, as moto reads and writes grow with it.
-FRESH_TABLE_EVERY = 20
+FRESH_TABLE_EVERY = 5
 
 
 @dataclass
