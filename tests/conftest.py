@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+import tests.support.profiles  # noqa: F401 (hypothesis profiles: HYPOTHESIS_PROFILE)
+
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_SRC = ROOT / "lambda_src"
 for path in (str(ROOT), str(LAMBDA_SRC)):

@@ -42,6 +42,7 @@ from chat.store import ROOM, DynamoChatStore
 from tests.support.aws import TABLE
 from tests.support.consistency import member_shard_of, recorded_shard
 from tests.support.fakes import FakeClock, RecordingNotifier
+from tests.support.profiles import examples
 
 TTL = 10_800
 LIMITS = Limits(message_burst=1000, name_burst=1000, max_room_size=1000)
@@ -596,7 +597,7 @@ def test_random_traffic_keeps_the_table_consistent(db: Any) -> None:
     run_state_machine_as_test(
         Traffic,
         settings=settings(
-            max_examples=40,
+            max_examples=examples(40),
             stateful_step_count=12,
             deadline=None,
             phases=PHASES,
@@ -610,7 +611,7 @@ def test_random_traffic_keeps_the_table_consistent(db: Any) -> None:
 
 @SHRINK_TIMEOUT
 @settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     phases=PHASES,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],

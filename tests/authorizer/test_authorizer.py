@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import authorizer
 from tests.support.events import LambdaContext
+from tests.support.profiles import examples
 from tests.support.sign_in import (
     AUDIENCE,
     EC_KID,
@@ -250,7 +251,7 @@ JSON_HEADER = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     token=st.text(min_size=1, max_size=300)
     | JWT_SHAPED

@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from tests.hostile.corpus import Case, RawCase, load_cases, load_raw_cases
 from tests.hostile.protocol import Observation, matching_outcome
 from tests.support.chat_client import ChatClient, room_items
-from tests.support.consistency import scan, table_problems
+from tests.support.consistency import member_shard_of, scan, table_problems
 from tests.support.sandbox import RawWebSocket, Sandbox, wait_for
 
 pytestmark = pytest.mark.sandbox
@@ -35,6 +35,9 @@ class SandboxRoom:
 
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
+        # One client for the whole module (a boto3 client takes tens of milliseconds to make).
+        self.db = sandbox.dynamodb()
+        (self.table,) = self.db.list_tables()["TableNames"]
         self.bystanders = {name: self.client().join(name) for name in ("Bob", "Carol")}
         self.bystanders["Bob"].wait_for(lambda f: f.get("name") == "Carol")
         self.drain()
@@ -50,12 +53,13 @@ class SandboxRoom:
         """After a sender closes: wait until only Bob and Carol are left in the room, then
         drain what its $disconnect told them, so nothing leaks into the next case."""
         wait_for(
-            lambda: True if len(room_items(self.sandbox)) <= len(self.bystanders) else None,
+            lambda: True if len(self.member_items()) <= len(self.bystanders) else None,
             timeout=15,
             what="the sender's $disconnect",
         )
-        for client in self.bystanders.values():
-            client.quiet(QUIET_S)
+        # As in others(): what reaches Carol while Bob is read waits in her socket's buffer.
+        for index, client in enumerate(self.bystanders.values()):
+            client.quiet(QUIET_S if index == 0 else 0.05)
 
     def others(self) -> dict[str, list[dict[str, Any]]]:
         """What Bob and Carol received: wait QUIET_S on the first; the rest arrived meanwhile."""
@@ -64,10 +68,16 @@ class SandboxRoom:
             out[name] = client.quiet(QUIET_S if index == 0 else 0.05)
         return out
 
+    def member_items(self) -> list[dict[str, Any]]:
+        """The room's MEMBER items (what room_items reads), through the module's client."""
+        return [
+            item
+            for item in scan(self.db, self.table, checked_only=True)
+            if member_shard_of(item) is not None
+        ]
+
     def table_problems(self) -> list[str]:
-        db = self.sandbox.dynamodb()
-        (table,) = db.list_tables()["TableNames"]
-        return table_problems(scan(db, table))
+        return table_problems(scan(self.db, self.table, checked_only=True))
 
     def close(self) -> None:
         for client in self.bystanders.values():

@@ -6,7 +6,8 @@ valid one) or the normal result; Bob and Carol get exactly what that result send
 (nothing for an error); the table is consistent afterwards. The model of which outcomes
 a frame may have is tests/hostile/protocol.py (checked against the corpus).
 
-HOSTILE_EXAMPLES sets the number of examples per test (default 100).
+HOSTILE_EXAMPLES sets the number of examples per test (default: 100 under the `ci` hypothesis
+profile, fewer under `dev`: tests/support/profiles.py).
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from tests.hostile.protocol import (
     matching_outcome,
 )
 from tests.hostile.strategies import frame_objects, frame_texts
+from tests.support.profiles import examples
 
-EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES", "100"))
+EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES") or examples(100))
 PROPERTY = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -40,12 +42,16 @@ _serial = itertools.count()
 @pytest.fixture(scope="module")
 def room() -> Iterator[HandlerRoom]:
     with handler_room() as room:
-        # One public message, so that history is never empty (an empty room's history is a
-        # known deviation: test_corpus_handler.py).
-        bob = room.bystanders["Bob"]
-        room.send(bob, '{"action": "sendPublic", "message": "history starts here"}')
-        room.api.clear()
+        # One public message on each of the room's tables, so that history is never empty
+        # (an empty room's history has its own test: test_history_empty_room.py).
+        room.prepare(start_history)
         yield room
+
+
+def start_history(room: HandlerRoom) -> None:
+    bob = room.bystanders["Bob"]
+    room.send(bob, '{"action": "sendPublic", "message": "history starts here"}')
+    room.api.clear()
 
 
 def sender_name() -> str:

@@ -33,6 +33,7 @@ from infra.config import (
 from infra.config_docs import CONTEXT_ONLY_KEYS, INFRA_KEYS, render
 from infra.function_settings import BY_KEY as FUNCTION_SETTINGS_BY_KEY
 from infra.function_settings import FUNCTION_SETTINGS, FunctionSetting
+from tests.support.profiles import examples
 from tools import conformance
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,7 +141,7 @@ throttle = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=60, deadline=None, database=None)
+@settings(max_examples=examples(60), deadline=None, database=None)
 @given(st.dictionaries(st.sampled_from(THROTTLED_ROUTES), throttle))
 def test_any_valid_route_throttling_is_read_route_by_route_over_the_defaults(raw):
     read = config_with(routeThrottling=json.dumps(raw)).route_throttling
@@ -149,7 +150,7 @@ def test_any_valid_route_throttling_is_read_route_by_route_over_the_defaults(raw
         assert read[route] == RouteThrottle(burst=expected["burst"], rate=expected["rate"])
 
 
-@settings(max_examples=40, deadline=None, database=None)
+@settings(max_examples=examples(40), deadline=None, database=None)
 @given(
     st.sampled_from(THROTTLED_ROUTES),
     st.sampled_from(["burst", "rate"]),
@@ -470,7 +471,7 @@ def test_a_room_small_enough_for_full_member_lists_costs_two_posts_a_member():
     assert config_with().fanout_timing().posts_per_recipient == 1
 
 
-@settings(max_examples=40, deadline=None, database=None)
+@settings(max_examples=examples(40), deadline=None, database=None)
 @given(
     room=st.integers(min_value=2, max_value=100_000),
     shard=st.integers(min_value=1, max_value=5000),

@@ -33,9 +33,33 @@ def recorded_shard(connection: Item) -> int:
     return int(connection.get("memberShard", {}).get("N", "0"))
 
 
-def scan(db: Any, table: str) -> list[Item]:
+# What table_problems reads (CONN items, NAME claims, MEMBER items, the COUNT, the listings
+# under peers and among the unnamed), and every item in a connection's partition: a Scan
+# filter that leaves out history, the SEQ counter, de-duplication records, peers' buckets
+# and sign-in's owners, which nothing here checks and which pile up as a room is used.
+CHECKED_ITEMS: dict[str, Any] = {
+    "FilterExpression": (
+        "begins_with(pk, :conn) OR begins_with(pk, :name) OR begins_with(sk, :conn)"
+        " OR begins_with(sk, :member) OR pk = :unnamed OR (pk = :room AND sk = :count)"
+    ),
+    "ExpressionAttributeValues": {
+        ":conn": {"S": "CONN#"},
+        ":name": {"S": "NAME#"},
+        ":member": {"S": "MEMBER#"},
+        ":unnamed": {"S": "UNNAMED"},
+        ":room": {"S": "ROOM#lobby"},
+        ":count": {"S": "COUNT"},
+    },
+}
+
+
+def scan(db: Any, table: str, *, checked_only: bool = False) -> list[Item]:
+    """Every item of `table` (consistent reads, every page); with `checked_only`, only those
+    table_problems reads, and every item of a CONN# partition (CHECKED_ITEMS)."""
     items: list[Item] = []
     request: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    if checked_only:
+        request.update(CHECKED_ITEMS)
     while True:
         page = db.scan(**request)
         items.extend(page.get("Items", []))
