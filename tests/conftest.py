@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,34 @@ _share_botocore_models()
 
 BIN = ROOT / "node_modules" / ".bin"
 Synth = subprocess.CompletedProcess[str]
+
+
+# Modules too long to run on one worker: pytest-xdist's loadscope keeps a module on one
+# worker, so these are cut into that many parts, each a unit of its own (its module-scoped
+# fixtures are then made once per part's worker). Their tests are independent cases.
+SPLIT_MODULES = {
+    "tests/hostile/test_corpus_handler.py": 3,
+    "tests/hostile/test_corpus_sandbox.py": 2,
+    "tests/e2e/test_faults.py": 3,  # a sandbox per test: nothing shared to make twice
+    "tests/e2e/test_tls_faults.py": 2,
+}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadscope`, but with SPLIT_MODULES cut into parts."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling  # noqa: PLC0415
+
+    class SplitLongModules(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            parts = SPLIT_MODULES.get(module)
+            if parts is None:
+                return str(super()._split_scope(nodeid))
+            return f"{module}::part{zlib.crc32(nodeid.encode()) % parts}"
+
+    return SplitLongModules(config, log)
 
 
 def run_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
