@@ -68,6 +68,8 @@ def test_a_page_cut_off_mid_conversation_shows_every_message_once_in_order(
     say(bob, f"b1 {tag}")
     expect(texts_with(alice, tag)).to_have_text([f"b1 {tag}"])
     say(alice, f"a1 {tag}")
+    # (Bob answers once he has read it: two senders' frames are ordered as they arrive)
+    expect(texts_with(bob, tag)).to_have_text([f"b1 {tag}", f"a1 {tag}"])
     say(bob, f"b2 {tag}")
     expect(texts_with(alice, tag)).to_have_text([f"b1 {tag}", f"a1 {tag}", f"b2 {tag}"])
 
