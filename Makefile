@@ -99,7 +99,7 @@ test: preflight lint typecheck web-tests ## every check and every test
 	@echo "==> pytest"
 	@CHROMIUM="$$(bin/preflight browser)" pytest $(PYTEST_PARALLEL)
 
-test-fast: web-tests ## the inner loop: unit, handler and web-client tests (about 30 s)
+test-fast: web-tests ## the inner loop: unit, handler and web-client tests (about 20 s)
 	@echo "==> pytest tests/unit tests/handler"
 	@pytest -q tests/unit tests/handler
 
