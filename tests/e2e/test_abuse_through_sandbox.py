@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 
 import pytest
@@ -17,6 +18,7 @@ def test_a_flood_of_300_frames_reaches_the_room_a_few_dozen_times_at_most(connec
     listener = connect().join("Listener")
     flooder.wait_for(lambda f: f.get("name") == "Listener")
     # WHEN the flooder sends 300 public messages as fast as the socket takes them
+    started = time.monotonic()
     for n in range(300):
         flooder.send("sendPublic", message=f"flood {n}")
     # THEN every frame gets an answer: its own copy, or RATE_LIMITED with the wait
@@ -29,10 +31,14 @@ def test_a_flood_of_300_frames_reaches_the_room_a_few_dozen_times_at_most(connec
             refusals += 1
         else:
             copies += 1
+    elapsed = time.monotonic() - started
     received = [f for f in listener.quiet(1.0) if "publicMessage" in f]
     assert len(received) == copies
-    assert copies <= 36  # the burst of 10 plus 2 a second while the flood is processed
-    assert refusals >= 264
+    # the burst of 10 plus 2 a second while the flood is processed (about 13 s here; longer
+    # on a busy machine, which refills the bucket for longer)
+    allowed = 10 + math.ceil(2 * elapsed) + 1
+    assert copies <= allowed, (copies, elapsed)
+    assert refusals >= 300 - allowed
 
 
 def test_someone_typing_a_message_a_second_is_never_limited(connect):
