@@ -1,7 +1,9 @@
 """The DynamoDB the handlers talk to: an embedded moto server, and the stack's tables in it.
 
-moto_patch.py beside it makes moto's transactions and queries proportional to the items
-they touch; `make load` (bench/load) runs this server patched in a process of its own.
+Its answers are written with json.dumps (moto_patch.answer_as_json), not moto's generic
+serializer. moto_patch.py beside it also makes moto's transactions and queries proportional
+to the items they touch; `make load` (bench/load) runs this server so patched in a process
+of its own.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from botocore.config import Config
 
 from sandbox.faults import Faults, SdkAttempt, dynamodb_throttle_body
 from sandbox.intrinsics import ACCOUNT_ID
+from sandbox.moto_patch import answer_as_json
 from sandbox.template import TableSpec
 
 log = logging.getLogger("sandbox")
@@ -150,6 +153,7 @@ class EmbeddedDynamoDB:
         # moto reads the account from the environment on every request.
         os.environ["MOTO_ACCOUNT_ID"] = ACCOUNT_ID
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        answer_as_json()
         server = _moto_server(self._host, self._faults, self._throttled_key)
         server.start()
         self._server = server

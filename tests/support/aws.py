@@ -11,6 +11,8 @@ import boto3
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
+from sandbox.moto_patch import answer_as_json
+
 # The @connections calls go to sandbox.connections_standin, not to moto's model of it
 # (which answers 200 for any id and so cannot say "gone").
 MOTO_CONFIG: Any = {"core": {"passthrough": {"services": ["apigatewaymanagementapi"]}}}
@@ -41,7 +43,9 @@ def serialized_moto() -> Iterator[None]:
 
 @contextmanager
 def mocked_dynamodb() -> Iterator[Any]:
-    """A moto-backed DynamoDB client (thread-safe, as boto3 clients are)."""
+    """A moto-backed DynamoDB client (thread-safe, as boto3 clients are), answering in JSON
+    as the sandbox's does (sandbox.moto_patch.answer_as_json)."""
+    answer_as_json()
     with mock_aws(config=MOTO_CONFIG), serialized_moto():
         yield boto3.client("dynamodb", region_name="us-east-1")
 
