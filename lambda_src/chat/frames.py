@@ -84,7 +84,7 @@ class Stamp:
     seq: int
     message_id: str
     ts: int
-    prev: int = 0  # the room's previous public message (public messages only)
+    prev: int = 0  # v1: the previous public message; v2: the previous history event
 
 
 def sort_names(names: Iterable[str]) -> list[str]:
