@@ -6,7 +6,9 @@ the rules); they are re-exported here for the rules.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 from chat.ports import ConcurrentUpdateError, NameOwnedError, NameTakenError, RoomFullError
 
@@ -36,15 +38,34 @@ class ErrorCode(StrEnum):
     ROOM_FULL = "ROOM_FULL"
     NOT_CONNECTED = "NOT_CONNECTED"
     INTERNAL = "INTERNAL"
-    # Protocol v2 (issue 16, docs/rooms-design.md): raised by chat.rooms; no handler sends it yet.
+    # Protocol v2 (issue 16, docs/rooms-design.md §3): INVALID_ROOM is raised by chat.rooms;
+    # no handler sends any of these yet.
     INVALID_ROOM = "INVALID_ROOM"
+    UNSUPPORTED_PROTOCOL = "UNSUPPORTED_PROTOCOL"
+    ROOM_NOT_FOUND = "ROOM_NOT_FOUND"
+    ROOM_EXISTS = "ROOM_EXISTS"
+    NOT_IN_ROOM = "NOT_IN_ROOM"
+    TOO_MANY_ROOMS = "TOO_MANY_ROOMS"
+    ROOM_LIMIT = "ROOM_LIMIT"
+    UNKNOWN_MESSAGE = "UNKNOWN_MESSAGE"
+    NOT_YOURS = "NOT_YOURS"
+    EDIT_WINDOW_CLOSED = "EDIT_WINDOW_CLOSED"
 
 
 class ChatError(Exception):
-    """A request the chat refuses; `message` is safe to show to the client."""
+    """A request the chat refuses; `message` is safe to show to the client. `details` are
+    extra keys of the error frame (UNSUPPORTED_PROTOCOL's `supported`)."""
 
-    def __init__(self, code: ErrorCode, message: str, *, retry_after_ms: int | None = None) -> None:
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        retry_after_ms: int | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.retry_after_ms = retry_after_ms
+        self.details: dict[str, Any] = dict(details or {})

@@ -10,7 +10,7 @@ import pytest
 
 CHAT = Path(__file__).resolve().parents[2] / "lambda_src" / "chat"
 ADAPTERS = ("store", "notifier", "fanout", "sharding", "aws_errors")
-RULES = {"chat.frames", "chat.errors", "chat.names", "chat.service", "chat.origins"}
+RULES = {"chat.frames", "chat.errors", "chat.names", "chat.rooms", "chat.service", "chat.origins"}
 
 
 def chat_imports(module: str) -> set[str]:
@@ -30,6 +30,13 @@ def chat_imports(module: str) -> set[str]:
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_an_adapter_imports_nothing_from_the_rules(adapter):
     assert chat_imports(adapter) & RULES == set()
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_a_rule_imports_no_adapter(rule):
+    # The pure rules (chat.rooms among them) reach storage and API Gateway through the ports.
+    module = rule.removeprefix("chat.")
+    assert chat_imports(module) & {f"chat.{adapter}" for adapter in ADAPTERS} == set()
 
 
 def test_the_ports_import_no_other_chat_module():
