@@ -1229,17 +1229,18 @@ class DynamoChatStore:
         correcting a counter."""
         cid = connection.connection_id
         room = meta.key if meta is not None else request.key
-        if meta is not None and self._get(membership_key(cid, room)) is not None:
-            return self._joined(meta, identity, limits, created=False, already=True)
+        if connection.name is None:
+            raise ConcurrentUpdateError
         for _ in range(ROOM_ATTEMPTS):
-            current = self.get_connection(cid)
-            if current is None or current.name is None:
-                raise ConcurrentUpdateError
-            actions, roles, made = self._join_actions(current, meta, request, identity, limits)
+            # No read first: the transaction's conditions say whether the connection is
+            # still what `connection` says, and whether it is a member already.
+            actions, roles, made = self._join_actions(connection, meta, request, identity, limits)
             try:
                 self._db.transact_write_items(TransactItems=actions)
             except ClientError as error:
-                if self._join_failed(error, roles, connection_id=cid, room=room, limits=limits):
+                if self._join_failed(
+                    error, roles, connection_id=cid, name=connection.name, room=room, limits=limits
+                ):
                     return self._joined(meta or made, identity, limits, created=False, already=True)
                 continue  # a counter was corrected, or a conflict: try again
             created = meta is None
@@ -1298,11 +1299,12 @@ class DynamoChatStore:
                     "Key": connection_key(cid),
                     "UpdateExpression": "ADD rooms :one",
                     "ConditionExpression": (
-                        "attribute_exists(pk) AND attribute_exists(#name)"
+                        "attribute_exists(pk) AND #name = :name"
                         " AND (attribute_not_exists(rooms) OR rooms < :max)"
                     ),
                     "ExpressionAttributeNames": {"#name": "name"},
                     "ExpressionAttributeValues": {
+                        ":name": {"S": connection.name or ""},
                         ":one": {"N": "1"},
                         ":max": {"N": str(limits.max_rooms_per_connection)},
                     },
@@ -1512,6 +1514,7 @@ class DynamoChatStore:
         roles: Sequence[str],
         *,
         connection_id: str,
+        name: str | None,
         room: str,
         limits: RoomLimits,
     ) -> bool:
@@ -1535,13 +1538,14 @@ class DynamoChatStore:
             item = raw[roles.index("connection")].get("Item") if raw else None
             item = item or self._get(connection_key(connection_id))
             current = _connection(item) if item else None
-            if current is None or current.name is None:
-                raise ConcurrentUpdateError from error
-            if current.rooms >= limits.max_rooms_per_connection:
+            if current is None or current.name != name:
+                raise ConcurrentUpdateError from error  # gone, or renamed: read it again
+        if "member" in failed:
+            return True  # a member already (a join of a room one is in changes nothing)
+        if "connection" in failed:
+            if current is not None and current.rooms >= limits.max_rooms_per_connection:
                 raise TooManyRoomsError from error
             return False
-        if "member" in failed:
-            return True
         if "meta" in failed or "roomkey" in failed:
             raise _LostRaceError from error
         if "count" in failed:
