@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,7 +56,7 @@ class TestDynamoRooms(StoreContract):
 # --- races (DynamoDB serializes conflicting writes; tests.support.aws serializes moto) -----
 
 
-def race(calls, workers: int = 16) -> list[object]:
+def race(calls, workers: int = 16) -> list[Any]:
     """Run the calls at once; each result is the value returned or the exception raised."""
 
     def attempt(call):
