@@ -484,7 +484,10 @@ class ChatStore(Protocol):
         no room holds the name. Reads META (and `ROOMKEY#`), the identity's `INVITE#` for a
         private room, `READ#`; one transaction writes MEMBER, `CONN#<cid>`/`ROOM#<room>`,
         CONN `rooms + 1` (< max per connection), COUNT + 1 (< max members), META live; a
-        creation adds META, SEQ, `ROOMKEY#`s and the registry (`ROOMS`, < max rooms).
+        creation adds META, SEQ, `ROOMKEY#`s and the registry (`ROOMS`, < max rooms); a join
+        past half the room's life refreshes its items' TTLs, a join by invitation the
+        invitation's. Then reads SEQ and COUNT, and a first join records `READ#`.
+        Joining a room one is in changes nothing (`already_member`).
         Raises RoomNotFoundError (a private or direct room it may not join, or a direct room
         nobody opened), RoomFullError, TooManyRoomsError, RoomLimitError, or
         ConcurrentUpdateError (the connection is gone or unnamed)."""

@@ -962,11 +962,17 @@ class DynamoChatStore:
         """
         membership = None
         for shard in dict.fromkeys((member_shard(connection_id, self._partitions), 0)):
-            membership = self._db.delete_item(
-                TableName=self._table,
-                Key=member_key(connection_id, shard),
-                ReturnValues="ALL_OLD",
-            ).get("Attributes")
+            try:  # a v2 connection's lobby MEMBER item (`v`) is left to its leave_room
+                membership = self._db.delete_item(
+                    TableName=self._table,
+                    Key=member_key(connection_id, shard),
+                    ConditionExpression="attribute_not_exists(v)",
+                    ReturnValues="ALL_OLD",
+                ).get("Attributes")
+            except ClientError as error:
+                if aws_errors.error_code(error) != aws_errors.CONDITIONAL_CHECK_FAILED:
+                    raise
+                continue
             if membership:
                 break
         if not membership:
@@ -1194,10 +1200,30 @@ class DynamoChatStore:
             if meta is not None and not self._may_join(meta, identity, groups):
                 raise RoomNotFoundError
             try:
-                return self._enter(connection, meta, request, identity, limits)
+                joined = self._enter(connection, meta, request, identity, limits)
             except _LostRaceError:
                 continue  # a look-alike was made, or the room expired, meanwhile: read again
+            if meta is not None and meta.kind == PRIVATE and meta.group not in groups:
+                self._refresh_grant(identity, meta, limits)
+            return joined
         raise ConcurrentUpdateError
+
+    def _refresh_grant(self, identity: str, meta: RoomMeta, limits: RoomLimits) -> None:
+        """A join by invitation keeps the invitation for another `invite_ttl_seconds`."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=invite_key(identity, meta.key),
+                UpdateExpression="SET #ttl = :ttl",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#ttl": "ttl"},
+                ExpressionAttributeValues={
+                    ":ttl": {"N": str(int(self._clock()) + limits.invite_ttl_seconds)}
+                },
+            )
+        except ClientError as error:
+            if aws_errors.error_code(error) != aws_errors.CONDITIONAL_CHECK_FAILED:
+                raise
 
     def create_room(
         self,

@@ -477,6 +477,9 @@ class InMemoryStore:
                 raise RoomNotFoundError
             if meta is not None and not self._may_join(meta, identity, groups):
                 raise RoomNotFoundError
+            grant = self.grants.get(identity, {}).get(request.key if meta is None else meta.key)
+            if meta is not None and meta.kind == PRIVATE and meta.group not in groups and grant:
+                self._grant(identity, meta, grant.sender, limits)  # a join keeps it longer
             return self._enter(
                 connection.connection_id,
                 conn,

@@ -414,6 +414,16 @@ class StoreContract:
                 store.get_connection("c3"), request("ops"), identity=identity("c2"), limits=LIMITS
             )
 
+    def test_a_join_by_invitation_keeps_the_invitation_longer(self, store, clock):
+        connect(store, clock, "c1", "carol")
+        made = create(store, "c1", "ops", kind=PRIVATE)
+        store.put_invite(identity("c2"), made.room, "carol", limits=LIMITS)
+        clock.now += LIMITS.invite_ttl_seconds * 0.9
+        connect(store, clock, "c2", "bob")
+        join(store, "c2", "ops")
+        clock.now += LIMITS.invite_ttl_seconds * 0.5
+        assert [(i.room, i.sender) for i in store.invites(identity("c2"), 10)] == [("ops", "carol")]
+
     def test_mark_read_only_moves_forward(self, store, clock):
         room = store.room_meta(LOBBY)
         assert store.mark_read("key#a", room, 5, limits=LIMITS).seq == 5
