@@ -21,7 +21,7 @@ from chat.ports import (
     RoomLimits,
     TooManyRoomsError,
 )
-from chat.store import DynamoChatStore, connection_key, count_key
+from chat.store import DynamoChatStore, connection_key, count_key, member_partition
 from tests.support.aws import TABLE
 from tests.support.consistency import scan, table_problems
 from tests.support.fakes import FakeClock
@@ -331,3 +331,68 @@ def test_only_the_five_granted_data_actions_are_used():
         "query",
         "transact_write_items",
     }, called
+
+
+def test_removing_a_v2_connection_twice_leaves_its_rooms_to_its_leaves(store, db, clock):
+    connect(store, clock, "c1", "alice")
+    join(store, "c1", LOBBY)
+    assert store.remove_connection("c1") is None
+    assert store.remove_connection("c1") is None  # no CONN item: the orphan path
+    assert store.leave_room("c1", LOBBY) == Member("c1", "alice")
+    assert table_problems(scan(db, TABLE)) == []
+
+
+# --- the consistency check sees each broken rooms invariant --------------------------------
+
+
+@pytest.fixture
+def two_rooms(store, db, clock):
+    """alice in the lobby and in the private room ops, which bob is invited to."""
+    connect(store, clock, "c1", "alice")
+    join(store, "c1", LOBBY)
+    made = create(store, "c1", "ops", kind=PRIVATE)
+    store.put_invite("key#c2", made.room, "alice", limits=LIMITS)
+    assert table_problems(scan(db, TABLE)) == []
+    return db
+
+
+def broken(db, *, delete=(), update=()) -> list[str]:
+    for pk, sk in delete:
+        db.delete_item(TableName=TABLE, Key={"pk": {"S": pk}, "sk": {"S": sk}})
+    for pk, sk, attribute, value in update:
+        db.update_item(
+            TableName=TABLE,
+            Key={"pk": {"S": pk}, "sk": {"S": sk}},
+            UpdateExpression="SET #a = :v",
+            ExpressionAttributeNames={"#a": attribute},
+            ExpressionAttributeValues={":v": value},
+        )
+    return table_problems(scan(db, TABLE))
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"delete": [("CONN#c1", "ROOM#ops")]}, "has no CONN#/ROOM# twin"),
+        ({"delete": [("<ops member partition>", "MEMBER#c1")]}, "has no MEMBER item"),
+        ({"update": [("ROOM#ops", "COUNT", "members", {"N": "2"})]}, "COUNT of 'ops' says 2"),
+        ({"update": [("ROOM#lobby", "COUNT", "members", {"N": "0"})]}, "COUNT says 0"),
+        ({"update": [("CONN#c1", "CONN", "rooms", {"N": "3"})]}, "is in 3 rooms, not 2"),
+        ({"update": [("ROOMS", "COUNT", "rooms", {"N": "0"})]}, "ROOMS counts 0 rooms"),
+        ({"delete": [("ROOM#ops", "META")]}, "a room never made"),
+        ({"update": [("ROOMKEY#ops", "ROOMKEY", "room", {"S": "dev"})]}, "not its room"),
+        ({"update": [("CONN#c1", "ROOM#ops", "shard", {"N": "7"})]}, "records another shard"),
+        (
+            {"update": [("<ops member partition>", "MEMBER#c1", "name", {"S": "mallory"})]},
+            "says 'mallory'",
+        ),
+    ],
+)
+def test_the_consistency_check_sees_a_broken_room(two_rooms, store, change, problem):
+    partition = member_partition(store.membership("c1", "ops").shard, "ops")
+    change = {
+        what: [(pk.replace("<ops member partition>", partition), *rest) for pk, *rest in items]
+        for what, items in change.items()
+    }
+    problems = broken(two_rooms, **change)
+    assert any(problem in p for p in problems), problems
