@@ -31,6 +31,7 @@ from tests.support.store_contract import (
     connect,
     create,
     join,
+    post,
     request,
 )
 
@@ -396,3 +397,23 @@ def test_the_consistency_check_sees_a_broken_room(two_rooms, store, change, prob
     }
     problems = broken(two_rooms, **change)
     assert any(problem in p for p in problems), problems
+
+
+def test_the_checked_scan_keeps_every_item_the_rooms_check_reads(two_rooms, store, clock):
+    post(store, clock, "c1", "ops", "hi")
+    store.mark_read("key#c1", store.room_meta("ops"), 1, limits=LIMITS)
+    full = scan(two_rooms, TABLE)
+    checked = scan(two_rooms, TABLE, checked_only=True)
+    dropped = {(i["pk"]["S"], i["sk"]["S"]) for i in full} - {
+        (i["pk"]["S"], i["sk"]["S"]) for i in checked
+    }
+    assert dropped == {  # history, read states and sequence counters: nothing checks them
+        ("HIST#ops", "MSG#000000000001"),
+        ("READ#key#c1", "ROOM#lobby"),
+        ("READ#key#c1", "ROOM#ops"),
+        ("ROOM#ops", "SEQ"),
+    }
+    broken_checked = table_problems(
+        [i for i in checked if i["sk"]["S"] != "ROOM#ops"]  # a membership without its twin
+    )
+    assert any("has no CONN#/ROOM# twin" in p for p in broken_checked), broken_checked
