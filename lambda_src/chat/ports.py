@@ -468,7 +468,7 @@ class ChatStore(Protocol):
     def room_meta(self, room: str, claim_keys: Sequence[str] = ()) -> RoomMeta | None:
         """The live room whose key is `room` (GetItem `ROOM#<room>`/`META`), or else the one
         holding one of `claim_keys` (GetItem `ROOMKEY#<k>`): a look-alike's room. The lobby
-        always exists."""
+        always exists, and is the room of its look-alikes (whose keys include `lobby`)."""
         ...
 
     def join_room(

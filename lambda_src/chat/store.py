@@ -1164,8 +1164,9 @@ class DynamoChatStore:
         item = self._room_item(room)
         if item is not None:
             return _room_meta(item)
-        if room == ROOM:  # the lobby exists before its META is written
-            return RoomMeta(ROOM, ROOM, PUBLIC)
+        if room == ROOM or ROOM in claim_keys:  # the lobby (or a look-alike) always exists
+            lobby = self._room_item(ROOM) if room != ROOM else None
+            return _room_meta(lobby) if lobby is not None else RoomMeta(ROOM, ROOM, PUBLIC)
         for key in claim_keys:  # a look-alike: the room holding one of the name's keys
             holder = self._get(room_name_key(key))
             if holder is not None and self._alive(holder):
@@ -1369,7 +1370,7 @@ class DynamoChatStore:
             return actions + creation, roles + creation_roles, made
         if room == ROOM and self._get(meta_key(ROOM)) is None:
             # The lobby's META, keys and registry entry are written by its first v2 join.
-            lobby, lobby_roles = self._lobby_items(request)
+            lobby, lobby_roles = self._lobby_items()
             return actions + lobby, roles + lobby_roles, meta
         if room == ROOM:
             return actions, roles, meta
@@ -1513,7 +1514,7 @@ class DynamoChatStore:
             }
         }
 
-    def _lobby_items(self, request: RoomRequest) -> tuple[list[Item], list[str]]:
+    def _lobby_items(self) -> tuple[list[Item], list[str]]:
         """The lobby's META, registry entry and name keys: no TTL, never counted."""
         now = {"N": str(int(self._clock()))}
         items: list[Item] = [
@@ -1522,13 +1523,12 @@ class DynamoChatStore:
                 "name": {"S": ROOM},
                 "kind": {"S": PUBLIC},
                 "createdAt": now,
-                "keys": _keys_attribute(request.claim_keys),
+                "keys": _keys_attribute([ROOM]),
             },
             {**registry_key(ROOM), "name": {"S": ROOM}, "kind": {"S": PUBLIC}, "createdAt": now},
         ]
         items += [
-            {**room_name_key(key), "room": {"S": ROOM}, "name": {"S": ROOM}}
-            for key in request.claim_keys
+            {**room_name_key(key), "room": {"S": ROOM}, "name": {"S": ROOM}} for key in [ROOM]
         ]
         return [{"Put": {"TableName": self._table, "Item": item}} for item in items], [
             "lobby"

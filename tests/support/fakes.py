@@ -383,7 +383,7 @@ class InMemoryStore:
         return LOBBY_META if room == LOBBY else None
 
     def room_meta(self, room: str, claim_keys: Sequence[str] = ()) -> RoomMeta | None:
-        meta = self._meta(room)
+        meta = self._meta(room if LOBBY not in claim_keys else LOBBY)
         if meta is not None:
             return meta
         for key in claim_keys:
@@ -532,9 +532,7 @@ class InMemoryStore:
         created = meta is None or (key == LOBBY and LOBBY not in self.metas)
         if meta is None or created:
             meta = self._create(
-                request
-                if meta is None
-                else RoomRequest(LOBBY, LOBBY, request.claim_keys if request.key == LOBBY else ()),
+                request if meta is None else RoomRequest(LOBBY, LOBBY, (LOBBY,)),
                 identity,
                 limits,
             )

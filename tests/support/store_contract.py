@@ -166,6 +166,14 @@ class StoreContract:
         assert join(store, "c2", "ALICE").already_member
         assert store.room_meta("aiice", room_claim_keys("aIice")).key == "alice"
 
+    def test_a_look_alike_of_the_lobby_is_the_lobby(self, store, clock):
+        connect(store, clock, "c1", "alice")
+        joined = join(store, "c1", "Iobby")  # a capital I
+        assert (joined.room.key, joined.created) == (LOBBY, False)
+        assert store.list_members() == [Member("c1", "alice")]
+        with pytest.raises(RoomExistsError):
+            create(store, "c1", "LOBBY", kind=PRIVATE)
+
     def test_joining_twice_changes_nothing(self, store, clock):
         connect(store, clock, "c1", "alice")
         join(store, "c1", "dev")
