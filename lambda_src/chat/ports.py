@@ -511,12 +511,13 @@ class ChatStore(Protocol):
         counted against max rooms) when no live one exists; idempotent."""
         ...
 
-    def leave_room(self, connection_id: str, room: str) -> Member:
-        """Leave: one transaction deletes MEMBER (condition: it exists) and
-        `CONN#<cid>`/`ROOM#<room>`, counts COUNT and, while the CONN item exists, its
-        `rooms` down. Works after $disconnect removed the CONN item. Returns who left;
-        raises NotInRoomError when it was not (or no longer) a member, so that of two
-        concurrent leaves only one announces it."""
+    def leave_room(self, connection_id: str, room: str, *, disconnected: bool = False) -> Member:
+        """Leave: GetItem `CONN#<cid>`/`ROOM#<room>` and the MEMBER item (its name), then one
+        transaction deletes MEMBER (condition: it exists) and `CONN#<cid>`/`ROOM#<room>`,
+        counts COUNT and, unless `disconnected` ($disconnect removed the CONN item first),
+        CONN `rooms` down (a CONN item found gone is skipped too, after one more try).
+        Returns who left; raises NotInRoomError when it was not (or no longer) a member, so
+        that of two concurrent leaves only one announces it."""
         ...
 
     def memberships(self, connection_id: str) -> list[Membership]:

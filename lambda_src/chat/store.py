@@ -1691,8 +1691,8 @@ class DynamoChatStore:
             return _room_meta(meta)
         raise ConcurrentUpdateError
 
-    def leave_room(self, connection_id: str, room: str) -> Member:
-        with_connection = True
+    def leave_room(self, connection_id: str, room: str, *, disconnected: bool = False) -> Member:
+        with_connection = not disconnected
         for _ in range(ROOM_ATTEMPTS):
             membership = self._get(membership_key(connection_id, room))
             if membership is None:
@@ -1776,10 +1776,9 @@ class DynamoChatStore:
 
     def rewrite_message(self, change: Rewrite) -> EventSeq:
         key = history_key(change.room, change.of)
-        self._check_rewrite(self._get(key), change)
+        original = self._check_rewrite(self._get(key), change)
         taken = self.next_event(change.room, change.kind)
-        original = self._get(key) or {}
-        latest, event = change.build(taken, json.loads(original.get("frame", {"S": "{}"})["S"]))
+        latest, event = change.build(taken, json.loads(original["frame"]["S"]))
         update = "SET #frame = :frame, edits = if_not_exists(edits, :zero) + :one"
         if change.kind == DELETE:
             update += ", deleted = :true"
@@ -1844,7 +1843,8 @@ class DynamoChatStore:
             raise UnknownMessageError from error
         return taken
 
-    def _check_rewrite(self, item: Item | None, change: Rewrite) -> None:
+    def _check_rewrite(self, item: Item | None, change: Rewrite) -> Item:
+        """The history item `change` may rewrite; raises why it may not."""
         if (
             item is None
             or not self._live(item)
@@ -1857,6 +1857,7 @@ class DynamoChatStore:
             raise NotYoursError
         if int(item.get("ts", {}).get("N", "0")) <= change.window_start_ms:
             raise EditWindowClosedError
+        return item
 
     def _grant(self, identity: str, room: RoomMeta, sender: str, limits: RoomLimits) -> Item:
         now = int(self._clock())

@@ -12,13 +12,16 @@ import pytest
 
 from chat.names import claim_keys
 from chat.ports import (
+    DIRECT,
     LOBBY,
     PRIVATE,
     Joined,
     Member,
+    NotYoursError,
     RoomFullError,
     RoomLimitError,
     RoomLimits,
+    RoomRequest,
     TooManyRoomsError,
 )
 from chat.store import DynamoChatStore, connection_key, count_key, member_partition
@@ -28,6 +31,7 @@ from tests.support.fakes import FakeClock
 from tests.support.store_contract import (
     LIMITS,
     StoreContract,
+    change,
     connect,
     create,
     join,
@@ -417,3 +421,110 @@ def test_the_checked_scan_keeps_every_item_the_rooms_check_reads(two_rooms, stor
         [i for i in checked if i["sk"]["S"] != "ROOM#ops"]  # a membership without its twin
     )
     assert any("has no CONN#/ROOM# twin" in p for p in broken_checked), broken_checked
+
+
+def test_a_private_creation_adds_the_creators_grant_to_the_transaction(recorded, clock):
+    recorder, store = recorded
+    connection = connect(store, clock, "c1", "carol")
+    recorder.calls.clear()
+    store.create_room(connection, request("ops", kind=PRIVATE), identity="key#c1", limits=LIMITS)
+    (transaction,) = [c for c in recorder.calls if c[0] == "transact_write_items"]
+    assert transaction[1][-1] == ("Put", "INVITE#key#c1/ROOM#ops")
+    assert len(transaction[1]) == 10  # 4 of a join, META, SEQ, registry and counter, key, grant
+
+
+def test_an_edit_reads_the_original_once_then_writes_seq_and_one_transaction(recorded, clock):
+    recorder, store = recorded
+    connect(store, clock, "c1", "alice")
+    of = post(store, clock, "c1", "dev", "tpyo", mid="m1")
+    recorder.calls.clear()
+    store.rewrite_message(change(clock, "c1", "dev", of, "m1"))
+    assert recorder.calls == [
+        ("get_item", "HIST#dev/MSG#000000000001"),
+        ("update_item", "ROOM#dev/SEQ"),
+        (
+            "transact_write_items",
+            [("Update", "HIST#dev/MSG#000000000001"), ("Put", "HIST#dev/MSG#000000000002")],
+        ),
+    ]
+
+
+def test_a_refused_edit_reads_and_writes_nothing_more(recorded, clock):
+    recorder, store = recorded
+    connect(store, clock, "c1", "alice")
+    of = post(store, clock, "c1", "dev", "mine", mid="m1")
+    recorder.calls.clear()
+    with pytest.raises(NotYoursError):
+        store.rewrite_message(change(clock, "c2", "dev", of, "m1"))
+    assert recorder.calls == [("get_item", "HIST#dev/MSG#000000000001")]
+
+
+def test_mark_read_is_one_conditional_update(recorded):
+    recorder, store = recorded
+    lobby = store.room_meta(LOBBY)
+    store.mark_read("key#a", lobby, 4, limits=LIMITS)
+    recorder.calls.clear()
+    assert store.mark_read("key#a", lobby, 2, limits=LIMITS).seq == 4
+    assert recorder.calls == [("update_item", "READ#key#a/ROOM#lobby")]  # the old one returns
+
+
+def test_a_direct_room_is_opened_with_meta_seq_and_count_in_one_transaction(recorded):
+    recorder, store = recorded
+    key = "@" + "0" * 32
+    store.open_direct_room(
+        RoomRequest(key, key, kind=DIRECT, parties=frozenset({"key#a", "key#b"})), limits=LIMITS
+    )
+    assert recorder.calls == [
+        ("get_item", f"ROOM#{key}/META"),
+        (
+            "transact_write_items",
+            [
+                ("Put", f"ROOM#{key}/META"),
+                ("Update", f"ROOM#{key}/SEQ"),
+                ("Put", f"ROOM#{key}/COUNT"),
+            ],
+        ),
+    ]
+    recorder.calls.clear()
+    store.open_direct_room(RoomRequest(key, key, kind=DIRECT), limits=LIMITS)
+    assert recorder.calls == [("get_item", f"ROOM#{key}/META")]
+
+
+def test_a_v2_disconnect_queries_its_rooms_then_leaves_each(recorded, clock):
+    recorder, store = recorded
+    connect(store, clock, "c1", "alice")
+    join(store, "c1", LOBBY)
+    join(store, "c1", "dev")
+    recorder.calls.clear()
+    store.remove_connection("c1")
+    removal = [c[0] for c in recorder.calls]
+    assert removal == ["get_item", "transact_write_items"]
+    assert [a[1] for a in recorder.calls[1][1]][:1] == ["CONN#c1/CONN"]
+    recorder.calls.clear()
+    rooms = store.memberships("c1")
+    assert recorder.calls == [("query", "CONN#c1")]
+    for room in rooms:
+        store.leave_room("c1", room.room, disconnected=True)
+    assert [c[0] for c in recorder.calls[1:]] == [
+        "get_item",
+        "get_item",
+        "transact_write_items",
+    ] * 2
+    assert [len(c[1]) for c in recorder.calls if c[0] == "transact_write_items"] == [3, 3]
+
+
+def test_listing_rooms_queries_the_registry_grants_and_read_state(recorded, clock):
+    recorder, store = recorded
+    connect(store, clock, "c1", "alice")
+    join(store, "c1", "dev")
+    recorder.calls.clear()
+    store.public_rooms(10)
+    store.invites("key#c1", 10)
+    store.read_states("key#c1", 10)
+    store.unread("dev", 0)
+    assert recorder.calls == [
+        ("query", "ROOMS"),
+        ("query", "INVITE#key#c1"),
+        ("query", "READ#key#c1"),
+        ("query", "HIST#dev"),
+    ]

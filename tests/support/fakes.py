@@ -583,13 +583,13 @@ class InMemoryStore:
             self.seqs.setdefault(request.key, _Seq())
             return meta
 
-    def leave_room(self, connection_id: str, room: str) -> Member:
+    def leave_room(self, connection_id: str, room: str, *, disconnected: bool = False) -> Member:
         with self._lock:
             membership = self.joined.get(connection_id, {}).pop(room, None)
             if membership is None:
                 raise NotInRoomError
             conn = self.connections.get(connection_id)
-            if conn is not None:
+            if conn is not None and not disconnected:
                 conn.rooms -= 1
             return Member(connection_id, membership.name)
 

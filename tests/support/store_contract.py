@@ -309,7 +309,8 @@ class StoreContract:
         assert store.remove_connection("c1") is None  # a v2 connection: rooms left one by one
         assert store.get_connection("c1") is None
         assert sorted(m.room for m in store.memberships("c1")) == ["dev", LOBBY]
-        left = [store.leave_room("c1", m.room) for m in store.memberships("c1")]
+        left = [store.leave_room("c1", m.room) for m in store.memberships("c1")[:1]]
+        left += [store.leave_room("c1", m.room, disconnected=True) for m in store.memberships("c1")]
         assert left == [Member("c1", "alice")] * 2
         assert store.memberships("c1") == []
         assert store.list_members() == []
