@@ -13,6 +13,7 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, NoReturn
 
 from botocore.exceptions import ClientError
@@ -1368,8 +1369,9 @@ class DynamoChatStore:
             del count["ConditionExpression"]
             creation, creation_roles = self._creation(made, request, identity, limits, now)
             return actions + creation, roles + creation_roles, made
-        if room == ROOM and self._get(meta_key(ROOM)) is None:
-            # The lobby's META, keys and registry entry are written by its first v2 join.
+        if room == ROOM and not meta.created_at:
+            # The lobby's META, keys and registry entry are written by its first v2 join
+            # (room_meta made up the lobby's: its META was not there).
             lobby, lobby_roles = self._lobby_items()
             return actions + lobby, roles + lobby_roles, meta
         if room == ROOM:
@@ -1411,7 +1413,7 @@ class DynamoChatStore:
                 }
             )
             roles.append("refresh")
-        return actions, roles, RoomMeta(**{**meta.__dict__, "expires_at": expires})
+        return actions, roles, replace(meta, expires_at=expires)
 
     def _creation(
         self,

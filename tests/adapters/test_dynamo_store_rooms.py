@@ -528,3 +528,19 @@ def test_listing_rooms_queries_the_registry_grants_and_read_state(recorded, cloc
         ("query", "READ#key#c1"),
         ("query", "HIST#dev"),
     ]
+
+
+def test_the_first_v2_join_of_the_lobby_writes_its_meta_and_no_later_one(recorded, db, clock):
+    recorder, store = recorded
+    first = connect(store, clock, "c1", "alice")
+    second = connect(store, clock, "c2", "bob")
+    writes = []
+    for connection in (first, second):
+        recorder.calls.clear()
+        store.join_room(connection, request(LOBBY), identity="key#x", limits=LIMITS)
+        (transaction,) = [c for c in recorder.calls if c[0] == "transact_write_items"]
+        writes.append([key for _, key in transaction[1]])
+    assert writes[0][4:] == ["ROOM#lobby/META", "ROOMS/lobby", "ROOMKEY#lobby/ROOMKEY"]
+    assert writes[1] == writes[0][:4]  # member, membership, connection, the lobby's COUNT
+    meta = db.get_item(TableName=TABLE, Key={"pk": {"S": "ROOM#lobby"}, "sk": {"S": "META"}})
+    assert "ttl" not in meta["Item"]  # the lobby never expires

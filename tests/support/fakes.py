@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chat.errors import ConcurrentUpdateError, NameOwnedError, NameTakenError, RoomFullError
 from chat.frames import Frame, encode
@@ -448,7 +448,7 @@ class InMemoryStore:
         if meta.expires_at == 0 or meta.expires_at - now >= limits.room_ttl_seconds // 2:
             return
         expires = now + limits.room_ttl_seconds
-        self.metas[meta.key] = RoomMeta(**{**meta.__dict__, "expires_at": expires})
+        self.metas[meta.key] = replace(meta, expires_at=expires)
         for key, (room, _) in list(self.room_keys.items()):
             if room == meta.key:
                 self.room_keys[key] = (room, expires)
