@@ -541,6 +541,11 @@ def test_the_first_v2_join_of_the_lobby_writes_its_meta_and_no_later_one(recorde
         (transaction,) = [c for c in recorder.calls if c[0] == "transact_write_items"]
         writes.append([key for _, key in transaction[1]])
     assert writes[0][4:] == ["ROOM#lobby/META", "ROOMS/lobby", "ROOMKEY#lobby/ROOMKEY"]
-    assert writes[1] == writes[0][:4]  # member, membership, connection, the lobby's COUNT
+    assert writes[1] == [  # member, membership, connection, the lobby's COUNT: no more
+        "ROOM#lobby/MEMBER#c2",
+        "CONN#c2/ROOM#lobby",
+        "CONN#c2/CONN",
+        "ROOM#lobby/COUNT",
+    ]
     meta = db.get_item(TableName=TABLE, Key={"pk": {"S": "ROOM#lobby"}, "sk": {"S": "META"}})
     assert "ttl" not in meta["Item"]  # the lobby never expires
