@@ -15,6 +15,7 @@ from chat.ports import (
     DIRECT,
     LOBBY,
     PRIVATE,
+    ChatStore,
     Joined,
     Member,
     NotYoursError,
@@ -549,3 +550,12 @@ def test_the_first_v2_join_of_the_lobby_writes_its_meta_and_no_later_one(recorde
     ]
     meta = db.get_item(TableName=TABLE, Key={"pk": {"S": "ROOM#lobby"}, "sk": {"S": "META"}})
     assert "ttl" not in meta["Item"]  # the lobby never expires
+
+
+def as_port(store: DynamoChatStore) -> ChatStore:
+    """mypy checks here that DynamoChatStore has every method of the port."""
+    return store
+
+
+def test_the_dynamo_store_is_a_chat_store(store):
+    assert as_port(store) is store

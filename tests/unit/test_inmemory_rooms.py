@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from chat.ports import ChatStore
 from tests.support.fakes import FakeClock, InMemoryStore
 from tests.support.store_contract import StoreContract
 
@@ -21,3 +22,12 @@ def store(clock: FakeClock) -> InMemoryStore:
 
 class TestInMemoryRooms(StoreContract):
     pass
+
+
+def as_port(store: InMemoryStore) -> ChatStore:
+    """mypy checks here that the in-memory store has every method of the port."""
+    return store
+
+
+def test_the_in_memory_store_is_a_chat_store(store):
+    assert as_port(store) is store
