@@ -13,7 +13,9 @@ import pytest
 from chat.names import claim_keys
 from chat.ports import (
     DIRECT,
+    EDIT,
     LOBBY,
+    MSG,
     PRIVATE,
     ChatStore,
     Joined,
@@ -25,7 +27,13 @@ from chat.ports import (
     RoomRequest,
     TooManyRoomsError,
 )
-from chat.store import DynamoChatStore, connection_key, count_key, member_partition
+from chat.store import (
+    DynamoChatStore,
+    connection_key,
+    count_key,
+    member_partition,
+    seq_key,
+)
 from tests.support.aws import TABLE
 from tests.support.consistency import scan, table_problems
 from tests.support.fakes import FakeClock
@@ -559,3 +567,19 @@ def as_port(store: DynamoChatStore) -> ChatStore:
 
 def test_the_dynamo_store_is_a_chat_store(store):
     assert as_port(store) is store
+
+
+def test_a_sequence_counter_from_before_rooms_chains_events_from_its_last_message(store, db):
+    """A deployed table's lobby SEQ item has `seq` and `lastPublic` but no `lastEvent`:
+    its events were its public messages, so the first v2 event follows the last of them."""
+    db.put_item(
+        TableName=TABLE,
+        Item={**seq_key(), "seq": {"N": "41"}, "lastPublic": {"N": "40"}},
+    )
+    taken = store.next_event(LOBBY, MSG)
+    assert (taken.seq, taken.prev_public, taken.prev_event) == (42, 40, 40)
+    assert store.next_seq(public=False) == (43, 42)
+    edit = store.next_event(LOBBY, EDIT)
+    assert (edit.seq, edit.prev_public, edit.prev_event) == (44, 42, 42)
+    assert store.next_seq(public=True) == (45, 42)
+    assert store.next_event(LOBBY, None).prev_event == 45
