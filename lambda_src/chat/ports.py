@@ -7,12 +7,19 @@ module; the adapters never import the rules' modules (`frames`, `errors`, `names
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 # One server-to-client frame: a JSON object (its shapes: chat/frames.py, docs/protocol.md).
 Frame = dict[str, Any]
+
+# The room every v1 connection is in: its keys are the ones tables had before rooms.
+LOBBY = "lobby"
+# A room's kinds, as RoomKind (chat.rooms) spells them.
+PUBLIC, PRIVATE, DIRECT = "public", "private", "direct"
+# History events' kinds: a message, and the events that change one.
+MSG, EDIT, DELETE = "msg", "edit", "delete"
 
 
 def encode(frame: Frame | str) -> bytes:
@@ -40,6 +47,42 @@ class RoomFullError(Exception):
 
 class ConcurrentUpdateError(Exception):
     """Raised by a store when the connection changed under a write; the caller retries."""
+
+
+# --- rooms (protocol v2, docs/rooms-design.md): what a store refuses, for the rules to map ---
+
+
+class RoomNotFoundError(Exception):
+    """The room does not exist (or expired), or it is private or direct and the caller may
+    not join it: the caller is told it does not exist (ROOM_NOT_FOUND)."""
+
+
+class RoomExistsError(Exception):
+    """A room already holds the name or one of its look-alikes (ROOM_EXISTS)."""
+
+
+class TooManyRoomsError(Exception):
+    """The connection is already in its maximum number of rooms (TOO_MANY_ROOMS)."""
+
+
+class RoomLimitError(Exception):
+    """The stack already has its maximum number of live rooms (ROOM_LIMIT)."""
+
+
+class NotInRoomError(Exception):
+    """The connection is not a member of the room (NOT_IN_ROOM)."""
+
+
+class UnknownMessageError(Exception):
+    """No message of the room's history has that seq and messageId (UNKNOWN_MESSAGE)."""
+
+
+class NotYoursError(Exception):
+    """The message was sent by another identity (NOT_YOURS)."""
+
+
+class EditWindowClosedError(Exception):
+    """The message is older than the edit window (EDIT_WINDOW_CLOSED)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +114,11 @@ class Connection:
     sender_key: str | None = None
     subject: str | None = None
     connected_at_ms: int = 0
+    # Protocol v2: 2 once a `setName` negotiated it (1: today's frames, in the lobby only),
+    # and how many rooms the connection is in (v1 connections: 0; their lobby membership
+    # is the legacy one claim_name makes).
+    protocol: int = 1
+    rooms: int = 0
 
 
 @dataclass(frozen=True)
@@ -132,6 +180,146 @@ class Receipt:
     public: Frame | None
     history_expires_at: int
     dedup_expires_at: int
+    # The room whose history keeps `public` (the lobby for v1 senders); the previous
+    # history event of any kind (`lastEvent`, the v2 `prev`; None: `prev`); the message's
+    # id and server time, which an edit or delete checks (history event `mid`, `ts`).
+    room: str = LOBBY
+    prev_event: int | None = None
+    message_id: str | None = None
+    sent_at_ms: int = 0
+
+
+@dataclass(frozen=True)
+class RoomMeta:
+    """A room as its META item describes it (the lobby's is implicit until a v2 join writes
+    it). `key` is the room key (`chat.rooms.room_key`, or a direct room's id); `kind` is
+    PUBLIC, PRIVATE or DIRECT; `expires_at` 0 for the lobby, which never expires."""
+
+    key: str
+    name: str
+    kind: str
+    creator: str = ""
+    created_at: int = 0
+    group: str | None = None
+    parties: frozenset[str] = frozenset()
+    names: tuple[str, ...] = ()
+    expires_at: int = 0
+
+
+@dataclass(frozen=True)
+class RoomRequest:
+    """A room a `joinRoom` or `createRoom` names, or a direct room to open: its key, its
+    name as shown, its claim keys (`chat.rooms.room_claim_keys`; none for a direct room),
+    and what a room made by the request is: its kind, its group, a direct room's parties
+    and their names."""
+
+    key: str
+    name: str
+    claim_keys: tuple[str, ...] = ()
+    kind: str = PUBLIC
+    group: str | None = None
+    parties: frozenset[str] = frozenset()
+    names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RoomLimits:
+    """The limits of docs/rooms-design.md §4 a store enforces in its transactions."""
+
+    max_members: int = 1000  # maxRoomSize
+    max_rooms_per_connection: int = 10  # maxRoomsPerConnection
+    max_rooms: int = 1000  # maxRooms (public and private rooms; direct ones not counted)
+    room_ttl_seconds: int = 2_592_000  # roomTtlSeconds
+    invite_ttl_seconds: int = 604_800  # inviteTtlSeconds
+    read_state_ttl_seconds: int = 2_592_000  # readStateTtlSeconds
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A connection's membership of a room (`CONN#<cid>` / `ROOM#<room>`)."""
+
+    room: str
+    room_name: str
+    shard: int = 0
+    joined_at: int = 0
+
+
+@dataclass(frozen=True)
+class Joined:
+    """A join's outcome: the room, whether this join made it, whether the connection was
+    already a member (then nothing was written), the members after the join, the room's
+    last history event (`lastEvent`) and the joiner's last-read seq (its read state; a
+    first join records the room's `lastEvent` there)."""
+
+    room: RoomMeta
+    created: bool
+    already_member: bool
+    count: int
+    last_event: int
+    last_read: int
+
+
+@dataclass(frozen=True)
+class EventSeq:
+    """A sequence number taken in a room: the new seq, the previous public message's seq
+    (`lastPublic`, v1 frames' `prev`) and the previous history event's (`lastEvent`, v2)."""
+
+    seq: int
+    prev_public: int
+    prev_event: int
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """An edit or a delete of message `of` (its seq) in `room`: allowed only to `by` (the
+    sender key that sent it), for a message with that `message_id` and of kind MSG, sent
+    after `window_start_ms`. `build` makes, from the event's seq and the original's stored
+    frame, the original's new frame (latest text or tombstone) and the event's frame."""
+
+    room: str
+    of: int
+    message_id: str
+    by: str
+    kind: str  # EDIT or DELETE
+    window_start_ms: int
+    build: Callable[[EventSeq, Frame], tuple[Frame, Frame]]
+    event_expires_at: int
+
+
+@dataclass(frozen=True)
+class Invite:
+    """A grant of a private room to an identity (`INVITE#<identity>` / `ROOM#<room>`)."""
+
+    room: str
+    room_name: str
+    sender: str  # the inviter's name
+    at: int
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class ReadState:
+    """The last seq an identity has read in a room (`READ#<identity>` / `ROOM#<room>`)."""
+
+    room: str
+    seq: int
+    room_name: str
+    kind: str
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class ListedRoom:
+    """An entry of the room registry (`ROOMS` / `<room>`): public and private rooms."""
+
+    room: str
+    name: str
+    kind: str
+    created_at: int
+
+
+# Unread counts stop here: `unread` 100 means "100 or more".
+UNREAD_CAP = 100
 
 
 @dataclass(frozen=True)
@@ -196,8 +384,13 @@ class ChatStore(Protocol):
         max_members: int,
         sender_key: str | None = None,
         owner: str | None = None,
+        protocol: int = 1,
     ) -> None:
         """Atomically give `name` (occupying `keys`) to the connection, releasing its old keys.
+
+        Protocol 2 (a v2 `setName`): a first name records `proto` on the connection and joins
+        no room (no MEMBER item, no COUNT); a rename also renames the MEMBER item of every
+        room it is in, in the same transaction. Protocol 1 is today's join of the lobby.
 
         A first name is a join, refused when the room already has `max_members`; it
         records `sender_key` on the connection and marks it named under its peers. With an
@@ -217,8 +410,9 @@ class ChatStore(Protocol):
         """The live member whose name occupies the lookup `key`."""
         ...
 
-    def list_members(self) -> list[Member]:
-        """Every live named member (all pages)."""
+    def list_members(self, room: str = LOBBY) -> list[Member]:
+        """Every live member of the room (all pages of each member partition): in the lobby
+        the v1 members and the v2 ones that joined it."""
         ...
 
     def remove_connection(self, connection_id: str) -> Member | None:
@@ -252,11 +446,136 @@ class ChatStore(Protocol):
         """Forget an acknowledgement (the message could not be delivered)."""
         ...
 
-    def history(self, after: int | None, limit: int, max_bytes: int) -> tuple[list[Frame], bool]:
+    def history(
+        self,
+        after: int | None,
+        limit: int,
+        max_bytes: int,
+        *,
+        room: str = LOBBY,
+        events: bool = False,
+    ) -> tuple[list[Frame], bool]:
         """Public messages with seq > `after` (or the most recent ones), oldest first: the
         newest ones, at most `limit` of them and at most `max_bytes` of stored frames; and
         whether nothing after `after` (or since the room's first message) is missing from
-        the list. Read eventually consistent from the history's own partition."""
+        the list. Read eventually consistent from the history's own partition (`HIST#<room>`).
+        With `events` (v2 readers) the edit and delete events too, chained by `lastEvent`;
+        without (v1 readers), messages only, chained by `lastPublic`."""
+        ...
+
+    # --- rooms (protocol v2; docs/rooms-design.md §2 names each item) --------------------
+
+    def room_meta(self, room: str, claim_keys: Sequence[str] = ()) -> RoomMeta | None:
+        """The live room whose key is `room` (GetItem `ROOM#<room>`/`META`), or else the one
+        holding one of `claim_keys` (GetItem `ROOMKEY#<k>`): a look-alike's room. The lobby
+        always exists, and is the room of its look-alikes (whose keys include `lobby`)."""
+        ...
+
+    def join_room(
+        self,
+        connection: Connection,
+        request: RoomRequest,
+        *,
+        identity: str,
+        groups: frozenset[str] = frozenset(),
+        limits: RoomLimits,
+    ) -> Joined:
+        """Join the room the request names (or its look-alike's), creating a public one when
+        no room holds the name. Reads META (and `ROOMKEY#`), the identity's `INVITE#` for a
+        private room, `READ#`; one transaction writes MEMBER, `CONN#<cid>`/`ROOM#<room>`,
+        CONN `rooms + 1` (< max per connection), COUNT + 1 (< max members), META live; a
+        creation adds META, SEQ, `ROOMKEY#`s and the registry (`ROOMS`, < max rooms); a join
+        past half the room's life refreshes its items' TTLs, a join by invitation the
+        invitation's. Then reads SEQ and COUNT, and a first join records `READ#`.
+        Joining a room one is in changes nothing (`already_member`).
+        Raises RoomNotFoundError (a private or direct room it may not join, or a direct room
+        nobody opened), RoomFullError, TooManyRoomsError, RoomLimitError, or
+        ConcurrentUpdateError (the connection is gone or unnamed)."""
+        ...
+
+    def create_room(
+        self,
+        connection: Connection,
+        request: RoomRequest,
+        *,
+        identity: str,
+        limits: RoomLimits,
+    ) -> Joined:
+        """Make a room of `request.kind` (`createRoom`: private or public) and join it; a
+        private room also grants its creator (`INVITE#<identity>`). Raises RoomExistsError
+        when a room holds the name or a look-alike, and what join_room raises."""
+        ...
+
+    def open_direct_room(self, request: RoomRequest, *, limits: RoomLimits) -> RoomMeta:
+        """The direct room of `request.parties`, made (META, SEQ, COUNT: never registered nor
+        counted against max rooms) when no live one exists; idempotent."""
+        ...
+
+    def leave_room(self, connection_id: str, room: str, *, disconnected: bool = False) -> Member:
+        """Leave: GetItem `CONN#<cid>`/`ROOM#<room>` and the MEMBER item (its name), then one
+        transaction deletes MEMBER (condition: it exists) and `CONN#<cid>`/`ROOM#<room>`,
+        counts COUNT and, unless `disconnected` ($disconnect removed the CONN item first),
+        CONN `rooms` down (a CONN item found gone is skipped too, after one more try).
+        Returns who left; raises NotInRoomError when it was not (or no longer) a member, so
+        that of two concurrent leaves only one announces it."""
+        ...
+
+    def memberships(self, connection_id: str) -> list[Membership]:
+        """The rooms a v2 connection is in (Query `CONN#<cid>` `begins_with ROOM#`), expired
+        ones too: they outlive the CONN item, so $disconnect finds what to leave. A v1
+        connection has none (its lobby membership is the legacy one)."""
+        ...
+
+    def membership(self, connection_id: str, room: str) -> Membership | None:
+        """The connection's live membership of one room (GetItem `CONN#<cid>`/`ROOM#<room>`)."""
+        ...
+
+    def next_event(self, room: str, kind: str | None) -> EventSeq:
+        """Take the room's next seq (UpdateItem `ROOM#<room>`/`SEQ`): `kind` MSG advances
+        `lastPublic` and `lastEvent`, EDIT and DELETE `lastEvent` only, None neither (a
+        lobby seq for a v1 private message). `next_seq` is the lobby's, for v1."""
+        ...
+
+    def rewrite_message(self, change: Rewrite) -> EventSeq:
+        """Edit or delete a message: GetItem `HIST#<room>`/`MSG#<of>` (strongly consistent)
+        and refuse (UnknownMessageError, NotYoursError, EditWindowClosedError) with nothing
+        written; else take the event's seq, then one transaction rewrites the original
+        (conditions: `by`, `mid`, `kind` msg, `ts` in the window) and puts the event item.
+        Returns the event's seq."""
+        ...
+
+    def put_invite(
+        self, identity: str, room: RoomMeta, sender: str, *, limits: RoomLimits
+    ) -> Invite:
+        """Grant `identity` the room (PutItem `INVITE#<identity>`/`ROOM#<room>`), for
+        `invite_ttl_seconds`; a later invitation refreshes it."""
+        ...
+
+    def invites(self, identity: str, limit: int) -> list[Invite]:
+        """The identity's live grants (Query `INVITE#<identity>`), at most `limit`."""
+        ...
+
+    def mark_read(
+        self, identity: str, room: RoomMeta, seq: int, *, limits: RoomLimits
+    ) -> ReadState:
+        """Record that the identity has read the room up to `seq` (UpdateItem
+        `READ#<identity>`/`ROOM#<room>`, condition: the stored seq is lower). Never moves
+        back: returns the state as it is after the call."""
+        ...
+
+    def read_states(self, identity: str, limit: int) -> list[ReadState]:
+        """The identity's live read states (Query `READ#<identity>`), at most `limit`: its
+        rooms across reconnects and tabs."""
+        ...
+
+    def unread(self, room: str, after: int, cap: int = UNREAD_CAP) -> int:
+        """How many messages (not edit or delete events) the room's history holds after seq
+        `after`, counted up to `cap` (Query `HIST#<room>`, eventually consistent)."""
+        ...
+
+    def public_rooms(self, limit: int) -> tuple[list[ListedRoom], bool]:
+        """The live rooms of the registry (Query `ROOMS`): public and private, never
+        direct; at most `limit`, in key order, and whether that is all of them."""
         ...
 
 
