@@ -456,6 +456,16 @@ class ChatConfig:
     address_max_members: int
     account_max_connections: int
     unnamed_timeout_seconds: int
+    max_rooms_per_connection: int
+    max_rooms_per_creator: int
+    max_rooms: int
+    room_ttl_seconds: int
+    edit_window_seconds: int
+    typing_interval_seconds: float
+    invite_ttl_seconds: int
+    read_state_ttl_seconds: int
+    rooms_list_limit: int
+    direct_rooms: bool
     reserved_names: tuple[str, ...]
     allowed_origins: tuple[str, ...]
     allow_missing_origin: bool
@@ -520,6 +530,12 @@ class ChatConfig:
             auto_delete_buckets=read.flag("autoDeleteBuckets"),
         )
         config.fanout_timing().check()
+        if config.edit_window_seconds > config.history_max_age_seconds:
+            raise ConfigError(
+                f"context editWindowSeconds={config.edit_window_seconds} must not exceed "
+                f"historyMaxAgeSeconds={config.history_max_age_seconds}: a message must still "
+                "be in the history while its author may edit it"
+            )
         return config
 
     @property

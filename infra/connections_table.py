@@ -22,6 +22,7 @@ DATA_ACTIONS = (
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
     "dynamodb:Query",
+    "dynamodb:ConditionCheckItem",
 )
 
 

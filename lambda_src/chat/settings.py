@@ -146,6 +146,23 @@ class Retention:
 
 
 @dataclass(frozen=True)
+class Rooms:
+    """Rooms (protocol v2, docs/rooms-design.md): how many, how long they live, edits,
+    typing, invitations, read state, the room list, and direct conversations."""
+
+    max_rooms_per_connection: int = _default("max_rooms_per_connection")
+    max_rooms_per_creator: int = _default("max_rooms_per_creator")
+    max_rooms: int = _default("max_rooms")
+    room_ttl_seconds: int = _default("room_ttl_seconds")
+    edit_window_seconds: int = _default("edit_window_seconds")
+    typing_interval_seconds: float = _default("typing_interval_seconds")
+    invite_ttl_seconds: int = _default("invite_ttl_seconds")
+    read_state_ttl_seconds: int = _default("read_state_ttl_seconds")
+    rooms_list_limit: int = _default("rooms_list_limit")
+    direct_rooms: bool = _default("direct_rooms")
+
+
+@dataclass(frozen=True)
 class Settings:
     """What the handler needs to know about its deployment."""
 
@@ -169,6 +186,7 @@ class Settings:
     log_level: str = _default("log_level")
     limits: Limits = field(default_factory=Limits)
     retention: Retention = field(default_factory=Retention)
+    rooms: Rooms = field(default_factory=Rooms)
     # Origins allowed on $connect ("*": any). Loopback ports are not compared.
     allowed_origins: tuple[str, ...] = LOOPBACK_ORIGINS
     allow_missing_origin: bool = _default("allow_missing_origin")
@@ -203,5 +221,6 @@ class Settings:
             callback_url=env["CALLBACK_URL"],
             limits=Limits(**read(Limits)),
             retention=Retention(**read(Retention)),
+            rooms=Rooms(**read(Rooms)),
             **values,
         )
