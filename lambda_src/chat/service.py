@@ -884,7 +884,9 @@ class ChatService:
             member_list = frames.room_member_pages(names, room)
             theirs = [notice]
             theirs_v2 = [frames.presence(room, len(roster), [member.name]), notice_v2]
-        after = since if since is not None else joined.last_read
+        after = since
+        if since is None and joined.last_read < joined.last_event:
+            after = joined.last_read  # the unread ones; with none unread, the recent ones
         mine = [ack, *member_list, *self._room_history(meta.key, room, after, None)]
         if joined.already_member:
             self._notifier.send({member.connection_id: mine})
