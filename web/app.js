@@ -23,6 +23,11 @@
 //                    element of its own)
 //   js/clientkey.js  this tab's client key, sent with every setName
 //   js/unknown.js    frames this client does not know: one console line per kind
+//   js/negotiate.js  protocol v2: every setName asks for it, the ack decides;
+//                    on v2, which frames are the lobby's and which the rooms UI's
+//   js/rooms.js      rooms of v2 (joined, listed, invited, unread, edits)
+//   js/roomlist.js   the room list's sections and labels, edit rights
+//   js/typing.js     the typing throttle, who is typing, the typing line
 
 import { tabClientKey } from "./js/clientkey.js";
 import { ChatConnection, STATES } from "./js/connection.js";
@@ -33,7 +38,20 @@ import { NameClaim } from "./js/names.js";
 import { NameReclaim } from "./js/reclaim.js";
 import { UnknownFrames } from "./js/unknown.js";
 import {
+  LOBBY,
+  PROTOCOL_V2,
+  agreedProtocol,
+  asPrivateMessage,
+  isLobby,
+  outgoing,
+  routeFrame,
+} from "./js/negotiate.js";
+import { RoomState, roomKey } from "./js/rooms.js";
+import { canChange, roomButtonName, roomList } from "./js/roomlist.js";
+import { TypingRoster, TypingThrottle } from "./js/typing.js";
+import {
   describeErrorCode,
+  normaliseFrame,
   sameName,
   validateMessage,
   validateName,
@@ -72,6 +90,27 @@ const ui = {
   composeMode: $("composeMode"),
   signInBtn: $("signInBtn"),
   signOutBtn: $("signOutBtn"),
+  roomsCard: $("roomsCard"),
+  roomList: $("roomList"),
+  directList: $("directList"),
+  directEmpty: $("directEmpty"),
+  invitedList: $("invitedList"),
+  invitedHeading: $("roomsInvitedHeading"),
+  publicList: $("publicList"),
+  publicHeading: $("roomsPublicHeading"),
+  roomForm: $("roomForm"),
+  roomNameInput: $("roomNameInput"),
+  roomPrivate: $("roomPrivate"),
+  roomFormError: $("roomFormError"),
+  roomBar: $("roomBar"),
+  roomTitle: $("roomTitle"),
+  roomPresence: $("roomPresence"),
+  inviteForm: $("inviteForm"),
+  inviteInput: $("inviteInput"),
+  leaveRoomBtn: $("leaveRoomBtn"),
+  roomNotice: $("roomNotice"),
+  roomBox: $("roomBox"),
+  typingLine: $("typingLine"),
 };
 
 const DEFAULT_NAME_HINT = ui.nameHint.textContent;
@@ -97,11 +136,24 @@ const conn = new ChatConnection({
   },
   socketArgs: (endpoint) => (signIn === null ? { url: endpoint } : signedInArgs(endpoint)),
   holdRetry: () => idleWithoutName,
+  divert: (frame) => divertFrame(frame),
 });
 
 const unknownFrames = new UnknownFrames();
 let countdownTimer = null;
 let unread = 0;
+// Protocol v2 (docs/rooms-design.md §3): null until this connection's setName ack says.
+let protocol = null;
+let lobbySince = null; // the `since` of our last joining setName: the lobby's joinRoom takes it
+const roomState = new RoomState();
+const typingThrottle = new TypingThrottle();
+const typingRoster = new TypingRoster();
+const roomMembers = new Map(); // roomKey -> [names], from the rooms' `members` frames
+let lobbyJoined = false; // v2: this connection's joinRoom of the lobby was acknowledged
+let pendingOpen = null; // roomKey of a room to show once its `joined` ack comes
+let editing = null; // {room, messageId, seq}: the composer edits this message
+let typingTimer = null;
+let roomIds = 0;
 let lastEndpointErrorLogged = false;
 
 // ------------------------------------------------------------------ log
@@ -144,7 +196,10 @@ const clientKey = (() => {
 const conversation = new Conversation({
   view: logView,
   clientKey,
-  send: (frame) => conn.send(frame),
+  send: (frame) => {
+    if (frame?.action === "setName" && Number.isInteger(frame.since)) lobbySince = frame.since;
+    return conn.send(outgoing(frame, protocol));
+  },
   maxEntries: MAX_LOG_ENTRIES,
   onReconnectNeeded: () => conn.abandon("the server no longer knows this connection"),
 });
@@ -280,8 +335,10 @@ function claimName(name, { isReclaim = false } = {}) {
 
 function onNameConfirmed({ name }) {
   reclaim.confirmed(name);
+  roomState.me = name;
   saveName(name);
-  conversation.named(name);
+  // On v2 the lobby's messages wait for its joinRoom (the server refuses them before it).
+  if (!v2() || lobbyJoined) conversation.named(name);
   setNameError("");
   setNameHint(`You are chatting as “${isolate(name)}”.`);
   if (document.activeElement !== ui.nameInput || sameName(ui.nameInput.value.trim(), name)) {
@@ -354,7 +411,8 @@ ui.nameInput.addEventListener("input", () => {
 // ------------------------------------------------------------------ members
 
 function renderMembers() {
-  const list = names.members;
+  // On v2, in a room other than the lobby: that room's members.
+  const list = inRoom() ? (roomMembers.get(roomKey(shownRoom())) ?? []) : names.members;
   const focusedName =
     document.activeElement && document.activeElement.parentElement === ui.membersList
       ? document.activeElement.dataset.name
@@ -374,6 +432,7 @@ function renderMembers() {
       }),
   );
   ui.memberCount.textContent = String(list.length);
+  renderRooms();
   ui.membersEmpty.hidden = list.length > 0;
   ui.membersEmpty.textContent = !conn.isOpen
     ? "Not connected."
@@ -413,8 +472,14 @@ function updateComposeMode() {
   const to = ui.toInput.value.trim();
   ui.composer.classList.toggle("composer--private", to !== "");
   ui.clearToBtn.hidden = to === "";
-  ui.messageInput.placeholder = to ? `Private message to ${isolate(to)}` : "Message everyone";
-  ui.composeMode.textContent = to ? `Private to ${isolate(to)}` : "Public";
+  const room = inRoom() ? shownRoom() : null;
+  const where = room === null ? "everyone" : roomState.room(room)?.kind === "direct" ? "this conversation" : room;
+  ui.messageInput.placeholder = editing
+    ? "Edit your message (Escape to cancel)"
+    : to
+      ? `Private message to ${isolate(to)}`
+      : `Message ${room === null ? where : isolate(where)}`;
+  ui.composeMode.textContent = editing ? "Editing" : to ? `Private to ${isolate(to)}` : room === null ? "Public" : "Room";
 }
 
 function setComposeError(text) {
@@ -452,9 +517,16 @@ ui.clearToBtn.addEventListener("click", () => {
 
 ui.messageInput.addEventListener("input", () => {
   autoGrow();
+  if (ui.messageInput.value) typed();
   if (ui.composeError.textContent) setComposeError("");
 });
 ui.messageInput.addEventListener("keydown", (ev) => {
+  if (ev.key === "Escape" && editing) {
+    ev.preventDefault();
+    ui.messageInput.value = "";
+    stopEditing();
+    return;
+  }
   if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) {
     ev.preventDefault();
     ui.composer.requestSubmit();
@@ -497,7 +569,15 @@ ui.composer.addEventListener("submit", (ev) => {
     }
   }
 
-  conversation.submit({ kind: to ? "private" : "public", to: to || null, text: v.value, from: me });
+  if ((inRoom() || editing) && !to) {
+    // A room other than the lobby (protocol v2): its message shows when the server echoes it.
+    if (!sendInRoom(v.value)) {
+      setComposeError("Not connected right now; your message is kept here until you can send it.");
+      return;
+    }
+  } else {
+    conversation.submit({ kind: to ? "private" : "public", to: to || null, text: v.value, from: me });
+  }
   setComposeError("");
   ui.messageInput.value = "";
   autoGrow();
@@ -573,6 +653,376 @@ function handleError(ev) {
   }
 }
 
+// ------------------------------------------------------------------ rooms (protocol v2)
+
+const nextRoomId = () => `room-${++roomIds}`;
+const v2 = () => protocol === PROTOCOL_V2;
+/** The room shown: its name, or null on a v1 connection (the lobby, as today). */
+const shownRoom = () => (v2() ? (roomState.currentRoom ?? LOBBY) : null);
+const inRoom = () => v2() && !isLobby(shownRoom());
+
+function divertFrame(frame) {
+  const agreed = agreedProtocol(frame);
+  if (agreed === PROTOCOL_V2 && protocol !== PROTOCOL_V2) {
+    protocol = PROTOCOL_V2;
+    queueMicrotask(startRooms); // after the conversation has taken the ack
+  } else if (agreed !== null && protocol === null) {
+    protocol = agreed; // an older server: today's page, unchanged
+  }
+  const route = routeFrame(frame, protocol);
+  if (route.rooms) {
+    try {
+      onRoomFrame(frame);
+    } catch (err) {
+      console.warn("rooms: could not apply a frame:", err);
+    }
+  }
+  // A direct message also shows in the lobby's log, as today's private message.
+  const asPrivate = route.rooms ? asPrivateMessage(frame) : null;
+  if (asPrivate !== null) handleEvents(normaliseFrame(asPrivate));
+  return !route.conversation;
+}
+
+function startRooms() {
+  roomState.me = names.confirmed;
+  ui.roomsCard.hidden = false;
+  ui.roomBar.hidden = false;
+  const since = lobbySince;
+  conn.send({ action: "joinRoom", room: LOBBY, ...(since === null ? {} : { since }), id: nextRoomId() });
+  for (const name of roomState.myRooms) {
+    if (!isLobby(name) && roomState.room(name)?.wasJoined) joinRoom(name);
+  }
+  conn.send({ action: "listRooms", id: nextRoomId() });
+  if (roomState.current === null) roomState.open(LOBBY);
+  renderRooms();
+}
+
+function joinRoom(room) {
+  const since = roomState.since(room);
+  return conn.send({ action: "joinRoom", room, ...(since === null ? {} : { since }), id: nextRoomId() });
+}
+
+function markRead(room) {
+  const seq = roomState.toMarkRead(room);
+  if (seq !== null && conn.isOpen) conn.send({ action: "markRead", room, seq, id: nextRoomId() });
+}
+
+function openRoom(room) {
+  const r = roomState.room(room);
+  if (!isLobby(room) && !r?.joined) {
+    pendingOpen = roomKey(room);
+    joinRoom(room);
+    return;
+  }
+  pendingOpen = null;
+  if (editing && roomKey(editing.room) !== roomKey(room)) stopEditing();
+  const seq = roomState.open(room);
+  if (seq !== null) conn.send({ action: "markRead", room, seq, id: nextRoomId() });
+  renderRooms();
+  renderRoomLog();
+  renderMembers();
+  updateComposeMode();
+}
+
+function setRoomNotice(text) {
+  ui.roomNotice.textContent = text;
+}
+
+function onRoomFrame(frame) {
+  if (frame.error) {
+    const { action, message, code } = frame.error;
+    const text = message || describeErrorCode(code);
+    if (action === "joinRoom" || action === "createRoom") {
+      ui.roomFormError.textContent = text;
+      pendingOpen = null;
+    } else if (action === "typing") {
+      return;
+    } else {
+      setRoomNotice(text);
+    }
+    return;
+  }
+  if (frame.ack === "sendPrivate" && typeof frame.room === "string") {
+    if (!roomState.room(frame.room)?.joined) joinRoom(frame.room);
+    return;
+  }
+  if (frame.ack === "invite") {
+    setRoomNotice(`Invited ${isolate(frame.to ?? "")} to ${isolate(frame.room ?? "")}.`);
+    return;
+  }
+  if (frame.ack === "editMessage" || frame.ack === "deleteMessage") return;
+  if (typeof frame.room === "string" && Array.isArray(frame.members)) {
+    roomMembers.set(roomKey(frame.room), frame.members.filter((m) => typeof m === "string"));
+  }
+  const { room, join } = roomState.apply(frame);
+  const typingRoom = typingRoster.apply(frame);
+  if (join && room !== null) joinRoom(room);
+  if ("joined" in frame && typeof frame.room === "string") {
+    const r = roomState.room(frame.room);
+    if (r) r.wasJoined = true;
+    if (isLobby(frame.room) && !lobbyJoined) {
+      lobbyJoined = true;
+      if (names.confirmed !== null) conversation.named(names.confirmed);
+    }
+    ui.roomFormError.textContent = "";
+    if (pendingOpen === roomKey(frame.room)) openRoom(frame.room);
+    if (!isLobby(frame.room)) conn.send({ action: "listRooms", id: nextRoomId() });
+  }
+  if ("left" in frame && typeof frame.room === "string") {
+    const r = roomState.room(frame.room);
+    if (r) r.wasJoined = false;
+    roomMembers.delete(roomKey(frame.room));
+    if (roomState.current === null) openRoom(LOBBY);
+    conn.send({ action: "listRooms", id: nextRoomId() });
+  }
+  if ("invited" in frame && typeof frame.room === "string") {
+    setRoomNotice(`${isolate(frame.from ?? "Someone")} invited you to ${isolate(frame.room)}.`);
+  }
+  const shown = shownRoom();
+  if (room !== null && shown !== null && roomKey(room) === roomKey(shown)) {
+    if ("publicMessage" in frame || "directMessage" in frame || "history" in frame) {
+      if (!document.hidden) markRead(room);
+    }
+    if (!isLobby(room)) renderRoomLog();
+    renderMembers();
+  }
+  if (typingRoom !== null) renderTyping();
+  renderRooms();
+}
+
+// ---- the room list
+
+function roomItem(e) {
+  const li = document.createElement("li");
+  li.className = "rooms__item";
+  const btn = document.createElement("button");
+  btn.type = "button";
+  btn.className = `room-btn${e.action === "join" ? " room-btn--join" : ""}`;
+  btn.dataset.room = e.room;
+  btn.dataset.action = e.action;
+  btn.setAttribute("aria-label", roomButtonName(e));
+  if (e.current) btn.setAttribute("aria-current", "page");
+  const label = document.createElement("bdi");
+  label.dir = "auto";
+  label.className = "room-btn__name";
+  label.textContent = e.kind === "direct" ? e.label : `${e.kind === "private" ? "🔒 " : "# "}${e.label}`;
+  btn.append(label);
+  if (e.from) {
+    const from = document.createElement("span");
+    from.className = "room-btn__from";
+    from.textContent = ` from ${e.from}`;
+    btn.append(from);
+  }
+  if (e.badge) {
+    const badge = document.createElement("span");
+    badge.className = "room-btn__unread";
+    badge.textContent = e.badge;
+    badge.setAttribute("aria-hidden", "true");
+    btn.append(badge);
+  }
+  li.append(btn);
+  return li;
+}
+
+function renderRooms() {
+  if (!v2()) return;
+  const focused = document.activeElement?.classList?.contains("room-btn")
+    ? `${document.activeElement.dataset.action}:${document.activeElement.dataset.room}`
+    : null;
+  const list = roomList(roomState);
+  ui.roomList.replaceChildren(...list.rooms.map(roomItem));
+  ui.directList.replaceChildren(...list.direct.map(roomItem));
+  ui.directEmpty.hidden = list.direct.length > 0;
+  ui.invitedList.replaceChildren(...list.invited.map(roomItem));
+  ui.invitedList.hidden = ui.invitedHeading.hidden = list.invited.length === 0;
+  ui.publicList.replaceChildren(...list.public.map(roomItem));
+  ui.publicList.hidden = ui.publicHeading.hidden = list.public.length === 0;
+  const shown = shownRoom();
+  const r = roomState.room(shown);
+  ui.roomTitle.textContent = r?.kind === "direct" ? `Direct · ${r.with ?? "conversation"}` : shown;
+  const count = isLobby(shown) ? names.members.length : (roomMembers.get(roomKey(shown))?.length ?? r?.count);
+  ui.roomPresence.textContent = Number.isInteger(count) ? `${count} here` : "";
+  ui.inviteForm.hidden = r?.kind !== "private" || !r.joined;
+  ui.leaveRoomBtn.hidden = isLobby(shown) || !r?.joined;
+  if (focused !== null) {
+    const [action, ...rest] = focused.split(":");
+    const room = rest.join(":");
+    const again = [...ui.roomsCard.querySelectorAll(".room-btn")].find(
+      (b) => b.dataset.room === room && b.dataset.action === action,
+    );
+    if (again) again.focus();
+  }
+}
+
+ui.roomsCard.addEventListener("click", (ev) => {
+  const btn = ev.target.closest(".room-btn");
+  if (!btn) return;
+  openRoom(btn.dataset.room);
+});
+
+// Arrow keys move between the room buttons; Home and End go to the first and last.
+ui.roomsCard.addEventListener("keydown", (ev) => {
+  if (!ev.target.classList?.contains("room-btn")) return;
+  const all = [...ui.roomsCard.querySelectorAll(".room-btn")];
+  const i = all.indexOf(ev.target);
+  const to = { ArrowDown: i + 1, ArrowUp: i - 1, Home: 0, End: all.length - 1 }[ev.key];
+  if (to === undefined || all.length === 0) return;
+  ev.preventDefault();
+  all[(to + all.length) % all.length].focus();
+});
+
+ui.roomForm.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const v = validateName(ui.roomNameInput.value);
+  if (!v.ok) {
+    ui.roomFormError.textContent = v.message.replace(/^A name|^Names?/, "A room name");
+    ui.roomNameInput.focus();
+    return;
+  }
+  ui.roomFormError.textContent = "";
+  pendingOpen = roomKey(v.value);
+  if (ui.roomPrivate.checked) {
+    conn.send({ action: "createRoom", room: v.value, kind: "private", id: nextRoomId() });
+  } else {
+    joinRoom(v.value);
+  }
+  ui.roomNameInput.value = "";
+  ui.roomPrivate.checked = false;
+});
+
+ui.inviteForm.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const v = validateName(ui.inviteInput.value);
+  if (!v.ok) {
+    setRoomNotice(v.message);
+    return;
+  }
+  conn.send({ action: "invite", room: shownRoom(), to: v.value, id: nextRoomId() });
+  ui.inviteInput.value = "";
+});
+
+ui.leaveRoomBtn.addEventListener("click", () => {
+  const room = shownRoom();
+  if (!isLobby(room)) conn.send({ action: "leaveRoom", room, id: nextRoomId() });
+  openRoom(LOBBY);
+  ui.messageInput.focus();
+});
+
+// ---- a room's log
+
+function roomMessageElement(m) {
+  const mine = names.confirmed !== null && sameName(m.from, names.confirmed);
+  const node = m.deleted
+    ? messageElement(document, { kind: "system", text: `${m.from ? `${m.from}: ` : ""}This message was deleted.`, ts: m.ts })
+    : messageElement(document, { kind: "public", from: m.from, text: m.text ?? "", ts: m.ts, mine });
+  node.dataset.messageId = m.messageId;
+  if (m.deleted) {
+    node.classList.add("msg--deleted");
+    node.dataset.kind = "deleted";
+    return node;
+  }
+  const body = node.querySelector(".msg__body");
+  if (m.edited) {
+    const note = document.createElement("span");
+    note.className = "msg__edited";
+    note.textContent = " (edited)";
+    body.append(note);
+  }
+  if (canChange(m, names.confirmed, Date.now())) {
+    const tools = document.createElement("span");
+    tools.className = "msg__tools";
+    for (const [action, word] of [["edit", "Edit"], ["delete", "Delete"]]) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = `btn btn--quiet btn--tiny msg__${action}`;
+      b.dataset.action = action;
+      b.textContent = word;
+      b.setAttribute("aria-label", `${word} your message: ${(m.text ?? "").slice(0, 40)}`);
+      tools.append(b);
+    }
+    body.append(tools);
+  }
+  return node;
+}
+
+function renderRoomLog() {
+  const room = inRoom();
+  ui.roomBox.hidden = !room;
+  ui.chatBox.hidden = room;
+  if (!room) return;
+  const box = ui.roomBox;
+  const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 48;
+  const focusedId = document.activeElement?.closest?.("#roomBox [data-message-id]")?.dataset.messageId;
+  const focusedAction = document.activeElement?.dataset?.action;
+  box.replaceChildren(...roomState.messages(shownRoom()).map(roomMessageElement));
+  if (nearBottom) box.scrollTop = box.scrollHeight;
+  if (focusedId) {
+    const again = box.querySelector(`[data-message-id="${CSS.escape(focusedId)}"] [data-action="${focusedAction}"]`);
+    if (again) again.focus();
+  }
+}
+
+ui.roomBox.addEventListener("click", (ev) => {
+  const b = ev.target.closest("button[data-action]");
+  const entry = b?.closest("[data-message-id]");
+  if (!entry) return;
+  const room = shownRoom();
+  const m = roomState.messages(room).find((x) => x.messageId === entry.dataset.messageId);
+  if (!m) return;
+  if (b.dataset.action === "delete") {
+    conn.send({ action: "deleteMessage", room, messageId: m.messageId, seq: m.seq, id: nextRoomId() });
+  } else {
+    editing = { room, messageId: m.messageId, seq: m.seq };
+    ui.messageInput.value = m.text ?? "";
+    updateComposeMode();
+    ui.messageInput.focus();
+  }
+});
+
+function stopEditing() {
+  editing = null;
+  updateComposeMode();
+}
+
+/** Send the composer's text in the room shown (or as the edit being made). */
+function sendInRoom(text) {
+  const room = shownRoom();
+  if (editing) {
+    const { messageId, seq } = editing;
+    conn.send({ action: "editMessage", room: editing.room, messageId, seq, message: text, id: nextRoomId() });
+    stopEditing();
+    return true;
+  }
+  return conn.send({ action: "sendPublic", room, message: text, id: nextRoomId() });
+}
+
+// ---- typing
+
+function renderTyping() {
+  clearTimeout(typingTimer);
+  const room = shownRoom();
+  ui.typingLine.textContent = room === null ? "" : typingRoster.line(room, isolate);
+  const next = room === null ? null : typingRoster.nextExpiry(room);
+  if (next !== null) typingTimer = setTimeout(renderTyping, Math.max(50, next - Date.now() + 10));
+}
+
+function typed() {
+  if (!v2() || !conn.isOpen || ui.toInput.value.trim() !== "" || editing) return;
+  const frame = typingThrottle.typed(shownRoom());
+  if (frame !== null) conn.send(frame);
+}
+
+function roomsClosed() {
+  protocol = null;
+  lobbyJoined = false;
+  roomState.disconnected();
+  typingRoster.reset();
+  typingThrottle.reset();
+  roomMembers.clear();
+  pendingOpen = null;
+  renderTyping();
+}
+
 // ------------------------------------------------------------------ connection
 
 conn.on("state", renderStatus);
@@ -599,6 +1049,7 @@ conn.on("close", ({ intentional, wasOpen }) => {
   // wanted a name: hold the reconnect (ChatConnection's holdRetry) until a name is set.
   idleWithoutName = !intentional && wasOpen && hadName === null && !reclaim.wanted;
   conversation.closed();
+  roomsClosed();
   refreshNameButton();
   renderMembers();
   updateComposeMode();
@@ -637,6 +1088,7 @@ document.addEventListener("visibilitychange", () => {
   document.title = BASE_TITLE;
   conn.checkKeepAlive();
   conn.retryNow();
+  if (v2()) markRead(shownRoom());
 });
 
 // ------------------------------------------------------------------ start

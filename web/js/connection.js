@@ -65,10 +65,12 @@ export class ChatConnection {
     staleAfterMs = STALE_AFTER_MS,
     logger = globalThis.console,
     holdRetry = () => false,
+    divert = () => false,
   }) {
     Object.assign(this, {
       getEndpoint,
       holdRetry,
+      divert,
       socketArgs,
       WebSocketImpl,
       now,
@@ -281,6 +283,8 @@ export class ChatConnection {
     ws.onmessage = (ev) => {
       if (gen !== this.generation) return;
       this.keepAlive.touch();
+      // `divert(frame)` (injected) may take a frame for itself (the rooms of protocol v2).
+      if (this.divert(frameOf(ev.data))) return;
       const events = parseFrameText(ev.data, this.now());
       if (events.length === 0) {
         this.logger?.debug?.("ignored frame:", ev.data);
@@ -331,5 +335,15 @@ export class ChatConnection {
       this.open();
     }, delay);
     this.setState(STATES.RECONNECTING, { retryInMs: delay, retryAt: this.retryAt });
+  }
+}
+
+/** The JSON value of a text frame, or null. */
+function frameOf(data) {
+  if (typeof data !== "string") return null;
+  try {
+    return JSON.parse(data);
+  } catch {
+    return null;
   }
 }
