@@ -44,6 +44,7 @@ import {
   asPrivateMessage,
   isLobby,
   outgoing,
+  retryAfter,
   routeFrame,
 } from "./js/negotiate.js";
 import { RoomState, roomKey } from "./js/rooms.js";
@@ -154,6 +155,7 @@ let pendingOpen = null; // roomKey of a room to show once its `joined` ack comes
 let editing = null; // {room, messageId, seq}: the composer edits this message
 let typingTimer = null;
 let roomIds = 0;
+let connectionGeneration = 0; // a retry timer of an earlier connection does nothing
 let lastEndpointErrorLogged = false;
 
 // ------------------------------------------------------------------ log
@@ -559,7 +561,8 @@ ui.composer.addEventListener("submit", (ev) => {
 
   let to = ui.toInput.value.trim();
   if (to) {
-    const known = names.members.find((m) => sameName(m, to));
+    const here = inRoom() ? (roomMembers.get(roomKey(shownRoom())) ?? []) : [];
+    const known = [...here, ...names.members].find((m) => sameName(m, to));
     if (known) {
       to = known;
     } else if (names.members.length > 0 || !validateName(to).ok) {
@@ -656,6 +659,14 @@ function handleError(ev) {
 // ------------------------------------------------------------------ rooms (protocol v2)
 
 const nextRoomId = () => `room-${++roomIds}`;
+const retried = new Map(); // id -> joinRoom/leaveRoom/createRoom frame, kept to send again
+
+/** Send a room frame that draws on the server's name bucket (kept until answered). */
+function sendRoomAction(frame) {
+  retried.set(frame.id, frame);
+  if (retried.size > 50) retried.delete(retried.keys().next().value);
+  return conn.send(frame);
+}
 const v2 = () => protocol === PROTOCOL_V2;
 /** The room shown: its name, or null on a v1 connection (the lobby, as today). */
 const shownRoom = () => (v2() ? (roomState.currentRoom ?? LOBBY) : null);
@@ -688,7 +699,7 @@ function startRooms() {
   ui.roomsCard.hidden = false;
   ui.roomBar.hidden = false;
   const since = lobbySince;
-  conn.send({ action: "joinRoom", room: LOBBY, ...(since === null ? {} : { since }), id: nextRoomId() });
+  sendRoomAction({ action: "joinRoom", room: LOBBY, ...(since === null ? {} : { since }), id: nextRoomId() });
   for (const name of roomState.myRooms) {
     if (!isLobby(name) && roomState.room(name)?.wasJoined) joinRoom(name);
   }
@@ -699,7 +710,7 @@ function startRooms() {
 
 function joinRoom(room) {
   const since = roomState.since(room);
-  return conn.send({ action: "joinRoom", room, ...(since === null ? {} : { since }), id: nextRoomId() });
+  return sendRoomAction({ action: "joinRoom", room, ...(since === null ? {} : { since }), id: nextRoomId() });
 }
 
 function markRead(room) {
@@ -718,9 +729,11 @@ function openRoom(room) {
   if (editing && roomKey(editing.room) !== roomKey(room)) stopEditing();
   const seq = roomState.open(room);
   if (seq !== null) conn.send({ action: "markRead", room, seq, id: nextRoomId() });
+  setRoomNotice("");
   renderRooms();
   renderRoomLog();
   renderMembers();
+  renderTyping();
   updateComposeMode();
 }
 
@@ -730,7 +743,20 @@ function setRoomNotice(text) {
 
 function onRoomFrame(frame) {
   if (frame.error) {
-    const { action, message, code } = frame.error;
+    const { action, message, code, id } = frame.error;
+    const wait = retryAfter(frame);
+    const again = retried.get(id);
+    retried.delete(id);
+    if (wait !== null && again) {
+      // The server's name bucket is empty for now: the same frame again when it refills.
+      const what = { joinRoom: "Joining", leaveRoom: "Leaving", createRoom: "Creating" }[action];
+      setRoomNotice(`${what} ${isolate(again.room)} in ${Math.max(1, Math.round(wait / 1000))} s…`);
+      const gen = connectionGeneration;
+      setTimeout(() => {
+        if (gen === connectionGeneration && conn.isOpen) sendRoomAction({ ...again, id: nextRoomId() });
+      }, wait);
+      return;
+    }
     const text = message || describeErrorCode(code);
     if (action === "joinRoom" || action === "createRoom") {
       ui.roomFormError.textContent = text;
@@ -757,6 +783,7 @@ function onRoomFrame(frame) {
   const { room, join } = roomState.apply(frame);
   const typingRoom = typingRoster.apply(frame);
   if (join && room !== null) joinRoom(room);
+  if (("joined" in frame || "left" in frame) && typeof frame.id === "string") retried.delete(frame.id);
   if ("joined" in frame && typeof frame.room === "string") {
     const r = roomState.room(frame.room);
     if (r) r.wasJoined = true;
@@ -882,7 +909,7 @@ ui.roomForm.addEventListener("submit", (ev) => {
   ui.roomFormError.textContent = "";
   pendingOpen = roomKey(v.value);
   if (ui.roomPrivate.checked) {
-    conn.send({ action: "createRoom", room: v.value, kind: "private", id: nextRoomId() });
+    sendRoomAction({ action: "createRoom", room: v.value, kind: "private", id: nextRoomId() });
   } else {
     joinRoom(v.value);
   }
@@ -903,7 +930,7 @@ ui.inviteForm.addEventListener("submit", (ev) => {
 
 ui.leaveRoomBtn.addEventListener("click", () => {
   const room = shownRoom();
-  if (!isLobby(room)) conn.send({ action: "leaveRoom", room, id: nextRoomId() });
+  if (!isLobby(room)) sendRoomAction({ action: "leaveRoom", room, id: nextRoomId() });
   openRoom(LOBBY);
   ui.messageInput.focus();
 });
@@ -1014,6 +1041,8 @@ function typed() {
 
 function roomsClosed() {
   protocol = null;
+  connectionGeneration += 1;
+  retried.clear();
   lobbyJoined = false;
   roomState.disconnected();
   typingRoster.reset();

@@ -79,6 +79,16 @@ def test_two_people_create_a_public_room_and_talk_in_it(open_page):
     width = bob.evaluate("document.documentElement.scrollWidth")
     assert width <= 375, "the page must not scroll sideways on a phone"
 
+    # WHEN Bob leaves the room (his fourth join or leave: the server's name bucket, 3 at
+    # once then one per 10 s, refuses it for a while, and the page sends it again)
+    bob.click("#leaveRoomBtn")
+    # THEN he is back in the lobby, and the room's members no longer count him
+    expect(bob.locator("#roomTitle")).to_have_text("lobby")
+    room_button(alice, room).click()
+    expect(alice.locator("#roomPresence")).to_have_text("1 here", timeout=15_000)
+    expect(members(alice).filter(has_text=f"Bob{t}")).to_have_count(0)
+    expect(room_button(bob, room).locator(".room-btn__unread")).to_have_count(0)
+
 
 def test_a_third_person_is_invited_into_a_private_room(open_page):
     t = tag()
@@ -250,3 +260,26 @@ def test_the_page_is_todays_client_when_the_server_does_not_agree_to_v2(open_pag
     say(alice, "plain old chat")
     expect(entries(bob, "public").filter(has_text="plain old chat")).to_have_count(1)
     expect(entries(alice, "public").filter(has_text="plain old chat")).to_have_count(1)
+
+
+def test_the_room_list_works_from_the_keyboard(open_page):
+    t = tag()
+    room = f"keys{t}"
+    alice = open_page()
+    join_v2(alice, f"Alice{t}")
+    open_room_by_name(alice, room)
+    room_button(alice, "lobby").click()
+
+    # WHEN Alice moves down the room list with the arrow keys and presses Enter
+    room_button(alice, "lobby").focus()
+    alice.keyboard.press("ArrowDown")
+    expect(room_button(alice, room)).to_be_focused()
+    alice.keyboard.press("Enter")
+    # THEN that room is shown, marked current for screen readers, with the focus kept on it
+    expect(alice.locator("#roomTitle")).to_have_text(room)
+    expect(room_button(alice, room)).to_have_attribute("aria-current", "page")
+    expect(room_button(alice, "lobby")).not_to_have_attribute("aria-current", "page")
+    expect(room_button(alice, room)).to_be_focused()
+    # AND Home goes back to the first room
+    alice.keyboard.press("Home")
+    expect(room_button(alice, "lobby")).to_be_focused()

@@ -100,6 +100,23 @@ export function routeFrame(frame, protocol) {
   return { conversation: true, rooms: typeof frame.room === "string" };
 }
 
+// Room actions that draw on the server's `setName` bucket (3 at once, then one per
+// 10 s by default): a refusal says when to send the same frame again.
+const NAME_BUCKET_ACTIONS = new Set(["joinRoom", "leaveRoom", "createRoom"]);
+
+/**
+ * How long to wait before sending a refused room frame again (ms), or null when
+ * the error is not one to retry: RATE_LIMITED on joinRoom, leaveRoom or createRoom.
+ */
+export function retryAfter(frame) {
+  const err = isObject(frame) ? frame.error : null;
+  if (!isObject(err) || err.code !== "RATE_LIMITED" || !NAME_BUCKET_ACTIONS.has(err.action)) {
+    return null;
+  }
+  const wait = err.retryAfterMs;
+  return typeof wait === "number" && Number.isFinite(wait) && wait >= 0 ? Math.max(wait, 100) : 1000;
+}
+
 /**
  * A live direct message as the lobby's log shows it: today's private message
  * (the conversation knows no `directMessage`), without the direct room's `seq`,

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { agreedProtocol, asPrivateMessage, isLobby, outgoing, routeFrame } from "../js/negotiate.js";
+import { agreedProtocol, asPrivateMessage, isLobby, outgoing, retryAfter, routeFrame } from "../js/negotiate.js";
 import { canChange, roomButtonName, roomList } from "../js/roomlist.js";
 import { RoomState } from "../js/rooms.js";
 
@@ -149,5 +149,21 @@ describe("a direct message in the lobby's log", () => {
       messageId: "9d2e",
     });
     assert.equal(asPrivateMessage({ publicMessage: "a: b" }), null);
+  });
+});
+
+describe("room frames refused for their rate", () => {
+  const limited = (action, retryAfterMs) => ({
+    error: { code: "RATE_LIMITED", action, id: "room-4", ...(retryAfterMs === undefined ? {} : { retryAfterMs }) },
+  });
+  it("a join, leave or create refused as too fast is sent again after retryAfterMs", () => {
+    assert.equal(retryAfter(limited("joinRoom", 9400)), 9400);
+    assert.equal(retryAfter(limited("leaveRoom", 0)), 100);
+    assert.equal(retryAfter(limited("createRoom")), 1000);
+  });
+  it("other refusals are not retried", () => {
+    assert.equal(retryAfter(limited("sendPublic", 500)), null);
+    assert.equal(retryAfter({ error: { code: "ROOM_NOT_FOUND", action: "joinRoom" } }), null);
+    assert.equal(retryAfter({ joined: "dev" }), null);
   });
 });
