@@ -704,6 +704,7 @@ function startRooms() {
     if (!isLobby(name) && roomState.room(name)?.wasJoined) joinRoom(name);
   }
   conn.send({ action: "listRooms", id: nextRoomId() });
+  listedAt = Date.now();
   if (roomState.current === null) roomState.open(LOBBY);
   renderRooms();
 }
@@ -718,6 +719,39 @@ function markRead(room) {
   if (seq !== null && conn.isOpen) conn.send({ action: "markRead", room, seq, id: nextRoomId() });
 }
 
+// markRead of the room shown as its messages come, at most one per MARK_READ_MS: each is
+// a frame that draws on the same per-connection bucket as our own messages.
+const MARK_READ_MS = 2000;
+const markReadTimers = new Map(); // roomKey -> timer
+function markReadSoon(room) {
+  const key = roomKey(room);
+  if (markReadTimers.has(key)) return;
+  markReadTimers.set(
+    key,
+    setTimeout(() => {
+      markReadTimers.delete(key);
+      const shown = shownRoom();
+      if (shown !== null && roomKey(shown) === key && !document.hidden) markRead(room);
+    }, MARK_READ_MS),
+  );
+}
+
+/** What we have seen of `room` is read now (we are leaving it, or showing another). */
+function flushMarkRead(room) {
+  const key = roomKey(room);
+  clearTimeout(markReadTimers.get(key));
+  markReadTimers.delete(key);
+  if (!document.hidden) markRead(room);
+}
+
+// The public rooms of the list, again when the room form is used (at most every 10 s).
+let listedAt = 0;
+ui.roomNameInput.addEventListener("focus", () => {
+  if (!v2() || !conn.isOpen || Date.now() - listedAt < 10_000) return;
+  listedAt = Date.now();
+  conn.send({ action: "listRooms", id: nextRoomId() });
+});
+
 function openRoom(room) {
   const r = roomState.room(room);
   if (!isLobby(room) && !r?.joined) {
@@ -727,6 +761,8 @@ function openRoom(room) {
   }
   pendingOpen = null;
   if (editing && roomKey(editing.room) !== roomKey(room)) stopEditing();
+  const before = shownRoom();
+  if (before !== null && roomKey(before) !== roomKey(room)) flushMarkRead(before);
   const seq = roomState.open(room);
   if (seq !== null) conn.send({ action: "markRead", room, seq, id: nextRoomId() });
   setRoomNotice("");
@@ -808,7 +844,7 @@ function onRoomFrame(frame) {
   const shown = shownRoom();
   if (room !== null && shown !== null && roomKey(room) === roomKey(shown)) {
     if ("publicMessage" in frame || "directMessage" in frame || "history" in frame) {
-      if (!document.hidden) markRead(room);
+      if (!document.hidden) markReadSoon(room);
     }
     if (!isLobby(room)) renderRoomLog();
     renderMembers();
@@ -930,7 +966,10 @@ ui.inviteForm.addEventListener("submit", (ev) => {
 
 ui.leaveRoomBtn.addEventListener("click", () => {
   const room = shownRoom();
-  if (!isLobby(room)) sendRoomAction({ action: "leaveRoom", room, id: nextRoomId() });
+  if (!isLobby(room)) {
+    flushMarkRead(room);
+    sendRoomAction({ action: "leaveRoom", room, id: nextRoomId() });
+  }
   openRoom(LOBBY);
   ui.messageInput.focus();
 });
