@@ -1,4 +1,4 @@
-// Browser client for the WebSocket chat (protocol v1.1, docs/protocol.md).
+// Browser client for the WebSocket chat (protocol v1.1, and v2 rooms when the server agrees; docs/protocol.md, docs/rooms-design.md §3).
 //
 // This file is only the DOM glue. The logic lives in DOM-free modules:
 //   js/protocol.js   validation, outgoing actions, incoming-frame normalisation
