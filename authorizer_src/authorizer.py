@@ -3,9 +3,16 @@
 A token is verified with PyJWT against the issuer's JWKS (fetched by PyJWKClient, cached
 per execution environment): signature (RS256 or ES256 only), `exp`, `nbf` and `iat` with
 a small leeway, `iss`, `aud`, `sub`, and the claim that gives the chat name. A valid token
-gets an IAM policy that allows `$connect` and the context `{"sub", "name"}`, which the
-chat function reads from `requestContext.authorizer`; anything else gets a Deny (API
-Gateway answers 403) and one log line with the reason, never the token.
+gets an IAM policy that allows `$connect` and the context `{"sub", "name"}`, plus `groups`
+when the groups claim gives any, which the chat function reads from
+`requestContext.authorizer`; anything else gets a Deny (API Gateway answers 403) and one
+log line with the reason, never the token.
+
+`groups` are the values of the groups claim (`cognito:groups` by default: a list of
+strings; a single string counts as one group) that could be a private room's `group`
+(1-128 printable ASCII characters, no comma, no space at either end; others are dropped,
+never the sign-in), joined with commas because API Gateway's context values are strings,
+at most MAX_GROUPS_CHARS characters of them in the claim's order.
 
 `aud` is required: Cognito ID tokens carry the app client id there. Cognito access tokens
 (no `aud`, `client_id` instead, `token_use` "access") are refused: the chat needs a
@@ -39,6 +46,14 @@ REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
 MAX_TOKEN_CHARS = 8192
 # Context values stay small (Cognito usernames are at most 128 characters).
 MAX_CLAIM_CHARS = 128
+# Groups passed on in the context: a private room's `group` rule (lambda_src/chat/rooms.py's
+# GROUP; this asset imports nothing from the chat's), and at most this many characters in
+# all, whole groups only. With `sub` and `name` at their longest, escaped, the allow
+# result stays under API Gateway's 8 KB (tests/authorizer: the largest result).
+GROUP = re.compile(r"[!-+\--~](?:[ -+\--~]*[!-+\--~])?")
+GROUP_MAX_CHARS = 128
+MAX_GROUPS_CHARS = 1024
+GROUPS_SEPARATOR = ","
 JWKS_LIFESPAN_SECONDS = 300
 JWKS_TIMEOUT_SECONDS = 3
 
@@ -71,6 +86,7 @@ class Settings:
     name_claim: str = "cognito:username"
     token_source: str = "query"
     log_level: str = "INFO"
+    groups_claim: str = "cognito:groups"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -89,15 +105,26 @@ class Settings:
             name_claim=env.get("SIGN_IN_NAME_CLAIM") or "cognito:username",
             token_source=token_source,
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            groups_claim=env.get("SIGN_IN_GROUPS_CLAIM") or "cognito:groups",
         )
 
 
 @dataclass(frozen=True)
 class Identity:
-    """Who signed in: the token's subject and the chat name its claim gives."""
+    """Who signed in: the token's subject, the chat name its claim gives, and the groups
+    its groups claim gives (`dropped`: the claim's values left out)."""
 
     sub: str
     name: str
+    groups: tuple[str, ...] = ()
+    dropped: int = 0
+
+    def context(self) -> dict[str, str]:
+        """The authorizer's context: strings only; `groups` only when there are any."""
+        context = {"sub": self.sub, "name": self.name}
+        if self.groups:
+            context["groups"] = GROUPS_SEPARATOR.join(self.groups)
+        return context
 
 
 @functools.lru_cache(maxsize=4)
@@ -173,9 +200,43 @@ def verify(token: str, settings: Settings, client: jwt.PyJWKClient | None = None
     token_use = claims.get("token_use")
     if token_use is not None and token_use != "id":
         raise DeniedError(f"token_use {str(token_use)[:20]!r} is not 'id'")
+    groups, dropped = groups_from(claims.get(settings.groups_claim))
     return Identity(
-        sub=_small_string(claims, "sub"), name=_small_string(claims, settings.name_claim)
+        sub=_small_string(claims, "sub"),
+        name=_small_string(claims, settings.name_claim),
+        groups=groups,
+        dropped=dropped,
     )
+
+
+def groups_from(value: Any) -> tuple[tuple[str, ...], int]:
+    """The groups a claim's value gives, and how many of its values were dropped.
+
+    A list of strings (Cognito's `cognito:groups`) or one string (one group); anything
+    else gives none. A value that could not be a room's `group` (not a string, empty, over
+    128 characters, not printable ASCII, a comma, a space at either end) is dropped, as is
+    a repeat, and every value once the joined groups would pass MAX_GROUPS_CHARS: a group
+    is never cut. A bad groups claim never refuses the sign-in; it only admits to less.
+    """
+    if value is None:
+        return (), 0
+    values = [value] if isinstance(value, str) else value if isinstance(value, list) else None
+    if values is None:
+        return (), 1
+    groups: dict[str, None] = {}  # in the claim's order
+    length = -len(GROUPS_SEPARATOR)
+    for group in values:
+        if (
+            not isinstance(group, str)
+            or len(group) > GROUP_MAX_CHARS
+            or not GROUP.fullmatch(group)
+            or group in groups
+            or length + len(GROUPS_SEPARATOR) + len(group) > MAX_GROUPS_CHARS
+        ):
+            continue
+        groups[group] = None
+        length += len(GROUPS_SEPARATOR) + len(group)
+    return tuple(groups), len(values) - len(groups)
 
 
 def _small_string(claims: Mapping[str, Any], claim: str) -> str:
@@ -196,8 +257,9 @@ def policy(effect: str, method_arn: str) -> dict[str, Any]:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Allow with `{"sub", "name"}` as context, or Deny; raises only if the JWKS is unreachable
-    or the function is misconfigured (API Gateway then answers 500)."""
+    """Allow with `{"sub", "name"}` (and `groups`, if any) as context, or Deny; raises only
+    if the JWKS is unreachable or the function is misconfigured (API Gateway then answers
+    500)."""
     settings = Settings.from_env()
     _configure_logging(settings.log_level)
     method_arn = str(event.get("methodArn", ""))
@@ -212,11 +274,19 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except DeniedError as denied:
         log.warning("sign-in denied", extra={**where, "reason": denied.reason})
         return {"principalId": "anonymous", "policyDocument": policy("Deny", method_arn)}
-    log.info("sign-in allowed", extra={**where, "sub": identity.sub})
+    log.info(
+        "sign-in allowed",
+        extra={
+            **where,
+            "sub": identity.sub,
+            "groups": len(identity.groups),
+            "groupsDropped": identity.dropped,
+        },
+    )
     return {
         "principalId": identity.sub,
         "policyDocument": policy("Allow", method_arn),
-        "context": {"sub": identity.sub, "name": identity.name},
+        "context": identity.context(),
     }
 
 

@@ -61,8 +61,22 @@ RETENTION_DAYS: dict[int, logs.RetentionDays] = {
     3653: logs.RetentionDays.TEN_YEARS,
 }
 
-# The routes whose stage throttles can be set one by one (`routeThrottling`).
-THROTTLED_ROUTES = ("$connect", "$default", "setName", "sendPublic", "sendPrivate")
+# The routes whose stage throttles can be set one by one (`routeThrottling`): every route
+# but `$disconnect` (infra/websocket_api.py's MESSAGE_ROUTES, and $connect and $default).
+THROTTLED_ROUTES = (
+    "$connect",
+    "$default",
+    "setName",
+    "sendPublic",
+    "sendPrivate",
+    "joinRoom",
+    "leaveRoom",
+    "createRoom",
+    "invite",
+    "typing",
+    "editMessage",
+    "deleteMessage",
+)
 
 # The stack's own context keys (the function's are in lambda_src/chat/settings.json, read
 # below) and their defaults. docs/configuration.md is generated from both
@@ -78,14 +92,23 @@ INFRA_DEFAULTS: dict[str, Any] = {
     "logRemovalPolicy": "",  # empty: removalPolicy
     "throttlingBurstLimit": 500,
     "throttlingRateLimit": 1000,
-    # Broadcast routes (sendPublic, setName) cost one post per member: keep rate x room
-    # size within the account's 10,000 requests/s (docs/security.md).
+    # Broadcast routes (sendPublic, setName, joinRoom, leaveRoom, typing, editMessage,
+    # deleteMessage) cost one post per member: keep each one's rate x the posts a full
+    # room's broadcast makes within the account's 10,000 requests/s (docs/security.md,
+    # "Route throttles").
     "routeThrottling": {
         "$connect": {"burst": 100, "rate": 50},
         "$default": {"burst": 50, "rate": 25},
         "setName": {"burst": 20, "rate": 5},
         "sendPublic": {"burst": 20, "rate": 10},
         "sendPrivate": {"burst": 100, "rate": 50},
+        "joinRoom": {"burst": 50, "rate": 10},
+        "leaveRoom": {"burst": 20, "rate": 5},
+        "createRoom": {"burst": 10, "rate": 1},
+        "invite": {"burst": 20, "rate": 5},
+        "typing": {"burst": 50, "rate": 10},
+        "editMessage": {"burst": 20, "rate": 5},
+        "deleteMessage": {"burst": 20, "rate": 5},
     },
     "createApiGatewayCloudWatchRole": True,
     "logRetentionDays": 30,
@@ -117,6 +140,8 @@ INFRA_DEFAULTS: dict[str, Any] = {
     "signInAudience": "",
     "signInJwksUrl": "",  # empty: <signInIssuer>/.well-known/jwks.json
     "signInNameClaim": "cognito:username",
+    # The claim whose values admit to a private room's `group` (docs/rooms-design.md).
+    "signInGroupsClaim": "cognito:groups",
     "signInTokenSource": "query",
     "signInDomain": "",  # empty: <signInIssuer>'s origin
     "signInLayerDir": DEFAULT_LAYER_DIR,
@@ -242,6 +267,8 @@ class SignInConfig:
     # The origin of the issuer's authorization and token endpoints (Cognito: the user
     # pool's domain), which the hosted page's CSP lets it fetch tokens from.
     domain: str = ""
+    # The claim whose values are the groups a private room's `group` admits.
+    groups_claim: str = "cognito:groups"
 
     @property
     def identity_source(self) -> str:
@@ -778,9 +805,8 @@ class _Reader:
                 "client id) when signIn is true"
             )
         jwks_url = self.url("signInJwksUrl", f"{issuer.rstrip('/')}/.well-known/jwks.json")
-        name_claim = str(self.get("signInNameClaim")).strip()
-        if not name_claim or len(name_claim) > 128 or not name_claim.isprintable():
-            raise ConfigError(f"context signInNameClaim={name_claim!r} must name a claim")
+        name_claim = self.claim("signInNameClaim")
+        groups_claim = self.claim("signInGroupsClaim")
         source = str(self.get("signInTokenSource")).lower()
         if source not in SIGN_IN_TOKEN_SOURCES:
             raise ConfigError(f"context signInTokenSource={source!r} must be query or protocol")
@@ -802,7 +828,16 @@ class _Reader:
             token_source=source,
             layer_dir=Path(layer_dir),
             domain=domain.rstrip("/"),
+            groups_claim=groups_claim,
         )
+
+    def claim(self, key: str) -> str:
+        """The name of a token claim: 1-128 printable characters."""
+        raw = self.get(key)
+        claim = raw.strip() if isinstance(raw, str) else ""
+        if not claim or len(claim) > 128 or not claim.isprintable():
+            raise ConfigError(f"context {key}={raw!r} must name a claim")
+        return claim
 
     def url(self, key: str, default: str = "") -> str:
         """An https URL (http only on loopback, for local tests), required with signIn."""

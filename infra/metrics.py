@@ -27,7 +27,21 @@ STALE_CONNECTIONS_PRUNED = METRIC_NAME["STALE_CONNECTIONS_PRUNED"]
 FANOUT_SHARDS = METRIC_NAME["FANOUT_SHARDS"]
 FANOUT_SHARD_FAILURES = METRIC_NAME["FANOUT_SHARD_FAILURES"]
 METRIC_NAMES = tuple(METRIC_NAME.values())
-ROUTES = ("$connect", "$disconnect", "$default", "setName", "sendPublic", "sendPrivate")
+ROUTES = (
+    "$connect",
+    "$disconnect",
+    "$default",
+    "setName",
+    "sendPublic",
+    "sendPrivate",
+    "joinRoom",
+    "leaveRoom",
+    "createRoom",
+    "invite",
+    "typing",
+    "editMessage",
+    "deleteMessage",
+)
 
 PERIOD = Duration.minutes(5)
 # API Gateway's request rate for the whole account and Region, shared by every REST, HTTP

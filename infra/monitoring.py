@@ -185,9 +185,9 @@ ALARMS: tuple[AlarmSpec, ...] = (
         "This stage's messages in and out (frames from clients and every post to them) near "
         "the account's 10,000 requests a second, which all APIs and @connections calls in "
         "the account and Region share: past it API Gateway answers 429 to every one of "
-        "them. Usually broadcasts to a big room at the sendPublic and setName throttles, or "
-        "a flood; lower routeThrottling, fanoutPostsPerSecond or maxRoomSize, or ask AWS for "
-        "a higher quota.",
+        "them. Usually broadcasts to a big room at the broadcast routes' throttles "
+        "(sendPublic, joinRoom, typing, setName), or a flood; lower routeThrottling, "
+        "fanoutPostsPerSecond or maxRoomSize, or ask AWS for a higher quota.",
         period_minutes=1,
     ),
 )

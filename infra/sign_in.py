@@ -41,6 +41,7 @@ def authorizer_environment(config: SignInConfig, log_level: str) -> dict[str, st
         "SIGN_IN_AUDIENCE": config.audience,
         "SIGN_IN_JWKS_URL": config.jwks_url,
         "SIGN_IN_NAME_CLAIM": config.name_claim,
+        "SIGN_IN_GROUPS_CLAIM": config.groups_claim,
         "SIGN_IN_TOKEN_SOURCE": config.token_source,
         "LOG_LEVEL": log_level,
     }

@@ -19,7 +19,22 @@ from infra.config import RouteThrottle
 from infra.nag import acknowledge
 
 ROUTE_SELECTION_EXPRESSION = "$request.body.action"
-MESSAGE_ROUTES = ("setName", "sendPublic", "sendPrivate")
+# Actions with a route of their own, each under its own stage throttle (infra/config.py's
+# routeThrottling): protocol v1's three, then the rooms' (docs/protocol.md). `$default`
+# serves the rest (`ping`, `history`, `listRooms`, `markRead`) and unknown actions. The
+# chat function runs a routed action only on its route (lambda_src/handler.py's
+# ROUTED_ACTIONS names the same actions).
+V1_MESSAGE_ROUTES = ("setName", "sendPublic", "sendPrivate")
+ROOM_ROUTES = (
+    "joinRoom",
+    "leaveRoom",
+    "createRoom",
+    "invite",
+    "typing",
+    "editMessage",
+    "deleteMessage",
+)
+MESSAGE_ROUTES = (*V1_MESSAGE_ROUTES, *ROOM_ROUTES)
 
 # One JSON object per access-log line; never message bodies.
 ACCESS_LOG_FORMAT = {

@@ -43,7 +43,21 @@ FANOUT_SHARD_FAILURES = _NAMES["FANOUT_SHARD_FAILURES"]  # Count: shards whose w
 METRIC_NAMES = tuple(_NAMES.values())
 
 # The dimension values are bounded (each distinct value is a billed custom metric).
-ROUTES = ("$connect", "$disconnect", "$default", "setName", "sendPublic", "sendPrivate")
+ROUTES = (
+    "$connect",
+    "$disconnect",
+    "$default",
+    "setName",
+    "sendPublic",
+    "sendPrivate",
+    "joinRoom",
+    "leaveRoom",
+    "createRoom",
+    "invite",
+    "typing",
+    "editMessage",
+    "deleteMessage",
+)
 OTHER = "other"
 REFUSED = "REFUSED"  # a $connect the function answered 403 (origin or sign-in)
 RATE_LIMITED = "RATE_LIMITED"

@@ -304,3 +304,126 @@ def test_settings_name_the_missing_or_wrong_variable():
 
 def test_only_asymmetric_algorithms_are_accepted():
     assert set(authorizer.ALGORITHMS) == {"RS256", "ES256"}
+
+
+# --- groups (private rooms: docs/rooms-design.md) -----------------------------------------
+
+GROUPS_CLAIM = "cognito:groups"
+
+
+def allowed_context(issuer: str, **claims: Any) -> dict[str, str]:
+    result = authorize(authorizer_event(token=mint(claims_for(issuer, **claims))))
+    assert result["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    return dict(result["context"])
+
+
+def test_the_groups_claims_list_is_passed_on_comma_joined(issuer):
+    context = allowed_context(issuer, **{GROUPS_CLAIM: ["sre", "eu-west-1_AbC_Admins"]})
+    assert context["groups"] == "sre,eu-west-1_AbC_Admins"
+    assert context["sub"] and context["name"] == "alice"
+
+
+def test_without_the_groups_claim_the_context_has_no_groups_key(issuer):
+    assert allowed_context(issuer) == {"sub": claims_for(issuer)["sub"], "name": "alice"}
+
+
+def test_a_groups_claim_that_leaves_nothing_gives_no_groups_key(issuer):
+    assert "groups" not in allowed_context(issuer, **{GROUPS_CLAIM: []})
+    assert "groups" not in allowed_context(issuer, **{GROUPS_CLAIM: ["a,b", ""]})
+
+
+def test_a_single_string_is_one_group(issuer):
+    assert allowed_context(issuer, **{GROUPS_CLAIM: "sre"})["groups"] == "sre"
+    # One string with a comma in it is not a list of two: it is dropped.
+    assert "groups" not in allowed_context(issuer, **{GROUPS_CLAIM: "sre,ops"})
+
+
+def test_values_with_a_comma_are_dropped_and_the_rest_kept(issuer, capsys):
+    context = allowed_context(issuer, **{GROUPS_CLAIM: ["ops", "sre,admins", "dev"]})
+    # "sre,admins" would read back as two groups the token never gave.
+    assert context["groups"] == "ops,dev"
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x]
+    assert (line["groups"], line["groupsDropped"]) == (2, 1)
+    assert "sre,admins" not in json.dumps(line)  # counted, never logged
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [
+        (["sre", "sre", "ops"], ("sre", "ops")),
+        (["sre", 42, None, {"x": 1}, ["ops"], True], ("sre",)),
+        ([" sre", "sre ", "s re"], ("s re",)),
+        (["", "x" * 128, "y" * 129], ("x" * 128,)),
+        (["équipe", "team\u200b", "tab\there", "ok~!"], ("ok~!",)),
+        (42, ()),
+        ({"sre": True}, ()),
+        (None, ()),
+    ],
+    ids=[
+        "repeats",
+        "not-strings",
+        "spaces-at-the-ends",
+        "empty-and-too-long",
+        "not-printable-ascii",
+        "a-number",
+        "an-object",
+        "null",
+    ],
+)
+def test_only_values_that_could_be_a_rooms_group_are_kept(value, kept):
+    groups, dropped = authorizer.groups_from(value)
+    assert groups == kept
+    values = [value] if isinstance(value, str) else value if isinstance(value, list) else None
+    assert dropped == (len(values) - len(kept) if values is not None else int(value is not None))
+
+
+def test_a_huge_list_is_cut_to_whole_groups_within_the_cap(issuer, capsys):
+    many = [f"group-{i:04d}" for i in range(400)]  # 4,399 characters joined
+    context = allowed_context(issuer, **{GROUPS_CLAIM: many})
+    kept = context["groups"].split(",")
+    assert len(context["groups"]) <= authorizer.MAX_GROUPS_CHARS
+    assert kept == many[: len(kept)]  # the first ones, in the claim's order, none cut
+    assert len(context["groups"]) + len(",group-0000") > authorizer.MAX_GROUPS_CHARS
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x]
+    assert line["groupsDropped"] == 400 - len(kept)
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(st.lists(st.text(max_size=140) | st.integers() | st.none(), max_size=300))
+def test_any_claim_value_gives_groups_that_read_back_as_given(value):
+    groups, dropped = authorizer.groups_from(value)
+    joined = ",".join(groups)
+    assert len(joined) <= authorizer.MAX_GROUPS_CHARS
+    assert (joined.split(",") if joined else []) == list(groups)  # no value splits in two
+    assert len(set(groups)) == len(groups)
+    assert all(g in value and 1 <= len(g) <= 128 and g.strip() == g for g in groups)
+    assert dropped == len(value) - len(groups)
+
+
+def test_the_groups_claim_is_configurable(issuer, monkeypatch):
+    monkeypatch.setenv("SIGN_IN_GROUPS_CLAIM", "groups")
+    context = allowed_context(issuer, groups=["okta-sre"], **{GROUPS_CLAIM: ["ignored"]})
+    assert context["groups"] == "okta-sre"
+    env = {
+        "SIGN_IN_ISSUER": "https://issuer.example",
+        "SIGN_IN_AUDIENCE": AUDIENCE,
+        "SIGN_IN_JWKS_URL": "https://issuer.example/.well-known/jwks.json",
+    }
+    assert authorizer.Settings.from_env(env).groups_claim == GROUPS_CLAIM
+
+
+def test_the_largest_allow_result_fits_api_gateways_8_kb():
+    # sub and name at 128 characters that JSON escapes to 12 bytes each, groups at the cap
+    # in characters that escape to two: still under the 8 KB quota (docs/aws-facts.md).
+    longest = "\U0001f600" * authorizer.MAX_CLAIM_CHARS
+    quote_groups = ['"' * 127 + "x"] * 20
+    groups, _ = authorizer.groups_from([f"{i}{g}"[:128] for i, g in enumerate(quote_groups)])
+    assert len(",".join(groups)) > authorizer.MAX_GROUPS_CHARS - 128
+    identity = authorizer.Identity(sub=longest, name=longest, groups=groups)
+    arn = METHOD_ARN.replace("abcdef123", "a" * 10) + "x" * 200  # a long stage name
+    result = {
+        "principalId": identity.sub,
+        "policyDocument": authorizer.policy("Allow", arn),
+        "context": identity.context(),
+    }
+    assert len(json.dumps(result).encode()) < 8192

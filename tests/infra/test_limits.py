@@ -4,12 +4,17 @@ account-level CloudWatch role that must outlive the stack."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 from aws_cdk.assertions import Template
 
 from infra.config import DEFAULTS, THROTTLED_ROUTES
+from infra.websocket_api import MESSAGE_ROUTES, ROOM_ROUTES
 from tests.support.stack import chat_template, template_with
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +108,80 @@ def test_everything_else_follows_the_removal_policy(template):
         if resource.get("DeletionPolicy") == "Retain"
     )
     assert retained == ["AWS::ApiGateway::Account", "AWS::IAM::Role"]
+
+
+# --- the rooms' routes (docs/security.md#route-throttles) ------------------------------------
+
+# Posts one frame on each broadcast route makes per member of the room (a join or rename
+# also sends the member list, up to memberListThreshold members).
+BROADCASTS = {
+    "setName": "join",
+    "joinRoom": "join",
+    "leaveRoom": "join",
+    "sendPublic": "message",
+    "typing": "message",
+    "editMessage": "message",
+    "deleteMessage": "message",
+}
+ACCOUNT_REQUESTS_PER_SECOND = 10_000
+
+
+def test_every_route_but_disconnect_has_its_own_throttle():
+    assert set(THROTTLED_ROUTES) == {"$connect", "$default", *MESSAGE_ROUTES}
+    assert set(ROOM_ROUTES) <= set(MESSAGE_ROUTES)
+    assert set(DEFAULTS["routeThrottling"]) == set(THROTTLED_ROUTES)
+
+
+def test_each_broadcast_route_alone_stays_within_the_accounts_request_rate():
+    # GIVEN a full room with the default settings
+    size, threshold = DEFAULTS["maxRoomSize"], DEFAULTS["memberListThreshold"]
+    posts = {
+        "message": size,
+        "join": max(size, 2 * min(size, threshold)),  # the notice, and the list up to threshold
+    }
+    assert set(BROADCASTS) | {"$connect", "$default", "sendPrivate", "createRoom", "invite"} == (
+        set(THROTTLED_ROUTES)
+    )
+    # THEN no broadcast route's steady rate can post more than the account allows a second
+    for route, kind in BROADCASTS.items():
+        rate = DEFAULTS["routeThrottling"][route]["rate"]
+        assert rate * posts[kind] <= ACCOUNT_REQUESTS_PER_SECOND, route
+
+
+def test_room_creation_is_the_rarest_route_and_typing_is_as_frequent_as_messages():
+    limits = DEFAULTS["routeThrottling"]
+    assert limits["createRoom"]["rate"] == min(limit["rate"] for limit in limits.values())
+    assert limits["typing"]["rate"] == limits["sendPublic"]["rate"]
+    assert limits["typing"]["burst"] > limits["sendPublic"]["burst"]
+    assert limits["joinRoom"]["rate"] > limits["setName"]["rate"]
+
+
+def test_security_md_states_each_routes_default_throttle():
+    # GIVEN docs/security.md's table of route throttles
+    page = (ROOT / "docs" / "security.md").read_text(encoding="utf-8")
+    section = page.split("\n## Route throttles\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([^`]+)` \| (\d+) \| (\d+) \|", section, flags=re.M)
+    # THEN it has one row per throttled route, with the defaults
+    assert {route: (int(b), int(r)) for route, b, r in rows} == {
+        route: (limit["burst"], limit["rate"])
+        for route, limit in DEFAULTS["routeThrottling"].items()
+    }
+    assert len(rows) == len(THROTTLED_ROUTES)
+
+
+def test_every_message_route_invokes_the_chat_function_and_is_throttled(template):
+    # WHEN the stack is synthesized THEN each room route exists, like sendPublic's
+    routes = {
+        r["Properties"]["RouteKey"]: r["Properties"]
+        for r in template.find_resources("AWS::ApiGatewayV2::Route").values()
+    }
+    integrations = template.find_resources("AWS::ApiGatewayV2::Integration")
+    settings = the_stage(template)["Properties"]["RouteSettings"]
+    for route in ROOM_ROUTES:
+        target = routes[route]["Target"]["Fn::Join"][1][-1]["Ref"]
+        assert integrations[target]["Properties"]["IntegrationType"] == "AWS_PROXY"
+        assert settings[route] == {
+            "ThrottlingBurstLimit": DEFAULTS["routeThrottling"][route]["burst"],
+            "ThrottlingRateLimit": DEFAULTS["routeThrottling"][route]["rate"],
+        }
+    assert "listRooms" not in routes and "markRead" not in routes  # $default serves them

@@ -338,6 +338,23 @@ def test_the_dashboard_shows_connections_messages_latency_errors_and_costs():
         assert f"Monitoring{spec.key}" in body, spec.key
 
 
+def test_the_dashboard_graphs_frames_of_every_route_within_the_free_tiers_50_metrics():
+    # GIVEN the API's routes and the dashboard, its tokens filled in
+    routes = {
+        r["Properties"]["RouteKey"]
+        for r in chat_template().find_resources("AWS::ApiGatewayV2::Route").values()
+    }
+    body = json.loads(re.sub(r"<[^>]+>", "x", dashboard_body()))
+    metrics = [m for w in body["widgets"] for m in w.get("properties", {}).get("metrics", [])]
+    # THEN FramesIn is graphed for every route, the rooms' included
+    graphed = {m[3] for m in metrics if m[:3] == ["Chat", "FramesIn", "route"]}
+    assert graphed == routes
+    assert "typing" in graphed
+    # AND the dashboard stays one of CloudWatch's free ones (up to 50 metrics each:
+    # docs/costs.md, docs/aws-facts.md)
+    assert len(metrics) <= 50
+
+
 def test_the_dashboard_is_named_after_stack_and_stage():
     chat_template().has_resource_properties(
         "AWS::CloudWatch::Dashboard", {"DashboardName": "ChatStack-production"}

@@ -55,6 +55,13 @@ ACKNOWLEDGED = [
     ("ChatStack/WebSocket/Api/setName-Route/Resource", "AwsSolutions-APIG4"),
     ("ChatStack/WebSocket/Api/sendPublic-Route/Resource", "AwsSolutions-APIG4"),
     ("ChatStack/WebSocket/Api/sendPrivate-Route/Resource", "AwsSolutions-APIG4"),
+    ("ChatStack/WebSocket/Api/joinRoom-Route/Resource", "AwsSolutions-APIG4"),
+    ("ChatStack/WebSocket/Api/leaveRoom-Route/Resource", "AwsSolutions-APIG4"),
+    ("ChatStack/WebSocket/Api/createRoom-Route/Resource", "AwsSolutions-APIG4"),
+    ("ChatStack/WebSocket/Api/invite-Route/Resource", "AwsSolutions-APIG4"),
+    ("ChatStack/WebSocket/Api/typing-Route/Resource", "AwsSolutions-APIG4"),
+    ("ChatStack/WebSocket/Api/editMessage-Route/Resource", "AwsSolutions-APIG4"),
+    ("ChatStack/WebSocket/Api/deleteMessage-Route/Resource", "AwsSolutions-APIG4"),
     (
         "ChatStack/WebSocket/CloudWatchRole/Resource",
         "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
@@ -239,7 +246,7 @@ def test_connect_route_with_an_authorizer_is_not_acknowledged():
     )
     routes = {path for path, rule, _ in acknowledgments(stack) if rule == "AwsSolutions-APIG4"}
     assert "Test/WebSocket/Api/$connect-Route/Resource" not in routes
-    assert len(routes) == 5
+    assert len(routes) == 12  # $disconnect, $default and the ten message routes
 
 
 def test_acknowledge_refuses_a_parent_construct_a_short_reason_or_another_pack():

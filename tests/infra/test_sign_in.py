@@ -81,7 +81,7 @@ def test_sign_in_is_off_by_default_and_needs_no_layer():
     env = chat_function(default)[1]["Properties"]["Environment"]["Variables"]
     assert env["SIGN_IN_REQUIRED"] == "false"
     # The other sign-in keys are not even read while signIn is false.
-    template_with(signInIssuer="not a url", signInLayerDir="/nonexistent")
+    template_with(signInIssuer="not a url", signInLayerDir="/nonexistent", signInGroupsClaim="")
 
 
 # --- on -----------------------------------------------------------------------------------
@@ -147,20 +147,26 @@ def test_authorizer_environment_comes_from_context(template):
         "SIGN_IN_AUDIENCE": CLIENT_ID,
         "SIGN_IN_JWKS_URL": f"{ISSUER}/.well-known/jwks.json",
         "SIGN_IN_NAME_CLAIM": "cognito:username",
+        "SIGN_IN_GROUPS_CLAIM": "cognito:groups",
         "SIGN_IN_TOKEN_SOURCE": "query",
         "LOG_LEVEL": "INFO",
     }
 
 
-def test_jwks_url_and_name_claim_can_be_overridden(sign_in):
+def test_jwks_url_name_and_groups_claims_can_be_overridden(sign_in):
     custom = template_with(
         **sign_in,
         signInJwksUrl="https://keys.example.com/jwks.json",
         signInNameClaim="preferred_username",
+        signInGroupsClaim=" groups ",
     )
     env = authorizer_function(custom)[1]["Properties"]["Environment"]["Variables"]
     assert env["SIGN_IN_JWKS_URL"] == "https://keys.example.com/jwks.json"
     assert env["SIGN_IN_NAME_CLAIM"] == "preferred_username"
+    assert env["SIGN_IN_GROUPS_CLAIM"] == "groups"
+    # The claim reaches only the authorizer: the chat function reads the context it gives.
+    chat_env = chat_function(custom)[1]["Properties"]["Environment"]["Variables"]
+    assert "SIGN_IN_GROUPS_CLAIM" not in chat_env
 
 
 def test_chat_function_is_told_that_sign_in_is_required(template):
@@ -224,6 +230,13 @@ def test_authorizer_role_may_write_its_own_log_group_and_nothing_else(template):
         ({"signInAudience": "a,b"}, "signInAudience"),
         ({"signInJwksUrl": "ftp://keys.example.com/jwks.json"}, "signInJwksUrl"),
         ({"signInNameClaim": ""}, "signInNameClaim"),
+        ({"signInGroupsClaim": ""}, "signInGroupsClaim"),
+        ({"signInGroupsClaim": "   "}, "signInGroupsClaim"),
+        ({"signInGroupsClaim": "g" * 129}, "signInGroupsClaim"),
+        ({"signInGroupsClaim": "gr\noups"}, "signInGroupsClaim"),
+        ({"signInGroupsClaim": "grou\tps"}, "signInGroupsClaim"),
+        ({"signInGroupsClaim": ["cognito:groups"]}, "signInGroupsClaim"),
+        ({"signInGroupsClaim": 7}, "signInGroupsClaim"),
         ({"signInTokenSource": "cookie"}, "signInTokenSource"),
         ({"signIn": "maybe"}, "signIn"),
         ({"signInDomain": "http://chat.auth.eu-west-1.amazoncognito.com"}, "signInDomain"),

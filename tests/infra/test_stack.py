@@ -13,7 +13,17 @@ from infra.config import ConfigError
 from tests.support.stack import chat_template, table_definition, template_with
 
 HANDLER = "handler.lambda_handler"
-ROUTES = {"$connect", "$disconnect", "$default", "setName", "sendPublic", "sendPrivate"}
+# Protocol v1's routes, then the rooms' (docs/rooms-design.md §3): every one but $default
+# and the connection routes names an action that runs only on it.
+ROUTES = {"$connect", "$disconnect", "$default", "setName", "sendPublic", "sendPrivate"} | {
+    "joinRoom",
+    "leaveRoom",
+    "createRoom",
+    "invite",
+    "typing",
+    "editMessage",
+    "deleteMessage",
+}
 
 
 @pytest.fixture(scope="module")
