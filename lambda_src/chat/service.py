@@ -366,7 +366,7 @@ class ChatService:
         limit; a connection that keeps sending over its own limit is closed.
         """
         limits = self._limits
-        if action in NAME_BUCKET_ACTIONS:
+        if isinstance(action, str) and action in NAME_BUCKET_ACTIONS:
             bucket = NAME_BUCKET
             limit = TokenBucket(limits.name_burst, limits.name_rate_per_second)
         elif action == "typing":  # one a typing interval, dropped silently over it

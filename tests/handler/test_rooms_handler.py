@@ -92,7 +92,7 @@ class Stack:
     def send(self, cid: str, body: Frame | str, route: str | None = None) -> None:
         if route is None and isinstance(body, dict):
             action = body.get("action")
-            route = action if action in ROUTES else "$default"
+            route = action if isinstance(action, str) and action in ROUTES else "$default"
         handler.lambda_handler(message_event(cid, body, route), LambdaContext())
 
     def disconnect(self, cid: str) -> None:
@@ -217,6 +217,13 @@ def test_a_v2_connection_is_told_the_v2_actions_and_its_routed_actions_keep_thei
     assert "joinRoom" in error["message"] and "markRead" in error["message"]
     stack.send(alice, {"action": "joinRoom", "room": "dev"}, route="$default")
     assert stack.error(alice)["code"] == "INVALID_JSON"
+
+
+@pytest.mark.parametrize("action", [{"room": "dev"}, [], ["joinRoom"], 2])
+def test_an_action_that_is_not_a_string_is_unknown_for_v1_and_v2(stack, action):
+    for cid in (stack.v1("Bob"), stack.v2("Alice")):
+        stack.send(cid, {"action": action, "id": "x1"})
+        assert stack.error(cid)["code"] == "UNKNOWN_ACTION"
 
 
 def test_a_rename_keeps_the_protocol(stack):
