@@ -15,6 +15,8 @@ from chat.frames import DELETED_TEXT
 from chat.rooms import direct_room_id
 from chat.service import ChatService
 from chat.settings import Limits, Retention, Rooms, Settings
+from chat.store import DynamoChatStore
+from tests.support.aws import TABLE
 from tests.support.events import LambdaContext, connect_event, disconnect_event, message_event
 from tests.support.fakes import FakeClock, InMemoryStore, RecordingNotifier
 
@@ -42,11 +44,16 @@ def client_key(name: str) -> str:
 
 
 class Stack:
-    """The handler over a ChatService on the in-memory store; each call is one event."""
+    """The handler over a ChatService on the in-memory store (or, given a moto client, on
+    DynamoChatStore); each call is one event."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, **options: Any) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, db: Any = None, **options: Any) -> None:
         self.clock = FakeClock()
-        self.store = InMemoryStore(self.clock)
+        self.store: Any = (
+            InMemoryStore(self.clock)
+            if db is None
+            else DynamoChatStore(db, TABLE, clock=self.clock)
+        )
         self.notifier = RecordingNotifier()
         self.monkeypatch = monkeypatch
         self.configure(**options)
@@ -132,9 +139,21 @@ class Stack:
         self.send(cid, {"action": "joinRoom", "room": room})
 
 
+@pytest.fixture(params=["memory", "dynamo"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch) -> Stack:
-    return Stack(monkeypatch)
+def make_stack(monkeypatch: pytest.MonkeyPatch, store_kind: str, request: pytest.FixtureRequest):
+    """Stacks on the store kind: the in-memory one, and DynamoChatStore on moto."""
+    db = request.getfixturevalue("db") if store_kind == "dynamo" else None
+    return lambda **options: Stack(monkeypatch, db, **options)
+
+
+@pytest.fixture
+def stack(make_stack) -> Stack:
+    return make_stack()
 
 
 def in_room(stack: Stack, room: str, *names: str) -> list[str]:
@@ -350,8 +369,8 @@ def test_create_room_refuses_a_kind_a_group_without_sign_in_or_a_direct_id(stack
     assert stack.error(alice)["code"] == "INVALID_ROOM"
 
 
-def test_a_private_room_admits_by_the_group_of_the_sign_in(monkeypatch):
-    stack = Stack(monkeypatch, sign_in=True)
+def test_a_private_room_admits_by_the_group_of_the_sign_in(make_stack):
+    stack = make_stack(sign_in=True)
     alice = stack.v2("Alice", sub="sub-alice", groups="sre, dev")
     stack.send(alice, {"action": "createRoom", "room": "ops", "group": "sre", "id": "c1"})
     assert stack.take(alice)[0]["kind"] == "private"
@@ -361,7 +380,7 @@ def test_a_private_room_admits_by_the_group_of_the_sign_in(monkeypatch):
     carol = stack.v2("Carol", sub="sub-carol", groups="dev")
     stack.send(carol, {"action": "joinRoom", "room": "ops", "id": "j1"})
     assert stack.error(carol)["code"] == "ROOM_NOT_FOUND"
-    assert stack.store.connections[bob].groups == ("dev", "sre")
+    assert stack.store.get_connection(bob).groups == ("dev", "sre")
 
 
 def test_leave_room_answers_left_and_the_others_get_the_notice_and_the_list(stack):
@@ -383,8 +402,8 @@ def test_leave_room_answers_left_and_the_others_get_the_notice_and_the_list(stac
     assert stack.error(bob)["code"] == "ROOM_NOT_FOUND"
 
 
-def test_a_join_beyond_the_rooms_per_connection_is_too_many_rooms(monkeypatch):
-    stack = Stack(monkeypatch, rooms=Rooms(max_rooms_per_connection=2))
+def test_a_join_beyond_the_rooms_per_connection_is_too_many_rooms(make_stack):
+    stack = make_stack(rooms=Rooms(max_rooms_per_connection=2))
     alice = stack.v2("Alice")
     stack.join(alice, "a1")
     stack.join(alice, "a2")
@@ -398,16 +417,16 @@ def test_a_join_beyond_the_rooms_per_connection_is_too_many_rooms(monkeypatch):
     }
 
 
-def test_a_join_past_the_room_size_is_room_full(monkeypatch):
-    stack = Stack(monkeypatch, limits=replace(ROOMY, max_room_size=1))
+def test_a_join_past_the_room_size_is_room_full(make_stack):
+    stack = make_stack(limits=replace(ROOMY, max_room_size=1))
     in_room(stack, "dev", "Alice")
     bob = stack.v2("Bob")
     stack.send(bob, {"action": "joinRoom", "room": "dev", "id": "j1"})
     assert stack.error(bob)["code"] == "ROOM_FULL"
 
 
-def test_creating_beyond_the_creators_bucket_is_room_limit_with_the_wait(monkeypatch):
-    stack = Stack(monkeypatch, rooms=Rooms(max_rooms_per_creator=1))
+def test_creating_beyond_the_creators_bucket_is_room_limit_with_the_wait(make_stack):
+    stack = make_stack(rooms=Rooms(max_rooms_per_creator=1))
     alice = stack.v2("Alice")
     stack.join(alice, "first")
     stack.take(alice)
@@ -424,8 +443,8 @@ def test_creating_beyond_the_creators_bucket_is_room_limit_with_the_wait(monkeyp
     assert "joined" in stack.take(alice)[0]
 
 
-def test_the_stack_wide_room_cap_is_room_limit(monkeypatch):
-    stack = Stack(monkeypatch, rooms=Rooms(max_rooms=1))
+def test_the_stack_wide_room_cap_is_room_limit(make_stack):
+    stack = make_stack(rooms=Rooms(max_rooms=1))
     alice, bob = stack.v2("Alice"), stack.v2("Bob")
     stack.join(alice, "first")
     stack.send(bob, {"action": "createRoom", "room": "second", "id": "c1"})
@@ -971,15 +990,17 @@ def test_private_messages_without_lasting_identities_are_unstored_as_today(stack
     (to_bob,) = stack.take(bob)
     assert "privateMessage" in to_bob and "room" not in to_bob
     assert "room" not in stack.take(alice)[0]
-    assert all(not room.startswith("@") for room in stack.store.histories)
+    would_be = direct_room_id(f"conn#{alice}", f"key#{client_key('Bob')}")
+    assert stack.store.room_meta(would_be) is None
 
 
-def test_direct_rooms_off_keeps_private_messages_unstored(monkeypatch):
-    stack = Stack(monkeypatch, rooms=Rooms(direct_rooms=False))
+def test_direct_rooms_off_keeps_private_messages_unstored(make_stack):
+    stack = make_stack(rooms=Rooms(direct_rooms=False))
     alice, bob = stack.v2("Alice"), stack.v2("Bob")
     stack.send(alice, {"action": "sendPrivate", "to": "Bob", "message": "hi!"})
     assert "privateMessage" in stack.take(bob)[0]
-    assert stack.store.histories == {}
+    room = direct_room_id(f"key#{client_key('Alice')}", f"key#{client_key('Bob')}")
+    assert stack.store.room_meta(room) is None
 
 
 def test_error_frames_of_v2_actions_are_json_with_the_action_named(stack):
