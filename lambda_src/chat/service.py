@@ -928,9 +928,16 @@ class ChatService:
             return
         assert named.name is not None
         key, room = membership.room, membership.room_name or membership.room
+        other = None
+        if rooms.is_direct_id(key):  # a direct room's messages are directMessage frames
+            meta = self._store.room_meta(key)
+            other = self._other_party(meta, self._sender_key(named)) if meta else None
         taken = self._store.next_event(key, MSG)
         stamp = self._stamp(named, client_id, taken.seq, taken.prev_event)
-        frame = frames.room_message(named.name, text, stamp, room)
+        if other is not None:
+            frame = frames.direct_message(named.name, other, text, stamp, room)
+        else:
+            frame = frames.room_message(named.name, text, stamp, room)
         v1_stamp = Stamp(stamp.seq, stamp.message_id, stamp.ts, taken.prev_public)
         v1_frame = frames.public_message(named.name, text, v1_stamp)
         stored = self._lobby_stored(v1_frame, taken) if key == LOBBY else frame

@@ -288,6 +288,37 @@ def test_the_others_in_the_room_get_the_member_list_and_the_join_notice(stack):
     assert stack.take(bob)[0]["count"] == 2
 
 
+def test_above_the_threshold_the_joiner_gets_list_parts_and_the_others_presence(make_stack):
+    stack = make_stack(limits=replace(ROOMY, member_list_threshold=1))
+    bob = stack.v1("Bob")
+    (alice,) = in_room(stack, "lobby", "Alice")
+    carol = stack.v2("Carol")
+    stack.join(carol, "lobby")
+    assert stack.take(alice) == [
+        {"presence": {"count": 3, "joined": ["Carol"], "left": []}, "room": "lobby"},
+        {
+            "systemMessage": "Carol has joined lobby",
+            "event": "join",
+            "name": "Carol",
+            "room": "lobby",
+        },
+    ]
+    assert stack.take(bob) == [
+        {"systemMessage": "Carol has joined the chat", "event": "join", "name": "Carol"}
+    ]
+    assert stack.take(carol)[1] == {
+        "memberList": ["Alice", "Bob", "Carol"],
+        "room": "lobby",
+        "part": 1,
+        "parts": 1,
+    }
+    stack.disconnect(carol)
+    assert stack.take(alice)[0] == {
+        "presence": {"count": 2, "joined": [], "left": ["Carol"]},
+        "room": "lobby",
+    }
+
+
 def test_a_look_alike_of_a_room_name_joins_that_room(stack):
     (alice,) = in_room(stack, "dev", "Alice")
     bob = stack.v2("Bob")
@@ -971,6 +1002,27 @@ def test_send_private_between_lasting_v2_identities_is_a_direct_message_in_their
     carol = stack.v2("Carol")
     stack.send(carol, {"action": "joinRoom", "room": room, "id": "j2"})
     assert stack.error(carol)["code"] == "ROOM_NOT_FOUND"
+
+
+def test_send_public_in_a_joined_direct_room_is_a_direct_message_to_its_members(stack):
+    alice, bob = stack.v2("Alice"), stack.v2("Bob")
+    stack.send(alice, {"action": "sendPrivate", "to": "Bob", "message": "first"})
+    room = direct_room_id(f"key#{client_key('Alice')}", f"key#{client_key('Bob')}")
+    for cid in (alice, bob):
+        stack.join(cid, room)
+    stack.notifier.clear()
+    stack.send(bob, {"action": "sendPublic", "room": room, "message": "reply", "id": "p1"})
+    (to_alice,) = stack.take(alice)
+    assert without(to_alice, "ts", "messageId") == {
+        "directMessage": "Bob: reply",
+        "room": room,
+        "from": "Bob",
+        "to": "Alice",
+        "text": "reply",
+        "seq": 2,
+        "prev": 1,
+    }
+    assert stack.take(bob) == [{**to_alice, "id": "p1"}]
 
 
 def test_a_v1_recipient_of_a_direct_message_gets_todays_private_message(stack):
