@@ -382,8 +382,9 @@ class ChatService:
         if not admission.allowed:
             if admission.strikes >= limits.rate_limit_strikes:
                 self._notifier.close(connection_id)
-            if bucket == TYPING_BUCKET:
-                raise DroppedError(action)
+            refused = admission.connection
+            if bucket == TYPING_BUCKET and refused is not None and refused.protocol == 2:
+                raise DroppedError(action)  # an error frame would itself be a post
             raise self._rate_limited("Too many messages", admission.retry_after_ms)
         sender = admission.connection
         if sender is None:

@@ -665,6 +665,16 @@ def test_typing_faster_than_the_interval_is_dropped_without_an_error(stack):
     assert len(stack.take(bob)) == 1
 
 
+def test_a_typing_flood_still_counts_strikes_and_closes_the_connection(make_stack):
+    stack = make_stack(limits=replace(ROOMY, rate_limit_strikes=3))
+    alice, bob = in_room(stack, "dev", "Alice", "Bob")
+    for _ in range(5):
+        stack.send(alice, {"action": "typing", "room": "dev"})
+    assert alice in stack.notifier.closed
+    assert stack.take(alice) == []
+    assert len(stack.take(bob)) == 1
+
+
 def test_v1_members_of_the_lobby_never_see_typing(stack):
     bob = stack.v1("Bob")
     alice = stack.v2("Alice")
