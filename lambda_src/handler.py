@@ -13,12 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chat import deadline, frames, sharding, telemetry
+from chat import deadline, frames, rooms, sharding, telemetry
 from chat.errors import ChatError, ErrorCode
 from chat.names import validate_name
 from chat.origins import header, origin_allowed
-from chat.ports import Connection
-from chat.service import ChatService, validate_client_key
+from chat.ports import DELETE, EDIT, Connection
+from chat.service import (
+    ChatService,
+    DroppedError,
+    validate_client_key,
+    validate_protocol,
+    validate_since,
+)
 from chat.wiring import chat_service, reset, settings, worker_notifier
 
 __all__ = ["fanout_handler", "lambda_handler", "reset"]
@@ -32,10 +38,15 @@ ID_MAX_LENGTH = 64
 
 ACTIONS: dict[str, Action] = {
     "setName": lambda chat, sender, body, cid: chat.set_name(
-        sender, body.get("name"), cid, since(body), validate_client_key(body.get("clientKey"))
+        sender,
+        body.get("name"),
+        cid,
+        since(body),
+        validate_client_key(body.get("clientKey")),
+        protocol=validate_protocol(body.get("protocol")),
     ),
     "sendPublic": lambda chat, sender, body, cid: chat.send_public(
-        sender, body.get("message"), cid
+        sender, body.get("message"), cid, body.get("room")
     ),
     "sendPrivate": lambda chat, sender, body, cid: chat.send_private(
         sender, body.get("to"), body.get("message"), cid
@@ -44,13 +55,67 @@ ACTIONS: dict[str, Action] = {
     "ping": lambda chat, sender, body, cid: chat.acknowledge(
         sender.connection_id if sender else "", "ping", cid
     ),
-    "history": lambda chat, sender, body, cid: chat.history(sender, since(body), cid),
+    "history": lambda chat, sender, body, cid: chat.history(
+        sender, body.get("since"), cid, body.get("room")
+    ),
+    # Protocol v2 (docs/rooms-design.md §3): a v1 connection gets UNKNOWN_ACTION for these.
+    "joinRoom": lambda chat, sender, body, cid: chat.join_room(
+        sender, body.get("room"), cid, body.get("since")
+    ),
+    "leaveRoom": lambda chat, sender, body, cid: chat.leave_room(sender, body.get("room"), cid),
+    "createRoom": lambda chat, sender, body, cid: chat.create_room(
+        sender, body.get("room"), body.get("kind"), body.get("group"), cid
+    ),
+    "invite": lambda chat, sender, body, cid: chat.invite(
+        sender, body.get("room"), body.get("to"), cid
+    ),
+    "typing": lambda chat, sender, body, cid: chat.typing(sender, body.get("room")),
+    "editMessage": lambda chat, sender, body, cid: chat.change_message(
+        sender,
+        action=EDIT,
+        raw_room=body.get("room"),
+        raw_message_id=body.get("messageId"),
+        raw_seq=body.get("seq"),
+        raw_text=body.get("message"),
+        client_id=cid,
+    ),
+    "deleteMessage": lambda chat, sender, body, cid: chat.change_message(
+        sender,
+        action=DELETE,
+        raw_room=body.get("room"),
+        raw_message_id=body.get("messageId"),
+        raw_seq=body.get("seq"),
+        client_id=cid,
+    ),
+    "listRooms": lambda chat, sender, body, cid: chat.list_rooms(sender, cid),
+    "markRead": lambda chat, sender, body, cid: chat.mark_read(
+        sender, body.get("room"), body.get("seq"), cid
+    ),
 }
-VALID_ACTIONS = ", ".join(ACTIONS)
+# The actions each protocol version may send (a v1 connection: today's five).
+V1_ACTIONS = ("setName", "sendPublic", "sendPrivate", "ping", "history")
+PROTOCOL_ACTIONS = {1: frozenset(V1_ACTIONS), 2: frozenset(ACTIONS)}
+VALID_ACTIONS = ", ".join(V1_ACTIONS)
+VALID_V2_ACTIONS = ", ".join(ACTIONS)
 # Actions with a route of their own in the stack (infra/websocket_api.py): they run only on
-# it, under its throttle. $default serves the others, and unknown actions.
-ROUTED_ACTIONS = frozenset({"setName", "sendPublic", "sendPrivate"})
+# it, under its throttle. $default serves the others (ping, history, listRooms, markRead),
+# and unknown actions. A v1 connection's routed actions are today's three.
+V1_ROUTED_ACTIONS = frozenset({"setName", "sendPublic", "sendPrivate"})
+ROUTED_ACTIONS = V1_ROUTED_ACTIONS | {
+    "joinRoom",
+    "leaveRoom",
+    "createRoom",
+    "invite",
+    "typing",
+    "editMessage",
+    "deleteMessage",
+}
 CHAT_SUBPROTOCOL = "chat"
+
+
+class UnknownActionError(ChatError):
+    """UNKNOWN_ACTION: its error frame names no action (never echo what the client made up,
+    nor a v2 action to a v1 client)."""
 
 
 class NotStrictJsonError(ValueError):
@@ -122,12 +187,7 @@ class ClientFrame:
 
 def since(body: Body) -> int | None:
     """The frame's `since` (the last seq the client saw). Raises ChatError(INVALID_ID)."""
-    value = body.get("since")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
-        raise ChatError(ErrorCode.INVALID_ID, "since must be a whole number of at least 0.")
-    return value
+    return validate_since(body.get("since"))
 
 
 def handle_message(
@@ -151,15 +211,23 @@ def handle_message(
             ErrorCode.INVALID_JSON,
             "The frame's action does not match the route it arrived on; send strict JSON.",
         )
-    if route_key == "$default" and isinstance(action_name, str) and action_name in ROUTED_ACTIONS:
+    v2 = sender is not None and sender.protocol == 2
+    routed = ROUTED_ACTIONS if v2 else V1_ROUTED_ACTIONS
+    if route_key == "$default" and isinstance(action_name, str) and action_name in routed:
         raise ChatError(
             ErrorCode.INVALID_JSON,
             "The frame's action has its own route but did not arrive on it; send strict JSON.",
         )
-    action = ACTIONS.get(action_name) if isinstance(action_name, str) else None
+    allowed = PROTOCOL_ACTIONS[2 if v2 else 1]
+    action = (
+        ACTIONS.get(action_name)
+        if isinstance(action_name, str) and action_name in allowed
+        else None
+    )
     if action is None:
         described = "Missing action" if action_name is None else "Unknown action (action)"
-        raise ChatError(ErrorCode.UNKNOWN_ACTION, f"{described}. Valid actions: {VALID_ACTIONS}.")
+        valid = VALID_V2_ACTIONS if v2 else VALID_ACTIONS
+        raise UnknownActionError(ErrorCode.UNKNOWN_ACTION, f"{described}. Valid actions: {valid}.")
     if sender is None and action_name == "ping":
         return  # a ping from a connection already gone: nothing to answer
     action(chat, sender, body, frame.client_id)
@@ -197,6 +265,7 @@ def connect(chat: ChatService, event: dict[str, Any]) -> int:
             )
             return 403
     source_ip = (request.get("identity") or {}).get("sourceIp")
+    groups = _groups((request.get("authorizer") or {}).get("groups")) if subject else ()
     try:
         chat.connect(
             connection_id,
@@ -204,6 +273,7 @@ def connect(chat: ChatService, event: dict[str, Any]) -> int:
             bound_name,
             source_ip=str(source_ip)[:64] if source_ip else None,
             subject=subject,
+            groups=groups,
         )
     except ChatError as error:
         if error.code != ErrorCode.RATE_LIMITED:
@@ -218,6 +288,24 @@ def connect(chat: ChatService, event: dict[str, Any]) -> int:
     except Exception:  # the sweep is housekeeping: never refuse a handshake for it
         log.exception("could not close unnamed connections", extra={"connectionId": connection_id})
     return 200
+
+
+# At most this many of the token's groups are kept on the connection (a private room's
+# `group` is matched against them); each as chat.rooms.validate_group allows.
+MAX_GROUPS = 50
+
+
+def _groups(raw: object) -> tuple[str, ...]:
+    """The authorizer's `groups` context value (comma-joined, as API Gateway passes context
+    values as strings): the valid group names, in order, each once."""
+    if not isinstance(raw, str):
+        return ()
+    kept: dict[str, None] = {}
+    for part in raw.split(","):
+        group = part.strip()
+        if group and len(group) <= rooms.GROUP_MAX_LENGTH and rooms.GROUP.fullmatch(group):
+            kept[group] = None
+    return tuple(kept)[:MAX_GROUPS]
 
 
 def subprotocol(event: dict[str, Any]) -> dict[str, str]:
@@ -272,9 +360,14 @@ def _handle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
         else:
             frame = ClientFrame.read(event.get("body"))
             handle_message(chat, connection_id, route_key, frame)
+    except DroppedError:  # a typing frame over its bucket: refused without an answer
+        outcome = ErrorCode.RATE_LIMITED.value
     except ChatError as error:
         outcome = error.code.value
-        _reply_error(connection_id, error, _client_action(route_key, frame))
+        about = _client_action(route_key, frame)
+        if isinstance(error, UnknownActionError):
+            about = (None, about[1])
+        _reply_error(connection_id, error, about)
     except Exception:
         outcome = ErrorCode.INTERNAL.value
         status = 500
@@ -309,7 +402,14 @@ def _reply_error(
     connection_id: str, error: ChatError, about: tuple[str | None, str | None]
 ) -> None:
     action, client_id = about
-    frame = frames.error(error.code, error.message, action, error.retry_after_ms, client_id)
+    frame = frames.error(
+        error.code,
+        error.message,
+        action,
+        error.retry_after_ms,
+        client_id,
+        details=error.details,
+    )
     try:
         chat_service().notify(connection_id, frame)
     except Exception:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 # One server-to-client frame: a JSON object (its shapes: chat/frames.py, docs/protocol.md).
@@ -87,10 +87,12 @@ class EditWindowClosedError(Exception):
 
 @dataclass(frozen=True)
 class Member:
-    """A connection that holds a name."""
+    """A connection that holds a name; `protocol` is 2 for a v2 connection's membership (the
+    member item's `v`), which gets v2 frames. Two members are equal whatever their protocol."""
 
     connection_id: str
     name: str
+    protocol: int = field(default=1, compare=False)
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,8 @@ class Connection:
     # is the legacy one claim_name makes).
     protocol: int = 1
     rooms: int = 0
+    # With sign-in, the groups the authorizer passed (`groups`): private rooms' `group` check.
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,7 @@ class Newcomer:
     bound_name: str | None = None
     subject: str | None = None
     peers: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,11 @@ import re
 import time
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 
-from chat import frames
+from chat import frames, rooms
 from chat.errors import (
     ChatError,
     ConcurrentUpdateError,
@@ -26,16 +28,37 @@ from chat.errors import (
 from chat.frames import Frame, Stamp
 from chat.names import NAME_MAX_LENGTH, claim_keys, lookup_key, validate_name
 from chat.ports import (
+    DIRECT,
+    EDIT,
+    LOBBY,
+    MSG,
+    PRIVATE,
+    PUBLIC,
     ChatStore,
     Connection,
+    EditWindowClosedError,
+    EventSeq,
+    Joined,
     Member,
+    Membership,
     Newcomer,
     Notifier,
+    NotInRoomError,
+    NotYoursError,
     Receipt,
+    Rewrite,
+    RoomExistsError,
+    RoomLimitError,
+    RoomLimits,
+    RoomMeta,
+    RoomNotFoundError,
+    RoomRequest,
     Sent,
     TokenBucket,
+    TooManyRoomsError,
+    UnknownMessageError,
 )
-from chat.settings import RESERVED_NAMES, Limits, Retention
+from chat.settings import RESERVED_NAMES, Limits, Retention, Rooms
 
 MESSAGE_MAX_LENGTH = 2000
 # A message's text in UTF-8: 2,000 characters of most scripts, 1,000 emoji.
@@ -49,6 +72,16 @@ PRUNE_ROUNDS = 5
 NAME_BUCKET = "name"
 MESSAGE_BUCKET = "msg"
 HISTORY_BUCKET = "history"
+TYPING_BUCKET = "typing"
+# Buckets of an identity and of an address: rooms created (docs/rooms-design.md §4).
+ROOM_BUCKET = "room"
+# Actions that take from the name bucket: each is a broadcast (docs/rooms-design.md §3).
+NAME_BUCKET_ACTIONS = frozenset({"setName", "joinRoom", "leaveRoom", "createRoom"})
+# The unread counts of a rooms list: at most this many rooms are counted.
+UNREAD_ROOMS = 50
+# The key a lobby message's stored frame keeps its v2 `prev` under, when it differs from its
+# v1 `prev` (edits or deletes came between): v1 readers never see it.
+PREV_EVENT = "prevEvent"
 # Buckets shared by every connection of one peer (an address, or an account).
 PEER_CONNECT_BUCKET = "connect"
 PEER_FRAME_BUCKET = "frame"
@@ -63,8 +96,44 @@ __all__ = [
     "MESSAGE_MAX_LENGTH",
     "NAME_MAX_LENGTH",
     "ChatService",
+    "DroppedError",
     "validate_message",
+    "validate_protocol",
+    "validate_since",
 ]
+
+
+class DroppedError(Exception):
+    """A frame refused without an answer (a `typing` over its bucket): an error frame would
+    itself be a post. The handler sends nothing."""
+
+
+def validate_since(value: object, what: str = "since") -> int | None:
+    """A frame's `since` (or a seq): a whole number of at least 0, None when absent.
+    Raises ChatError(INVALID_ID)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
+        raise ChatError(ErrorCode.INVALID_ID, f"{what} must be a whole number of at least 0.")
+    return value
+
+
+def validate_protocol(raw: object) -> int | None:
+    """A setName's `protocol` (None when absent). Raises ChatError(UNSUPPORTED_PROTOCOL)."""
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw not in frames.SUPPORTED_PROTOCOLS:
+        raise ChatError(
+            ErrorCode.UNSUPPORTED_PROTOCOL,
+            "This server speaks protocol 1 and 2.",
+            details=frames.unsupported_protocol_details(),
+        )
+    return raw
+
+
+def lasting(identity: str) -> bool:
+    """Whether an identity outlives its connection (an account, or a client's own key)."""
+    return identity.startswith(("sub#", "key#"))
 
 
 def validate_message(raw: object) -> str:
@@ -129,6 +198,65 @@ def sender_key(connection: Connection, client_key: str | None) -> str:
     return f"conn#{connection.connection_id}"
 
 
+def _for_v1(messages: Iterable[Frame]) -> list[Frame]:
+    """Lobby history as v1 readers get it: today's frames (a deleted message as an ordinary
+    one whose text says so), without the keys only v2 readers use."""
+    out = []
+    for stored in messages:
+        message = stored
+        if PREV_EVENT in stored or "room" in stored:
+            message = {k: v for k, v in stored.items() if k not in (PREV_EVENT, "room")}
+        out.append(frames.deleted_for_v1(message) if message.get("deleted") else message)
+    return out
+
+
+def _for_v2(message: Frame, room: str) -> Frame:
+    """A stored history frame as v2 readers get it: with `room` and the v2 `prev`; a deleted
+    message as its messageDeleted frame; an edit or delete event as it is."""
+    if "messageEdited" in message or "messageDeleted" in message:
+        return message
+    frame = dict(message)
+    if PREV_EVENT in frame:
+        frame["prev"] = frame.pop(PREV_EVENT)
+    if frame.get("deleted"):
+        return frames.deleted_in_history(frame, room)
+    if "room" not in frame:
+        first, *rest = frame.items()
+        frame = dict([first, ("room", room), *rest])
+    return frame
+
+
+def _duration(seconds: int) -> str:
+    """A window as people say it: "15 minutes", "1 hour", "90 seconds"."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
+
+
+def _tombstone(message: Frame) -> Frame:
+    """A stored message once deleted: its text gone, `deleted` set (chat.frames reads it)."""
+    key = next(k for k in ("publicMessage", "directMessage", "privateMessage") if k in message)
+    frame = {k: v for k, v in message.items() if k != "edited"}
+    frame.update({key: f"{frame['from']}: {frames.DELETED_TEXT}", "text": frames.DELETED_TEXT})
+    frame["deleted"] = True
+    return frame
+
+
+@dataclass(frozen=True)
+class _Private:
+    """A private message's copies: the recipient's frame, the stamp its acknowledgement
+    carries, the stamp and frame the direct room keeps (kept None: not kept)."""
+
+    frame: Frame
+    ack_stamp: Stamp
+    receipt_stamp: Stamp
+    kept: Frame | None
+    room: str
+    prev_event: int | None
+
+
 class ChatService:
     """One room of named members. Every method is one client request."""
 
@@ -140,6 +268,7 @@ class ChatService:
         connection_ttl_seconds: int,
         limits: Limits | None = None,
         retention: Retention | None = None,
+        rooms: Rooms | None = None,
         reserved_names: Sequence[str] = RESERVED_NAMES,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -149,6 +278,15 @@ class ChatService:
         self._ttl = connection_ttl_seconds
         self._limits = limits or Limits()
         self._retention = retention or Retention()
+        self._rooms = rooms or Rooms()
+        self._room_limits = RoomLimits(
+            max_members=self._limits.max_room_size,
+            max_rooms_per_connection=self._rooms.max_rooms_per_connection,
+            max_rooms=self._rooms.max_rooms,
+            room_ttl_seconds=self._rooms.room_ttl_seconds,
+            invite_ttl_seconds=self._rooms.invite_ttl_seconds,
+            read_state_ttl_seconds=self._rooms.read_state_ttl_seconds,
+        )
         self._reserved = tuple(reserved_names)
         self._clock = clock
         self._sleep = sleep
@@ -163,8 +301,10 @@ class ChatService:
         *,
         source_ip: str | None = None,
         subject: str | None = None,
+        groups: Sequence[str] = (),
     ) -> None:
-        """Record a new, unnamed connection (with the name sign-in bound it to). Nobody is told.
+        """Record a new, unnamed connection (with the name sign-in bound it to, and the groups
+        its token carries). Nobody is told.
 
         Its address (and with sign-in its account) may open only so many connections a
         second and hold only so many at once. Raises ChatError(RATE_LIMITED) otherwise:
@@ -197,6 +337,7 @@ class ChatService:
                 bound_name=bound_name,
                 subject=subject,
                 peers=peers,
+                groups=tuple(groups),
             )
         )
 
@@ -225,9 +366,12 @@ class ChatService:
         limit; a connection that keeps sending over its own limit is closed.
         """
         limits = self._limits
-        if action == "setName":
+        if isinstance(action, str) and action in NAME_BUCKET_ACTIONS:
             bucket = NAME_BUCKET
             limit = TokenBucket(limits.name_burst, limits.name_rate_per_second)
+        elif action == "typing":  # one a typing interval, dropped silently over it
+            bucket = TYPING_BUCKET
+            limit = TokenBucket(1, 1 / self._rooms.typing_interval_seconds)
         elif action == "history":
             bucket = HISTORY_BUCKET
             limit = TokenBucket(limits.history_burst, limits.history_rate_per_second)
@@ -238,6 +382,9 @@ class ChatService:
         if not admission.allowed:
             if admission.strikes >= limits.rate_limit_strikes:
                 self._notifier.close(connection_id)
+            refused = admission.connection
+            if bucket == TYPING_BUCKET and refused is not None and refused.protocol == 2:
+                raise DroppedError(action)  # an error frame would itself be a post
             raise self._rate_limited("Too many messages", admission.retry_after_ms)
         sender = admission.connection
         if sender is None:
@@ -277,8 +424,14 @@ class ChatService:
         client_id: str | None = None,
         since: int | None = None,
         client_key: str | None = None,
+        *,
+        protocol: int | None = None,
     ) -> None:
         """Claim a name (first time: join) or change it (rename).
+
+        A first name with `protocol` 2 makes a v2 connection, which joins no room (it
+        sends joinRoom); without it, or with 1, the connection is v1 and joins the lobby.
+        A rename keeps the protocol and is told to every room the connection is in.
 
         A joiner gets the room's history after the member list (the messages after
         `since`, when it says what it saw before a reconnect); with a `client_id` it is
@@ -293,10 +446,22 @@ class ChatService:
         name = validate_name(raw_name, reserved=self._reserved)
         if sender.bound_name is not None and name != sender.bound_name:
             raise ChatError(ErrorCode.INVALID_NAME, f'You are signed in as "{sender.bound_name}".')
-        current = self._claim(sender, name, client_key)
+        wanted = (protocol or 1) if sender.name is None else sender.protocol
+        current = self._claim(sender, name, client_key, wanted)
+
+        def acknowledgement() -> list[Frame]:
+            if client_id is None:
+                return []
+            if protocol is None:
+                return [frames.ack("setName", client_id, name=name)]
+            return [frames.protocol_ack(client_id, name, wanted)]
+
         if current is None:  # it holds that name already
-            if client_id is not None:
-                self.notify(sender.connection_id, frames.ack("setName", client_id, name=name))
+            for frame in acknowledgement():
+                self.notify(sender.connection_id, frame)
+            return
+        if wanted == 2:
+            self._set_name_v2(current, name, acknowledgement())
             return
 
         me = Member(current.connection_id, name)
@@ -304,23 +469,63 @@ class ChatService:
         if all(m.connection_id != me.connection_id for m in roster):
             # Its $disconnect ran since the claim: nobody is told about a gone member.
             raise self._not_connected()
-        notice = frames.joined(name) if current.name is None else frames.renamed(current.name, name)
+        if current.name is None:
+            notice = frames.joined(name)
+            notice_v2 = frames.room_notice_joined(name, LOBBY, notice["eventId"])
+        else:
+            notice = frames.renamed(current.name, name)
+            notice_v2 = frames.room_notice_renamed(current.name, name, LOBBY, notice["eventId"])
         names = [m.name for m in roster]
         if self._small(roster):
             member_list = [frames.members(names)]
             theirs = [*member_list, notice]
+            theirs_v2 = [frames.room_members(names, LOBBY, member_list[0]["eventId"]), notice_v2]
         else:  # a big room: the others apply the notice to the list they have
             member_list = frames.member_pages(names)
             theirs = [notice]
+            joined, left = ([name], []) if current.name is None else ([name], [current.name])
+            theirs_v2 = [frames.presence(LOBBY, len(roster), joined, left), notice_v2]
         mine = list(member_list)
         if current.name is None:  # a join: the history (after `since`, on a reconnect)
             mine += self._history_frames(since, None)
         mine.append(notice)
-        if client_id is not None:
-            mine.append(frames.ack("setName", client_id, name=name))
-        self._deliver(roster, me.connection_id, theirs, mine)
+        mine += acknowledgement()
+        self._deliver(roster, me.connection_id, theirs, mine, theirs_v2=theirs_v2)
 
-    def _claim(self, sender: Connection, name: str, client_key: str | None) -> Connection | None:
+    def _set_name_v2(self, before: Connection, name: str, acknowledgement: list[Frame]) -> None:
+        """A v2 connection's name is set: a join is only acknowledged (it is in no room yet);
+        a rename is told in every room it is in, the sender's own copies last."""
+        cid = before.connection_id
+        if before.name is None:
+            if self._store.get_connection(cid) is None:
+                raise self._not_connected()
+            if acknowledgement:
+                self._notifier.send({cid: acknowledgement})
+            return
+        memberships = self._store.memberships(cid)
+        for index, membership in enumerate(memberships):
+            roster = self._store.list_members(membership.room)
+            room = membership.room_name or membership.room
+            notice = frames.renamed(before.name, name)
+            notice_v2 = frames.room_notice_renamed(before.name, name, room, notice["eventId"])
+            if self._small(roster):
+                names = [m.name for m in roster]
+                listed = frames.room_members(names, room)
+                v1_list = frames.members(names, listed["eventId"])
+                theirs_v2, theirs = [listed, notice_v2], [v1_list, notice]
+            else:
+                presence = frames.presence(room, len(roster), [name], [before.name])
+                theirs_v2, theirs = [presence, notice_v2], [notice]
+            mine = list(theirs_v2)
+            if index == len(memberships) - 1:
+                mine += acknowledgement
+            self._deliver(roster, cid, theirs, mine, theirs_v2=theirs_v2)
+        if not memberships and acknowledgement:
+            self._notifier.send({cid: acknowledgement})
+
+    def _claim(
+        self, sender: Connection, name: str, client_key: str | None, protocol: int = 1
+    ) -> Connection | None:
         """Give the sender the name; the connection as it was before (None: it had that name).
 
         Raises ChatError(NAME_TAKEN, ROOM_FULL, NOT_CONNECTED, INTERNAL).
@@ -342,6 +547,7 @@ class ChatService:
                     max_members=self._limits.max_room_size,
                     sender_key=sender_key(current, client_key) if current.name is None else None,
                     owner=current.subject,
+                    protocol=protocol,
                 )
                 return current
             except NameTakenError as taken:
@@ -389,31 +595,53 @@ class ChatService:
                 )
 
     def send_public(
-        self, sender: Connection | None, raw_message: object, client_id: str | None = None
+        self,
+        sender: Connection | None,
+        raw_message: object,
+        client_id: str | None = None,
+        raw_room: object = None,
     ) -> None:
         """Send a message to every member, the sender's own copy last (its acknowledgement).
 
         The sender's name is checked before the room is read. A `client_id` this sender
         already used within the de-duplication window is not delivered again: the sender
         gets its acknowledgement again. Raises ChatError(NAME_REQUIRED, INVALID_MESSAGE,
-        MESSAGE_TOO_LONG).
+        MESSAGE_TOO_LONG). A v2 sender names the room (`room`): INVALID_ROOM,
+        ROOM_NOT_FOUND, NOT_IN_ROOM too.
         """
+        if sender is not None and sender.protocol == 2:
+            self._send_in_room(sender, raw_room, raw_message, client_id)
+            return
         if sender is None or sender.name is None:
             raise self._name_required()
         text = validate_message(raw_message)
         if self._repeat_ack_if_sent_before(sender, client_id):
             return
-        seq, prev = self._store.next_seq(public=True)
-        stamp = self._stamp(sender, client_id, seq, prev)
+        taken = self._store.next_event(LOBBY, MSG)
+        stamp = self._stamp(sender, client_id, taken.seq, taken.prev_public)
         frame = frames.public_message(sender.name, text, stamp)
         mine = frames.with_id(frame, client_id)
-        earlier = self._store.record_message(self._receipt(sender, client_id, stamp, mine, frame))
+        stored = self._lobby_stored(frame, taken)
+        receipt = self._receipt(sender, client_id, stamp, mine, stored, prev_event=taken.prev_event)
+        earlier = self._store.record_message(receipt)
         if earlier is not None and client_id is not None:  # the same id, racing
             self._repeat_ack(sender, client_id, earlier)
             return
         roster = self._store.list_members()
         done = self._mark_delivered_later(sender, client_id)
-        self._deliver(roster, sender.connection_id, [frame], [mine], after=done)
+        v2_stamp = Stamp(stamp.seq, stamp.message_id, stamp.ts, taken.prev_event)
+        theirs_v2 = [frames.room_message(sender.name, text, v2_stamp, LOBBY)]
+        self._deliver(
+            roster, sender.connection_id, [frame], [mine], after=done, theirs_v2=theirs_v2
+        )
+
+    @staticmethod
+    def _lobby_stored(frame: Frame, taken: EventSeq) -> Frame:
+        """A lobby message as its history keeps it: the v1 frame, and its v2 `prev` when
+        that differs (decision 9: two chains in the lobby)."""
+        if taken.prev_event == taken.prev_public:
+            return frame
+        return {**frame, PREV_EVENT: taken.prev_event}
 
     def send_private(
         self,
@@ -443,11 +671,11 @@ class ChatService:
         recipient = self._store.find_member(lookup_key(recipient_name))
         if recipient is None:
             raise self._unknown_recipient()
-        seq, _ = self._store.next_seq(public=False)
-        stamp = self._stamp(sender, client_id, seq, 0)
-        frame = frames.private_message(sender.name, recipient.name, text, stamp)
+        private = self._private_copies(sender, recipient, text, client_id)
+        stamp = private.ack_stamp
         acknowledgement = None
         if client_id is not None:
+            room_id = {"room": private.room} if private.kept and sender.protocol == 2 else {}
             acknowledgement = frames.ack(
                 "sendPrivate",
                 client_id,
@@ -455,13 +683,23 @@ class ChatService:
                 messageId=stamp.message_id,
                 to=recipient.name,
                 ts=stamp.ts,
+                **room_id,
             )
-            receipt = self._receipt(sender, client_id, stamp, acknowledgement, None)
+        if client_id is not None or private.kept is not None:
+            receipt = self._receipt(
+                sender,
+                client_id,
+                private.receipt_stamp,
+                acknowledgement or {},
+                private.kept,
+                room=private.room,
+                prev_event=private.prev_event,
+            )
             earlier = self._store.record_message(receipt)
-            if earlier is not None:
+            if earlier is not None and client_id is not None:
                 self._repeat_ack(sender, client_id, earlier)
                 return
-        report = self._notifier.send({recipient.connection_id: [frame]})
+        report = self._notifier.send({recipient.connection_id: [private.frame]})
         if report.gone:
             self._remove_and_announce(report.gone)
         if recipient.connection_id in report.gone:
@@ -473,22 +711,71 @@ class ChatService:
         if acknowledgement is not None:
             self.notify(sender.connection_id, acknowledgement)
 
-    def history(
-        self, sender: Connection | None, since: int | None, client_id: str | None = None
-    ) -> None:
-        """Send the public messages after `since` (or the recent ones) to the sender.
+    def _private_copies(
+        self, sender: Connection, recipient: Member, text: str, client_id: str | None
+    ) -> _Private:
+        """A private message's frames: kept in the two identities' direct room when both
+        last (a v2 recipient gets it as a directMessage, with the room's seq); else, and for
+        v1 frames, today's privateMessage with a lobby seq."""
+        assert sender.name is not None
+        direct = self._direct_room(sender, recipient)
+        if direct is None:
+            seq, _ = self._store.next_seq(public=False)
+            stamp = self._stamp(sender, client_id, seq, 0)
+            frame = frames.private_message(sender.name, recipient.name, text, stamp)
+            return _Private(frame, stamp, stamp, None, LOBBY, None)
+        room, recipient_protocol = direct
+        taken = self._store.next_event(room.key, MSG)
+        stamp = self._stamp(sender, client_id, taken.seq, taken.prev_event)
+        kept = frames.direct_message(sender.name, recipient.name, text, stamp, room.key)
+        receipt_stamp = Stamp(stamp.seq, stamp.message_id, stamp.ts, taken.prev_public)
+        frame, ack_stamp = kept, stamp
+        if recipient_protocol != 2 or sender.protocol != 2:  # a lobby seq for v1 frames
+            lobby_seq, _ = self._store.next_seq(public=False)
+            lobby = Stamp(lobby_seq, stamp.message_id, stamp.ts)
+            if recipient_protocol != 2:
+                frame = frames.private_message(sender.name, recipient.name, text, lobby)
+            if sender.protocol != 2:
+                ack_stamp = lobby
+        return _Private(frame, ack_stamp, receipt_stamp, kept, room.key, taken.prev_event)
 
-        Raises ChatError(NAME_REQUIRED).
+    def history(
+        self,
+        sender: Connection | None,
+        since: object,
+        client_id: str | None = None,
+        raw_room: object = None,
+    ) -> None:
+        """Send the public messages after `since` (or the recent ones) to the sender; a v2
+        sender names the room, and gets its edit and delete events too.
+
+        Raises ChatError(NAME_REQUIRED, INVALID_ID; v2: INVALID_ROOM, ROOM_NOT_FOUND,
+        NOT_IN_ROOM).
         """
+        if sender is not None and sender.protocol == 2:
+            ref = rooms.read_room(raw_room, reserved=self._reserved)
+            named = self._named(sender)
+            membership = self._member_of(named, ref)
+            after = validate_since(since)
+            room_name = membership.room_name or membership.room
+            self._notifier.send(
+                {
+                    named.connection_id: self._room_history(
+                        membership.room, room_name, after, client_id
+                    )
+                }
+            )
+            return
+        after = validate_since(since)
         if sender is None or sender.name is None:
             raise self._name_required()
         limit = self._retention.history_count
         messages, complete = (
-            self._store.history(since, limit, self._retention.history_max_bytes)
+            self._store.history(after, limit, self._retention.history_max_bytes)
             if limit
             else ([], False)
         )
-        answer = frames.history(messages, complete=complete, client_id=client_id)
+        answer = frames.history(_for_v1(messages), complete=complete, client_id=client_id)
         self._notifier.send({sender.connection_id: answer})
 
     def acknowledge(self, connection_id: str, action: str, client_id: str | None) -> None:
@@ -500,6 +787,489 @@ class ChatService:
         """Send one frame to one connection (an error reply); a gone connection is ignored."""
         self._notifier.send({connection_id: [frame]})
 
+    # --- rooms (protocol v2, docs/rooms-design.md §3) -------------------------------------
+
+    def join_room(
+        self,
+        sender: Connection | None,
+        raw_room: object,
+        client_id: str | None = None,
+        raw_since: object = None,
+    ) -> None:
+        """Join a room, making a public one when no room has the name: `joined` first, then
+        the member list, the history after `since` (else after the last-read seq), the join
+        notice. Raises ChatError(INVALID_ROOM, NAME_REQUIRED, ROOM_NOT_FOUND, ROOM_FULL,
+        TOO_MANY_ROOMS, ROOM_LIMIT, INVALID_ID)."""
+        ref = rooms.read_room(raw_room, reserved=self._reserved)
+        named = self._named(sender)
+        since = validate_since(raw_since)
+        kind = DIRECT if ref.direct else PUBLIC
+        request = RoomRequest(
+            ref.key, ref.name, () if ref.direct else rooms.room_claim_keys(ref.name), kind
+        )
+        if not ref.direct and self._store.room_meta(ref.key, request.claim_keys) is None:
+            self._take_room_token(named)
+        with self._room_errors():
+            joined = self._store.join_room(
+                named,
+                request,
+                identity=self._sender_key(named),
+                groups=frozenset(named.groups),
+                limits=self._room_limits,
+            )
+        self._welcome(named, joined, since, client_id)
+
+    def create_room(
+        self,
+        sender: Connection | None,
+        raw_room: object,
+        raw_kind: object = None,
+        raw_group: object = None,
+        client_id: str | None = None,
+    ) -> None:
+        """Make a room (private unless `kind` says public; a private one may name the sign-in
+        `group` that admits) and join it. Raises ChatError(INVALID_ROOM, NAME_REQUIRED,
+        ROOM_EXISTS, ROOM_LIMIT, TOO_MANY_ROOMS)."""
+        if rooms.is_direct_id(raw_room):
+            raise ChatError(
+                ErrorCode.INVALID_ROOM, "A direct room is opened by a message, not created."
+            )
+        ref = rooms.read_room(raw_room, reserved=self._reserved)
+        kind = rooms.creatable_kind(raw_kind)
+        group = rooms.validate_group(raw_group)
+        named = self._named(sender)
+        if group is not None and (named.subject is None or kind is not rooms.RoomKind.PRIVATE):
+            raise ChatError(
+                ErrorCode.INVALID_ROOM, "Only a private room, with sign-in, names a group."
+            )
+        if rooms.is_lobby(ref.name):
+            raise self._room_exists()
+        request = RoomRequest(
+            ref.key, ref.name, rooms.room_claim_keys(ref.name), kind.value, group=group
+        )
+        if self._store.room_meta(ref.key, request.claim_keys) is not None:
+            raise self._room_exists()
+        self._take_room_token(named)
+        with self._room_errors():
+            joined = self._store.create_room(
+                named, request, identity=self._sender_key(named), limits=self._room_limits
+            )
+        self._welcome(named, joined, None, client_id)
+
+    def _welcome(
+        self, member: Connection, joined: Joined, since: int | None, client_id: str | None
+    ) -> None:
+        """A join's frames: `joined` to the joiner, the list, its history and the notice to
+        all (nothing to the others when it was a member already)."""
+        meta = joined.room
+        room = meta.name
+        roster = self._store.list_members(meta.key)
+        names = [m.name for m in roster]
+        assert member.name is not None
+        ack = frames.room_joined(
+            room,
+            meta.kind,
+            count=len(roster),
+            seq=joined.last_event,
+            last_read=joined.last_read,
+            client_id=client_id,
+        )
+        notice_v2 = frames.room_notice_joined(member.name, room)
+        notice = frames.joined(member.name, notice_v2["eventId"])
+        if self._small(roster):
+            listed = frames.room_members(names, room)
+            member_list = [listed]
+            theirs = [frames.members(names, listed["eventId"]), notice]
+            theirs_v2 = [listed, notice_v2]
+        else:
+            member_list = frames.room_member_pages(names, room)
+            theirs = [notice]
+            theirs_v2 = [frames.presence(room, len(roster), [member.name]), notice_v2]
+        after = since
+        if since is None and joined.last_read < joined.last_event:
+            after = joined.last_read  # the unread ones; with none unread, the recent ones
+        mine = [ack, *member_list, *self._room_history(meta.key, room, after, None)]
+        if joined.already_member:
+            self._notifier.send({member.connection_id: mine})
+            return
+        mine.append(notice_v2)
+        self._deliver(roster, member.connection_id, theirs, mine, theirs_v2=theirs_v2)
+
+    def leave_room(
+        self, sender: Connection | None, raw_room: object, client_id: str | None = None
+    ) -> None:
+        """Leave a room; its other members get the leave notice. Raises ChatError(INVALID_ROOM,
+        NAME_REQUIRED, ROOM_NOT_FOUND, NOT_IN_ROOM)."""
+        ref = rooms.read_room(raw_room, reserved=self._reserved)
+        named = self._named(sender)
+        membership = self._member_of(named, ref)
+        with self._room_errors():
+            self._store.leave_room(named.connection_id, membership.room)
+        room = membership.room_name or membership.room
+        self._notifier.send({named.connection_id: [frames.room_left(room, client_id)]})
+        gone = self._announce_leaves(
+            membership.room, room, [Member(named.connection_id, named.name or "")]
+        )
+        if gone:
+            self._remove_and_announce(gone)
+
+    def _send_in_room(
+        self,
+        sender: Connection,
+        raw_room: object,
+        raw_message: object,
+        client_id: str | None,
+    ) -> None:
+        """A v2 sendPublic: to the room's members (v1 ones of the lobby get today's frame)."""
+        ref = rooms.read_room(raw_room, reserved=self._reserved)
+        named = self._named(sender)
+        membership = self._member_of(named, ref)
+        text = validate_message(raw_message)
+        if self._repeat_ack_if_sent_before(named, client_id):
+            return
+        assert named.name is not None
+        key, room = membership.room, membership.room_name or membership.room
+        other = None
+        if rooms.is_direct_id(key):  # a direct room's messages are directMessage frames
+            meta = self._store.room_meta(key)
+            other = self._other_party(meta, self._sender_key(named)) if meta else None
+        taken = self._store.next_event(key, MSG)
+        stamp = self._stamp(named, client_id, taken.seq, taken.prev_event)
+        if other is not None:
+            frame = frames.direct_message(named.name, other, text, stamp, room)
+        else:
+            frame = frames.room_message(named.name, text, stamp, room)
+        v1_stamp = Stamp(stamp.seq, stamp.message_id, stamp.ts, taken.prev_public)
+        v1_frame = frames.public_message(named.name, text, v1_stamp)
+        stored = self._lobby_stored(v1_frame, taken) if key == LOBBY else frame
+        mine = frames.with_id(frame, client_id)
+        receipt = self._receipt(
+            named,
+            client_id,
+            v1_stamp,
+            mine,
+            stored,
+            room=key,
+            prev_event=taken.prev_event,
+            editable=True,
+        )
+        earlier = self._store.record_message(receipt)
+        if earlier is not None and client_id is not None:
+            self._repeat_ack(named, client_id, earlier)
+            return
+        roster = self._store.list_members(key)
+        done = self._mark_delivered_later(named, client_id)
+        self._deliver(
+            roster, named.connection_id, [v1_frame], [mine], after=done, theirs_v2=[frame]
+        )
+
+    def typing(self, sender: Connection | None, raw_room: object) -> None:
+        """Tell the room's other v2 members the sender is typing (never stored nor
+        acknowledged; the admission dropped one over the typing bucket)."""
+        ref = rooms.read_room(raw_room, reserved=self._reserved)
+        named = self._named(sender)
+        membership = self._member_of(named, ref)
+        assert named.name is not None
+        frame = frames.typing(named.name, membership.room_name or membership.room, self._now_ms())
+        roster = self._store.list_members(membership.room)
+        self._deliver(roster, named.connection_id, [], [], theirs_v2=[frame])
+
+    def change_message(
+        self,
+        sender: Connection | None,
+        *,
+        action: str,
+        raw_room: object,
+        raw_message_id: object,
+        raw_seq: object,
+        raw_text: object = None,
+        client_id: str | None = None,
+    ) -> None:
+        """editMessage (`action` EDIT) or deleteMessage (DELETE) of one's own message within
+        the edit window: an event with its own seq to the room's v2 members, the message
+        rewritten in the history. Raises ChatError(INVALID_ROOM, NAME_REQUIRED,
+        ROOM_NOT_FOUND, NOT_IN_ROOM, INVALID_ID, INVALID_MESSAGE, MESSAGE_TOO_LONG,
+        UNKNOWN_MESSAGE, NOT_YOURS, EDIT_WINDOW_CLOSED)."""
+        ref = rooms.read_room(raw_room, reserved=self._reserved)
+        named = self._named(sender)
+        membership = self._member_of(named, ref)
+        seq = validate_since(raw_seq, "seq")
+        if seq is None:
+            raise ChatError(ErrorCode.INVALID_ID, "seq must be a whole number of at least 0.")
+        if not isinstance(raw_message_id, str) or not 1 <= len(raw_message_id) <= 64:
+            raise self._unknown_message()
+        text = validate_message(raw_text) if action == EDIT else ""
+        assert named.name is not None
+        author = named.name
+        room = membership.room_name or membership.room
+        now_ms = self._now_ms()
+
+        def build(taken: EventSeq, original: Frame) -> tuple[Frame, Frame]:
+            stamp = Stamp(taken.seq, raw_message_id, now_ms, taken.prev_event)
+            if action == EDIT:
+                event = frames.message_edited(author, text, of=seq, stamp=stamp, room=room)
+                return frames.edited_version(original, text), event
+            event = frames.message_deleted(author, of=seq, stamp=stamp, room=room)
+            return _tombstone(original), event
+
+        change = Rewrite(
+            room=membership.room,
+            of=seq,
+            message_id=raw_message_id,
+            by=self._sender_key(named),
+            kind=action,
+            window_start_ms=now_ms - self._rooms.edit_window_seconds * 1000,
+            build=build,
+            event_expires_at=int(self._clock()) + self._retention.history_max_age_seconds,
+        )
+        with self._room_errors():
+            taken = self._store.rewrite_message(change)
+        stamp = Stamp(taken.seq, raw_message_id, now_ms, taken.prev_event)
+        if action == EDIT:
+            event = frames.message_edited(author, text, of=seq, stamp=stamp, room=room)
+            reply = frames.edit_ack
+        else:
+            event = frames.message_deleted(author, of=seq, stamp=stamp, room=room)
+            reply = frames.delete_ack
+        mine = [event]
+        if client_id is not None:
+            mine.append(reply(client_id, room, taken.seq, raw_message_id))
+        roster = self._store.list_members(membership.room)
+        self._deliver(roster, named.connection_id, [], mine, theirs_v2=[event])
+
+    def mark_read(
+        self,
+        sender: Connection | None,
+        raw_room: object,
+        raw_seq: object,
+        client_id: str | None = None,
+    ) -> None:
+        """Record the last seq the sender's identity has read in a room (never moves back).
+        Raises ChatError(INVALID_ROOM, NAME_REQUIRED, ROOM_NOT_FOUND, INVALID_ID)."""
+        ref = rooms.read_room(raw_room, reserved=self._reserved)
+        named = self._named(sender)
+        meta = self._visible_room(named, ref)
+        seq = validate_since(raw_seq, "seq")
+        if seq is None:
+            raise ChatError(ErrorCode.INVALID_ID, "seq must be a whole number of at least 0.")
+        state = self._store.mark_read(self._sender_key(named), meta, seq, limits=self._room_limits)
+        if client_id is not None:
+            self.notify(named.connection_id, frames.mark_read_ack(client_id, meta.name, state.seq))
+
+    def list_rooms(self, sender: Connection | None, client_id: str | None = None) -> None:
+        """The public rooms, the sender's rooms with unread counts, its invitations.
+        Raises ChatError(NAME_REQUIRED)."""
+        named = self._named(sender)
+        identity = self._sender_key(named)
+        limit = self._rooms.rooms_list_limit
+        registry, complete = self._store.public_rooms(limit)
+        public = [frames.ListedRoom(r.name, r.kind) for r in registry if r.kind == PUBLIC]
+        if all(r.room != LOBBY for r in registry):
+            public.insert(0, frames.ListedRoom(LOBBY, PUBLIC))
+        states = self._store.read_states(identity, limit)
+        complete = complete and len(states) < limit
+        mine = []
+        for index, state in enumerate(states):
+            unread = self._store.unread(state.room, state.seq) if index < UNREAD_ROOMS else 0
+            with_name = None
+            if state.kind == DIRECT:
+                meta = self._store.room_meta(state.room)
+                with_name = self._other_party(meta, identity) if meta is not None else None
+            mine.append(
+                frames.MyRoom(
+                    state.room_name or state.room, state.kind, state.seq, unread, with_name
+                )
+            )
+        grants = self._store.invites(identity, limit)
+        complete = complete and len(grants) < limit
+        invitations = [frames.Invitation(g.room_name, g.sender) for g in grants if g.sender]
+        answer = frames.rooms_list(
+            public, mine, invitations, complete=complete, client_id=client_id
+        )
+        self._notifier.send({named.connection_id: answer})
+
+    def invite(
+        self,
+        sender: Connection | None,
+        raw_room: object,
+        raw_to: object,
+        client_id: str | None = None,
+    ) -> None:
+        """Grant a room to someone online on a v2 connection with a lasting identity; they
+        get `invited`. Raises ChatError(INVALID_ROOM, NAME_REQUIRED, ROOM_NOT_FOUND,
+        NOT_IN_ROOM, UNKNOWN_RECIPIENT)."""
+        ref = rooms.read_room(raw_room, reserved=self._reserved)
+        named = self._named(sender)
+        membership = self._member_of(named, ref)
+        if ref.direct:
+            raise ChatError(ErrorCode.INVALID_ROOM, "A direct room is for its two people only.")
+        if not isinstance(raw_to, str) or not raw_to.strip() or len(raw_to) > 4 * NAME_MAX_LENGTH:
+            raise self._unknown_recipient()
+        to = raw_to.strip()
+        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in to):
+            raise self._unknown_recipient()
+        recipient = self._store.find_member(lookup_key(to))
+        invitee = (
+            self._store.get_connection(recipient.connection_id) if recipient is not None else None
+        )
+        if (
+            recipient is None
+            or invitee is None
+            or invitee.protocol != 2
+            or not lasting(self._sender_key(invitee))
+        ):
+            raise self._unknown_recipient()
+        meta = self._store.room_meta(membership.room)
+        if meta is None:
+            raise self._room_not_found()
+        assert named.name is not None
+        self._store.put_invite(
+            self._sender_key(invitee), meta, named.name, limits=self._room_limits
+        )
+        report = self._notifier.send(
+            {recipient.connection_id: [frames.invited(meta.name, named.name)]}
+        )
+        if report.gone:
+            self._remove_and_announce(report.gone)
+        if client_id is not None:
+            self.notify(
+                named.connection_id, frames.invite_ack(client_id, meta.name, recipient.name)
+            )
+
+    # --- rooms: what the requests share ------------------------------------------------------
+
+    def _named(self, sender: Connection | None) -> Connection:
+        if sender is None or sender.name is None:
+            raise self._name_required()
+        return sender
+
+    def _member_of(self, sender: Connection, ref: rooms.RoomRef) -> Membership:
+        """The sender's membership of the room `ref` names (or of its look-alike's). Raises
+        ChatError(NOT_IN_ROOM; ROOM_NOT_FOUND for a room it may not see or that is not)."""
+        membership = self._store.membership(sender.connection_id, ref.key)
+        if membership is not None:
+            return membership
+        meta = self._visible_room(sender, ref)
+        if meta.key != ref.key:
+            membership = self._store.membership(sender.connection_id, meta.key)
+            if membership is not None:
+                return membership
+        raise ChatError(ErrorCode.NOT_IN_ROOM, "Join the room before sending to it.")
+
+    def _visible_room(self, sender: Connection, ref: rooms.RoomRef) -> RoomMeta:
+        """The room `ref` names, when the sender may see it. Raises ChatError(ROOM_NOT_FOUND)."""
+        claim = () if ref.direct else rooms.room_claim_keys(ref.name)
+        meta = self._store.room_meta(ref.key, claim)
+        if meta is None:
+            raise self._room_not_found()
+        identity = self._sender_key(sender)
+        if meta.kind == PRIVATE:
+            grants = {g.room for g in self._store.invites(identity, self._rooms.rooms_list_limit)}
+            visitor = rooms.Visitor(identity, frozenset(sender.groups), frozenset(grants))
+        else:
+            visitor = rooms.Visitor(identity)
+        room = rooms.Room(meta.key, meta.name, rooms.RoomKind(meta.kind), meta.group, meta.parties)
+        if not rooms.may_see(room, visitor):
+            raise self._room_not_found()
+        return meta
+
+    def _take_room_token(self, creator: Connection) -> None:
+        """A room creation's token, from the creator's identity and its address. Raises
+        ChatError(ROOM_LIMIT) with the wait."""
+        per_ttl = self._rooms.max_rooms_per_creator
+        bucket = TokenBucket(per_ttl, per_ttl / self._rooms.room_ttl_seconds)
+        owners = [self._sender_key(creator), *(p for p in creator.peers if p.startswith("ip#"))]
+        for owner in owners:
+            admission = self._store.take(owner, ROOM_BUCKET, bucket)
+            if not admission.allowed:
+                raise ChatError(
+                    ErrorCode.ROOM_LIMIT,
+                    "You have created too many rooms recently.",
+                    retry_after_ms=admission.retry_after_ms,
+                )
+
+    def _direct_room(self, sender: Connection, recipient: Member) -> tuple[RoomMeta, int] | None:
+        """The direct room a private message is kept in, and the recipient's protocol; None
+        when direct rooms are off or either identity lasts only one connection."""
+        if not self._rooms.direct_rooms:
+            return None
+        mine = self._sender_key(sender)
+        theirs_connection = self._store.get_connection(recipient.connection_id)
+        if theirs_connection is None:
+            return None
+        theirs = self._sender_key(theirs_connection)
+        if not (lasting(mine) and lasting(theirs)):
+            return None
+        room = rooms.direct_room(mine, theirs)
+        by_identity = {mine: sender.name or "", theirs: recipient.name}
+        request = RoomRequest(
+            room.key,
+            room.key,
+            kind=DIRECT,
+            parties=room.parties,
+            names=tuple(by_identity[p] for p in sorted(room.parties)),
+        )
+        meta = self._store.open_direct_room(request, limits=self._room_limits)
+        return meta, theirs_connection.protocol
+
+    @staticmethod
+    def _other_party(meta: RoomMeta, identity: str) -> str | None:
+        """The other person's name in a direct room (as it was when the room was made)."""
+        parties = sorted(meta.parties)
+        for party, name in zip(parties, meta.names, strict=False):
+            if party != identity:
+                return name
+        return meta.names[0] if meta.names else None
+
+    @contextmanager
+    def _room_errors(self) -> Iterator[None]:
+        """The store's room refusals as the errors the client sees."""
+        try:
+            yield
+        except RoomNotFoundError:
+            raise self._room_not_found() from None
+        except RoomExistsError:
+            raise self._room_exists() from None
+        except RoomFullError:
+            raise ChatError(
+                ErrorCode.ROOM_FULL,
+                f"The room is full ({self._limits.max_room_size} people); try again later.",
+            ) from None
+        except TooManyRoomsError:
+            raise ChatError(
+                ErrorCode.TOO_MANY_ROOMS,
+                f"You are in {self._rooms.max_rooms_per_connection} rooms; leave one first.",
+            ) from None
+        except RoomLimitError:
+            raise ChatError(
+                ErrorCode.ROOM_LIMIT, "The chat has as many rooms as it can hold; try later."
+            ) from None
+        except NotInRoomError:
+            raise ChatError(ErrorCode.NOT_IN_ROOM, "Join the room before sending to it.") from None
+        except UnknownMessageError:
+            raise self._unknown_message() from None
+        except NotYoursError:
+            raise ChatError(ErrorCode.NOT_YOURS, "Only its author can change a message.") from None
+        except EditWindowClosedError:
+            raise ChatError(
+                ErrorCode.EDIT_WINDOW_CLOSED,
+                f"Messages can be changed for {_duration(self._rooms.edit_window_seconds)}.",
+            ) from None
+        except ConcurrentUpdateError:
+            raise self._not_connected() from None
+
+    @staticmethod
+    def _room_not_found() -> ChatError:
+        return ChatError(ErrorCode.ROOM_NOT_FOUND, "There is no room by that name (room).")
+
+    @staticmethod
+    def _room_exists() -> ChatError:
+        return ChatError(ErrorCode.ROOM_EXISTS, "A room with that name, or one like it, exists.")
+
+    @staticmethod
+    def _unknown_message() -> ChatError:
+        return ChatError(ErrorCode.UNKNOWN_MESSAGE, "No such message in this room's history.")
+
     # --- delivery and pruning -----------------------------------------------------------
 
     def _deliver(
@@ -510,16 +1280,22 @@ class ChatService:
         mine: Sequence[Frame],
         *,
         after: Callable[[], None] | None = None,
+        theirs_v2: Sequence[Frame] | None = None,
     ) -> None:
-        """Post `theirs` to every member but the sender; only then `mine` to the sender.
+        """Post `theirs` to every member but the sender (`theirs_v2` to its v2 members, when
+        given); only then `mine` to the sender.
 
         The sender's frames end with its acknowledgement, which therefore never arrives
         before the others' posts have completed: a client that waits for it before
         sending again cannot have its next message overtake this one anywhere.
         """
         others: Mapping[str, Sequence[Frame]] = {
-            m.connection_id: theirs for m in roster if m.connection_id != sender_id
+            m.connection_id: (theirs_v2 if theirs_v2 is not None and m.protocol == 2 else theirs)
+            for m in roster
+            if m.connection_id != sender_id
         }
+        if theirs_v2 is not None:  # frames for one protocol only (typing, edits: v2)
+            others = {cid: batch for cid, batch in others.items() if batch}
         report = self._notifier.send(others)
         if after is not None:
             after()
@@ -540,7 +1316,25 @@ class ChatService:
         )
         if not messages and since is None and client_id is None:
             return []
-        return frames.history(messages, complete=complete, client_id=client_id)
+        return frames.history(_for_v1(messages), complete=complete, client_id=client_id)
+
+    def _room_history(
+        self, room: str, room_name: str, after: int | None, client_id: str | None
+    ) -> list[Frame]:
+        """A room's history as v2 readers get it: messages at their latest version and the
+        edit and delete events, after `after`."""
+        limit = self._retention.history_count
+        if limit == 0:
+            return frames.room_history([], room_name, complete=False, client_id=client_id)
+        messages, complete = self._store.history(
+            after, limit, self._retention.history_max_bytes, room=room, events=True
+        )
+        return frames.room_history(
+            [_for_v2(m, room_name) for m in messages],
+            room_name,
+            complete=complete,
+            client_id=client_id,
+        )
 
     def _repeat_ack_if_sent_before(self, sender: Connection, client_id: str | None) -> bool:
         """Whether this sender already sent this id; if so, send its acknowledgement again
@@ -596,7 +1390,13 @@ class ChatService:
         stamp: Stamp,
         acknowledgement: Frame,
         public: Frame | None,
+        *,
+        room: str = LOBBY,
+        prev_event: int | None = None,
+        editable: bool = False,
     ) -> Receipt:
+        """`editable`: recorded with the message id and time an edit or delete checks (v2
+        senders' messages; direct messages)."""
         now = int(self._clock())
         return Receipt(
             seq=stamp.seq,
@@ -607,6 +1407,10 @@ class ChatService:
             public=public if self._retention.history_count else None,
             history_expires_at=now + self._retention.history_max_age_seconds,
             dedup_expires_at=now + self._retention.dedup_window_seconds,
+            room=room,
+            prev_event=prev_event,
+            message_id=stamp.message_id if editable or room != LOBBY else None,
+            sent_at_ms=stamp.ts,
         )
 
     @staticmethod
@@ -615,18 +1419,54 @@ class ChatService:
         return sender.sender_key or sender_key(sender, None)
 
     def _remove_and_announce(self, connection_ids: Iterable[str]) -> None:
-        """Remove connections and tell the remaining members who left, until no post hits a 410."""
+        """Remove connections and tell the remaining members of each room they were in who
+        left, until no post hits a 410. A v2 connection leaves its rooms one by one after
+        its removal; whoever's leave finds the member announces it."""
         pending = set(connection_ids)
         for _ in range(PRUNE_ROUNDS):
-            departed = [m for cid in sorted(pending) if (m := self._store.remove_connection(cid))]
+            departed: dict[str, list[Member]] = {}
+            room_names: dict[str, str] = {LOBBY: LOBBY}
+            for cid in sorted(pending):
+                member = self._store.remove_connection(cid)
+                if member is not None:
+                    departed.setdefault(LOBBY, []).append(member)
+                    continue
+                for membership in self._store.memberships(cid):
+                    try:
+                        left = self._store.leave_room(cid, membership.room, disconnected=True)
+                    except NotInRoomError:
+                        continue  # another leave announced it
+                    departed.setdefault(membership.room, []).append(left)
+                    room_names[membership.room] = membership.room_name or membership.room
             if not departed:
                 return
-            roster = self._store.list_members()
-            batch = [frames.left(m.name) for m in departed]
-            if self._small(roster):
-                batch.append(frames.members(m.name for m in roster))
-            report = self._notifier.send({m.connection_id: batch for m in roster})
-            pending = set(report.gone)
+            gone: set[str] = set()
+            for room, members in departed.items():
+                gone |= self._announce_leaves(room, room_names[room], members)
+            pending = gone
+
+    def _announce_leaves(self, room: str, room_name: str, departed: Sequence[Member]) -> set[str]:
+        """Tell a room's members who left it; the ids of members found gone."""
+        roster = self._store.list_members(room)
+        event_ids = [frames.new_event_id() for _ in departed]
+        batch = [frames.left(m.name, e) for m, e in zip(departed, event_ids, strict=True)]
+        batch_v2 = [
+            frames.room_notice_left(m.name, room_name, e)
+            for m, e in zip(departed, event_ids, strict=True)
+        ]
+        if self._small(roster):
+            listed = frames.members(m.name for m in roster)
+            batch.append(listed)
+            batch_v2.append(
+                frames.room_members((m.name for m in roster), room_name, listed["eventId"])
+            )
+        else:
+            left = [m.name for m in departed]
+            batch_v2.insert(0, frames.presence(room_name, len(roster), (), left))
+        report = self._notifier.send(
+            {m.connection_id: batch_v2 if m.protocol == 2 else batch for m in roster}
+        )
+        return set(report.gone)
 
     def _small(self, roster: Sequence[Member]) -> bool:
         """Whether the room is small enough for full `members` frames (protocol v1)."""

@@ -204,6 +204,7 @@ def _connection(item: Item) -> Connection:
         connected_at_ms=int(item.get("connectedAt", {}).get("N", "0")),
         protocol=int(item.get("proto", {}).get("N", "1")),
         rooms=int(item.get("rooms", {}).get("N", "0")),
+        groups=tuple(g["S"] for g in item.get("groups", {}).get("L", [])),
     )
 
 
@@ -332,6 +333,8 @@ class DynamoChatStore:
             item["subject"] = {"S": newcomer.subject}
         if newcomer.peers:
             item["peers"] = _keys_attribute(newcomer.peers)
+        if newcomer.groups:
+            item["groups"] = _keys_attribute(newcomer.groups)
         owned = {"connectionId": {"S": cid}, "ttl": {"N": str(newcomer.expires_at)}}
         puts = [item, {**unnamed_key(newcomer.connected_at_ms, cid), **owned}]
         puts += [{**peer_connection_key(peer, cid), **owned} for peer in newcomer.peers]
@@ -874,7 +877,11 @@ class DynamoChatStore:
         while True:
             page = self._db.query(**request)
             members.extend(
-                Member(item["connectionId"]["S"], item["name"]["S"])
+                Member(
+                    item["connectionId"]["S"],
+                    item["name"]["S"],
+                    protocol=int(item.get("v", {}).get("N", "1")),
+                )
                 for item in page.get("Items", [])
                 if self._live(item)
             )

@@ -62,6 +62,7 @@ def chat_service() -> ChatService:
         connection_ttl_seconds=settings_.connection_ttl_seconds,
         limits=settings_.limits,
         retention=settings_.retention,
+        rooms=settings_.rooms,
         reserved_names=settings_.reserved_names,
     )
 

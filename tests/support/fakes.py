@@ -71,6 +71,7 @@ class _Conn:
     connected_at_ms: int = 0
     protocol: int = 1
     rooms: int = 0
+    groups: tuple[str, ...] = ()
 
 
 @dataclass
@@ -147,6 +148,7 @@ class InMemoryStore:
             connected_at_ms=conn.connected_at_ms,
             protocol=conn.protocol,
             rooms=conn.rooms,
+            groups=conn.groups,
         )
 
     def add_connection(
@@ -164,6 +166,7 @@ class InMemoryStore:
                 peers=newcomer.peers,
                 subject=newcomer.subject,
                 connected_at_ms=newcomer.connected_at_ms,
+                groups=newcomer.groups,
             )
             self.unnamed[newcomer.connection_id] = newcomer.connected_at_ms
 
@@ -277,7 +280,7 @@ class InMemoryStore:
             else []
         )
         joined = [
-            Member(cid, rooms[room].name)
+            Member(cid, rooms[room].name, protocol=2)
             for cid, rooms in list(self.joined.items())
             if room in rooms and self._live(rooms[room].expires_at)
         ]
