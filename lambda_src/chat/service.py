@@ -1003,14 +1003,20 @@ class ChatService:
         author = named.name
         room = membership.room_name or membership.room
         now_ms = self._now_ms()
+        # The event stored in the history is the one sent live (its eventId included), so a
+        # client recovering with `since` recognises it; the store builds it under its seq.
+        built: list[Frame] = []
 
         def build(taken: EventSeq, original: Frame) -> tuple[Frame, Frame]:
             stamp = Stamp(taken.seq, raw_message_id, now_ms, taken.prev_event)
             if action == EDIT:
                 event = frames.message_edited(author, text, of=seq, stamp=stamp, room=room)
-                return frames.edited_version(original, text), event
-            event = frames.message_deleted(author, of=seq, stamp=stamp, room=room)
-            return _tombstone(original), event
+                version = frames.edited_version(original, text)
+            else:
+                event = frames.message_deleted(author, of=seq, stamp=stamp, room=room)
+                version = _tombstone(original)
+            built.append(event)
+            return version, event
 
         change = Rewrite(
             room=membership.room,
@@ -1024,13 +1030,8 @@ class ChatService:
         )
         with self._room_errors():
             taken = self._store.rewrite_message(change)
-        stamp = Stamp(taken.seq, raw_message_id, now_ms, taken.prev_event)
-        if action == EDIT:
-            event = frames.message_edited(author, text, of=seq, stamp=stamp, room=room)
-            reply = frames.edit_ack
-        else:
-            event = frames.message_deleted(author, of=seq, stamp=stamp, room=room)
-            reply = frames.delete_ack
+        event = built[-1]  # the store built it once per attempt; the last one was written
+        reply = frames.edit_ack if action == EDIT else frames.delete_ack
         mine = [event]
         if client_id is not None:
             mine.append(reply(client_id, room, taken.seq, raw_message_id))

@@ -1070,3 +1070,23 @@ def test_error_frames_of_v2_actions_are_json_with_the_action_named(stack):
     stack.send(alice, {"action": "leaveRoom", "room": "dev", "id": "l1"})
     raw = stack.notifier.raw_frames(alice)[-1]
     assert json.loads(json.dumps(raw))["error"]["action"] == "leaveRoom"
+
+
+@pytest.mark.parametrize("action", ["editMessage", "deleteMessage"])
+def test_a_change_recovered_with_since_is_the_very_event_sent_live(stack, action):
+    # GIVEN Bob saw Alice's message, then her edit (or delete) live
+    alice, bob = in_room(stack, "dev", "Alice", "Bob")
+    message = sent(stack, alice, "dev", "fxied")
+    stack.take(bob)
+    body = {"action": action, "room": "dev", "messageId": message["messageId"], "seq": 1}
+    if action == "editMessage":
+        body["message"] = "fixed"
+    stack.send(alice, body)
+    (live,) = stack.notifier.raw_frames(bob)  # as sent: with its eventId
+    stack.take(bob)
+    # WHEN he recovers everything after the message
+    stack.send(bob, {"action": "history", "room": "dev", "since": 1, "id": "h1"})
+    (reply,) = stack.notifier.raw_frames(bob)
+    # THEN the event is the same frame, eventId included, so a client drops the repeat
+    assert "eventId" in live
+    assert live in reply["history"]
