@@ -1156,6 +1156,10 @@ def _section_cost(results: dict[str, Any], images: dict[str, str], out: list[str
     cost = results["derived"]["cost"]
     if cost:
         add("## Cost per 1,000 public messages\n")
+        add(
+            "What a stage costs at rest, per idle client and per message, all in one place: "
+            "[docs/costs.md](costs.md). This section measures the per-message part.\n"
+        )
         rows = [
             [
                 f"{r['n']:,}",

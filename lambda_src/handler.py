@@ -360,8 +360,8 @@ def _handle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
         else:
             frame = ClientFrame.read(event.get("body"))
             handle_message(chat, connection_id, route_key, frame)
-    except DroppedError:
-        outcome = "dropped"  # a typing frame over its bucket: no answer (docs/rooms-design.md)
+    except DroppedError:  # a typing frame over its bucket: refused without an answer
+        outcome = ErrorCode.RATE_LIMITED.value
     except ChatError as error:
         outcome = error.code.value
         about = _client_action(route_key, frame)

@@ -38,8 +38,8 @@ class ErrorCode(StrEnum):
     ROOM_FULL = "ROOM_FULL"
     NOT_CONNECTED = "NOT_CONNECTED"
     INTERNAL = "INTERNAL"
-    # Protocol v2 (issue 16, docs/rooms-design.md §3): INVALID_ROOM is raised by chat.rooms;
-    # no handler sends any of these yet.
+    # Protocol v2 (issue 16, docs/rooms-design.md §3): INVALID_ROOM is raised by chat.rooms,
+    # the others by chat.service (store refusals mapped in ChatService._room_errors).
     INVALID_ROOM = "INVALID_ROOM"
     UNSUPPORTED_PROTOCOL = "UNSUPPORTED_PROTOCOL"
     ROOM_NOT_FOUND = "ROOM_NOT_FOUND"

@@ -366,7 +366,7 @@ class ChatService:
         limit; a connection that keeps sending over its own limit is closed.
         """
         limits = self._limits
-        if action in NAME_BUCKET_ACTIONS:
+        if isinstance(action, str) and action in NAME_BUCKET_ACTIONS:
             bucket = NAME_BUCKET
             limit = TokenBucket(limits.name_burst, limits.name_rate_per_second)
         elif action == "typing":  # one a typing interval, dropped silently over it
@@ -382,8 +382,9 @@ class ChatService:
         if not admission.allowed:
             if admission.strikes >= limits.rate_limit_strikes:
                 self._notifier.close(connection_id)
-            if bucket == TYPING_BUCKET:
-                raise DroppedError(action)
+            refused = admission.connection
+            if bucket == TYPING_BUCKET and refused is not None and refused.protocol == 2:
+                raise DroppedError(action)  # an error frame would itself be a post
             raise self._rate_limited("Too many messages", admission.retry_after_ms)
         sender = admission.connection
         if sender is None:
@@ -928,9 +929,16 @@ class ChatService:
             return
         assert named.name is not None
         key, room = membership.room, membership.room_name or membership.room
+        other = None
+        if rooms.is_direct_id(key):  # a direct room's messages are directMessage frames
+            meta = self._store.room_meta(key)
+            other = self._other_party(meta, self._sender_key(named)) if meta else None
         taken = self._store.next_event(key, MSG)
         stamp = self._stamp(named, client_id, taken.seq, taken.prev_event)
-        frame = frames.room_message(named.name, text, stamp, room)
+        if other is not None:
+            frame = frames.direct_message(named.name, other, text, stamp, room)
+        else:
+            frame = frames.room_message(named.name, text, stamp, room)
         v1_stamp = Stamp(stamp.seq, stamp.message_id, stamp.ts, taken.prev_public)
         v1_frame = frames.public_message(named.name, text, v1_stamp)
         stored = self._lobby_stored(v1_frame, taken) if key == LOBBY else frame
@@ -995,14 +1003,20 @@ class ChatService:
         author = named.name
         room = membership.room_name or membership.room
         now_ms = self._now_ms()
+        # The event stored in the history is the one sent live (its eventId included), so a
+        # client recovering with `since` recognises it; the store builds it under its seq.
+        built: list[Frame] = []
 
         def build(taken: EventSeq, original: Frame) -> tuple[Frame, Frame]:
             stamp = Stamp(taken.seq, raw_message_id, now_ms, taken.prev_event)
             if action == EDIT:
                 event = frames.message_edited(author, text, of=seq, stamp=stamp, room=room)
-                return frames.edited_version(original, text), event
-            event = frames.message_deleted(author, of=seq, stamp=stamp, room=room)
-            return _tombstone(original), event
+                version = frames.edited_version(original, text)
+            else:
+                event = frames.message_deleted(author, of=seq, stamp=stamp, room=room)
+                version = _tombstone(original)
+            built.append(event)
+            return version, event
 
         change = Rewrite(
             room=membership.room,
@@ -1016,13 +1030,8 @@ class ChatService:
         )
         with self._room_errors():
             taken = self._store.rewrite_message(change)
-        stamp = Stamp(taken.seq, raw_message_id, now_ms, taken.prev_event)
-        if action == EDIT:
-            event = frames.message_edited(author, text, of=seq, stamp=stamp, room=room)
-            reply = frames.edit_ack
-        else:
-            event = frames.message_deleted(author, of=seq, stamp=stamp, room=room)
-            reply = frames.delete_ack
+        event = built[-1]  # the store built it once per attempt; the last one was written
+        reply = frames.edit_ack if action == EDIT else frames.delete_ack
         mine = [event]
         if client_id is not None:
             mine.append(reply(client_id, room, taken.seq, raw_message_id))

@@ -15,6 +15,8 @@ from chat.frames import DELETED_TEXT
 from chat.rooms import direct_room_id
 from chat.service import ChatService
 from chat.settings import Limits, Retention, Rooms, Settings
+from chat.store import DynamoChatStore
+from tests.support.aws import TABLE
 from tests.support.events import LambdaContext, connect_event, disconnect_event, message_event
 from tests.support.fakes import FakeClock, InMemoryStore, RecordingNotifier
 
@@ -42,11 +44,16 @@ def client_key(name: str) -> str:
 
 
 class Stack:
-    """The handler over a ChatService on the in-memory store; each call is one event."""
+    """The handler over a ChatService on the in-memory store (or, given a moto client, on
+    DynamoChatStore); each call is one event."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, **options: Any) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, db: Any = None, **options: Any) -> None:
         self.clock = FakeClock()
-        self.store = InMemoryStore(self.clock)
+        self.store: Any = (
+            InMemoryStore(self.clock)
+            if db is None
+            else DynamoChatStore(db, TABLE, clock=self.clock)
+        )
         self.notifier = RecordingNotifier()
         self.monkeypatch = monkeypatch
         self.configure(**options)
@@ -92,7 +99,7 @@ class Stack:
     def send(self, cid: str, body: Frame | str, route: str | None = None) -> None:
         if route is None and isinstance(body, dict):
             action = body.get("action")
-            route = action if action in ROUTES else "$default"
+            route = action if isinstance(action, str) and action in ROUTES else "$default"
         handler.lambda_handler(message_event(cid, body, route), LambdaContext())
 
     def disconnect(self, cid: str) -> None:
@@ -132,9 +139,21 @@ class Stack:
         self.send(cid, {"action": "joinRoom", "room": room})
 
 
+@pytest.fixture(params=["memory", "dynamo"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch) -> Stack:
-    return Stack(monkeypatch)
+def make_stack(monkeypatch: pytest.MonkeyPatch, store_kind: str, request: pytest.FixtureRequest):
+    """Stacks on the store kind: the in-memory one, and DynamoChatStore on moto."""
+    db = request.getfixturevalue("db") if store_kind == "dynamo" else None
+    return lambda **options: Stack(monkeypatch, db, **options)
+
+
+@pytest.fixture
+def stack(make_stack) -> Stack:
+    return make_stack()
 
 
 def in_room(stack: Stack, room: str, *names: str) -> list[str]:
@@ -219,6 +238,13 @@ def test_a_v2_connection_is_told_the_v2_actions_and_its_routed_actions_keep_thei
     assert stack.error(alice)["code"] == "INVALID_JSON"
 
 
+@pytest.mark.parametrize("action", [{"room": "dev"}, [], ["joinRoom"], 2])
+def test_an_action_that_is_not_a_string_is_unknown_for_v1_and_v2(stack, action):
+    for cid in (stack.v1("Bob"), stack.v2("Alice")):
+        stack.send(cid, {"action": action, "id": "x1"})
+        assert stack.error(cid)["code"] == "UNKNOWN_ACTION"
+
+
 def test_a_rename_keeps_the_protocol(stack):
     alice = stack.v2("Alice")
     stack.send(alice, {"action": "setName", "name": "Alicia", "protocol": 1, "id": "n2"})
@@ -260,6 +286,37 @@ def test_the_others_in_the_room_get_the_member_list_and_the_join_notice(stack):
     notice = {"systemMessage": "Bob has joined dev", "event": "join", "name": "Bob", "room": "dev"}
     assert stack.take(alice) == [{"members": ["Alice", "Bob"], "room": "dev"}, notice]
     assert stack.take(bob)[0]["count"] == 2
+
+
+def test_above_the_threshold_the_joiner_gets_list_parts_and_the_others_presence(make_stack):
+    stack = make_stack(limits=replace(ROOMY, member_list_threshold=1))
+    bob = stack.v1("Bob")
+    (alice,) = in_room(stack, "lobby", "Alice")
+    carol = stack.v2("Carol")
+    stack.join(carol, "lobby")
+    assert stack.take(alice) == [
+        {"presence": {"count": 3, "joined": ["Carol"], "left": []}, "room": "lobby"},
+        {
+            "systemMessage": "Carol has joined lobby",
+            "event": "join",
+            "name": "Carol",
+            "room": "lobby",
+        },
+    ]
+    assert stack.take(bob) == [
+        {"systemMessage": "Carol has joined the chat", "event": "join", "name": "Carol"}
+    ]
+    assert stack.take(carol)[1] == {
+        "memberList": ["Alice", "Bob", "Carol"],
+        "room": "lobby",
+        "part": 1,
+        "parts": 1,
+    }
+    stack.disconnect(carol)
+    assert stack.take(alice)[0] == {
+        "presence": {"count": 2, "joined": [], "left": ["Carol"]},
+        "room": "lobby",
+    }
 
 
 def test_a_look_alike_of_a_room_name_joins_that_room(stack):
@@ -343,8 +400,8 @@ def test_create_room_refuses_a_kind_a_group_without_sign_in_or_a_direct_id(stack
     assert stack.error(alice)["code"] == "INVALID_ROOM"
 
 
-def test_a_private_room_admits_by_the_group_of_the_sign_in(monkeypatch):
-    stack = Stack(monkeypatch, sign_in=True)
+def test_a_private_room_admits_by_the_group_of_the_sign_in(make_stack):
+    stack = make_stack(sign_in=True)
     alice = stack.v2("Alice", sub="sub-alice", groups="sre, dev")
     stack.send(alice, {"action": "createRoom", "room": "ops", "group": "sre", "id": "c1"})
     assert stack.take(alice)[0]["kind"] == "private"
@@ -354,7 +411,7 @@ def test_a_private_room_admits_by_the_group_of_the_sign_in(monkeypatch):
     carol = stack.v2("Carol", sub="sub-carol", groups="dev")
     stack.send(carol, {"action": "joinRoom", "room": "ops", "id": "j1"})
     assert stack.error(carol)["code"] == "ROOM_NOT_FOUND"
-    assert stack.store.connections[bob].groups == ("dev", "sre")
+    assert stack.store.get_connection(bob).groups == ("dev", "sre")
 
 
 def test_leave_room_answers_left_and_the_others_get_the_notice_and_the_list(stack):
@@ -376,8 +433,8 @@ def test_leave_room_answers_left_and_the_others_get_the_notice_and_the_list(stac
     assert stack.error(bob)["code"] == "ROOM_NOT_FOUND"
 
 
-def test_a_join_beyond_the_rooms_per_connection_is_too_many_rooms(monkeypatch):
-    stack = Stack(monkeypatch, rooms=Rooms(max_rooms_per_connection=2))
+def test_a_join_beyond_the_rooms_per_connection_is_too_many_rooms(make_stack):
+    stack = make_stack(rooms=Rooms(max_rooms_per_connection=2))
     alice = stack.v2("Alice")
     stack.join(alice, "a1")
     stack.join(alice, "a2")
@@ -391,16 +448,16 @@ def test_a_join_beyond_the_rooms_per_connection_is_too_many_rooms(monkeypatch):
     }
 
 
-def test_a_join_past_the_room_size_is_room_full(monkeypatch):
-    stack = Stack(monkeypatch, limits=replace(ROOMY, max_room_size=1))
+def test_a_join_past_the_room_size_is_room_full(make_stack):
+    stack = make_stack(limits=replace(ROOMY, max_room_size=1))
     in_room(stack, "dev", "Alice")
     bob = stack.v2("Bob")
     stack.send(bob, {"action": "joinRoom", "room": "dev", "id": "j1"})
     assert stack.error(bob)["code"] == "ROOM_FULL"
 
 
-def test_creating_beyond_the_creators_bucket_is_room_limit_with_the_wait(monkeypatch):
-    stack = Stack(monkeypatch, rooms=Rooms(max_rooms_per_creator=1))
+def test_creating_beyond_the_creators_bucket_is_room_limit_with_the_wait(make_stack):
+    stack = make_stack(rooms=Rooms(max_rooms_per_creator=1))
     alice = stack.v2("Alice")
     stack.join(alice, "first")
     stack.take(alice)
@@ -417,8 +474,8 @@ def test_creating_beyond_the_creators_bucket_is_room_limit_with_the_wait(monkeyp
     assert "joined" in stack.take(alice)[0]
 
 
-def test_the_stack_wide_room_cap_is_room_limit(monkeypatch):
-    stack = Stack(monkeypatch, rooms=Rooms(max_rooms=1))
+def test_the_stack_wide_room_cap_is_room_limit(make_stack):
+    stack = make_stack(rooms=Rooms(max_rooms=1))
     alice, bob = stack.v2("Alice"), stack.v2("Bob")
     stack.join(alice, "first")
     stack.send(bob, {"action": "createRoom", "room": "second", "id": "c1"})
@@ -605,6 +662,16 @@ def test_typing_faster_than_the_interval_is_dropped_without_an_error(stack):
     assert stack.take(alice) == []
     stack.clock.now += Rooms().typing_interval_seconds
     stack.send(alice, {"action": "typing", "room": "dev"})
+    assert len(stack.take(bob)) == 1
+
+
+def test_a_typing_flood_still_counts_strikes_and_closes_the_connection(make_stack):
+    stack = make_stack(limits=replace(ROOMY, rate_limit_strikes=3))
+    alice, bob = in_room(stack, "dev", "Alice", "Bob")
+    for _ in range(5):
+        stack.send(alice, {"action": "typing", "room": "dev"})
+    assert alice in stack.notifier.closed
+    assert stack.take(alice) == []
     assert len(stack.take(bob)) == 1
 
 
@@ -947,6 +1014,27 @@ def test_send_private_between_lasting_v2_identities_is_a_direct_message_in_their
     assert stack.error(carol)["code"] == "ROOM_NOT_FOUND"
 
 
+def test_send_public_in_a_joined_direct_room_is_a_direct_message_to_its_members(stack):
+    alice, bob = stack.v2("Alice"), stack.v2("Bob")
+    stack.send(alice, {"action": "sendPrivate", "to": "Bob", "message": "first"})
+    room = direct_room_id(f"key#{client_key('Alice')}", f"key#{client_key('Bob')}")
+    for cid in (alice, bob):
+        stack.join(cid, room)
+    stack.notifier.clear()
+    stack.send(bob, {"action": "sendPublic", "room": room, "message": "reply", "id": "p1"})
+    (to_alice,) = stack.take(alice)
+    assert without(to_alice, "ts", "messageId") == {
+        "directMessage": "Bob: reply",
+        "room": room,
+        "from": "Bob",
+        "to": "Alice",
+        "text": "reply",
+        "seq": 2,
+        "prev": 1,
+    }
+    assert stack.take(bob) == [{**to_alice, "id": "p1"}]
+
+
 def test_a_v1_recipient_of_a_direct_message_gets_todays_private_message(stack):
     bob = stack.v1("Bob", client_key="b" * 16)
     alice = stack.v2("Alice")
@@ -964,15 +1052,17 @@ def test_private_messages_without_lasting_identities_are_unstored_as_today(stack
     (to_bob,) = stack.take(bob)
     assert "privateMessage" in to_bob and "room" not in to_bob
     assert "room" not in stack.take(alice)[0]
-    assert all(not room.startswith("@") for room in stack.store.histories)
+    would_be = direct_room_id(f"conn#{alice}", f"key#{client_key('Bob')}")
+    assert stack.store.room_meta(would_be) is None
 
 
-def test_direct_rooms_off_keeps_private_messages_unstored(monkeypatch):
-    stack = Stack(monkeypatch, rooms=Rooms(direct_rooms=False))
+def test_direct_rooms_off_keeps_private_messages_unstored(make_stack):
+    stack = make_stack(rooms=Rooms(direct_rooms=False))
     alice, bob = stack.v2("Alice"), stack.v2("Bob")
     stack.send(alice, {"action": "sendPrivate", "to": "Bob", "message": "hi!"})
     assert "privateMessage" in stack.take(bob)[0]
-    assert stack.store.histories == {}
+    room = direct_room_id(f"key#{client_key('Alice')}", f"key#{client_key('Bob')}")
+    assert stack.store.room_meta(room) is None
 
 
 def test_error_frames_of_v2_actions_are_json_with_the_action_named(stack):
@@ -980,3 +1070,23 @@ def test_error_frames_of_v2_actions_are_json_with_the_action_named(stack):
     stack.send(alice, {"action": "leaveRoom", "room": "dev", "id": "l1"})
     raw = stack.notifier.raw_frames(alice)[-1]
     assert json.loads(json.dumps(raw))["error"]["action"] == "leaveRoom"
+
+
+@pytest.mark.parametrize("action", ["editMessage", "deleteMessage"])
+def test_a_change_recovered_with_since_is_the_very_event_sent_live(stack, action):
+    # GIVEN Bob saw Alice's message, then her edit (or delete) live
+    alice, bob = in_room(stack, "dev", "Alice", "Bob")
+    message = sent(stack, alice, "dev", "fxied")
+    stack.take(bob)
+    body = {"action": action, "room": "dev", "messageId": message["messageId"], "seq": 1}
+    if action == "editMessage":
+        body["message"] = "fixed"
+    stack.send(alice, body)
+    (live,) = stack.notifier.raw_frames(bob)  # as sent: with its eventId
+    stack.take(bob)
+    # WHEN he recovers everything after the message
+    stack.send(bob, {"action": "history", "room": "dev", "since": 1, "id": "h1"})
+    (reply,) = stack.notifier.raw_frames(bob)
+    # THEN the event is the same frame, eventId included, so a client drops the repeat
+    assert "eventId" in live
+    assert live in reply["history"]

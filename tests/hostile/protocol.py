@@ -62,9 +62,18 @@ ERROR_CODES = frozenset(
 OK_KINDS = frozenset({"public", "private", "rename", "join", "same-name", "ping", "history"})
 ACTIONS = ("setName", "sendPublic", "sendPrivate", "ping", "history")
 # The API's routes (infra/websocket_api.py): API Gateway picks one from `action`.
-ROUTES = frozenset({"$connect", "$disconnect", "$default", "setName", "sendPublic", "sendPrivate"})
-# Actions with a route of their own; $default serves ping, history and unknown actions.
+# The rooms' actions (protocol v2) have routes too; from the v1 connections the corpus uses
+# they are unknown actions wherever they arrive.
+ROOM_ROUTES = frozenset(
+    {"joinRoom", "leaveRoom", "createRoom", "invite", "typing", "editMessage", "deleteMessage"}
+)
+ROUTES = frozenset(
+    {"$connect", "$disconnect", "$default", "setName", "sendPublic", "sendPrivate", *ROOM_ROUTES}
+)
+# A v1 connection's actions with a route of their own; $default serves ping, history and
+# unknown actions. API Gateway selects any of the stack's routes (SELECTED).
 ROUTED_ACTIONS = frozenset({"setName", "sendPublic", "sendPrivate"})
+SELECTED = ROUTED_ACTIONS | ROOM_ROUTES
 NAME_MAX = 32
 MESSAGE_MAX = 2000
 MESSAGE_MAX_BYTES = 4000  # UTF-8, after trimming
@@ -213,7 +222,7 @@ def routes(text: str) -> set[str]:
     out = set()
     for value in readings(text):
         action = value.get("action") if isinstance(value, dict) else None
-        out.add(action if isinstance(action, str) and action in ROUTED_ACTIONS else "$default")
+        out.add(action if isinstance(action, str) and action in SELECTED else "$default")
     if not out or not is_strict(text):
         out.add("$default")
     return out
@@ -228,7 +237,7 @@ def api_gateway_route(text: str) -> str:
         return "$default"
     first = bodies[-1]  # readings(): last wins, then first wins when it differs
     action = first.get("action")
-    return action if isinstance(action, str) and action in ROUTED_ACTIONS else "$default"
+    return action if isinstance(action, str) and action in SELECTED else "$default"
 
 
 def frame_ids(text: str) -> set[str | None]:

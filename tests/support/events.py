@@ -9,6 +9,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from handler import ROUTED_ACTIONS
+
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 
 
@@ -63,7 +65,7 @@ def message_event(
         except (ValueError, RecursionError):
             parsed = None
         action = parsed.get("action") if isinstance(parsed, dict) else None
-        routes = {"setName", "sendPublic", "sendPrivate"}
+        routes = ROUTED_ACTIONS  # the stack's routes (tests/infra checks they are the same)
         route_key = action if isinstance(action, str) and action in routes else "$default"
     event = _event("message", connection_id, source_ip, routeKey=route_key)
     event["body"] = raw
