@@ -661,7 +661,7 @@ function handleError(ev) {
 const nextRoomId = () => `room-${++roomIds}`;
 const retried = new Map(); // id -> joinRoom/leaveRoom/createRoom frame, kept to send again
 
-/** Send a room frame that draws on the server's name bucket (kept until answered). */
+/** Send a room frame that draws on the server's rooms bucket (kept until answered). */
 function sendRoomAction(frame) {
   retried.set(frame.id, frame);
   if (retried.size > 50) retried.delete(retried.keys().next().value);
@@ -784,7 +784,7 @@ function onRoomFrame(frame) {
     const again = retried.get(id);
     retried.delete(id);
     if (wait !== null && again) {
-      // The server's name bucket is empty for now: the same frame again when it refills.
+      // The server's rooms bucket is empty for now: the same frame again when it refills.
       const what = { joinRoom: "Joining", leaveRoom: "Leaving", createRoom: "Creating" }[action];
       setRoomNotice(`${what} ${isolate(again.room)} in ${Math.max(1, Math.round(wait / 1000))} s…`);
       const gen = connectionGeneration;

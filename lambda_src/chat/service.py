@@ -75,8 +75,13 @@ HISTORY_BUCKET = "history"
 TYPING_BUCKET = "typing"
 # Buckets of an identity and of an address: rooms created (docs/rooms-design.md §4).
 ROOM_BUCKET = "room"
-# Actions that take from the name bucket: each is a broadcast (docs/rooms-design.md §3).
-NAME_BUCKET_ACTIONS = frozenset({"setName", "joinRoom", "leaveRoom", "createRoom"})
+# Joins, leaves and creations of rooms (each a broadcast) take from the connection's rooms
+# bucket: room for a reconnect to rejoin every room at once (maxRoomsPerConnection) plus two
+# changes, refilled at the name bucket's pace, so a connection's sustained churn is what a
+# v1 rename allows (docs/security.md).
+ROOMS_BUCKET = "rooms"
+ROOMS_BUCKET_ACTIONS = frozenset({"joinRoom", "leaveRoom", "createRoom"})
+ROOMS_BUCKET_SPARE = 2
 # The unread counts of a rooms list: at most this many rooms are counted.
 UNREAD_ROOMS = 50
 # The key a lobby message's stored frame keeps its v2 `prev` under, when it differs from its
@@ -366,9 +371,13 @@ class ChatService:
         limit; a connection that keeps sending over its own limit is closed.
         """
         limits = self._limits
-        if isinstance(action, str) and action in NAME_BUCKET_ACTIONS:
+        if action == "setName":
             bucket = NAME_BUCKET
             limit = TokenBucket(limits.name_burst, limits.name_rate_per_second)
+        elif isinstance(action, str) and action in ROOMS_BUCKET_ACTIONS:
+            bucket = ROOMS_BUCKET
+            capacity = self._rooms.max_rooms_per_connection + ROOMS_BUCKET_SPARE
+            limit = TokenBucket(capacity, limits.name_rate_per_second)
         elif action == "typing":  # one a typing interval, dropped silently over it
             bucket = TYPING_BUCKET
             limit = TokenBucket(1, 1 / self._rooms.typing_interval_seconds)

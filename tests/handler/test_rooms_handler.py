@@ -1090,3 +1090,28 @@ def test_a_change_recovered_with_since_is_the_very_event_sent_live(stack, action
     # THEN the event is the same frame, eventId included, so a client drops the repeat
     assert "eventId" in live
     assert live in reply["history"]
+
+
+def test_a_reconnect_rejoins_all_its_rooms_at_once_and_churn_stays_at_the_rename_pace(stack):
+    # GIVEN the default limits (a rename bucket of 3, one per 10 s; 10 rooms per connection),
+    # and ten rooms that exist (a creator may make 5; creating is not what this is about)
+    stack.configure(limits=Limits(message_burst=1000), rooms=Rooms(max_rooms_per_creator=10))
+    alice = stack.v2("Alice")
+    # WHEN a reconnected client rejoins ten rooms at once (its setName spent a name token)
+    for n in range(10):
+        stack.join(alice, f"room{n}")
+    # THEN every join is answered, none refused
+    frames = stack.take(alice)
+    assert [f["joined"] for f in frames if "joined" in f] == [f"room{n}" for n in range(10)]
+    assert [f for f in frames if "error" in f] == []
+    # AND a rename still has its own bucket
+    stack.send(alice, {"action": "setName", "name": "Alicia", "id": "n1"})
+    assert [f for f in stack.take(alice) if "error" in f] == []
+    # WHEN it then leaves and joins as fast as it can
+    refused = []
+    for n in range(6):
+        stack.send(alice, {"action": "leaveRoom", "room": f"room{n}", "id": f"l{n}"})
+        refused += [f["error"] for f in stack.take(alice) if "error" in f]
+    # THEN two spare changes go through and the rest wait for the rename pace (10 s)
+    assert [e["code"] for e in refused] == ["RATE_LIMITED"] * 4
+    assert all(9_000 <= e["retryAfterMs"] <= 10_000 for e in refused)

@@ -100,8 +100,8 @@ export function routeFrame(frame, protocol) {
   return { conversation: true, rooms: typeof frame.room === "string" };
 }
 
-// Room actions that draw on the server's `setName` bucket (3 at once, then one per
-// 10 s by default): a refusal says when to send the same frame again.
+// Room actions that draw on the server's rooms bucket (12 at once, then one per 10 s by
+// default): a refusal says when to send the same frame again.
 const NAME_BUCKET_ACTIONS = new Set(["joinRoom", "leaveRoom", "createRoom"]);
 
 /**
