@@ -259,3 +259,24 @@ def test_a_v2_disconnect_announces_the_leave_in_each_room_and_leaves_the_table_c
         }
         assert client.wait_for(lambda f: "members" in f)["room"] == room
     assert settled_table_problems(chat_sandbox) == []
+
+
+def test_leave_room_is_acknowledged_announced_and_ends_the_membership(connect):
+    room = unique("bye")
+    alice, bob = v2(connect, "Alice"), v2(connect, "Bob")
+    joined(alice, room)
+    joined(bob, room)
+    alice.quiet()
+    left = bob.request("leaveRoom", room=room)
+    assert left == {"left": room, "room": room, "id": left["id"]}
+    leave = alice.wait_for(lambda f: f.get("event") == "leave")
+    assert leave == {
+        "systemMessage": f"Bob has left {room}",
+        "event": "leave",
+        "name": "Bob",
+        "room": room,
+    }
+    assert alice.wait_for(lambda f: "members" in f) == {"members": ["Alice"], "room": room}
+    refused = bob.request("sendPublic", room=room, message="still here?")
+    assert refused["error"]["code"] == "NOT_IN_ROOM"
+    assert alice.quiet() == []
