@@ -28,7 +28,9 @@ What a check needs:
 
 The checks join the room under names `cf-<random>-a`, `-b`, `-c` (with sign-in, the
 tokens' names), send a few public messages that everyone in the room sees, and close
-every connection at the end, which releases the names.
+every connection at the end, which releases the names. The rooms checks (protocol v2) run
+last, under the same names on new connections, and make two rooms of their own,
+`cf-<random>-pub` and `cf-<random>-prv`, which last until the stage expires them.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -162,6 +165,7 @@ class Client:
         self.ws = ws
         self.label = label
         self.name: str | None = None
+        self.rooms: set[str] = set()  # the rooms a v2 connection joined (the rooms checks)
         self.raw: list[str | bytes] = []
         self.frames: list[Frame] = []
         self.close_code: int | None = None
@@ -311,6 +315,11 @@ class Suite:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
     gone_id: str | None = None
     join_failed: str | None = None
+    # The rooms checks: the connection (and its protocol) speaking for each member name,
+    # each name's clientKey, and the public room the run made.
+    speakers: dict[int, tuple[Client, int]] = field(default_factory=dict)
+    client_keys: dict[int, str] = field(default_factory=dict)
+    public_room: str | None = None
     _ssl: ssl.SSLContext | None = None
     _management: Any = None
 
@@ -445,6 +454,48 @@ class Suite:
 
     def quiet(self) -> None:
         time.sleep(QUIET_SECONDS)
+
+    def speaker(self, index: int, *, protocol: int = 2, fresh: bool = False) -> Client:
+        """Member `index`'s name on a connection of `protocol` (2 with the member's
+        clientKey, the same on every connection: one identity), joined under the same name
+        as the chat checks' member (with sign-in, the token's): whatever connection held the
+        name is closed first. `fresh`: a new connection even if one speaks already."""
+        held = self.speakers.get(index)
+        if held and not fresh and held[1] == protocol and not held[0].closed.is_set():
+            return held[0]
+        name = self.member_name(index)
+        for old in [held[0] if held else None, *self.members]:
+            if old is not None and old.name == name and not old.closed.is_set():
+                old.close()
+        token = self.options.tokens[index] if self.options.tokens else None
+        label = f"v{protocol} member {name}"
+        client = self.client(label, token=token)
+        frame: Frame = {"action": "setName", "name": name}
+        if protocol == 2:
+            key = self.client_keys.setdefault(index, f"cf-{self.run_id}-{uuid.uuid4().hex}")
+            frame |= {"protocol": 2, "clientKey": key}
+        deadline = time.monotonic() + self.options.timeout
+        while True:  # the closed connection's name may not be free yet
+            frame_id = new_id(self, "name")
+            mark = client.mark()
+            client.send({**frame, "id": frame_id})
+            _, answer = client.wait(
+                f"the setName acknowledgement (id {frame_id})",
+                partial(_is_answer, frame_id),
+                since=mark,
+                timeout=self.options.timeout,
+            )
+            error = answer.get("error")
+            if not isinstance(error, dict):
+                break
+            if error.get("code") != "NAME_TAKEN" or time.monotonic() > deadline:
+                raise CheckFailed(f"{label}: setName answered {error}")
+            time.sleep(0.5)
+        if protocol == 2 and answer.get("protocol") != 2:
+            raise CheckFailed(f"{label}: the setName ack does not agree protocol 2: {answer}")
+        client.name = name
+        self.speakers[index] = (client, protocol)
+        return client
 
     # ---- @connections
 
@@ -619,6 +670,12 @@ def tls_hint(url: str, error: object) -> str:
 def format_result(result: Result) -> str:
     label = {"pass": "pass", "fail": "FAIL", "skip": "skip"}[result.status]
     return f"  {label}  {result.name}: {result.detail} ({result.seconds * 1000:.0f} ms)"
+
+
+def _is_answer(frame_id: str, frame: Frame) -> bool:
+    """The frame carries `frame_id` back, or is the error about it."""
+    error = frame.get("error")
+    return frame.get("id") == frame_id or (isinstance(error, dict) and error.get("id") == frame_id)
 
 
 def new_id(suite: Suite, kind: str) -> str:
@@ -1291,6 +1348,394 @@ def _gone_410(suite: Suite) -> str:
     if post != 410:
         raise CheckFailed(f"PostToConnection on a closed connection: expected 410, got {post}")
     return "GET 410, POST 410"
+
+
+# ---- rooms (protocol v2, docs/protocol.md)
+#
+# They run last: a v2 connection takes the same names as the chat checks' members (with
+# sign-in, a token's name is its own), so each closes the connection that held its name.
+# Rooms last on a deployed stage (roomTtlSeconds), so each run makes its own: `cf-<run>-…`.
+
+
+def _room_name(suite: Suite, kind: str) -> str:
+    return f"cf-{suite.run_id}-{kind}"
+
+
+def _answer(suite: Suite, client: Client, frame: Frame, what: str) -> Frame:
+    """Send `frame` with a fresh id; the first frame carrying that id (an ack, `joined`, the
+    own copy, a reply's last frame) or the error about it."""
+    frame_id = new_id(suite, str(frame.get("action", "x"))[:8])
+    mark = client.mark()
+    client.send({**frame, "id": frame_id})
+    answer = partial(_is_answer, frame_id)
+    return client.wait(what, answer, since=mark, timeout=suite.options.timeout)[1]
+
+
+def _expect(answer: Frame, what: str, ok: Callable[[Frame], bool]) -> Frame:
+    if "error" in answer or not ok(answer):
+        raise CheckFailed(f"{what}: got {answer}")
+    return answer
+
+
+def _refused(answer: Frame, code: str, what: str) -> None:
+    error = answer.get("error")
+    if not isinstance(error, dict) or error.get("code") != code:
+        raise CheckFailed(f"{what}: expected {code}, got {answer}")
+
+
+def _joined(suite: Suite, client: Client, room: str, *, kind: str, creating: bool) -> Frame:
+    """joinRoom (or createRoom, for a private room) and its `joined` answer; a stage that
+    refuses to make more rooms for this address (ROOM_LIMIT) skips the check."""
+    action = "createRoom" if creating and kind == "private" else "joinRoom"
+    answer = _answer(suite, client, {"action": action, "room": room}, f"{action} {room}")
+    error = answer.get("error")
+    if creating and isinstance(error, dict) and error.get("code") == "ROOM_LIMIT":
+        hours = int(error.get("retryAfterMs") or 0) / 3_600_000
+        raise Skipped(
+            f"the stage makes no more rooms for this address or identity (ROOM_LIMIT, "
+            f"maxRoomsPerCreator) for {hours:.1f} h: run it from elsewhere, or later"
+        )
+    joined = _expect(answer, f"{action} {room}", lambda f: f.get("joined") == room)
+    if joined.get("kind") != kind or joined.get("room") != room:
+        raise CheckFailed(f"{action} {room}: expected a {kind} room, got {joined}")
+    for key in ("count", "seq", "lastRead"):
+        if not isinstance(joined.get(key), int):
+            raise CheckFailed(f"{action} {room}: `{key}` is not a whole number in {joined}")
+    client.rooms.add(room)
+    return joined
+
+
+def _public_room(suite: Suite, member: Client) -> str:
+    """The run's public room (rooms.join-create made it; else the first check to need it),
+    with `member` in it. A connection joins a room once: joins draw on its setName bucket
+    (nameBurst 3, then one each 10 s)."""
+    room = _room_name(suite, "pub")
+    if room not in member.rooms:
+        _joined(suite, member, room, kind="public", creating=suite.public_room is None)
+        suite.public_room = room
+    return room
+
+
+def _said(suite: Suite, member: Client, room: str, text: str) -> Frame:
+    return _expect(
+        _answer(suite, member, {"action": "sendPublic", "room": room, "message": text}, text),
+        f"sendPublic in {room}",
+        lambda f: f.get("text") == text and f.get("room") == room,
+    )
+
+
+def _room_history(suite: Suite, member: Client, room: str, since: int) -> list[Frame]:
+    """The room's history after `since`, every frame of the reply."""
+    frame_id = new_id(suite, "hist")
+    mark = member.mark()
+    member.send({"action": "history", "room": room, "since": since, "id": frame_id})
+    index, _ = member.wait(
+        f"the history of {room}",
+        lambda f: "history" in f and f.get("final") is True and f.get("id") == frame_id,
+        since=mark,
+        timeout=suite.options.timeout,
+        error_id=frame_id,
+    )
+    entries: list[Frame] = []
+    for f in member.since(mark)[: index - mark + 1]:
+        if not isinstance(f.get("history"), list) or f.get("room", room) != room:
+            continue
+        entries += f["history"]
+        if f.get("final") is True and f.get("id") != frame_id:
+            entries = []  # the end of another reply (a join's history): not this one's
+    return entries
+
+
+@check(
+    "rooms.join-create",
+    "v2: joinRoom of a new name makes a public room; a second member's join and a message "
+    "reach the room's members, each frame naming the room",
+    members=2,
+)
+def _rooms_join_create(suite: Suite) -> str:
+    first, second = suite.speaker(0), suite.speaker(1)
+    room = _room_name(suite, "pub")
+    joined = _joined(suite, first, room, kind="public", creating=True)
+    suite.public_room = room
+    if joined["count"] != 1:
+        raise CheckFailed(f"a new room with {joined['count']} members: {joined}")
+    mark = first.mark()
+    _joined(suite, second, room, kind="public", creating=False)
+    _, notice = first.wait(
+        f"{second.name!r}'s join notice in {room}",
+        lambda f: f.get("event") == "join" and f.get("name") == second.name,
+        since=mark,
+        timeout=suite.options.timeout,
+    )
+    if (
+        notice.get("room") != room
+        or notice.get("systemMessage") != f"{second.name} has joined {room}"
+    ):
+        raise CheckFailed(f"the join notice {notice}")
+    lists = [f for f in first.since(mark) if isinstance(f.get("members"), list)]
+    if not lists or lists[-1].get("room") != room or second.name not in lists[-1]["members"]:
+        raise CheckFailed(f"no member list of {room} with {second.name!r}: {lists}")
+    mark = first.mark()
+    copy = _said(suite, second, room, f"in {room}")
+    _, got = first.wait(
+        "the message in the room",
+        lambda f: f.get("messageId") == copy.get("messageId"),
+        since=mark,
+        timeout=suite.options.timeout,
+    )
+    wanted = {k: v for k, v in copy.items() if k != "id"}
+    if {k: got.get(k) for k in wanted} != wanted or "id" in got:
+        raise CheckFailed(f"the member got {got}, the sender's copy is {copy}")
+    return f"made {room}, 2 members, message seq {copy.get('seq')} reached both"
+
+
+@check(
+    "rooms.private-invite",
+    "v2: createRoom makes a private room that others cannot find (ROOM_NOT_FOUND); "
+    "an invitation lets the invitee join; the outsider still cannot",
+    members=3,
+)
+def _rooms_private_invite(suite: Suite) -> str:
+    owner, invitee, outsider = suite.speaker(0), suite.speaker(1), suite.speaker(2)
+    room = _room_name(suite, "prv")
+    _joined(suite, owner, room, kind="private", creating=True)
+    refused = _answer(suite, outsider, {"action": "joinRoom", "room": room}, "joinRoom (outsider)")
+    _refused(refused, "ROOM_NOT_FOUND", f"an outsider's joinRoom of private {room}")
+    mark = invitee.mark()
+    invite = {"action": "invite", "room": room, "to": invitee.name}
+    ack = _expect(
+        _answer(suite, owner, invite, "invite"), "invite", lambda f: f.get("ack") == "invite"
+    )
+    if (ack.get("room"), ack.get("to")) != (room, invitee.name):
+        raise CheckFailed(f"the invite's ack {ack}")
+    _, invited = invitee.wait(
+        "the invitation",
+        lambda f: f.get("invited") == room,
+        since=mark,
+        timeout=suite.options.timeout,
+    )
+    if (invited.get("room"), invited.get("from")) != (room, owner.name):
+        raise CheckFailed(f"the invitation {invited}")
+    joined = _joined(suite, invitee, room, kind="private", creating=False)
+    if joined["count"] != 2:
+        raise CheckFailed(f"the invitee joined a room of {joined['count']}: {joined}")
+    mark = outsider.mark()
+    text = f"private {suite.run_id}"
+    _said(suite, invitee, room, text)
+    again = _answer(suite, outsider, {"action": "joinRoom", "room": room}, "joinRoom (outsider)")
+    _refused(again, "ROOM_NOT_FOUND", f"an outsider's second joinRoom of private {room}")
+    suite.quiet()
+    leaked = [f for f in outsider.since(mark) if text in json.dumps(f)]
+    if leaked:
+        raise CheckFailed(f"the outsider got the room's message: {leaked[0]}")
+    return "outsider ROOM_NOT_FOUND before and after; invitee invited and joined"
+
+
+@check(
+    "rooms.direct-history",
+    "v2 with a clientKey: sendPrivate is kept in the two's direct room (`@…`); the recipient, "
+    "back on a new connection, joins it and finds the message in its history",
+    members=2,
+)
+def _rooms_direct_history(suite: Suite) -> str:
+    sender, recipient = suite.speaker(0), suite.speaker(1)
+    text = f"direct {suite.run_id}"
+    mark = recipient.mark()
+    frame = {"action": "sendPrivate", "to": recipient.name, "message": text}
+    ack = _expect(
+        _answer(suite, sender, frame, "the sendPrivate ack"),
+        "sendPrivate",
+        lambda f: f.get("ack") == "sendPrivate",
+    )
+    room = ack.get("room")
+    if not isinstance(room, str) or not re.fullmatch(r"@[0-9a-f]{32}", room):
+        raise CheckFailed(f"the ack names no direct room (`@` + 32 hex digits): {ack}")
+    _, got = recipient.wait(
+        "the direct message",
+        lambda f: f.get("directMessage") is not None and f.get("text") == text,
+        since=mark,
+        timeout=suite.options.timeout,
+    )
+    expected = {"room": room, "from": sender.name, "to": recipient.name, "seq": ack.get("seq")}
+    if {k: got.get(k) for k in expected} != expected:
+        raise CheckFailed(f"the recipient got {got}, expected {expected}")
+    again = suite.speaker(1, fresh=True)  # a reload: the same identity on a new connection
+    _joined(suite, again, room, kind="direct", creating=False)
+    kept = [
+        e
+        for e in _room_history(suite, again, room, 0)
+        if e.get("messageId") == ack.get("messageId")
+    ]
+    if len(kept) != 1 or kept[0].get("text") != text:
+        raise CheckFailed(
+            f"the direct room's history has {kept} for message {ack.get('messageId')}"
+        )
+    return f"{room[:9]}…: seq {ack.get('seq')}, recovered after reconnecting"
+
+
+@check(
+    "rooms.edit-since",
+    "v2: an author's edit and delete reach the room as events with their own seq; history "
+    "since before them has the latest text, the tombstone and both events",
+    members=2,
+)
+def _rooms_edit_since(suite: Suite) -> str:
+    author, reader = suite.speaker(0), suite.speaker(1)
+    room = _public_room(suite, author)
+    _public_room(suite, reader)
+    typo = _said(suite, author, room, f"teh {suite.run_id}")
+    start = int(typo["seq"]) - 1
+    oops = _said(suite, author, room, f"oops {suite.run_id}")
+    fixed = f"the {suite.run_id}"
+    mark = reader.mark()
+    edit = {
+        "action": "editMessage",
+        "room": room,
+        "messageId": typo.get("messageId"),
+        "seq": typo.get("seq"),
+        "message": fixed,
+    }
+    edited = _expect(
+        _answer(suite, author, edit, "editMessage"),
+        "editMessage",
+        lambda f: f.get("ack") == "editMessage",
+    )
+    delete = {
+        "action": "deleteMessage",
+        "room": room,
+        "messageId": oops.get("messageId"),
+        "seq": oops.get("seq"),
+    }
+    deleted = _expect(
+        _answer(suite, author, delete, "deleteMessage"),
+        "deleteMessage",
+        lambda f: f.get("ack") == "deleteMessage",
+    )
+    _, event = reader.wait(
+        "the messageEdited event",
+        lambda f: f.get("messageEdited") == typo.get("messageId"),
+        since=mark,
+        timeout=suite.options.timeout,
+    )
+    if (event.get("of"), event.get("text"), event.get("seq")) != (
+        typo.get("seq"),
+        fixed,
+        edited.get("seq"),
+    ):
+        raise CheckFailed(f"the edit event {event}, the ack {edited}")
+    _, gone = reader.wait(
+        "the messageDeleted event",
+        lambda f: f.get("messageDeleted") == oops.get("messageId"),
+        since=mark,
+        timeout=suite.options.timeout,
+    )
+    if (gone.get("of"), gone.get("seq")) != (oops.get("seq"), deleted.get("seq")):
+        raise CheckFailed(f"the delete event {gone}, the ack {deleted}")
+    history = _room_history(suite, reader, room, start)
+    latest = [
+        h for h in history if h.get("messageId") == typo.get("messageId") and "publicMessage" in h
+    ]
+    if [(h.get("text"), h.get("edited")) for h in latest] != [(fixed, True)]:
+        raise CheckFailed(f"history holds {latest} for the edited message")
+    if any(h.get("text") == oops.get("text") for h in history):
+        raise CheckFailed("history still has the deleted message's text")
+    seqs = [h.get("seq") for h in history]
+    for want, what in ((edited.get("seq"), "the edit"), (deleted.get("seq"), "the delete")):
+        if want not in seqs:
+            raise CheckFailed(f"history since {start} lacks {what} (seq {want}): {seqs}")
+    return (
+        f"edit seq {edited.get('seq')}, delete seq {deleted.get('seq')}, "
+        f"both in the history since {start}"
+    )
+
+
+@check(
+    "rooms.typing-not-stored",
+    "v2: typing reaches the room's other members (never the typer, never acknowledged) and "
+    "is not in the room's history",
+    members=2,
+)
+def _rooms_typing(suite: Suite) -> str:
+    typer, watcher = suite.speaker(1), suite.speaker(0)
+    room = _public_room(suite, watcher)
+    _public_room(suite, typer)
+    marks = typer.mark(), watcher.mark()
+    typer.send({"action": "typing", "room": room})
+    _, typing = watcher.wait(
+        "the typing frame",
+        lambda f: "typing" in f,
+        since=marks[1],
+        timeout=suite.options.timeout,
+    )
+    if (typing.get("typing"), typing.get("room")) != (typer.name, room) or not isinstance(
+        typing.get("ts"), int
+    ):
+        raise CheckFailed(f"the typing frame {typing}")
+    suite.quiet()
+    echoed = [f for f in typer.since(marks[0]) if "typing" in f or f.get("ack") == "typing"]
+    if echoed:
+        raise CheckFailed(f"the typer got {echoed[0]}")
+    stored = [h for h in _room_history(suite, watcher, room, 0) if "typing" in h]
+    if stored:
+        raise CheckFailed(f"the room's history holds {stored[0]}")
+    return "one typing frame to the other member; none to the typer; none in history"
+
+
+V1_KEYS = {"publicMessage", "from", "text", "ts", "seq", "messageId", "prev"}
+
+
+@check(
+    "rooms.v1-unchanged",
+    "a v1 client in the lobby gets today's frames from a v2 member (no `room`), never its "
+    "typing nor another room's messages, and UNKNOWN_ACTION for a v2 action",
+    members=3,
+)
+def _rooms_v1_unchanged(suite: Suite) -> str:
+    old = suite.speaker(0, protocol=1)
+    # new connections: the earlier checks spent their join tokens
+    talker, typer = suite.speaker(1, fresh=True), suite.speaker(2, fresh=True)
+    mark = old.mark()
+    _joined(suite, talker, "lobby", kind="public", creating=False)
+    _, notice = old.wait(
+        f"{talker.name!r}'s join notice",
+        lambda f: f.get("event") == "join" and f.get("name") == talker.name,
+        since=mark,
+        timeout=suite.options.timeout,
+    )
+    today = {
+        "systemMessage": f"{talker.name} has joined the chat",
+        "event": "join",
+        "name": talker.name,
+    }
+    if {k: v for k, v in notice.items() if k != "eventId"} != today:
+        raise CheckFailed(f"the v1 client got the join notice {notice}, expected {today}")
+    copy = _said(suite, talker, "lobby", f"to the lobby {suite.run_id}")
+    _, got = old.wait(
+        "the v2 member's lobby message",
+        lambda f: f.get("messageId") == copy.get("messageId"),
+        since=mark,
+        timeout=suite.options.timeout,
+    )
+    if set(got) != V1_KEYS or got.get("publicMessage") != f"{talker.name}: {copy.get('text')}":
+        raise CheckFailed(f"the v1 client got {got}; expected exactly the keys {sorted(V1_KEYS)}")
+    _joined(suite, typer, "lobby", kind="public", creating=False)
+    room = _public_room(suite, typer)
+    mark = old.mark()
+    typer.send({"action": "typing", "room": "lobby"})
+    elsewhere = _said(suite, typer, room, f"elsewhere {suite.run_id}")
+    unknown = _answer(suite, old, {"action": "joinRoom", "room": room}, "a v1 joinRoom")
+    _refused(unknown, "UNKNOWN_ACTION", "a v1 client's joinRoom")
+    if "joinRoom" in str(unknown["error"].get("message")):
+        raise CheckFailed(f"the v1 client is told of v2 actions: {unknown}")
+    suite.quiet()
+    seen = [
+        f
+        for f in old.since(mark)
+        if "typing" in f or f.get("messageId") == elsewhere.get("messageId") or "room" in f
+    ]
+    if seen:
+        raise CheckFailed(f"the v1 client got {seen[0]}")
+    return "today's join notice and message, no typing, no other room, UNKNOWN_ACTION"
 
 
 # --------------------------------------------------------------------------- command line

@@ -160,6 +160,22 @@ def test_a_stack_that_is_not_the_chat_fails_and_each_failure_is_named(echo_sandb
     assert result.stdout.splitlines()[-1].startswith("conformance: FAIL (3 passed, 2 failed, ")
 
 
+ROOMS = [name for name in ALL if name.startswith("rooms.")]
+
+
+@pytest.mark.sandbox
+def test_a_stage_without_protocol_2_fails_every_rooms_check_by_name(echo_sandbox):
+    # The echo fixture answers a v2 setName with its own event, never an acknowledgement.
+    result = conformance(
+        "--url", echo_sandbox.ws_url, "--only", ",".join(ROOMS), "--timeout", "1", timeout=120
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert outcomes(result.stdout) == dict.fromkeys(ROOMS, "FAIL")
+    assert "  FAIL  rooms.join-create: v2 member cf-" in result.stdout
+    assert "the setName acknowledgement (id cf-name-" in result.stdout
+    assert ALL[-6:] == ROOMS  # last: they close the chat checks' members to take their names
+
+
 # ---- sign-in on
 
 
@@ -315,7 +331,7 @@ def test_the_conformance_list_names_only_real_checks_and_every_api_gateway_one()
     covering = re.findall(r"^ +`bin/conformance`: (.*(?:\n +[^ 0-9].*)?)", text, re.MULTILINE)
     named = {name for line in covering for name in re.findall(r"`([a-z-]+\.[a-z0-9.-]+)`", line)}
     assert named <= set(ALL)
-    gateway = {name for name in ALL if not name.startswith("chat.")}
+    gateway = {name for name in ALL if not name.startswith(("chat.", "rooms."))}
     assert gateway <= named  # the chat protocol's checks are not API Gateway items
     items = re.findall(r"^(\d+)\. \*\*", text, re.MULTILINE)
     lines = re.findall(r"^ +`bin/conformance`: ", text, re.MULTILINE)

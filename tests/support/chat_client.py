@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -73,6 +74,25 @@ class ChatClient:
         self.send("setName", name=name)
         self.wait_for(lambda f: f.get("event") in ("join", "rename") and f.get("name") == name)
         return self
+
+    def join_v2(self, name: str, client_key: str | None = None) -> Frame:
+        """setName with `"protocol": 2` (and a clientKey): the acknowledgement."""
+        fields: dict[str, Any] = {"name": name, "protocol": 2}
+        if client_key is not None:
+            fields["clientKey"] = client_key
+        return self.request("setName", **fields)
+
+    def request(self, action: str, **fields: Any) -> Frame:
+        """Send a frame with a fresh `id`; the first frame that carries the id back (an
+        acknowledgement, a `joined`, the own copy of a message, a history reply's last
+        frame) or the error about it, whose `error` a caller can check. Ids are unique
+        across connections: a sender's ids are de-duplicated per identity (clientKey),
+        so one reused by the same key would get the earlier acknowledgement again."""
+        frame_id = f"{action}-{uuid.uuid4().hex[:12]}"
+        self.send(action, id=frame_id, **fields)
+        return self.wait_for(
+            lambda f: f.get("id") == frame_id or (f.get("error") or {}).get("id") == frame_id
+        )
 
     def close(self) -> None:
         self.ws.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from chat.names import claim_keys
 from chat.ports import Connection
@@ -50,3 +51,42 @@ def add_ghost_member(sandbox: Sandbox, connection_id: str, name: str) -> None:
     store.add_connection(connection_id, expires)
     joining = Connection(connection_id, None, expires)
     store.claim_name(joining, name, claim_keys(name), max_members=100_000)
+
+
+def every_member_item(sandbox: Sandbox) -> list[dict[str, Any]]:
+    """The MEMBER items of every room (the lobby, other rooms, their shards): one Scan."""
+    db = sandbox.dynamodb()
+    (table,) = db.list_tables()["TableNames"]
+    return [
+        item
+        for item in scan(db, table)
+        if item["pk"]["S"].startswith("ROOM#") and item["sk"]["S"].startswith("MEMBER#")
+    ]
+
+
+def settled_table_problems(sandbox: Sandbox, timeout: float = 20.0) -> list[str]:
+    """The table's problems once they stop changing: a v2 `$disconnect` leaves its rooms
+    one transaction each, after the socket closed, so a scan in between can see a half."""
+    db = sandbox.dynamodb()
+    (table,) = db.list_tables()["TableNames"]
+    deadline = time.monotonic() + timeout
+    while (problems := table_problems(scan(db, table))) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return problems
+
+
+def room_chat_clients(sandbox: Sandbox) -> Iterator[Callable[[], ChatClient]]:
+    """As `chat_clients`, for tests with rooms: on teardown it closes the clients, waits
+    until no room of any name has a member left, then checks the table."""
+    opened: list[ChatClient] = []
+
+    def open_client() -> ChatClient:
+        client = ChatClient(sandbox.connect(max_queue=None).__enter__())
+        opened.append(client)
+        return client
+
+    yield open_client
+    for client in opened:
+        client.close()
+    wait_for(lambda: None if every_member_item(sandbox) else True, what="every room empty")
+    assert settled_table_problems(sandbox) == []
