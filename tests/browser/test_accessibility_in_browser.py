@@ -1,0 +1,62 @@
+"""axe-core (through axe-playwright-python) finds no accessibility violation on the page:
+before joining, in the lobby, and in a room with its list, typing line, and one's own
+message with its edit and delete buttons; at desktop and phone widths."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page, expect
+
+from tests.browser.pages import join_as
+
+pytestmark = pytest.mark.browser
+
+WIDTHS: dict[str, dict[str, Any]] = {
+    "desktop": {"viewport": {"width": 1200, "height": 760}},
+    "phone": {"viewport": {"width": 375, "height": 740}, "is_mobile": True, "has_touch": True},
+}
+
+
+def violations(page: Page) -> list[str]:
+    """Each violation as `rule: the elements` (empty when the page passes)."""
+    results: Any = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {[node['target'] for node in v['nodes']]}"
+        for v in results.response["violations"]
+    ]
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_the_page_has_no_accessibility_violations_in_any_state(open_page, width):
+    t = uuid.uuid4().hex[:6]
+    page = open_page(**WIDTHS[width])
+    # GIVEN the page before joining
+    expect(page.locator("#nameInput")).to_be_visible()
+    assert violations(page) == []
+    # WHEN the person joins (protocol v2: the rooms UI shows)
+    join_as(page, f"Ada{t}")
+    expect(page.locator("#roomsCard")).to_be_visible(timeout=10_000)
+    assert violations(page) == []
+    # AND opens a room of their own and writes in it
+    page.fill("#roomNameInput", f"a11y{t}")
+    page.click("#joinRoomBtn")
+    expect(page.locator("#roomTitle")).to_have_text(f"a11y{t}")
+    page.fill("#messageInput", "hello")
+    page.keyboard.press("Enter")
+    expect(page.locator("#roomBox > .msg")).to_have_count(1, timeout=10_000)
+    # THEN there is still nothing to fix
+    assert violations(page) == []
+
+
+def test_the_check_finds_a_violation_when_there_is_one(open_page):
+    # The check above can fail: an image without alternative text is reported.
+    page = open_page()
+    page.evaluate(
+        "document.body.appendChild(Object.assign(document.createElement('img'),"
+        " {src: 'data:image/gif;base64,R0lGODlhAQABAAAAACw='}))"
+    )
+    assert any(v.startswith("image-alt") for v in violations(page))
