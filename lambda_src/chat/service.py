@@ -73,8 +73,11 @@ NAME_BUCKET = "name"
 MESSAGE_BUCKET = "msg"
 HISTORY_BUCKET = "history"
 TYPING_BUCKET = "typing"
-# Buckets of an identity and of an address: rooms created (docs/rooms-design.md §4).
+# Buckets of an identity and of an address: rooms created (docs/security.md). An address
+# may be an office or a campus behind one NAT, so its bucket holds as many rooms as this
+# many creators.
 ROOM_BUCKET = "room"
+ROOM_CREATORS_PER_ADDRESS = 10
 # Joins, leaves and creations of rooms (each a broadcast) take from the connection's rooms
 # bucket: room for a reconnect to rejoin every room at once (maxRoomsPerConnection) plus two
 # changes, refilled at the name bucket's pace, so a connection's sustained churn is what a
@@ -1186,10 +1189,13 @@ class ChatService:
     def _take_room_token(self, creator: Connection) -> None:
         """A room creation's token, from the creator's identity and its address. Raises
         ChatError(ROOM_LIMIT) with the wait."""
-        per_ttl = self._rooms.max_rooms_per_creator
-        bucket = TokenBucket(per_ttl, per_ttl / self._rooms.room_ttl_seconds)
-        owners = [self._sender_key(creator), *(p for p in creator.peers if p.startswith("ip#"))]
-        for owner in owners:
+        ttl = self._rooms.room_ttl_seconds
+        per_creator = self._rooms.max_rooms_per_creator
+        per_address = per_creator * ROOM_CREATORS_PER_ADDRESS
+        owners = [(self._sender_key(creator), per_creator)]
+        owners += [(p, per_address) for p in creator.peers if p.startswith("ip#")]
+        for owner, per_ttl in owners:
+            bucket = TokenBucket(per_ttl, per_ttl / ttl)
             admission = self._store.take(owner, ROOM_BUCKET, bucket)
             if not admission.allowed:
                 raise ChatError(

@@ -70,6 +70,10 @@ def test_frames_delivered_twice_are_shown_and_applied_once(doubled_pages):
     join_as(bob, "Bob")
     expect(members(alice)).to_have_count(2)
     join_as(carol, "Carol")
+    # (everyone named, and Carol's page in the chat, before anyone writes: a v2 page joins
+    # the lobby after its name is taken, one round trip later)
+    expect(members(alice)).to_have_count(3)
+    expect(members(carol)).to_have_count(3)
     # WHEN they talk in public and in private, rename and leave
     say(bob, "public once")
     carol.fill("#toInput", "Alice")

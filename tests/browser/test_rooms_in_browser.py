@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Locator, Page, WebSocketRoute, expect
 
 from tests.browser.pages import entries, join_as, members, say
+from tests.support.chat_client import ChatClient
 
 pytestmark = pytest.mark.browser
 
@@ -283,3 +284,28 @@ def test_the_room_list_works_from_the_keyboard(open_page):
     # AND Home goes back to the first room
     alice.keyboard.press("Home")
     expect(room_button(alice, "lobby")).to_be_focused()
+
+
+def test_many_public_rooms_leave_the_member_list_within_reach(open_page, chat_sandbox):
+    t = tag()
+    # GIVEN fifteen public rooms that three others made, five each (a person's limit)
+    for m in range(3):
+        maker = ChatClient(chat_sandbox.connect(max_queue=None).__enter__())
+        try:
+            maker.join_v2(f"Maker{t}{m}", client_key=f"maker-key-{t}-{m}-{'x' * 8}")
+            for n in range(5):
+                joined = maker.request("joinRoom", room=f"busy{t}x{m}x{n}")
+                assert "error" not in joined, joined
+                maker.request("leaveRoom", room=f"busy{t}x{m}x{n}")
+        finally:
+            maker.close()
+    alice, bob = (open_page(viewport={"width": 1200, "height": 760}) for _ in range(2))
+    join_v2(alice, f"Alice{t}")
+    join_v2(bob, f"Bob{t}")
+    last = alice.locator(f'#publicList .room-btn[data-room="busy{t}x2x4"]')
+    expect(last).to_have_count(1, timeout=10_000)
+    assert alice.locator("#publicList .room-btn").count() >= 15
+    # WHEN Alice picks Bob in the member list
+    members(alice).filter(has_text=f"Bob{t}").click(timeout=5_000)
+    # THEN she is writing to him: the long room list scrolls in its card instead
+    expect(alice.locator("#toInput")).to_have_value(f"Bob{t}")

@@ -86,9 +86,17 @@ class Stack:
         self.monkeypatch.setattr(handler, "chat_service", lambda: service)
         self.monkeypatch.setattr(handler, "settings", lambda: config)
 
-    def connect(self, cid: str, *, sub: str | None = None, groups: str | None = None) -> None:
+    def connect(
+        self,
+        cid: str,
+        *,
+        sub: str | None = None,
+        groups: str | None = None,
+        source_ip: str | None = None,
+    ) -> None:
+        """Each connection from its own address unless `source_ip` says otherwise."""
         self.serial += 1
-        event = connect_event(cid, source_ip=f"198.51.100.{self.serial}")
+        event = connect_event(cid, source_ip=source_ip or f"198.51.100.{self.serial}")
         if sub is not None:
             context: dict[str, str] = {"name": cid.removesuffix("="), "sub": sub}
             if groups is not None:
@@ -105,10 +113,18 @@ class Stack:
     def disconnect(self, cid: str) -> None:
         handler.lambda_handler(disconnect_event(cid), LambdaContext())
 
-    def v2(self, name: str, *, key: bool = True, sub: str | None = None, groups: str | None = None):
+    def v2(
+        self,
+        name: str,
+        *,
+        key: bool = True,
+        sub: str | None = None,
+        groups: str | None = None,
+        source_ip: str | None = None,
+    ):
         """A v2 client named `name` (with a clientKey unless `key` is False)."""
         cid = f"{name}="
-        self.connect(cid, sub=sub, groups=groups)
+        self.connect(cid, sub=sub, groups=groups, source_ip=source_ip)
         body: Frame = {"action": "setName", "name": name, "protocol": 2}
         if key and sub is None:
             body["clientKey"] = client_key(name)
@@ -472,6 +488,19 @@ def test_creating_beyond_the_creators_bucket_is_room_limit_with_the_wait(make_st
     assert error["retryAfterMs"] > 3_600_000
     stack.join(alice, "first")  # joining an existing room takes no token
     assert "joined" in stack.take(alice)[0]
+
+
+def test_an_address_creates_as_many_rooms_as_ten_people(make_stack):
+    # GIVEN one room per person, and eleven people behind one address (an office's NAT)
+    stack = make_stack(rooms=Rooms(max_rooms_per_creator=1))
+    people = [stack.v2(f"P{n}", source_ip="203.0.113.9") for n in range(11)]
+    # WHEN each creates a room
+    codes = []
+    for n, person in enumerate(people):
+        stack.send(person, {"action": "joinRoom", "room": f"r{n}", "id": f"j{n}"})
+        codes.append(next(f.get("error", {}).get("code") for f in stack.take(person)))
+    # THEN ten get theirs and the eleventh waits for the address's bucket
+    assert codes == [None] * 10 + ["ROOM_LIMIT"]
 
 
 def test_the_stack_wide_room_cap_is_room_limit(make_stack):
