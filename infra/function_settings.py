@@ -57,6 +57,7 @@ LOOPBACK_ORIGINS: tuple[str, ...] = tuple(_FILE["loopbackOrigins"])
 
 METRICS_NAMESPACE: str = _FILE["metrics"]["namespace"]
 METRICS_SERVICE: str = _FILE["metrics"]["service"]
+METRIC_ROUTES: tuple[str, ...] = tuple(_FILE["metrics"]["routes"])
 # Constant name (FRAMES_IN) -> metric name (FramesIn), and its one-line description.
 METRIC_NAMES: dict[str, str] = {k: m["name"] for k, m in _FILE["metrics"]["names"].items()}
 METRIC_DESCRIPTIONS: dict[str, str] = {

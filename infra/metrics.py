@@ -13,6 +13,7 @@ from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_lambda as lambda_
 
 from infra.function_settings import METRIC_NAMES as METRIC_NAME
+from infra.function_settings import METRIC_ROUTES
 from infra.powertools import METRICS_NAMESPACE, SERVICE
 
 FRAMES_IN = METRIC_NAME["FRAMES_IN"]
@@ -27,21 +28,7 @@ STALE_CONNECTIONS_PRUNED = METRIC_NAME["STALE_CONNECTIONS_PRUNED"]
 FANOUT_SHARDS = METRIC_NAME["FANOUT_SHARDS"]
 FANOUT_SHARD_FAILURES = METRIC_NAME["FANOUT_SHARD_FAILURES"]
 METRIC_NAMES = tuple(METRIC_NAME.values())
-ROUTES = (
-    "$connect",
-    "$disconnect",
-    "$default",
-    "setName",
-    "sendPublic",
-    "sendPrivate",
-    "joinRoom",
-    "leaveRoom",
-    "createRoom",
-    "invite",
-    "typing",
-    "editMessage",
-    "deleteMessage",
-)
+ROUTES = METRIC_ROUTES  # the routes FramesIn counts, from settings.json as the function reads
 
 PERIOD = Duration.minutes(5)
 # API Gateway's request rate for the whole account and Region, shared by every REST, HTTP

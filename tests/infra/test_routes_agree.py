@@ -27,3 +27,12 @@ def test_test_events_take_the_route_api_gateway_would_select() -> None:
     for action in ("ping", "history", "listRooms", "markRead", "nope"):
         event = message_event("c1", {"action": action})
         assert event["requestContext"]["routeKey"] == "$default"
+
+
+def test_the_metrics_count_frames_on_exactly_the_stacks_routes() -> None:
+    from chat import telemetry  # noqa: PLC0415
+    from infra import metrics  # noqa: PLC0415
+
+    stack_routes = {"$connect", "$disconnect", "$default", *MESSAGE_ROUTES}
+    assert set(telemetry.ROUTES) == stack_routes
+    assert metrics.ROUTES == telemetry.ROUTES
