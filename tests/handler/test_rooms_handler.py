@@ -984,6 +984,19 @@ def test_a_v2_disconnect_is_announced_in_each_of_its_rooms(stack):
     assert stack.store.find_member("alice") is None
 
 
+def test_a_dead_v2_members_rename_to_a_dead_holders_name_removes_both_once(stack):
+    """The v2 path of the consistency example (tests/adapters/test_consistency.py): the
+    reclaim's leave notice finds the renaming member gone too and removes it, in its room."""
+    alice, bob, mia = in_room(stack, "dev", "alice", "bob", "mia")
+    stack.notifier.gone |= {alice, bob}
+    stack.send(bob, {"action": "setName", "name": "Alice", "id": "n1"})
+    assert stack.store.get_connection(alice) is None
+    assert stack.store.get_connection(bob) is None
+    assert [m.connection_id for m in stack.store.list_members("dev")] == [mia]
+    left = [f["name"] for f in stack.take(mia) if f.get("event") == "leave"]
+    assert left == ["alice", "bob"]
+
+
 def test_a_v2_rename_is_told_in_every_room_with_the_ack_last(stack):
     alice, bob = in_room(stack, "dev", "Alice", "Bob")
     (carol,) = in_room(stack, "ops", "Carol")
