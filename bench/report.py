@@ -1091,6 +1091,163 @@ def _section_units(results: dict[str, Any], images: dict[str, str], out: list[st
         add(f"![DynamoDB units per action]({images['units']})\n")
 
 
+ROOMS_UNITS_HEADING = "## DynamoDB units per rooms action"
+
+
+def _calls_in_short(calls: list[str]) -> str:
+    """The calls of an action, each kind once with its count, in the order first made."""
+    counts: dict[str, int] = {}
+    for call in calls:
+        counts[call] = counts.get(call, 0) + 1
+    return ", ".join(c if k == 1 else f"{c} x{k}" for c, k in counts.items())
+
+
+def _across(values: list[float]) -> str:
+    """One figure when it is the same at every size, else each, slash-separated."""
+    shown = [f"{v:g}" for v in values]
+    return shown[0] if len(set(shown)) == 1 else " / ".join(shown)
+
+
+def _section_rooms_units(results: dict[str, Any], images: dict[str, str], out: list[str]) -> None:
+    from bench.rooms_units import ACTIONS, BY_R  # noqa: PLC0415
+
+    data = results.get("rooms_v2")
+    if not data:
+        return
+    add = out.append
+    ns = sorted(data["sizes"], key=int)
+    rs = sorted(data["rooms"])
+    biggest = data["sizes"][ns[-1]]
+    sizes = " / ".join(f"{int(n):,}" for n in ns)
+    add(f"{ROOMS_UNITS_HEADING}\n")
+    add(
+        "Protocol v2 ([protocol.md](protocol.md#protocol-v2-rooms)), measured as above "
+        "(`bench/rooms_units.py`, `python -m bench --only rooms-units`"
+        + (" --quick" if data.get("quick") else "")
+        + f", {data.get('measured_utc', '')} UTC): DynamoDB's formulas applied to the items "
+        "each call read or wrote, every action through `handler.handle_message` with a client "
+        "`id`, so with its admission: the connection's bucket and, unlike the lobby's table "
+        "above, its address's bucket too (1 RRU + 1 WRU each; every measured connection came "
+        "from an address of its own, as a real client's does). A Query with a filter or "
+        "`Select=COUNT` is priced by the items it read, not by what it returned; a "
+        "transaction's `ConditionCheck` as a transactional write of its item.\n"
+    )
+    add(
+        f"The rooms were made by the chat (a founder's `joinRoom`), then filled to N = {sizes} "
+        "members in the store's own item layout (the member and membership items of the "
+        "store's join transaction, every member a v2 connection with a `clientKey` in all "
+        f"{max(rs)} rooms, 25 items a BatchWriteItem: "
+        + ", ".join(f"{int(n):,} in {data['build_seconds'][n]:.1f} s" for n in ns)
+        + f"); a member item is {data['member_item_bytes']} bytes. At each N a fresh "
+        "connection joined the first room (N + 1 members while it is in) and ran every "
+        "action below there, in this order, so R = 1 for them; R matters only to a rename "
+        "and a `$disconnect`, measured for connections in R = "
+        + " and ".join(str(r) for r in rs)
+        + " rooms. `invite` and the second `joinRoom` create their own room (empty but "
+        "for the creator); `sendPrivate` goes to a member with a `clientKey`, so it is kept "
+        "in their direct room, which the first message opens. One run: the units follow "
+        "from the items' sizes. Posts are the frames the action sent (at the largest N).\n"
+    )
+    rows = []
+    for action in ACTIONS:
+        figures = [data["sizes"][n]["actions"][action] for n in ns]
+        rows.append(
+            [
+                action,
+                "1",
+                _across([f["rru"] for f in figures]),
+                _across([f["wru"] for f in figures]),
+                f"{figures[-1]['posts']:,}",
+                _calls_in_short(figures[-1]["calls"]),
+            ]
+        )
+    for action in BY_R:
+        for r in rs:
+            figures = [data["sizes"][n]["by_r"][str(r)][action] for n in ns]
+            rows.append(
+                [
+                    action,
+                    str(r),
+                    _across([f["rru"] for f in figures]),
+                    _across([f["wru"] for f in figures]),
+                    f"{figures[-1]['posts']:,}",
+                    _calls_in_short(figures[-1]["calls"]),
+                ]
+            )
+    add(
+        _table(
+            [
+                "action",
+                "R",
+                f"RRU at N = {sizes}",
+                f"WRU at N = {sizes}",
+                "posts",
+                f"calls (N = {int(ns[-1]):,})",
+            ],
+            rows,
+        )
+        + "\n"
+    )
+    growing = [
+        a
+        for a in ACTIONS
+        if biggest["actions"][a]["rru"] > data["sizes"][ns[0]]["actions"][a]["rru"]
+    ]
+    add(
+        f"**What grows with N** (RRU at N = {int(ns[-1]):,} above N = {int(ns[0]):,}): "
+        + ", ".join(f"`{a}`" for a in growing)
+        + "; each reads the room's members once (its broadcast), and no write grows with N. "
+        "Everything else reads the same at every N."
+    )
+    if len(rs) > 1:
+        low, high = str(rs[0]), str(rs[-1])
+        steps = rs[-1] - rs[0]
+        parts = []
+        for action in BY_R:
+            per_room = [
+                (
+                    (
+                        data["sizes"][n]["by_r"][high][action]["rru"]
+                        - data["sizes"][n]["by_r"][low][action]["rru"]
+                    )
+                    / steps,
+                    (
+                        data["sizes"][n]["by_r"][high][action]["wru"]
+                        - data["sizes"][n]["by_r"][low][action]["wru"]
+                    )
+                    / steps,
+                )
+                for n in ns
+            ]
+            parts.append(
+                f"`{action}` {_across([u for u, _ in per_room])} RRU and "
+                f"{_across([w for _, w in per_room])} WRU"
+            )
+        add(
+            " **What grows with R**: each room beyond the first adds to "
+            + " and to ".join(parts)
+            + f" (at N = {sizes}): a member read and a broadcast per room, and per room an "
+            "item more in a rename's transaction, a leave transaction in a `$disconnect`.\n"
+        )
+    else:
+        add("\n")
+
+
+def replace_rooms_units(markdown: str, results: dict[str, Any]) -> str:
+    """`markdown` (docs/performance.md) with its rooms units section made from `results`
+    (inserted before the section on eventually consistent reads when it has none)."""
+    section: list[str] = []
+    _section_rooms_units(results, {}, section)
+    text = "\n".join(section) + "\n"
+    start = markdown.find(ROOMS_UNITS_HEADING + "\n")
+    if start < 0:
+        start = end = markdown.index("## Can room reads be eventually consistent?")
+    else:
+        end = markdown.find("\n## ", start + len(ROOMS_UNITS_HEADING)) + 1
+        end = end if end > 0 else len(markdown)
+    return markdown[:start] + text + markdown[end:]
+
+
 def _section_consistency(results: dict[str, Any], images: dict[str, str], out: list[str]) -> None:
     add = out.append
     rooms = results["rooms"]
@@ -1468,6 +1625,7 @@ def render(results: dict[str, Any], images: dict[str, str]) -> str:
     _section_memory(results, images, out)
     _section_frames(results, images, out)
     _section_units(results, images, out)
+    _section_rooms_units(results, images, out)
     _section_consistency(results, images, out)
     _section_cost(results, images, out)
     _section_cold(results, images, out)
