@@ -13,11 +13,17 @@ R = (1, 2)
 
 
 @pytest.fixture(scope="module")
-def measured(request):
+def table():
+    """The stack's table on moto, for this module (one measurement serves every test)."""
     from tests.support.aws import chat_table  # noqa: PLC0415
 
     with chat_table() as client:
-        yield rooms_units.measure(client, TABLE, [N], R)
+        yield client
+
+
+@pytest.fixture(scope="module")
+def measured(table):
+    return rooms_units.measure(table, TABLE, [N], R)
 
 
 def test_every_rooms_action_is_measured_with_positive_units(measured):
@@ -83,24 +89,24 @@ def test_the_report_section_is_replaced_alone_and_names_every_action(measured):
     assert report.replace_rooms_units(once, results) == once
 
 
-def test_a_counting_or_filtered_query_is_priced_by_the_items_it_read(db):
+def test_a_counting_or_filtered_query_is_priced_by_the_items_it_read(table):
     from bench.room_bench import UnitCounter  # noqa: PLC0415
 
     for i in range(3):
-        item = {"pk": {"S": "HIST#x"}, "sk": {"S": f"MSG#{i}"}, "frame": {"S": "a" * 3000}}
-        db.put_item(TableName=TABLE, Item=item)
-    counter = UnitCounter(db)
+        item = {"pk": {"S": "HIST#pricing"}, "sk": {"S": f"MSG#{i}"}, "frame": {"S": "a" * 3000}}
+        table.put_item(TableName=TABLE, Item=item)
+    counter = UnitCounter(table)
     query = {
         "TableName": TABLE,
         "KeyConditionExpression": "pk = :pk",
         "ConsistentRead": True,
     }
-    counter.query(**query, ExpressionAttributeValues={":pk": {"S": "HIST#x"}}, Select="COUNT")
+    counter.query(**query, ExpressionAttributeValues={":pk": {"S": "HIST#pricing"}}, Select="COUNT")
     assert counter.rru == 3  # about 9 KB read, though no item came back
     counter.reset()
     counter.query(
         **query,
-        ExpressionAttributeValues={":pk": {"S": "HIST#x"}, ":none": {"S": "b"}},
+        ExpressionAttributeValues={":pk": {"S": "HIST#pricing"}, ":none": {"S": "b"}},
         FilterExpression="frame = :none",
     )
     assert counter.rru == 3
