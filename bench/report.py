@@ -1138,8 +1138,8 @@ def _section_rooms_units(results: dict[str, Any], images: dict[str, str], out: l
         "store's join transaction, every member a v2 connection with a `clientKey` in all "
         f"{max(rs)} rooms, 25 items a BatchWriteItem: "
         + ", ".join(f"{int(n):,} in {data['build_seconds'][n]:.1f} s" for n in ns)
-        + f"); a member item is {data['member_item_bytes']} bytes. At each N a fresh "
-        "connection joined the first room (N + 1 members while it is in) and ran every "
+        + f"); a member item is {data['member_item_bytes']:.0f} bytes on average. At each N a "
+        "fresh connection joined the first room (N + 1 members while it is in) and ran every "
         "action below there, in this order, so R = 1 for them; R matters only to a rename "
         "and a `$disconnect`, measured for connections in R = "
         + " and ".join(str(r) for r in rs)
