@@ -1197,7 +1197,7 @@ def _section_rooms_units(results: dict[str, Any], images: dict[str, str], out: l
         f"**What grows with N** (RRU at N = {int(ns[-1]):,} above N = {int(ns[0]):,}): "
         + ", ".join(f"`{a}`" for a in growing)
         + "; each reads the room's members once (its broadcast), and no write grows with N. "
-        "Everything else reads the same at every N."
+        "Everything else reads the same at every N.\n"
     )
     if len(rs) > 1:
         low, high = str(rs[0]), str(rs[-1])
@@ -1224,13 +1224,11 @@ def _section_rooms_units(results: dict[str, Any], images: dict[str, str], out: l
                 f"{_across([w for _, w in per_room])} WRU"
             )
         add(
-            " **What grows with R**: each room beyond the first adds to "
+            "**What grows with R**: each room beyond the first adds to "
             + " and to ".join(parts)
             + f" (at N = {sizes}): a member read and a broadcast per room, and per room an "
             "item more in a rename's transaction, a leave transaction in a `$disconnect`.\n"
         )
-    else:
-        add("\n")
 
 
 def replace_rooms_units(markdown: str, results: dict[str, Any]) -> str:
