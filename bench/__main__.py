@@ -341,8 +341,8 @@ def _only_rooms_units(args: argparse.Namespace) -> int:
     results["rooms_v2"] = _rooms_units(plan, template)
     results.setdefault("timings", {})["rooms_v2"] = time.perf_counter() - started
     args.json.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-    args.markdown.write_text(report.replace_rooms_units(args.markdown.read_text(), results))
-    print(f"Results: {args.json}\nReport: {args.markdown}")
+    report.write_rooms_units(results, args.markdown, args.plots)
+    print(f"Results: {args.json}\nReport: {args.markdown}\nPlot: {args.plots}")
     return 0
 
 

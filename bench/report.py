@@ -527,6 +527,36 @@ def _sandbox_figure(results: dict[str, Any]) -> Figure | None:
     return Figure("sandbox", "sandbox_latency.png", (7.5, 4.8), [panel])
 
 
+def _rooms_units_figure(results: dict[str, Any]) -> Figure | None:
+    """Read units against N of the rooms actions that read the room, and of a rename and a
+    $disconnect at each R."""
+    data = results.get("rooms_v2")
+    if not data:
+        return None
+    ns = sorted(int(n) for n in data["sizes"])
+    series = [
+        Series(ns, [data["sizes"][str(n)]["actions"][action]["rru"] for n in ns], label, fmt)
+        for action, label, fmt in (
+            ("sendPublic", "sendPublic, editMessage, deleteMessage", "o-"),
+            ("joinRoom (existing room)", "joinRoom (existing room)", "s-"),
+            ("leaveRoom", "leaveRoom", "^-"),
+            ("typing", "typing", "v-"),
+        )
+    ]
+    for action, style in (("setName (v2 rename)", "--"), ("$disconnect (v2)", ":")):
+        for r, marker in zip(sorted(data["rooms"]), "xDP*", strict=False):
+            rru = [data["sizes"][str(n)]["by_r"][str(r)][action]["rru"] for n in ns]
+            series.append(Series(ns, rru, f"{action}, R = {r}", marker + style))
+    panel = Panel(
+        series,
+        title="DynamoDB read units per rooms action (R = 1 unless said)",
+        xlabel="members in the room N",
+        ylabel="RRU",
+        log="xy",
+    )
+    return Figure("rooms_units", "rooms_units.png", (7.5, 4.8), [panel])
+
+
 FIGURES = (
     _broadcast_figure,
     _cpu_figure,
@@ -534,11 +564,14 @@ FIGURES = (
     _frames_figure,
     _cost_figure,
     _units_figure,
+    _rooms_units_figure,
     _sandbox_figure,
 )
 
 
-def _plots(results: dict[str, Any], directory: Path) -> dict[str, str]:
+def _plots(
+    results: dict[str, Any], directory: Path, figures: Sequence[Any] = FIGURES
+) -> dict[str, str]:
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
@@ -546,7 +579,7 @@ def _plots(results: dict[str, Any], directory: Path) -> dict[str, str]:
 
     directory.mkdir(parents=True, exist_ok=True)
     names: dict[str, str] = {}
-    for build in FIGURES:
+    for build in figures:
         figure = build(results)
         if figure is not None:
             names[figure.key] = _draw(plt, directory, figure)
@@ -554,6 +587,14 @@ def _plots(results: dict[str, Any], directory: Path) -> dict[str, str]:
 
 
 # --- the document -------------------------------------------------------------------------
+
+
+def write_rooms_units(results: dict[str, Any], markdown: Path, plots: Path) -> None:
+    """Only the rooms units: their plot, and their section of the existing `markdown`."""
+    names = _plots(results, plots, [_rooms_units_figure])
+    rel = plots.name if plots.parent == markdown.parent else str(plots)
+    images = {k: f"{rel}/{v}" for k, v in names.items()}
+    markdown.write_text(replace_rooms_units(markdown.read_text(), results, images))
 
 
 def write(results: dict[str, Any], markdown: Path, plots: Path) -> None:
@@ -1229,13 +1270,17 @@ def _section_rooms_units(results: dict[str, Any], images: dict[str, str], out: l
             + f" (at N = {sizes}): a member read and a broadcast per room, and per room an "
             "item more in a rename's transaction, a leave transaction in a `$disconnect`.\n"
         )
+    if "rooms_units" in images:
+        add(f"![DynamoDB read units per rooms action]({images['rooms_units']})\n")
 
 
-def replace_rooms_units(markdown: str, results: dict[str, Any]) -> str:
+def replace_rooms_units(
+    markdown: str, results: dict[str, Any], images: dict[str, str] | None = None
+) -> str:
     """`markdown` (docs/performance.md) with its rooms units section made from `results`
     (inserted before the section on eventually consistent reads when it has none)."""
     section: list[str] = []
-    _section_rooms_units(results, {}, section)
+    _section_rooms_units(results, images or {}, section)
     text = "\n".join(section) + "\n"
     start = markdown.find(ROOMS_UNITS_HEADING + "\n")
     if start < 0:

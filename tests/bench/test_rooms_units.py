@@ -113,3 +113,19 @@ def test_a_counting_or_filtered_query_is_priced_by_the_items_it_read(table):
     counter.reset()
     counter.scan(TableName=TABLE, Limit=1)
     assert counter.calls == ["Scan"]
+
+
+def test_only_the_rooms_plot_and_section_are_rewritten(measured, tmp_path):
+    from bench import report  # noqa: PLC0415
+
+    results = {"rooms_v2": {**measured, "measured_utc": "2026-12-07 20:00", "quick": True}}
+    markdown = tmp_path / "docs" / "performance.md"
+    plots = tmp_path / "docs" / "performance"
+    markdown.parent.mkdir()
+    markdown.write_text("# P\n\n## Can room reads be eventually consistent?\n\nkept\n")
+    report.write_rooms_units(results, markdown, plots)
+    assert [p.name for p in plots.iterdir()] == ["rooms_units.png"]
+    assert (plots / "rooms_units.png").read_bytes().startswith(b"\x89PNG")
+    text = markdown.read_text()
+    assert "](performance/rooms_units.png)" in text
+    assert text.endswith("## Can room reads be eventually consistent?\n\nkept\n")
