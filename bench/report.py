@@ -1166,8 +1166,9 @@ def _section_rooms_units(results: dict[str, Any], images: dict[str, str], out: l
         "(`bench/rooms_units.py`, `python -m bench --only rooms-units`"
         + (" --quick" if data.get("quick") else "")
         + f", {data.get('measured_utc', '')} UTC): DynamoDB's formulas applied to the items "
-        "each call read or wrote, every action through `handler.handle_message` with a client "
-        "`id`, so with its admission: the connection's bucket and, unlike the lobby's table "
+        "each call read or wrote, every frame through `handler.handle_message` (with a client "
+        "`id` where the action takes one), `$disconnect` through `ChatService.disconnect`; "
+        "so each frame with its admission: the connection's bucket and, unlike the lobby's table "
         "above, its address's bucket too (1 RRU + 1 WRU each; every measured connection came "
         "from an address of its own, as a real client's does). A Query with a filter or "
         "`Select=COUNT` is priced by the items it read, not by what it returned; a "
@@ -1184,8 +1185,9 @@ def _section_rooms_units(results: dict[str, Any], images: dict[str, str], out: l
         "action below there, in this order, so R = 1 for them; R matters only to a rename "
         "and a `$disconnect`, measured for connections in R = "
         + " and ".join(str(r) for r in rs)
-        + " rooms. `invite` and the second `joinRoom` create their own room (empty but "
-        "for the creator); `sendPrivate` goes to a member with a `clientKey`, so it is kept "
+        + " rooms. `createRoom` and the creating `joinRoom` make rooms of their own (the "
+        "creator alone in them), `invite` grants the private one to a member; `sendPrivate` "
+        "goes to a member with a `clientKey`, so it is kept "
         "in their direct room, which the first message opens. One run: the units follow "
         "from the items' sizes. Posts are the frames the action sent (at the largest N).\n"
     )
