@@ -44,11 +44,13 @@ def main(argv: list[str] | None = None) -> int:
         default="lobby",
         help="lobby (default): protocol v1 clients in the one room, private and public "
         "messages, name contests; rooms: protocol v2 clients in --rooms rooms, joining, "
-        "leaving, typing and posting (bench/load/rooms.py); its defaults are shown in brackets",
+        "leaving, typing and posting (bench/load/rooms.py)",
     )
-    parser.add_argument("--clients", type=int, default=None, help=f"{defaults.clients} [200]")
     parser.add_argument(
-        "--messages", type=int, default=None, help=f"{defaults.messages} [{ROOMS.messages}]"
+        "--clients", type=int, default=None, help=_both(defaults.clients, ROOMS.clients)
+    )
+    parser.add_argument(
+        "--messages", type=int, default=None, help=_both(defaults.messages, ROOMS.messages)
     )
     parser.add_argument(
         "--sessions",
@@ -66,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         "--think",
         type=float,
         default=None,
-        help=f"mean seconds a client waits between messages ({defaults.think_s} [{ROOMS.think_s}])",
+        help="mean seconds a client waits between messages; "
+        + _both(defaults.think_s, ROOMS.think_s),
     )
     parser.add_argument(
         "--integration-timeout",
@@ -76,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--contest", type=float, default=defaults.contest)
     parser.add_argument(
-        "--ramp", type=float, default=None, help=f"{defaults.ramp_s} [{ROOMS.ramp_s}]"
+        "--ramp",
+        type=float,
+        default=None,
+        help="seconds over which the clients start; " + _both(defaults.ramp_s, ROOMS.ramp_s),
     )
     rooms = parser.add_argument_group("the rooms scenario")
     rooms.add_argument("--rooms", type=int, default=ROOMS.rooms, help="rooms (%(default)s)")
@@ -120,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dynamodb-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument(
-        "--report", type=Path, default=None, help=f"{REPORT} [{ROOMS_REPORT}], in the repository"
+        "--report",
+        type=Path,
+        default=None,
+        help=_both(REPORT.relative_to(ROOT), ROOMS_REPORT.relative_to(ROOT)),
     )
     args = parser.parse_args(argv)
 
@@ -188,6 +197,10 @@ def rooms_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
         report = measure_rooms(config, url, limits, dynamodb=dynamodb, workers=workers)
         report["template"] = str(template)
     return _write(args.report or ROOMS_REPORT, report)
+
+
+def _both(lobby: object, rooms: object) -> str:
+    return f"default {lobby} (with --scenario rooms: {rooms})"
 
 
 def _given(value: Any, default: Any) -> Any:
