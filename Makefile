@@ -35,7 +35,7 @@ SUITES := unit adapters handler authorizer infra sandbox e2e browser hostile ben
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadscope
 
-.PHONY: help preflight run-setup setup authorizer-layer synth run conformance test test-fast lint typecheck web-tests docs bench load clean $(addprefix test-,$(SUITES))
+.PHONY: help preflight run-setup setup authorizer-layer synth run conformance test test-fast lint typecheck web-tests docs bench load load-rooms clean $(addprefix test-,$(SUITES))
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -126,6 +126,9 @@ bench: setup synth ## run the benchmarks over HTTPS (~10 min): bench/results/lat
 
 load: setup synth ## 200 clients, 10,000 messages, churn, through the sandbox: bench/results/load.json
 	@python -m bench.load $(LOAD_ARGS)
+
+load-rooms: setup synth ## 200 v2 clients in 50 rooms, 3,000 posts, typing, rejoins: bench/results/load-rooms.json
+	@python -m bench.load --scenario rooms $(LOAD_ARGS)
 
 clean: ## remove generated files (keeps .venv and node_modules)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
