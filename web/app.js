@@ -166,7 +166,9 @@ const logView = {
     const box = ui.chatBox;
     const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 48;
     const node = messageElement(document, { ts: Date.now(), ...entry });
+    if (typeof entry.messageId === "string") node.dataset.messageId = entry.messageId;
     box.insertBefore(node, before);
+    if (node.dataset.messageId) refreshLobbyEntry(node);
     if (nearBottom || entry.mine) box.scrollTop = box.scrollHeight;
     if (document.hidden && !entry.local && !entry.mine) {
       unread += 1;
@@ -179,6 +181,10 @@ const logView = {
   },
   update(node, changes) {
     setDelivery(document, node, changes);
+    if (typeof changes.messageId === "string") {
+      node.dataset.messageId = changes.messageId;
+      refreshLobbyEntry(node);
+    }
   },
   remove(node) {
     node.remove();
@@ -349,6 +355,7 @@ function onNameConfirmed({ name }) {
   refreshNameButton();
   renderMembers();
   updateComposeMode();
+  refreshLobbyLog();
 }
 
 function onNameRejected(outcome) {
@@ -849,6 +856,9 @@ function onRoomFrame(frame) {
     if (!isLobby(room)) renderRoomLog();
     renderMembers();
   }
+  if (room !== null && isLobby(room) && ("messageEdited" in frame || "messageDeleted" in frame || "history" in frame)) {
+    refreshLobbyLog();
+  }
   if (typingRoom !== null) renderTyping();
   renderRooms();
 }
@@ -1028,7 +1038,39 @@ function renderRoomLog() {
   }
 }
 
-ui.roomBox.addEventListener("click", (ev) => {
+// ---- edit and delete in the lobby's log (#chatBox, kept by conversation.js): on v2 the
+// lobby's messages are in roomState too (with their edits and deletes applied), and each
+// entry of #chatBox with a messageId is brought in line with it.
+
+const lobbyLooks = new WeakMap(); // #chatBox entry -> what it shows of its message
+
+/** Bring one #chatBox entry in line with the lobby's message (edited, deleted, tools). */
+function refreshLobbyEntry(node) {
+  if (!v2() || !node.dataset.messageId) return;
+  const m = roomState.room(LOBBY)?.messages.get(node.dataset.messageId);
+  if (!m) return;
+  const tools = canChange(m, names.confirmed, Date.now());
+  const look = `${m.deleted}|${m.edited}|${m.text}|${tools}`;
+  if (lobbyLooks.get(node) === look) return;
+  const first = lobbyLooks.get(node) === undefined;
+  lobbyLooks.set(node, look);
+  if (first && !tools && !m.edited && !m.deleted) return; // as conversation.js drew it
+  const fresh = roomMessageElement(m);
+  const focused = node.contains(document.activeElement) ? document.activeElement.dataset.action : null;
+  node.replaceChildren(...fresh.childNodes);
+  node.dataset.kind = fresh.dataset.kind;
+  for (const c of ["msg--deleted", "msg--public", "msg--system", "msg--multiline"]) {
+    node.classList.toggle(c, fresh.classList.contains(c));
+  }
+  if (focused) node.querySelector(`[data-action="${focused}"]`)?.focus();
+}
+
+function refreshLobbyLog() {
+  for (const node of ui.chatBox.querySelectorAll(":scope > [data-message-id]")) refreshLobbyEntry(node);
+}
+
+/** Edit or Delete on one of our messages, in the room shown (the lobby included). */
+function onMessageTool(ev) {
   const b = ev.target.closest("button[data-action]");
   const entry = b?.closest("[data-message-id]");
   if (!entry) return;
@@ -1043,7 +1085,9 @@ ui.roomBox.addEventListener("click", (ev) => {
     updateComposeMode();
     ui.messageInput.focus();
   }
-});
+}
+ui.roomBox.addEventListener("click", onMessageTool);
+ui.chatBox.addEventListener("click", onMessageTool);
 
 function stopEditing() {
   editing = null;
