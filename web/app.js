@@ -48,6 +48,7 @@ import {
   routeFrame,
 } from "./js/negotiate.js";
 import { RoomState, roomKey } from "./js/rooms.js";
+import { RoomOutboxes, deliveryOf, roomFrameIds } from "./js/roomoutbox.js";
 import { canChange, roomButtonName, roomList } from "./js/roomlist.js";
 import { TypingRoster, TypingThrottle } from "./js/typing.js";
 import {
@@ -154,7 +155,6 @@ let lobbyJoined = false; // v2: this connection's joinRoom of the lobby was ackn
 let pendingOpen = null; // roomKey of a room to show once its `joined` ack comes
 let editing = null; // {room, messageId, seq}: the composer edits this message
 let typingTimer = null;
-let roomIds = 0;
 let connectionGeneration = 0; // a retry timer of an earlier connection does nothing
 let lastEndpointErrorLogged = false;
 
@@ -580,7 +580,7 @@ ui.composer.addEventListener("submit", (ev) => {
   }
 
   if ((inRoom() || editing) && !to) {
-    // A room other than the lobby (protocol v2): its message shows when the server echoes it.
+    // A room other than the lobby (protocol v2): shown as sending until the server echoes it.
     if (!sendInRoom(v.value)) {
       setComposeError("Not connected right now; your message is kept here until you can send it.");
       return;
@@ -665,7 +665,19 @@ function handleError(ev) {
 
 // ------------------------------------------------------------------ rooms (protocol v2)
 
-const nextRoomId = () => `room-${++roomIds}`;
+// Room frame ids: "room-", this page's random token and a counter (never reused after a
+// reload: the server de-duplicates message ids per client key for 10 minutes).
+const nextRoomId = roomFrameIds();
+// Our messages in rooms other than the lobby: shown as sending until acknowledged, resent
+// with the same id (js/roomoutbox.js). The lobby's go through conversation.js.
+const roomOutbox = new RoomOutboxes({
+  send: (frame) => conn.send(frame),
+  nextId: nextRoomId,
+  onChange: (room) => {
+    if (inRoom() && roomKey(room) === roomKey(shownRoom())) renderRoomLog();
+  },
+  onReconnectNeeded: () => conn.abandon("the server no longer knows this connection"),
+});
 const retried = new Map(); // id -> joinRoom/leaveRoom/createRoom frame, kept to send again
 
 /** Send a room frame that draws on the server's rooms bucket (kept until answered). */
@@ -785,6 +797,9 @@ function setRoomNotice(text) {
 }
 
 function onRoomFrame(frame) {
+  const ours = roomOutbox.handle(frame);
+  if (ours !== null && inRoom() && roomKey(ours.room) === roomKey(shownRoom())) renderRoomLog();
+  if (ours !== null && frame.error) return; // shown on the message itself
   if (frame.error) {
     const { action, message, code, id } = frame.error;
     const wait = retryAfter(frame);
@@ -830,6 +845,7 @@ function onRoomFrame(frame) {
   if ("joined" in frame && typeof frame.room === "string") {
     const r = roomState.room(frame.room);
     if (r) r.wasJoined = true;
+    if (!isLobby(frame.room)) roomOutbox.joined(frame.room);
     if (isLobby(frame.room) && !lobbyJoined) {
       lobbyJoined = true;
       if (names.confirmed !== null) conversation.named(names.confirmed);
@@ -841,6 +857,7 @@ function onRoomFrame(frame) {
   if ("left" in frame && typeof frame.room === "string") {
     const r = roomState.room(frame.room);
     if (r) r.wasJoined = false;
+    roomOutbox.left(frame.room);
     roomMembers.delete(roomKey(frame.room));
     if (roomState.current === null) openRoom(LOBBY);
     conn.send({ action: "listRooms", id: nextRoomId() });
@@ -1030,7 +1047,18 @@ function renderRoomLog() {
   const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 48;
   const focusedId = document.activeElement?.closest?.("#roomBox [data-message-id]")?.dataset.messageId;
   const focusedAction = document.activeElement?.dataset?.action;
-  box.replaceChildren(...roomState.messages(shownRoom()).map(roomMessageElement));
+  const shown = roomState.messages(shownRoom()).map((m) => {
+    const node = roomMessageElement(m);
+    if (roomOutbox.wasSent(m.messageId) && !m.deleted) setDelivery(document, node, { delivery: "sent" });
+    return node;
+  });
+  const now = Date.now();
+  const waiting = roomOutbox.pending(shownRoom()).map((item) => {
+    const node = messageElement(document, { kind: "public", from: names.confirmed ?? reclaim.wanted, text: item.text, ts: item.ts ?? now, mine: true, ...deliveryOf(item, now) });
+    node.dataset.id = item.id;
+    return node;
+  });
+  box.replaceChildren(...shown, ...waiting);
   if (nearBottom) box.scrollTop = box.scrollHeight;
   if (focusedId) {
     const again = box.querySelector(`[data-message-id="${CSS.escape(focusedId)}"] [data-action="${focusedAction}"]`);
@@ -1103,7 +1131,10 @@ function sendInRoom(text) {
     stopEditing();
     return true;
   }
-  return conn.send({ action: "sendPublic", room, message: text, id: nextRoomId() });
+  const item = roomOutbox.enqueue(room, text);
+  item.ts = Date.now();
+  renderRoomLog();
+  return true;
 }
 
 // ---- typing
@@ -1128,6 +1159,7 @@ function roomsClosed() {
   retried.clear();
   lobbyJoined = false;
   roomState.disconnected();
+  roomOutbox.closed();
   typingRoster.reset();
   typingThrottle.reset();
   roomMembers.clear();

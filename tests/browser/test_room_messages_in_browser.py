@@ -5,12 +5,16 @@ are kept."""
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
+from typing import Any
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, WebSocketRoute, expect
 
-from tests.browser.pages import entries, join_as, say
+from chat.names import skeleton
+from tests.browser.pages import cut, entries, join_as, say
 
 pytestmark = pytest.mark.browser
 
@@ -69,3 +73,83 @@ def test_people_edit_and_delete_their_own_messages_in_the_lobby(open_page):
             page.locator('#chatBox > [data-kind="deleted"]').filter(has_text=f"Alice{t}")
         ).to_contain_text("This message was deleted.")
         expect(lobby_entry(page, f"lobby bob {t}")).to_have_count(1)
+
+
+class HoldAcks:
+    """A pass-through WebSocket route that records what the page sends and, while `hold`
+    is set, keeps from the page the server's copies of its own room messages (the
+    acknowledgements: a `publicMessage` with the page's `id`), as if they were lost."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.held: list[dict[str, Any]] = []
+        self.hold = False
+
+    def __call__(self, ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            self.sent.append(json.loads(message))
+            server.send(message)
+
+        def from_server(message: str | bytes) -> None:
+            frame = json.loads(message)
+            own = isinstance(frame, dict) and "publicMessage" in frame and "id" in frame
+            if self.hold and own and frame.get("room") != "lobby":
+                self.held.append(frame)
+                return
+            ws.send(message)
+
+        ws.on_message(from_page)
+        server.on_message(from_server)
+
+
+def test_a_room_message_shows_as_sending_until_acknowledged_and_is_resent_once_after_a_reconnect(
+    open_page, chat_sandbox
+):
+    t = tag()
+    room = f"ob{t}"
+    alice, bob = open_page(), open_page()
+    route = HoldAcks()
+    alice.route_web_socket(re.compile(r"^wss?://"), route)
+    alice.reload()
+    join_v2(alice, f"Alice{t}")
+    join_v2(bob, f"Bob{t}")
+    for page in (alice, bob):
+        page.fill("#roomNameInput", room)
+        page.click("#joinRoomBtn")
+        expect(page.locator("#roomTitle")).to_have_text(room)
+
+    # WHEN Alice writes while her acknowledgements are lost on the way
+    route.hold = True
+    say(alice, f"kept {t}")
+    # THEN her message shows at once as sending, and Bob already has it
+    mine = alice.locator("#roomBox > .msg").filter(has_text=f"kept {t}")
+    expect(mine).to_have_attribute("data-delivery", "sending")
+    expect(mine.locator(".msg__note")).to_have_text("Sending…")
+    expect(bob.locator("#roomBox > .msg").filter(has_text=f"kept {t}")).to_have_count(1)
+    for _ in range(100):  # the route's callbacks run while Playwright waits
+        if route.held:
+            break
+        alice.wait_for_timeout(100)
+    assert route.held, "the acknowledgement was not held"
+    alice.wait_for_timeout(300)
+    expect(mine).to_have_attribute("data-delivery", "sending")
+
+    # WHEN the connection is cut and the page reconnects (the room joined again)
+    route.hold = False
+    cut(chat_sandbox, skeleton(f"alice{t}"))  # the name's key: its look-alike skeleton
+    # THEN the message is sent again with the same id, acknowledged, and shown once as sent
+    # (the room's history after the rejoin may show the server's copy a moment before the
+    # repeated acknowledgement settles the pending one, as in the lobby)
+    sent = alice.locator('#roomBox > .msg[data-delivery="sent"]').filter(has_text=f"kept {t}")
+    expect(sent).to_have_count(1, timeout=30_000)
+    expect(mine).to_have_count(1)
+    sends = [f for f in route.sent if f.get("action") == "sendPublic" and f.get("room") == room]
+    assert len(sends) >= 2
+    assert {f["id"] for f in sends} == {sends[0]["id"]}
+    assert sends[0]["id"].startswith("room-")
+    # AND Bob got it exactly once
+    expect(bob.locator("#roomBox > .msg").filter(has_text=f"kept {t}")).to_have_count(1)
+    bob.wait_for_timeout(500)
+    expect(bob.locator("#roomBox > .msg").filter(has_text=f"kept {t}")).to_have_count(1)
