@@ -49,6 +49,7 @@ import {
 } from "./js/negotiate.js";
 import { RoomState, roomKey } from "./js/rooms.js";
 import { RoomOutboxes, deliveryOf, roomFrameIds } from "./js/roomoutbox.js";
+import { PrivateKeeping } from "./js/privacy.js";
 import { canChange, roomButtonName, roomList } from "./js/roomlist.js";
 import { TypingRoster, TypingThrottle } from "./js/typing.js";
 import {
@@ -113,6 +114,7 @@ const ui = {
   roomNotice: $("roomNotice"),
   roomBox: $("roomBox"),
   typingLine: $("typingLine"),
+  privateNote: $("privateNote"),
 };
 
 const DEFAULT_NAME_HINT = ui.nameHint.textContent;
@@ -148,6 +150,8 @@ let unread = 0;
 let protocol = null;
 let lobbySince = null; // the `since` of our last joining setName: the lobby's joinRoom takes it
 const roomState = new RoomState();
+// Whether private messages are kept (js/privacy.js): the line under the member list.
+const privateKeeping = new PrivateKeeping();
 const typingThrottle = new TypingThrottle();
 const typingRoster = new TypingRoster();
 const roomMembers = new Map(); // roomKey -> [names], from the rooms' `members` frames
@@ -489,6 +493,15 @@ function updateComposeMode() {
       ? `Private message to ${isolate(to)}`
       : `Message ${room === null ? where : isolate(where)}`;
   ui.composeMode.textContent = editing ? "Editing" : to ? `Private to ${isolate(to)}` : room === null ? "Public" : "Room";
+  renderPrivateNote();
+}
+
+/** The line on keeping private messages: about the person written to, or the direct room's. */
+function renderPrivateNote() {
+  const to = ui.toInput.value.trim();
+  const r = inRoom() ? roomState.room(shownRoom()) : null;
+  const who = to || (r?.kind === "direct" ? r.with : null);
+  ui.privateNote.textContent = privateKeeping.line(who, isolate);
 }
 
 function setComposeError(text) {
@@ -699,6 +712,8 @@ function divertFrame(frame) {
   } else if (agreed !== null && protocol === null) {
     protocol = agreed; // an older server: today's page, unchanged
   }
+  if (agreed !== null) privateKeeping.agreed(protocol);
+  if (privateKeeping.see(frame) || agreed !== null) renderPrivateNote();
   const route = routeFrame(frame, protocol);
   if (route.rooms) {
     try {

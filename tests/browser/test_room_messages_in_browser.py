@@ -15,6 +15,7 @@ from playwright.sync_api import Locator, Page, WebSocketRoute, expect
 
 from chat.names import skeleton
 from tests.browser.pages import cut, entries, join_as, say
+from tests.support.chat_client import ChatClient
 
 pytestmark = pytest.mark.browser
 
@@ -153,3 +154,50 @@ def test_a_room_message_shows_as_sending_until_acknowledged_and_is_resent_once_a
     expect(bob.locator("#roomBox > .msg").filter(has_text=f"kept {t}")).to_have_count(1)
     bob.wait_for_timeout(500)
     expect(bob.locator("#roomBox > .msg").filter(has_text=f"kept {t}")).to_have_count(1)
+
+
+def test_the_page_says_when_private_messages_are_kept(open_page, chat_sandbox):
+    t = tag()
+    alice, bob = open_page(), open_page()
+    note = alice.locator("#privateNote")
+    # GIVEN the page before anything is known: it states both cases
+    expect(note).to_contain_text("are kept in a direct conversation")
+    expect(note).to_contain_text("otherwise they are not stored")
+    join_v2(alice, f"Alice{t}")
+    join_v2(bob, f"Bob{t}")
+    # AND a v1 client without a lasting identity (no clientKey), whose messages are not kept
+    carol = ChatClient(chat_sandbox.connect().__enter__())
+    try:
+        carol.join(f"Carol{t}")
+        # WHEN Alice writes privately to Bob (two web pages: each has a client key)
+        alice.fill("#toInput", f"Bob{t}")
+        say(alice, f"psst {t}")
+        # THEN the line says their private messages are kept, and for how long
+        expect(note).to_contain_text(f"Private messages with \u2068Bob{t}\u2069 are kept")
+        expect(note).to_contain_text("history time (one hour unless its operator changed it)")
+        # AND the recipient field is described by the line
+        expect(alice.locator("#toInput")).to_have_attribute(
+            "aria-describedby", "toHint privateNote"
+        )
+        # AND Bob's page, writing back to Alice, knows it too (her message came as a direct one)
+        bob.fill("#toInput", f"Alice{t}")
+        bob.locator("#toInput").dispatch_event("input")
+        expect(bob.locator("#privateNote")).to_contain_text(
+            f"Private messages with \u2068Alice{t}\u2069 are kept"
+        )
+
+        # WHEN Alice writes privately to Carol
+        alice.fill("#toInput", f"Carol{t}")
+        say(alice, f"hello Carol {t}")
+        carol.wait_for(lambda f: f.get("text") == f"hello Carol {t}")
+        # THEN the line says these are not stored
+        expect(note).to_have_text(
+            f"Private messages with \u2068Carol{t}\u2069 are not stored: "
+            "only the two of you receive them."
+        )
+        # AND back to Bob, the line is about Bob again
+        alice.fill("#toInput", f"Bob{t}")
+        alice.locator("#toInput").dispatch_event("input")
+        expect(note).to_contain_text(f"Private messages with \u2068Bob{t}\u2069 are kept")
+    finally:
+        carol.close()
