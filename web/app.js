@@ -150,7 +150,8 @@ let unread = 0;
 let protocol = null;
 let lobbySince = null; // the `since` of our last joining setName: the lobby's joinRoom takes it
 const roomState = new RoomState();
-// Whether private messages are kept (js/privacy.js): the line under the member list.
+// Whether private messages are kept (js/privacy.js): the line in the composer, shown while
+// writing privately or in a direct conversation.
 const privateKeeping = new PrivateKeeping();
 const typingThrottle = new TypingThrottle();
 const typingRoster = new TypingRoster();
@@ -502,6 +503,7 @@ function renderPrivateNote() {
   const r = inRoom() ? roomState.room(shownRoom()) : null;
   const who = to || (r?.kind === "direct" ? r.with : null);
   ui.privateNote.textContent = privateKeeping.line(who, isolate);
+  ui.privateNote.hidden = !who; // shown while writing privately, or in a direct conversation
 }
 
 function setComposeError(text) {

@@ -160,9 +160,15 @@ def test_the_page_says_when_private_messages_are_kept(open_page, chat_sandbox):
     t = tag()
     alice, bob = open_page(), open_page()
     note = alice.locator("#privateNote")
-    # GIVEN the page before anything is known: it states both cases
+    # GIVEN the page writing to nobody in particular: no line
+    expect(note).to_be_hidden()
+    # WHEN a recipient is typed before anything is known: the line states both cases
+    alice.fill("#toInput", f"Bob{t}")
+    expect(note).to_be_visible()
     expect(note).to_contain_text("are kept in a direct conversation")
     expect(note).to_contain_text("otherwise they are not stored")
+    alice.fill("#toInput", "")
+    expect(note).to_be_hidden()
     join_v2(alice, f"Alice{t}")
     join_v2(bob, f"Bob{t}")
     # AND a v1 client without a lasting identity (no clientKey), whose messages are not kept
