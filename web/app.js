@@ -50,7 +50,7 @@ import {
 import { RoomState, roomKey } from "./js/rooms.js";
 import { RoomOutboxes, deliveryOf, roomFrameIds } from "./js/roomoutbox.js";
 import { PrivateKeeping } from "./js/privacy.js";
-import { canChange, roomButtonName, roomList } from "./js/roomlist.js";
+import { canChange, roomButtonName, roomList, validateGroup } from "./js/roomlist.js";
 import { TypingRoster, TypingThrottle } from "./js/typing.js";
 import {
   describeErrorCode,
@@ -104,6 +104,8 @@ const ui = {
   roomForm: $("roomForm"),
   roomNameInput: $("roomNameInput"),
   roomPrivate: $("roomPrivate"),
+  roomGroupField: $("roomGroupField"),
+  roomGroupInput: $("roomGroupInput"),
   roomFormError: $("roomFormError"),
   roomBar: $("roomBar"),
   roomTitle: $("roomTitle"),
@@ -158,6 +160,9 @@ const typingRoster = new TypingRoster();
 const roomMembers = new Map(); // roomKey -> [names], from the rooms' `members` frames
 let lobbyJoined = false; // v2: this connection's joinRoom of the lobby was acknowledged
 let pendingOpen = null; // roomKey of a room to show once its `joined` ack comes
+// roomKey -> sign-in group of a private room we asked to create for one (the server does
+// not say a room's group: the page remembers the groups of the rooms it made).
+const pendingGroups = new Map();
 let editing = null; // {room, messageId, seq}: the composer edits this message
 let typingTimer = null;
 let connectionGeneration = 0; // a retry timer of an earlier connection does nothing
@@ -277,6 +282,7 @@ function renderSignIn() {
   const on = signIn !== null;
   ui.signInBtn.hidden = !on || signIn.signedIn;
   ui.signOutBtn.hidden = !on || !signIn.signedIn;
+  renderGroupField();
   if (on && signIn.signedIn && signIn.name && !reclaim.wanted && !ui.nameInput.value) {
     ui.nameInput.value = signIn.name; // the server only grants the name the token gives
   }
@@ -836,6 +842,7 @@ function onRoomFrame(frame) {
     if (action === "joinRoom" || action === "createRoom") {
       ui.roomFormError.textContent = text;
       pendingOpen = null;
+      if (action === "createRoom" && again) pendingGroups.delete(roomKey(again.room));
     } else if (action === "typing") {
       return;
     } else {
@@ -863,6 +870,9 @@ function onRoomFrame(frame) {
     const r = roomState.room(frame.room);
     if (r) r.wasJoined = true;
     if (!isLobby(frame.room)) roomOutbox.joined(frame.room);
+    const group = pendingGroups.get(roomKey(frame.room));
+    if (r && group !== undefined && frame.kind === "private") r.group = group;
+    pendingGroups.delete(roomKey(frame.room));
     if (isLobby(frame.room) && !lobbyJoined) {
       lobbyJoined = true;
       if (names.confirmed !== null) conversation.named(names.confirmed);
@@ -914,6 +924,12 @@ function roomItem(e) {
   label.className = "room-btn__name";
   label.textContent = e.kind === "direct" ? e.label : `${e.kind === "private" ? "🔒 " : "# "}${e.label}`;
   btn.append(label);
+  if (e.group) {
+    const group = document.createElement("span");
+    group.className = "room-btn__group";
+    group.textContent = ` · group ${e.group}`;
+    btn.append(group);
+  }
   if (e.from) {
     const from = document.createElement("span");
     from.className = "room-btn__from";
@@ -986,16 +1002,32 @@ ui.roomForm.addEventListener("submit", (ev) => {
     ui.roomNameInput.focus();
     return;
   }
+  const g = ui.roomGroupField.hidden ? { ok: true, value: null } : validateGroup(ui.roomGroupInput.value);
+  if (!g.ok) {
+    ui.roomFormError.textContent = g.message;
+    ui.roomGroupInput.focus();
+    return;
+  }
   ui.roomFormError.textContent = "";
   pendingOpen = roomKey(v.value);
   if (ui.roomPrivate.checked) {
-    sendRoomAction({ action: "createRoom", room: v.value, kind: "private", id: nextRoomId() });
+    const group = g.value === null ? {} : { group: g.value };
+    if (g.value !== null) pendingGroups.set(roomKey(v.value), g.value);
+    sendRoomAction({ action: "createRoom", room: v.value, kind: "private", ...group, id: nextRoomId() });
   } else {
     joinRoom(v.value);
   }
   ui.roomNameInput.value = "";
   ui.roomPrivate.checked = false;
+  ui.roomGroupInput.value = "";
+  renderGroupField();
 });
+
+// A private room may name a sign-in group (createRoom's `group`): only when signed in.
+function renderGroupField() {
+  ui.roomGroupField.hidden = !(ui.roomPrivate.checked && signIn !== null && signIn.signedIn);
+}
+ui.roomPrivate.addEventListener("change", renderGroupField);
 
 ui.inviteForm.addEventListener("submit", (ev) => {
   ev.preventDefault();
