@@ -67,7 +67,7 @@ $(VENV)/.installed: $(VENV)/.run-installed requirements-dev.txt
 
 node_modules/.installed: package.json package-lock.json
 	@bin/preflight tools
-	@echo "==> Node.js tooling (node_modules: CDK CLI, Node 22)"
+	@echo "==> Node.js tooling (node_modules: CDK CLI, Node 22, Lighthouse for the browser tests)"
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
