@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 import jsii
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
@@ -67,8 +67,8 @@ class ServerApi(Construct):
         self.api = apigwv2.HttpApi(
             self,
             "Api",
+            api_name=f"{Stack.of(self).stack_name}-server",
             description="The chat's server API for operators (IAM-signed requests only)",
-            default_authorizer=authorizers.HttpIamAuthorizer(),
             create_default_stage=False,
         )
         self.stage = apigwv2.HttpStage(
@@ -80,13 +80,18 @@ class ServerApi(Construct):
             access_log_settings=_AccessLogs(self.access_log_group),
         )
         integration = integrations.HttpLambdaIntegration("Admin", handler)
-        self.routes: list[apigwv2.HttpRoute] = []
-        for method, path in SERVER_API_ROUTES:
-            self.routes.extend(
-                self.api.add_routes(
-                    path=path, methods=[apigwv2.HttpMethod(method)], integration=integration
-                )
+        authorizer = authorizers.HttpIamAuthorizer()
+        self.routes = [
+            apigwv2.HttpRoute(
+                self,
+                f"{method}{path.replace('/', '-').replace('{', '').replace('}', '')}",
+                http_api=self.api,
+                route_key=apigwv2.HttpRouteKey.with_(path, apigwv2.HttpMethod(method)),
+                integration=integration,
+                authorizer=authorizer,
             )
+            for method, path in SERVER_API_ROUTES
+        ]
         self.operator_policy = iam.ManagedPolicy(
             self,
             "OperatorPolicy",

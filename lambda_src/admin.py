@@ -172,6 +172,7 @@ def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
             500,
             error_document(ChatError(ErrorCode.INTERNAL, "Something went wrong on our side.")),
         )
+    telemetry.record_server_api(answer.status)
     log.info(
         "server api request",
         extra={
