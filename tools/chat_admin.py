@@ -101,7 +101,12 @@ def sign_and_send(target: Target, method: str, path: str, body: Any = None) -> R
     headers = {"Content-Type": "application/json"} if body is not None else {}
     request = AWSRequest(method=method, url=url, data=data, headers=headers)
     SigV4Auth(target.credentials, SERVICE, target.region).add_auth(request)
-    context = ssl.create_default_context(cafile=str(target.ca_bundle) if target.ca_bundle else None)
+    try:
+        context = ssl.create_default_context(
+            cafile=str(target.ca_bundle) if target.ca_bundle else None
+        )
+    except (ssl.SSLError, OSError) as error:
+        raise UsageError(f"cannot use the CA bundle {target.ca_bundle}: {error}") from None
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
         raise UsageError(f"the server API's URL must be https://…, not {target.url!r}")

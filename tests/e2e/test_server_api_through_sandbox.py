@@ -223,4 +223,5 @@ def test_chat_admin_without_the_sandboxs_ca_fails_tls_and_exits_2(chat_sandbox):
         "rooms",
     )
     assert done.returncode == 2
-    assert "bin/chat-admin: error:" in done.stderr
+    assert "bin/chat-admin: error: cannot use the CA bundle" in done.stderr
+    assert "Traceback" not in done.stderr
