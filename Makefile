@@ -17,6 +17,9 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 HOST ?= 127.0.0.1
 PORT ?= 8080
+# The sandbox's server API (HTTPS, IAM-signed) and its CA, where bin/chat-admin --sandbox looks.
+SERVER_API_PORT ?= 8081
+SANDBOX_TLS_DIR ?= .sandbox/tls
 # The stack `make run` and `make conformance` run: by default the one the last
 # `make synth` made (a stage's, with CDK_ARGS="-c stage=dev"); STACK=<name> picks another.
 STACK ?=
@@ -112,7 +115,8 @@ $(addprefix test-,$(SUITES)): test-%: setup ## one pytest suite: make test-unit,
 	@CHROMIUM="$$(bin/preflight browser)" pytest $(PYTEST_PARALLEL) tests/$*
 
 run: synth ## run the whole chat locally on http://$(HOST):$(PORT)
-	@python -m sandbox $(SANDBOX_STACK) --host $(HOST) --port $(PORT)
+	@python -m sandbox $(SANDBOX_STACK) --host $(HOST) --port $(PORT) \
+		--server-api-port $(SERVER_API_PORT) --tls-dir $(SANDBOX_TLS_DIR)
 
 conformance: synth ## bin/conformance against a sandbox of the synthesized stack (started and stopped)
 	@template="$$(python -m sandbox --print-template $(SANDBOX_STACK))" && \

@@ -8,13 +8,14 @@ from aws_cdk import CfnElement, CfnOutput, CfnResource, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from infra.chat_function import ARCHITECTURE, RUNTIME, WORKER_HANDLER, ChatFunction
+from infra.chat_function import ADMIN_HANDLER, ARCHITECTURE, RUNTIME, WORKER_HANDLER, ChatFunction
 from infra.config import ChatConfig
 from infra.connections_table import ConnectionsTable
 from infra.hosting import WebHosting
 from infra.monitoring import ChatMonitoring
 from infra.nag import acknowledge
 from infra.powertools import powertools_layer, telemetry_environment
+from infra.server_api import ServerApi
 from infra.sign_in import SignIn
 from infra.websocket_api import ChatWebSocketApi, drop_source_ip_from_access_logs
 
@@ -111,13 +112,48 @@ class ChatStack(Stack):
         self.connections.grant_data_access(self.chat.function)
         stage.grant_management_api_access(self.chat.function)
         stage.grant_management_api_access(self.fanout_worker.function)
+        # The server API for operators (IAM-signed; docs/operations.md "The server API"):
+        # its own function, with the chat function's settings, table and @connections.
+        self.admin = ChatFunction(
+            self,
+            "Admin",
+            table_name=self.connections.table.table_name,
+            memory_mb=config.lambda_memory_mb,
+            timeout_seconds=config.lambda_timeout_seconds,
+            reserved_concurrency=0,
+            environment={
+                **config.function_environment(),
+                "FANOUT_WORKER": self.fanout_worker.function.function_name,
+                **telemetry,
+            },
+            log_retention=config.log_retention,
+            removal_policy=config.log_removal_policy,
+            layers=[powertools],
+            tracing=config.tracing,
+            handler=ADMIN_HANDLER,
+            description="WebSocket chat: the server API for operators (IAM-signed requests)",
+            role_description="The server API's function: its log group, the chat's table, "
+            "@connections on its stage",
+        )
+        self.admin.set_callback_url(stage.callback_url)
+        self.connections.grant_data_access(self.admin.function)
+        stage.grant_management_api_access(self.admin.function)
+        self._acknowledge_connections_wildcard(self.admin, config.stage_name)
+        self.server_api = ServerApi(
+            self,
+            "ServerApi",
+            handler=self.admin.function,
+            log_retention=config.log_retention,
+            removal_policy=config.log_removal_policy,
+        )
         # Invoke the worker's unqualified ARN only (grant_invoke would add "<arn>:*" for
         # versions and aliases, which the stack does not have).
-        iam.Grant.add_to_principal(
-            grantee=self.chat.function,
-            actions=["lambda:InvokeFunction"],
-            resource_arns=[self.fanout_worker.function.function_arn],
-        )
+        for caller in (self.chat, self.admin):
+            iam.Grant.add_to_principal(
+                grantee=caller.function,
+                actions=["lambda:InvokeFunction"],
+                resource_arns=[self.fanout_worker.function.function_arn],
+            )
         self._acknowledge_connections_wildcard(self.chat, config.stage_name)
         self._acknowledge_connections_wildcard(self.fanout_worker, config.stage_name)
         if not config.access_log_source_ip:
@@ -169,6 +205,18 @@ class ChatStack(Stack):
             "TableName",
             value=self.connections.table.table_name,
             description="Connections table" + where,
+        )
+        CfnOutput(
+            self,
+            "ServerApiUrl",
+            value=self.server_api.url,
+            description="The server API for operators, IAM-signed (bin/chat-admin)" + where,
+        )
+        CfnOutput(
+            self,
+            "OperatorPolicyArn",
+            value=self.server_api.operator_policy.managed_policy_arn,
+            description="Attach to the users or roles that may call the server API" + where,
         )
         if self.web is not None:
             CfnOutput(

@@ -40,6 +40,7 @@ POST_LATENCY = _NAMES["POST_LATENCY"]  # Milliseconds: one post_to_connection ca
 STALE_CONNECTIONS_PRUNED = _NAMES["STALE_CONNECTIONS_PRUNED"]  # Count: connections gone (410)
 FANOUT_SHARDS = _NAMES["FANOUT_SHARDS"]  # Count: shards handed to fan-out workers
 FANOUT_SHARD_FAILURES = _NAMES["FANOUT_SHARD_FAILURES"]  # Count: shards whose worker failed
+SERVER_API_REQUESTS = _NAMES["SERVER_API_REQUESTS"]  # Count per status class: server API
 METRIC_NAMES = tuple(_NAMES.values())
 
 # The dimension values are bounded (each distinct value is a billed custom metric): the
@@ -150,6 +151,12 @@ def record_request(route: str, outcome: str) -> None:
     elif outcome != "ok":
         code = outcome if outcome.isupper() and len(outcome) <= 32 else OTHER
         _count(ERROR_FRAMES, "code", code)
+
+
+def record_server_api(status: int) -> None:
+    """One server API request answered (lambda_src/admin.py): `ServerApiRequests` by the
+    status's class, `2xx`, `4xx` or `5xx`."""
+    _count(SERVER_API_REQUESTS, "status", f"{status // 100}xx")
 
 
 def record_delivery(
