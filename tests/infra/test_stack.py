@@ -23,6 +23,7 @@ ROUTES = {"$connect", "$disconnect", "$default", "setName", "sendPublic", "sendP
     "typing",
     "editMessage",
     "deleteMessage",
+    "moderate",
 }
 
 
