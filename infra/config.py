@@ -76,6 +76,7 @@ THROTTLED_ROUTES = (
     "typing",
     "editMessage",
     "deleteMessage",
+    "moderate",
 )
 
 # The stack's own context keys (the function's are in lambda_src/chat/settings.json, read
@@ -93,7 +94,7 @@ INFRA_DEFAULTS: dict[str, Any] = {
     "throttlingBurstLimit": 500,
     "throttlingRateLimit": 1000,
     # Broadcast routes (sendPublic, setName, joinRoom, leaveRoom, typing, editMessage,
-    # deleteMessage) cost one post per member: keep each one's rate x the posts a full
+    # deleteMessage, moderate) cost one post per member: keep each one's rate x the posts a full
     # room's broadcast makes within the account's 10,000 requests/s (docs/security.md,
     # "Route throttles").
     "routeThrottling": {
@@ -109,6 +110,7 @@ INFRA_DEFAULTS: dict[str, Any] = {
         "typing": {"burst": 50, "rate": 10},
         "editMessage": {"burst": 20, "rate": 5},
         "deleteMessage": {"burst": 20, "rate": 5},
+        "moderate": {"burst": 20, "rate": 5},
     },
     "createApiGatewayCloudWatchRole": True,
     "logRetentionDays": 30,
@@ -493,6 +495,10 @@ class ChatConfig:
     read_state_ttl_seconds: int
     rooms_list_limit: int
     direct_rooms: bool
+    moderator_group: str
+    audit_ttl_seconds: int
+    moderation_max_seconds: int
+    slow_mode_max_seconds: int
     reserved_names: tuple[str, ...]
     allowed_origins: tuple[str, ...]
     allow_missing_origin: bool

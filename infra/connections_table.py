@@ -12,9 +12,10 @@ SORT_KEY = "sk"
 TTL_ATTRIBUTE = "ttl"
 
 # Exactly the item actions lambda_src/chat/store.py performs, and nothing else (no Scan,
-# no Batch*, no streams, no DescribeTable). TransactWriteItems has no IAM action of its
-# own: each item in a transaction needs the action it performs (Put → PutItem, Update →
-# UpdateItem, Delete → DeleteItem, ConditionCheck → ConditionCheckItem).
+# no BatchWriteItem, no streams, no DescribeTable). BatchGetItem reads the few sanction
+# items a join or a setName checks (moderation) in one request. TransactWriteItems has no
+# IAM action of its own: each item in a transaction needs the action it performs (Put →
+# PutItem, Update → UpdateItem, Delete → DeleteItem, ConditionCheck → ConditionCheckItem).
 # tests/infra/test_least_privilege.py derives the same set from store.py's source.
 DATA_ACTIONS = (
     "dynamodb:GetItem",
@@ -23,6 +24,7 @@ DATA_ACTIONS = (
     "dynamodb:DeleteItem",
     "dynamodb:Query",
     "dynamodb:ConditionCheckItem",
+    "dynamodb:BatchGetItem",
 )
 
 

@@ -33,6 +33,7 @@ ROOM_ROUTES = (
     "typing",
     "editMessage",
     "deleteMessage",
+    "moderate",
 )
 MESSAGE_ROUTES = (*V1_MESSAGE_ROUTES, *ROOM_ROUTES)
 

@@ -91,6 +91,8 @@ ACTIONS: dict[str, Action] = {
     "markRead": lambda chat, sender, body, cid: chat.mark_read(
         sender, body.get("room"), body.get("seq"), cid
     ),
+    # Moderation (issue 17, docs/protocol.md "Moderation"): one action, its `op` says which.
+    "moderate": lambda chat, sender, body, cid: chat.moderate(sender, body, cid),
 }
 # The actions each protocol version may send (a v1 connection: today's five).
 V1_ACTIONS = ("setName", "sendPublic", "sendPrivate", "ping", "history")
@@ -109,6 +111,7 @@ ROUTED_ACTIONS = V1_ROUTED_ACTIONS | {
     "typing",
     "editMessage",
     "deleteMessage",
+    "moderate",
 }
 CHAT_SUBPROTOCOL = "chat"
 

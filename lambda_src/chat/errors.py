@@ -50,6 +50,14 @@ class ErrorCode(StrEnum):
     UNKNOWN_MESSAGE = "UNKNOWN_MESSAGE"
     NOT_YOURS = "NOT_YOURS"
     EDIT_WINDOW_CLOSED = "EDIT_WINDOW_CLOSED"
+    # Moderation (issue 17, chat.moderation): a `moderate` frame refused (NOT_MODERATOR,
+    # INVALID_MODERATION), and a member's own frames refused by a moderator's action, each
+    # with `retryAfterMs` (MUTED, BANNED, SLOW_MODE).
+    NOT_MODERATOR = "NOT_MODERATOR"
+    INVALID_MODERATION = "INVALID_MODERATION"
+    MUTED = "MUTED"
+    BANNED = "BANNED"
+    SLOW_MODE = "SLOW_MODE"
 
 
 class ChatError(Exception):

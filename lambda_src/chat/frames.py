@@ -43,6 +43,8 @@ __all__ = [
     "members",
     "message_deleted",
     "message_edited",
+    "moderate_ack",
+    "moderation",
     "new_event_id",
     "presence",
     "private_message",
@@ -263,9 +265,11 @@ def room_joined(
     seq: int,
     last_read: int,
     client_id: str | None = None,
+    topic: str | None = None,
 ) -> Frame:
     """The acknowledgement of joinRoom (and of createRoom, which joins the room it makes):
-    the room's kind, its member count, its last `seq` and the joiner's last-read `seq`."""
+    the room's kind, its member count, its last `seq` and the joiner's last-read `seq`; its
+    `topic` when a moderator set one."""
     frame: Frame = {
         "joined": room,
         "room": room,
@@ -274,6 +278,8 @@ def room_joined(
         "seq": seq,
         "lastRead": last_read,
     }
+    if topic:
+        frame["topic"] = topic
     return with_id(frame, client_id)
 
 
@@ -430,6 +436,7 @@ class ListedRoom:
 
     room: str
     kind: str
+    topic: str | None = None
 
 
 @dataclass(frozen=True)
@@ -456,7 +463,8 @@ def _room_entries(
     public: Iterable[ListedRoom], mine: Iterable[MyRoom], invitations: Iterable[Invitation]
 ) -> list[tuple[str, Frame]]:
     entries: list[tuple[str, Frame]] = [
-        ("public", {"room": r.room, "kind": r.kind}) for r in public
+        ("public", {"room": r.room, "kind": r.kind, **({"topic": r.topic} if r.topic else {})})
+        for r in public
     ]
     for r in mine:
         entry: Frame = {"room": r.room, "kind": r.kind}
@@ -512,3 +520,76 @@ def delete_ack(client_id: str, room: str, seq: int, message_id: str) -> Frame:
 
 def mark_read_ack(client_id: str, room: str, seq: int) -> Frame:
     return ack("markRead", client_id, room=room, seq=seq)
+
+
+# --- moderation (issue 17, chat.moderation; docs/protocol.md "Moderation") -----------------
+
+# What each operation's announcement says, for clients that show `systemMessage` as is.
+_MODERATION_TEXT = {
+    "kick": "{target} was removed from {room} by {by}",
+    "disconnect": "{target} was disconnected by {by}",
+    "mute": "{target} was muted in {room} by {by}",
+    "unmute": "{target} may speak again in {room} ({by})",
+    "ban": "{target} was banned from {room} by {by}",
+    "unban": "{target} is no longer banned from {room} ({by})",
+    "slowMode": "Slow mode in {room} is now {seconds} seconds ({by})",
+    "topic": "{by} set the topic of {room}",
+    "appoint": "{target} is now a moderator of {room} ({by})",
+    "dismiss": "{target} is no longer a moderator of {room} ({by})",
+}
+
+
+def moderation(
+    op: str,
+    room: str,
+    by: str,
+    stamp: Stamp,
+    *,
+    target: str | None = None,
+    target_kind: str | None = None,
+    seconds: int | None = None,
+    topic: str | None = None,
+    reason: str | None = None,
+    event_id: str | None = None,
+) -> Frame:
+    """A moderation action announced in the room, with its own seq (history keeps it). A ban
+    of an account or an address names neither (`targetKind` says which it was)."""
+    frame: Frame = {"moderation": op, "room": room, "by": by}
+    if target is not None:
+        frame["target"] = target
+    if target_kind is not None:
+        frame["targetKind"] = target_kind
+    if seconds is not None:
+        frame["seconds"] = seconds
+    if op == "topic":
+        frame["topic"] = topic
+    if reason:
+        frame["reason"] = reason
+    kind = "account" if target_kind == "sub" else target_kind
+    shown = target if target is not None else f"an {kind}"
+    if op == "slowMode" and not seconds:
+        text = f"Slow mode in {room} is off ({by})"
+    elif op == "topic" and not topic:
+        text = f"{by} cleared the topic of {room}"
+    else:
+        text = _MODERATION_TEXT[op].format(target=shown, room=room, by=by, seconds=seconds)
+    frame.update(
+        {
+            "systemMessage": text,
+            "ts": stamp.ts,
+            "seq": stamp.seq,
+            "prev": stamp.prev,
+            "eventId": event_id or new_event_id(),
+        }
+    )
+    return frame
+
+
+def moderate_ack(client_id: str, op: str, room: str | None, seq: int | None) -> Frame:
+    """The acknowledgement of `moderate`: the announcement's seq (none for a stack ban)."""
+    details: Frame = {"op": op}
+    if room is not None:
+        details["room"] = room
+    if seq is not None:
+        details["seq"] = seq
+    return ack("moderate", client_id, **details)

@@ -209,6 +209,11 @@ class RoomMeta:
     parties: frozenset[str] = frozenset()
     names: tuple[str, ...] = ()
     expires_at: int = 0
+    # Moderation (chat.moderation): the room's topic, its slow mode (seconds between one
+    # member's messages; 0: off) and the identities its creator or a stack moderator appointed.
+    topic: str | None = None
+    slow_mode_seconds: int = 0
+    moderators: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -247,6 +252,12 @@ class Membership:
     room_name: str
     shard: int = 0
     joined_at: int = 0
+    # Moderation, kept on the membership item a send reads anyway (docs/architecture.md):
+    # muted until (epoch ms; 0: not), the room's slow mode as copied here, the member's last
+    # message in it under slow mode (epoch ms).
+    muted_until_ms: int = 0
+    slow_mode_seconds: int = 0
+    last_sent_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -289,6 +300,8 @@ class Rewrite:
     window_start_ms: int
     build: Callable[[EventSeq, Frame], tuple[Frame, Frame]]
     event_expires_at: int
+    # A moderator's delete: any author's message, at any age (`by` is the moderator's).
+    any_author: bool = False
 
 
 @dataclass(frozen=True)
@@ -321,6 +334,74 @@ class ListedRoom:
     name: str
     kind: str
     created_at: int
+    topic: str | None = None  # a moderator's `topic`, kept beside META's
+
+
+# --- moderation (issue 17, chat.moderation; docs/architecture.md "Moderation items") ---
+
+# The scope of stack-wide sanctions and audit entries (a room's is its key).
+STACK_SCOPE = "*"
+# History events' kind for a moderation announcement (never a message: not unread).
+MODERATION = "mod"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One moderation action as the audit log keeps it (`AUDIT#<scope>` / `<at>#<id>`)."""
+
+    scope: str  # a room key, or STACK_SCOPE
+    at_ms: int
+    entry_id: str
+    actor: str  # the actor's identity (a sender key, or `system`)
+    actor_name: str
+    op: str
+    target: str
+    reason: str
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class Sanction:
+    """A mute or ban (`MOD#<scope>` / `<key>`: `MUTE#<identity>`, `BAN#name#<lookup key>`,
+    `BAN#sub#<sub>`, `BAN#address#<address>`) until `until_ms`; `until_ms` 0 lifts it."""
+
+    scope: str
+    key: str
+    until_ms: int
+
+
+@dataclass(frozen=True)
+class RoomChange:
+    """A change to a room's META: its topic (when `set_topic`), its slow mode (None: kept),
+    an identity appointed or dismissed."""
+
+    room: str
+    set_topic: bool = False
+    topic: str | None = None
+    slow_mode_seconds: int | None = None
+    appoint: str | None = None
+    dismiss: str | None = None
+
+
+@dataclass(frozen=True)
+class ModerationEvent:
+    """An announcement kept in the room's history under its own seq (kind MODERATION)."""
+
+    room: str
+    taken: EventSeq
+    frame: Frame
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class ModerationWrite:
+    """What one moderation action writes, in one transaction: its audit entry, and a
+    sanction, a room change and its announcement when it has them."""
+
+    audit: AuditEntry
+    sanction: Sanction | None = None
+    room_change: RoomChange | None = None
+    event: ModerationEvent | None = None
 
 
 # Unread counts stop here: `unread` 100 means "100 or more".
@@ -586,6 +667,44 @@ class ChatStore(Protocol):
     def public_rooms(self, limit: int) -> tuple[list[ListedRoom], bool]:
         """The live rooms of the registry (Query `ROOMS`): public and private, never
         direct; at most `limit`, in key order, and whether that is all of them."""
+        ...
+
+    # --- moderation (issue 17; docs/architecture.md "Moderation items") -------------------
+
+    def moderate(self, write: ModerationWrite) -> None:
+        """Write a moderation action in one transaction: the audit entry (PutItem
+        `AUDIT#<scope>`), the sanction (PutItem, or DeleteItem when lifted, `MOD#<scope>`),
+        the room change (UpdateItem META; the lobby's META is made if missing) and the
+        announcement (PutItem `HIST#<room>`/`MSG#<seq>`, kind MODERATION)."""
+        ...
+
+    def sanctions(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """The live sanctions among `(scope, key)` pairs (one BatchGetItem, strongly
+        consistent): each found one's `until_ms`."""
+        ...
+
+    def set_membership(
+        self,
+        connection_id: str,
+        room: str,
+        *,
+        muted_until_ms: int | None = None,
+        slow_mode_seconds: int | None = None,
+    ) -> None:
+        """Set moderation fields on a live membership (UpdateItem `CONN#<cid>`/`ROOM#<room>`,
+        condition: it exists); a membership gone meanwhile is skipped."""
+        ...
+
+    def take_slow_turn(
+        self, connection_id: str, room: str, now_ms: int, interval_seconds: int
+    ) -> int:
+        """Under slow mode, record a message now unless the member's last one in the room was
+        less than the interval ago (one conditional UpdateItem of the membership item).
+        Returns 0 when recorded, else how many ms the member still waits."""
+        ...
+
+    def audit_entries(self, scope: str, limit: int) -> list[AuditEntry]:
+        """The scope's live audit entries, newest first, at most `limit` (Query)."""
         ...
 
 

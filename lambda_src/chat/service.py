@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from chat import frames, rooms
+from chat import frames, moderating, rooms
 from chat.errors import (
     ChatError,
     ConcurrentUpdateError,
@@ -58,7 +58,7 @@ from chat.ports import (
     TooManyRoomsError,
     UnknownMessageError,
 )
-from chat.settings import RESERVED_NAMES, Limits, Retention, Rooms
+from chat.settings import RESERVED_NAMES, Limits, Moderation, Retention, Rooms
 
 MESSAGE_MAX_LENGTH = 2000
 # A message's text in UTF-8: 2,000 characters of most scripts, 1,000 emoji.
@@ -277,6 +277,7 @@ class ChatService:
         limits: Limits | None = None,
         retention: Retention | None = None,
         rooms: Rooms | None = None,
+        moderation: Moderation | None = None,
         reserved_names: Sequence[str] = RESERVED_NAMES,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -295,6 +296,7 @@ class ChatService:
             invite_ttl_seconds=self._rooms.invite_ttl_seconds,
             read_state_ttl_seconds=self._rooms.read_state_ttl_seconds,
         )
+        self._moderation = moderation or Moderation()
         self._reserved = tuple(reserved_names)
         self._clock = clock
         self._sleep = sleep
@@ -459,6 +461,8 @@ class ChatService:
         if sender.bound_name is not None and name != sender.bound_name:
             raise ChatError(ErrorCode.INVALID_NAME, f'You are signed in as "{sender.bound_name}".')
         wanted = (protocol or 1) if sender.name is None else sender.protocol
+        if sender.name != name:
+            moderating.check_name(self, sender, name, wanted)
         current = self._claim(sender, name, client_key, wanted)
 
         def acknowledgement() -> list[Frame]:
@@ -802,6 +806,14 @@ class ChatService:
         """Send one frame to one connection (an error reply); a gone connection is ignored."""
         self._notifier.send({connection_id: [frame]})
 
+    def moderate(
+        self, sender: Connection | None, body: Mapping[str, object], client_id: str | None = None
+    ) -> None:
+        """A `moderate` frame (protocol v2; chat.moderating, chat.moderation). Raises
+        ChatError(NAME_REQUIRED, INVALID_MODERATION, NOT_MODERATOR, INVALID_ROOM,
+        ROOM_NOT_FOUND, UNKNOWN_RECIPIENT, UNKNOWN_MESSAGE, INVALID_ID)."""
+        moderating.moderate(self, sender, dict(body), client_id)
+
     # --- rooms (protocol v2, docs/rooms-design.md §3) -------------------------------------
 
     def join_room(
@@ -822,8 +834,10 @@ class ChatService:
         request = RoomRequest(
             ref.key, ref.name, () if ref.direct else rooms.room_claim_keys(ref.name), kind
         )
-        if not ref.direct and self._store.room_meta(ref.key, request.claim_keys) is None:
+        found = None if ref.direct else self._store.room_meta(ref.key, request.claim_keys)
+        if not ref.direct and found is None:
             self._take_room_token(named)
+        muted = moderating.check_join(self, named, found.key if found else ref.key)
         with self._room_errors():
             joined = self._store.join_room(
                 named,
@@ -832,6 +846,7 @@ class ChatService:
                 groups=frozenset(named.groups),
                 limits=self._room_limits,
             )
+        moderating.after_join(self, named, joined.room, muted)
         self._welcome(named, joined, since, client_id)
 
     def create_room(
@@ -888,6 +903,7 @@ class ChatService:
             seq=joined.last_event,
             last_read=joined.last_read,
             client_id=client_id,
+            topic=meta.topic,
         )
         notice_v2 = frames.room_notice_joined(member.name, room)
         notice = frames.joined(member.name, notice_v2["eventId"])
@@ -944,6 +960,7 @@ class ChatService:
             return
         assert named.name is not None
         key, room = membership.room, membership.room_name or membership.room
+        moderating.check_send(self, named, membership, slow=True)
         other = None
         if rooms.is_direct_id(key):  # a direct room's messages are directMessage frames
             meta = self._store.room_meta(key)
@@ -984,6 +1001,7 @@ class ChatService:
         ref = rooms.read_room(raw_room, reserved=self._reserved)
         named = self._named(sender)
         membership = self._member_of(named, ref)
+        moderating.check_send(self, named, membership, slow=False)
         assert named.name is not None
         frame = frames.typing(named.name, membership.room_name or membership.room, self._now_ms())
         roster = self._store.list_members(membership.room)
@@ -1014,6 +1032,8 @@ class ChatService:
         if not isinstance(raw_message_id, str) or not 1 <= len(raw_message_id) <= 64:
             raise self._unknown_message()
         text = validate_message(raw_text) if action == EDIT else ""
+        if action == EDIT:
+            moderating.check_send(self, named, membership, slow=False)
         assert named.name is not None
         author = named.name
         room = membership.room_name or membership.room
@@ -1079,7 +1099,7 @@ class ChatService:
         identity = self._sender_key(named)
         limit = self._rooms.rooms_list_limit
         registry, complete = self._store.public_rooms(limit)
-        public = [frames.ListedRoom(r.name, r.kind) for r in registry if r.kind == PUBLIC]
+        public = [frames.ListedRoom(r.name, r.kind, r.topic) for r in registry if r.kind == PUBLIC]
         if all(r.room != LOBBY for r in registry):
             public.insert(0, frames.ListedRoom(LOBBY, PUBLIC))
         states = self._store.read_states(identity, limit)

@@ -163,6 +163,17 @@ class Rooms:
 
 
 @dataclass(frozen=True)
+class Moderation:
+    """Moderation (issue 17, chat.moderation): who the stack's moderators are, how long the
+    audit log keeps an action, the longest mute, ban and slow mode."""
+
+    moderator_group: str = _default("moderator_group")
+    audit_ttl_seconds: int = _default("audit_ttl_seconds")
+    moderation_max_seconds: int = _default("moderation_max_seconds")
+    slow_mode_max_seconds: int = _default("slow_mode_max_seconds")
+
+
+@dataclass(frozen=True)
 class Settings:
     """What the handler needs to know about its deployment."""
 
@@ -187,6 +198,7 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     retention: Retention = field(default_factory=Retention)
     rooms: Rooms = field(default_factory=Rooms)
+    moderation: Moderation = field(default_factory=Moderation)
     # Origins allowed on $connect ("*": any). Loopback ports are not compared.
     allowed_origins: tuple[str, ...] = LOOPBACK_ORIGINS
     allow_missing_origin: bool = _default("allow_missing_origin")
@@ -222,5 +234,6 @@ class Settings:
             limits=Limits(**read(Limits)),
             retention=Retention(**read(Retention)),
             rooms=Rooms(**read(Rooms)),
+            moderation=Moderation(**read(Moderation)),
             **values,
         )

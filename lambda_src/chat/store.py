@@ -23,11 +23,13 @@ from chat.ports import (
     DELETE,
     DIRECT,
     LOBBY,
+    MODERATION,
     MSG,
     PRIVATE,
     PUBLIC,
     UNREAD_CAP,
     Admission,
+    AuditEntry,
     ConcurrentUpdateError,
     Connection,
     EditWindowClosedError,
@@ -38,6 +40,7 @@ from chat.ports import (
     ListedRoom,
     Member,
     Membership,
+    ModerationWrite,
     NameOwnedError,
     NameTakenError,
     Newcomer,
@@ -47,6 +50,7 @@ from chat.ports import (
     ReadState,
     Receipt,
     Rewrite,
+    RoomChange,
     RoomExistsError,
     RoomFullError,
     RoomLimitError,
@@ -152,6 +156,16 @@ def read_key(identity: str, room: str) -> Item:
     return {"pk": {"S": f"READ#{identity}"}, "sk": {"S": f"ROOM#{room}"}}
 
 
+def sanction_key(scope: str, key: str) -> Item:
+    """A mute or ban (chat.ports.Sanction) in its scope's own partition: a room key or `*`."""
+    return {"pk": {"S": f"MOD#{scope}"}, "sk": {"S": key}}
+
+
+def audit_key(scope: str, at_ms: int, entry_id: str) -> Item:
+    """A moderation action's audit entry: newest last in its scope's partition."""
+    return {"pk": {"S": f"AUDIT#{scope}"}, "sk": {"S": f"{at_ms:013d}#{entry_id}"}}
+
+
 def message_sort_key(seq: int) -> str:
     return f"MSG#{seq:012d}"
 
@@ -219,6 +233,9 @@ def _room_meta(item: Item) -> RoomMeta:
         parties=frozenset(item.get("parties", {}).get("SS", [])),
         names=tuple(n["S"] for n in item.get("names", {}).get("L", [])),
         expires_at=int(item.get("ttl", {}).get("N", "0")),
+        topic=item.get("topic", {}).get("S"),
+        slow_mode_seconds=int(item.get("slowMode", {}).get("N", "0")),
+        moderators=frozenset(item.get("mods", {}).get("SS", [])),
     )
 
 
@@ -248,6 +265,9 @@ def _membership(item: Item) -> Membership:
         room_name=item.get("roomName", {}).get("S", ""),
         shard=int(item.get("shard", {}).get("N", "0")),
         joined_at=int(item.get("joinedAt", {}).get("N", "0")),
+        muted_until_ms=int(item.get("mutedUntil", {}).get("N", "0")),
+        slow_mode_seconds=int(item.get("slowMode", {}).get("N", "0")),
+        last_sent_ms=int(item.get("lastSent", {}).get("N", "0")),
     )
 
 
@@ -1665,6 +1685,7 @@ class DynamoChatStore:
                     item["name"]["S"],
                     item["kind"]["S"],
                     int(item.get("createdAt", {}).get("N", "0")),
+                    topic=item.get("topic", {}).get("S"),
                 )
                 for item in page.get("Items", [])
                 if item["sk"]["S"] != "COUNT" and self._alive(item)
@@ -1850,6 +1871,9 @@ class DynamoChatStore:
         }
         if change.kind == DELETE:
             values[":true"] = {"BOOL": True}
+        names = {"#frame": "frame", "#by": "by", "#mid": "mid", "#ts": "ts", "#kind": "kind"}
+        if change.any_author:  # a moderator's delete: neither the author nor the age counts
+            del values[":by"], values[":start"], names["#by"], names["#ts"]
         try:
             self._db.transact_write_items(
                 TransactItems=[
@@ -1859,17 +1883,12 @@ class DynamoChatStore:
                             "Key": key,
                             "UpdateExpression": update,
                             "ConditionExpression": (
-                                "#by = :by AND #mid = :mid AND #ts > :start"
+                                ("" if change.any_author else "#by = :by AND #ts > :start AND ")
+                                + "#mid = :mid"
                                 " AND attribute_not_exists(deleted)"
                                 " AND (attribute_not_exists(#kind) OR #kind = :msg)"
                             ),
-                            "ExpressionAttributeNames": {
-                                "#frame": "frame",
-                                "#by": "by",
-                                "#mid": "mid",
-                                "#ts": "ts",
-                                "#kind": "kind",
-                            },
+                            "ExpressionAttributeNames": names,
                             "ExpressionAttributeValues": values,
                         }
                     },
@@ -1910,6 +1929,8 @@ class DynamoChatStore:
             or item.get("mid", {}).get("S") != change.message_id
         ):
             raise UnknownMessageError
+        if change.any_author:
+            return item
         if item.get("by", {}).get("S") != change.by:
             raise NotYoursError
         if int(item.get("ts", {}).get("N", "0")) <= change.window_start_ms:
@@ -2014,3 +2035,266 @@ class DynamoChatStore:
     def public_rooms(self, limit: int) -> tuple[list[ListedRoom], bool]:
         found = [entry for entry in self._registry(limit + 1) if entry.kind != DIRECT]
         return found[:limit], len(found) <= limit
+
+    # --- moderation (issue 17): docs/architecture.md "Moderation items" -------------------
+
+    def moderate(self, write: ModerationWrite) -> None:
+        table = self._table
+        audit = write.audit
+        actions: list[Item] = [
+            {
+                "Put": {
+                    "TableName": table,
+                    "Item": {
+                        **audit_key(audit.scope, audit.at_ms, audit.entry_id),
+                        "actor": {"S": audit.actor},
+                        "actorName": {"S": audit.actor_name},
+                        "op": {"S": audit.op},
+                        "target": {"S": audit.target},
+                        "reason": {"S": audit.reason},
+                        "ttl": {"N": str(audit.expires_at)},
+                    },
+                }
+            }
+        ]
+        sanction = write.sanction
+        if sanction is not None and sanction.until_ms:
+            item: Item = {
+                **sanction_key(sanction.scope, sanction.key),
+                "until": {"N": str(sanction.until_ms)},
+                "ttl": {"N": str(math.ceil(sanction.until_ms / 1000))},
+            }
+            actions.append({"Put": {"TableName": table, "Item": item}})
+        elif sanction is not None:
+            key = sanction_key(sanction.scope, sanction.key)
+            actions.append({"Delete": {"TableName": table, "Key": key}})
+        if write.room_change is not None:
+            actions += self._room_change(write.room_change)
+        event = write.event
+        if event is not None:
+            entry: Item = {
+                **history_key(event.room, event.taken.seq),
+                "frame": _json(event.frame),
+                "prev": {"N": str(event.taken.prev_public)},
+                "prevEvent": {"N": str(event.taken.prev_event)},
+                "kind": {"S": MODERATION},
+                "ts": {"N": str(int(self._clock() * 1000))},
+                "ttl": {"N": str(event.expires_at)},
+            }
+            actions.append({"Put": {"TableName": table, "Item": entry}})
+        self._db.transact_write_items(TransactItems=actions)
+
+    def _room_change(self, change: RoomChange) -> list[Item]:
+        """The META update of a room change (with the lobby's items, when its META is new)."""
+        sets: list[str] = []
+        removes: list[str] = []
+        names: dict[str, str] = {}
+        values: Item = {}
+        if change.set_topic:
+            names["#topic"] = "topic"
+            if change.topic:
+                sets.append("#topic = :topic")
+                values[":topic"] = {"S": change.topic}
+            else:
+                removes.append("#topic")
+        if change.slow_mode_seconds is not None:
+            sets.append("slowMode = :slow")
+            values[":slow"] = {"N": str(change.slow_mode_seconds)}
+        adds = ""
+        if change.appoint is not None:
+            adds = " ADD mods :mod"
+            values[":mod"] = {"SS": [change.appoint]}
+        if change.dismiss is not None:
+            adds = " DELETE mods :mod"
+            values[":mod"] = {"SS": [change.dismiss]}
+        extra: list[Item] = []
+        listed = self._registry_change(change)
+        if listed is not None:
+            extra.append(listed)
+        if change.room == ROOM:  # the lobby's META may not be there yet (no v2 join)
+            lobby, _ = self._lobby_items()
+            extra.append(lobby[2])  # its name key, as its first join writes
+            names.update({"#name": "name", "#kind": "kind", "#keys": "keys"})
+            sets += [
+                "#name = if_not_exists(#name, :lobby)",
+                "#kind = if_not_exists(#kind, :public)",
+                "createdAt = if_not_exists(createdAt, :now)",
+                "#keys = if_not_exists(#keys, :keys)",
+            ]
+            values.update(
+                {
+                    ":lobby": {"S": ROOM},
+                    ":public": {"S": PUBLIC},
+                    ":now": {"N": str(int(self._clock()))},
+                    ":keys": _keys_attribute([ROOM]),
+                }
+            )
+            condition = None
+        else:
+            condition = "attribute_exists(pk)"
+        expression = ""
+        if sets:
+            expression += "SET " + ", ".join(sets)
+        if removes:
+            expression += " REMOVE " + ", ".join(removes)
+        expression = (expression + adds).strip()
+        update: Item = {"TableName": self._table, "Key": meta_key(change.room)}
+        update["UpdateExpression"] = expression
+        if condition:
+            update["ConditionExpression"] = condition
+        if names:
+            update["ExpressionAttributeNames"] = names
+        if values:
+            update["ExpressionAttributeValues"] = values
+        return [{"Update": update}, *extra]
+
+    def _registry_change(self, change: RoomChange) -> Item | None:
+        """The registry entry's topic (listRooms shows it); the lobby's entry is made if
+        missing, as its first v2 join would. None: nothing to change (a direct room has no
+        entry)."""
+        lobby = change.room == ROOM
+        if not lobby and (not change.set_topic or change.room.startswith("@")):
+            return None
+        names: dict[str, str] = {}
+        values: Item = {}
+        sets: list[str] = []
+        removes = ""
+        if change.set_topic:
+            names["#topic"] = "topic"
+            if change.topic:
+                sets.append("#topic = :topic")
+                values[":topic"] = {"S": change.topic}
+            else:
+                removes = " REMOVE #topic"
+        if lobby:
+            names.update({"#name": "name", "#kind": "kind"})
+            sets += [
+                "#name = if_not_exists(#name, :lobby)",
+                "#kind = if_not_exists(#kind, :public)",
+                "createdAt = if_not_exists(createdAt, :now)",
+            ]
+            values.update(
+                {
+                    ":lobby": {"S": ROOM},
+                    ":public": {"S": PUBLIC},
+                    ":now": {"N": str(int(self._clock()))},
+                }
+            )
+        update: Item = {
+            "TableName": self._table,
+            "Key": registry_key(change.room),
+            "UpdateExpression": (("SET " + ", ".join(sets)) if sets else "") + removes,
+            "ExpressionAttributeNames": names,
+        }
+        if values:
+            update["ExpressionAttributeValues"] = values
+        if not lobby:
+            update["ConditionExpression"] = "attribute_exists(pk)"
+        return {"Update": update}
+
+    def sanctions(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        wanted = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], int] = {}
+        now_ms = int(self._clock() * 1000)
+        for start in range(0, len(wanted), 100):  # BatchGetItem reads up to 100 keys
+            batch = wanted[start : start + 100]
+            request: Item = {
+                self._table: {
+                    "Keys": [sanction_key(scope, key) for scope, key in batch],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                answer = self._db.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    until = int(item["until"]["N"])
+                    if until > now_ms:
+                        scope = item["pk"]["S"].removeprefix("MOD#")
+                        found[(scope, item["sk"]["S"])] = until
+                request = answer.get("UnprocessedKeys") or {}
+        return found
+
+    def set_membership(
+        self,
+        connection_id: str,
+        room: str,
+        *,
+        muted_until_ms: int | None = None,
+        slow_mode_seconds: int | None = None,
+    ) -> None:
+        sets: list[str] = []
+        values: Item = {}
+        if muted_until_ms is not None:
+            sets.append("mutedUntil = :muted")
+            values[":muted"] = {"N": str(muted_until_ms)}
+        if slow_mode_seconds is not None:
+            sets.append("slowMode = :slow")
+            values[":slow"] = {"N": str(slow_mode_seconds)}
+        if not sets:
+            return
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=membership_key(connection_id, room),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if aws_errors.error_code(error) != aws_errors.CONDITIONAL_CHECK_FAILED:
+                raise
+
+    def take_slow_turn(
+        self, connection_id: str, room: str, now_ms: int, interval_seconds: int
+    ) -> int:
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=membership_key(connection_id, room),
+                UpdateExpression="SET lastSent = :now",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND (attribute_not_exists(lastSent) OR lastSent <= :cut)"
+                ),
+                ExpressionAttributeValues={
+                    ":now": {"N": str(now_ms)},
+                    ":cut": {"N": str(now_ms - interval_seconds * 1000)},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if aws_errors.error_code(error) != aws_errors.CONDITIONAL_CHECK_FAILED:
+                raise
+            old = error.response.get("Item") or self._get(membership_key(connection_id, room))
+            if not old:
+                raise NotInRoomError from error
+            last = int(old.get("lastSent", {}).get("N", "0"))
+            return max(1, last + interval_seconds * 1000 - now_ms)
+        return 0
+
+    def audit_entries(self, scope: str, limit: int) -> list[AuditEntry]:
+        page = self._db.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"AUDIT#{scope}"}},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        found = []
+        for item in page.get("Items", []):
+            if not self._live(item):
+                continue
+            at, _, entry_id = item["sk"]["S"].partition("#")
+            found.append(
+                AuditEntry(
+                    scope=scope,
+                    at_ms=int(at),
+                    entry_id=entry_id,
+                    actor=item["actor"]["S"],
+                    actor_name=item["actorName"]["S"],
+                    op=item["op"]["S"],
+                    target=item["target"]["S"],
+                    reason=item["reason"]["S"],
+                    expires_at=int(item["ttl"]["N"]),
+                )
+            )
+        return found

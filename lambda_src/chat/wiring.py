@@ -63,6 +63,7 @@ def chat_service() -> ChatService:
         limits=settings_.limits,
         retention=settings_.retention,
         rooms=settings_.rooms,
+        moderation=settings_.moderation,
         reserved_names=settings_.reserved_names,
     )
 

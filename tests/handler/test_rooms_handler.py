@@ -34,6 +34,7 @@ ROUTES = {
     "typing",
     "editMessage",
     "deleteMessage",
+    "moderate",
 }
 V1_ACTIONS = "Valid actions: setName, sendPublic, sendPrivate, ping, history."
 Frame = dict[str, Any]

@@ -65,7 +65,16 @@ ACTIONS = ("setName", "sendPublic", "sendPrivate", "ping", "history")
 # The rooms' actions (protocol v2) have routes too; from the v1 connections the corpus uses
 # they are unknown actions wherever they arrive.
 ROOM_ROUTES = frozenset(
-    {"joinRoom", "leaveRoom", "createRoom", "invite", "typing", "editMessage", "deleteMessage"}
+    {
+        "joinRoom",
+        "leaveRoom",
+        "createRoom",
+        "invite",
+        "typing",
+        "editMessage",
+        "deleteMessage",
+        "moderate",
+    }
 )
 ROUTES = frozenset(
     {"$connect", "$disconnect", "$default", "setName", "sendPublic", "sendPrivate", *ROOM_ROUTES}

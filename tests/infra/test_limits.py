@@ -122,6 +122,7 @@ BROADCASTS = {
     "typing": "message",
     "editMessage": "message",
     "deleteMessage": "message",
+    "moderate": "join",  # a kick: the announcement, the leave notice and the list
 }
 ACCOUNT_REQUESTS_PER_SECOND = 10_000
 

@@ -75,6 +75,7 @@ ACKNOWLEDGED = [
     ("ChatStack/WebSocket/Api/typing-Route/Resource", "AwsSolutions-APIG4"),
     ("ChatStack/WebSocket/Api/editMessage-Route/Resource", "AwsSolutions-APIG4"),
     ("ChatStack/WebSocket/Api/deleteMessage-Route/Resource", "AwsSolutions-APIG4"),
+    ("ChatStack/WebSocket/Api/moderate-Route/Resource", "AwsSolutions-APIG4"),
     (
         "ChatStack/WebSocket/CloudWatchRole/Resource",
         "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
@@ -259,7 +260,7 @@ def test_connect_route_with_an_authorizer_is_not_acknowledged():
     )
     routes = {path for path, rule, _ in acknowledgments(stack) if rule == "AwsSolutions-APIG4"}
     assert "Test/WebSocket/Api/$connect-Route/Resource" not in routes
-    assert len(routes) == 12  # $disconnect, $default and the ten message routes
+    assert len(routes) == 13  # $disconnect, $default and the eleven message routes
 
 
 def test_acknowledge_refuses_a_parent_construct_a_short_reason_or_another_pack():

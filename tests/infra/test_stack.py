@@ -29,6 +29,7 @@ ROUTES = {"$connect", "$disconnect", "$default", "setName", "sendPublic", "sendP
     "typing",
     "editMessage",
     "deleteMessage",
+    "moderate",
 }
 
 

@@ -12,11 +12,13 @@ from chat.frames import Frame, encode
 from chat.ports import (
     DIRECT,
     LOBBY,
+    MODERATION,
     MSG,
     PRIVATE,
     PUBLIC,
     UNREAD_CAP,
     Admission,
+    AuditEntry,
     Connection,
     DeliveryReport,
     EditWindowClosedError,
@@ -26,6 +28,7 @@ from chat.ports import (
     ListedRoom,
     Member,
     Membership,
+    ModerationWrite,
     Newcomer,
     NotInRoomError,
     NotYoursError,
@@ -96,6 +99,20 @@ class _Membership:
     shard: int = 0
     joined_at: int = 0
     room_name: str = ""
+    muted_until_ms: int = 0
+    slow_mode_seconds: int = 0
+    last_sent_ms: int = 0
+
+    def view(self, room: str) -> Membership:
+        return Membership(
+            room,
+            self.room_name,
+            self.shard,
+            self.joined_at,
+            self.muted_until_ms,
+            self.slow_mode_seconds,
+            self.last_sent_ms,
+        )
 
 
 @dataclass
@@ -131,6 +148,9 @@ class InMemoryStore:
         self.peer_buckets: dict[tuple[str, str], tuple[float, float]] = {}
         self.owners: dict[str, str] = {}  # claim key -> the account that owns it
         self.unnamed: dict[str, int] = {}  # connection id -> connected at (ms)
+        # Moderation: (scope, key) -> until (ms); scope -> audit entries, oldest first.
+        self.sanction_items: dict[tuple[str, str], int] = {}
+        self.audits: dict[str, list[AuditEntry]] = {}
 
     def _live(self, expires_at: int) -> bool:
         return expires_at > self._clock()
@@ -447,7 +467,7 @@ class InMemoryStore:
             request.key,
             request.name,
             request.kind,
-            creator=identity,
+            creator=identity if request.key != LOBBY else "",  # the lobby has no creator
             created_at=now,
             group=request.group,
             expires_at=expires,
@@ -614,16 +634,13 @@ class InMemoryStore:
             return Member(connection_id, membership.name)
 
     def memberships(self, connection_id: str) -> list[Membership]:
-        return [
-            Membership(room, m.room_name, m.shard, m.joined_at)
-            for room, m in sorted(self.joined.get(connection_id, {}).items())
-        ]
+        return [m.view(room) for room, m in sorted(self.joined.get(connection_id, {}).items())]
 
     def membership(self, connection_id: str, room: str) -> Membership | None:
         m = self.joined.get(connection_id, {}).get(room)
         if m is None or not self._live(m.expires_at):
             return None
-        return Membership(room, m.room_name, m.shard, m.joined_at)
+        return m.view(room)
 
     def rewrite_message(self, change: Rewrite) -> EventSeq:
         entry = self.histories.get(change.room, {}).get(change.of)
@@ -635,9 +652,9 @@ class InMemoryStore:
             or entry.message_id != change.message_id
         ):
             raise UnknownMessageError
-        if entry.by != change.by:
+        if entry.by != change.by and not change.any_author:
             raise NotYoursError
-        if entry.ts <= change.window_start_ms:
+        if entry.ts <= change.window_start_ms and not change.any_author:
             raise EditWindowClosedError
         taken = self.next_event(change.room, change.kind)
         latest, event = change.build(taken, entry.frame)
@@ -706,6 +723,88 @@ class InMemoryStore:
             if self._live(expires) and entry.kind != DIRECT
         ]
         return live[:limit], len(live) <= limit
+
+    # --- moderation -------------------------------------------------------------------------
+
+    def moderate(self, write: ModerationWrite) -> None:
+        with self._lock:
+            audit = write.audit
+            if write.room_change is not None:
+                change = write.room_change
+                meta = self._meta(change.room)
+                if meta is None:
+                    raise ConcurrentUpdateError
+                if change.room == LOBBY and LOBBY not in self.metas:  # as a first v2 join
+                    meta = self._create(RoomRequest(LOBBY, LOBBY, (LOBBY,)), "", RoomLimits())
+                if change.set_topic:
+                    meta = replace(meta, topic=change.topic or None)
+                    if change.room in self.registry:
+                        entry, expires = self.registry[change.room]
+                        self.registry[change.room] = (
+                            replace(entry, topic=change.topic or None),
+                            expires,
+                        )
+                if change.slow_mode_seconds is not None:
+                    meta = replace(meta, slow_mode_seconds=change.slow_mode_seconds)
+                if change.appoint is not None:
+                    meta = replace(meta, moderators=meta.moderators | {change.appoint})
+                if change.dismiss is not None:
+                    meta = replace(meta, moderators=meta.moderators - {change.dismiss})
+                self.metas[change.room] = meta
+            self.audits.setdefault(audit.scope, []).append(audit)
+            if write.sanction is not None:
+                key = (write.sanction.scope, write.sanction.key)
+                if write.sanction.until_ms:
+                    self.sanction_items[key] = write.sanction.until_ms
+                else:
+                    self.sanction_items.pop(key, None)
+            if write.event is not None:
+                event = write.event
+                self.histories.setdefault(event.room, {})[event.taken.seq] = _Entry(
+                    event.frame,
+                    event.taken.prev_public,
+                    event.taken.prev_event,
+                    event.expires_at,
+                    kind=MODERATION,
+                    ts=int(self._clock() * 1000),
+                )
+
+    def sanctions(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        now_ms = int(self._clock() * 1000)
+        return {key: until for key in keys if (until := self.sanction_items.get(key, 0)) > now_ms}
+
+    def set_membership(
+        self,
+        connection_id: str,
+        room: str,
+        *,
+        muted_until_ms: int | None = None,
+        slow_mode_seconds: int | None = None,
+    ) -> None:
+        with self._lock:
+            m = self.joined.get(connection_id, {}).get(room)
+            if m is None:
+                return
+            if muted_until_ms is not None:
+                m.muted_until_ms = muted_until_ms
+            if slow_mode_seconds is not None:
+                m.slow_mode_seconds = slow_mode_seconds
+
+    def take_slow_turn(
+        self, connection_id: str, room: str, now_ms: int, interval_seconds: int
+    ) -> int:
+        with self._lock:
+            m = self.joined.get(connection_id, {}).get(room)
+            if m is None:
+                raise NotInRoomError
+            if m.last_sent_ms and m.last_sent_ms > now_ms - interval_seconds * 1000:
+                return max(1, m.last_sent_ms + interval_seconds * 1000 - now_ms)
+            m.last_sent_ms = now_ms
+            return 0
+
+    def audit_entries(self, scope: str, limit: int) -> list[AuditEntry]:
+        live = [a for a in self.audits.get(scope, []) if self._live(a.expires_at)]
+        return sorted(live, key=lambda a: (a.at_ms, a.entry_id), reverse=True)[:limit]
 
 
 @dataclass

@@ -6,6 +6,7 @@ once against the port. A suite subclasses `StoreContract` and gives it two fixtu
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,25 +17,32 @@ from chat.ports import (
     DIRECT,
     EDIT,
     LOBBY,
+    MODERATION,
     MSG,
     PRIVATE,
     PUBLIC,
+    STACK_SCOPE,
+    AuditEntry,
     ConcurrentUpdateError,
     Connection,
     EditWindowClosedError,
     EventSeq,
     Frame,
     Member,
+    ModerationEvent,
+    ModerationWrite,
     NotInRoomError,
     NotYoursError,
     Receipt,
     Rewrite,
+    RoomChange,
     RoomExistsError,
     RoomFullError,
     RoomLimitError,
     RoomLimits,
     RoomNotFoundError,
     RoomRequest,
+    Sanction,
     TooManyRoomsError,
     UnknownMessageError,
 )
@@ -559,3 +567,129 @@ class StoreContract:
         joined = join(store, "c2", "Dev")
         assert (joined.created, joined.count, joined.room.creator) == (True, 1, identity("c2"))
         assert store.next_event("dev", MSG).seq == 2
+
+    # --- moderation (issue 17): docs/architecture.md "Moderation items" ------------------
+
+    @staticmethod
+    def _audit(scope: str, at_ms: int, op: str, expires_at: int) -> AuditEntry:
+        return AuditEntry(scope, at_ms, f"id{at_ms}", "key#c1", "alice", op, "bob", "", expires_at)
+
+    def test_a_moderator_deletes_any_message_at_any_age(self, store, clock):
+        connect(store, clock, "c1", "alice")
+        join(store, "c1", "dev")
+        of = post(store, clock, "c1", "dev", "rude", mid="m1")
+        clock.now += 1000  # past the edit window (900 s), within the history's hour
+        with pytest.raises(NotYoursError):
+            store.rewrite_message(change(clock, "c1", "dev", of, "m1", kind=DELETE, by="key#c2"))
+        moderated = change(clock, "c1", "dev", of, "m1", kind=DELETE, by="key#c2", any_author=True)
+        taken = store.rewrite_message(replace(moderated, event_expires_at=int(clock.now) + HOUR))
+        assert taken.seq == of + 1
+
+    def test_an_action_writes_its_audit_entry_sanction_room_change_and_announcement(
+        self, store, clock
+    ):
+        connect(store, clock, "c1", "alice")
+        join(store, "c1", "dev")
+        post(store, clock, "c1", "dev", "hi")
+        now_ms = int(clock.now * 1000)
+        taken = store.next_event("dev", MODERATION)
+        frame = {"moderation": "topic", "room": "dev", "seq": taken.seq, "prev": taken.prev_event}
+        store.moderate(
+            ModerationWrite(
+                self._audit("dev", now_ms, "topic", int(clock.now) + HOUR),
+                sanction=Sanction("dev", "MUTE#key#c2", now_ms + 60_000),
+                room_change=RoomChange("dev", set_topic=True, topic="Rules", slow_mode_seconds=5),
+                event=ModerationEvent("dev", taken, frame, int(clock.now) + HOUR),
+            )
+        )
+        meta = store.room_meta("dev")
+        assert (meta.topic, meta.slow_mode_seconds) == ("Rules", 5)
+        (listed,) = [r for r in store.public_rooms(10)[0] if r.room == "dev"]
+        assert listed.topic == "Rules"
+        assert store.sanctions([("dev", "MUTE#key#c2"), ("dev", "BAN#sub#x")]) == {
+            ("dev", "MUTE#key#c2"): now_ms + 60_000
+        }
+        (entry,) = store.audit_entries("dev", 10)
+        assert (entry.op, entry.actor, entry.target) == ("topic", "key#c1", "bob")
+        # the announcement is an event of the room's history: v2 readers get it, v1 do not,
+        # it is never unread, and the next message's prev is its seq
+        events, complete = store.history(None, 10, 10_000, room="dev", events=True)
+        assert (events[-1], complete) == (frame, True)
+        assert all("moderation" not in f for f in store.history(None, 10, 10_000, room="dev")[0])
+        assert store.unread("dev", 0) == 1
+        assert store.next_event("dev", MSG).prev_event == taken.seq
+        # a sanction lifted, a topic cleared
+        store.moderate(
+            ModerationWrite(
+                self._audit("dev", now_ms + 1, "unmute", int(clock.now) + HOUR),
+                sanction=Sanction("dev", "MUTE#key#c2", 0),
+                room_change=RoomChange("dev", set_topic=True, topic=None),
+            )
+        )
+        assert store.sanctions([("dev", "MUTE#key#c2")]) == {}
+        assert store.room_meta("dev").topic is None
+        assert [e.op for e in store.audit_entries("dev", 10)] == ["unmute", "topic"]
+
+    def test_sanctions_and_audit_entries_expire(self, store, clock):
+        now_ms = int(clock.now * 1000)
+        store.moderate(
+            ModerationWrite(
+                self._audit(STACK_SCOPE, now_ms, "ban", int(clock.now) + 60),
+                sanction=Sanction(STACK_SCOPE, "BAN#sub#x", now_ms + 30_000),
+            )
+        )
+        assert store.sanctions([(STACK_SCOPE, "BAN#sub#x")]) == {
+            (STACK_SCOPE, "BAN#sub#x"): now_ms + 30_000
+        }
+        clock.now += 31
+        assert store.sanctions([(STACK_SCOPE, "BAN#sub#x")]) == {}
+        assert len(store.audit_entries(STACK_SCOPE, 10)) == 1
+        clock.now += 30
+        assert store.audit_entries(STACK_SCOPE, 10) == []
+
+    def test_appointed_moderators_are_kept_on_the_rooms_meta(self, store, clock):
+        connect(store, clock, "c1", "alice")
+        join(store, "c1", "dev")
+        now_ms = int(clock.now * 1000)
+        for n, change_ in enumerate(
+            [RoomChange("dev", appoint="key#c2"), RoomChange("dev", appoint="key#c3")]
+        ):
+            audit = self._audit("dev", now_ms + n, "appoint", int(clock.now) + HOUR)
+            store.moderate(ModerationWrite(audit, room_change=change_))
+        assert store.room_meta("dev").moderators == {"key#c2", "key#c3"}
+        audit = self._audit("dev", now_ms + 5, "dismiss", int(clock.now) + HOUR)
+        store.moderate(ModerationWrite(audit, room_change=RoomChange("dev", dismiss="key#c2")))
+        meta = store.room_meta("dev")
+        assert (meta.moderators, meta.creator) == ({"key#c3"}, identity("c1"))
+
+    def test_the_lobby_can_be_moderated_before_any_v2_join_and_a_join_keeps_it(self, store, clock):
+        now_ms = int(clock.now * 1000)
+        audit = self._audit(LOBBY, now_ms, "topic", int(clock.now) + HOUR)
+        change_ = RoomChange(LOBBY, set_topic=True, topic="Welcome")
+        store.moderate(ModerationWrite(audit, room_change=change_))
+        connect(store, clock, "c1", "alice")
+        joined = join(store, "c1", "lobby")
+        assert (joined.room.topic, joined.room.creator) == ("Welcome", "")
+        assert store.room_meta(LOBBY).topic == "Welcome"
+
+    def test_a_membership_holds_its_mute_and_slow_mode(self, store, clock):
+        connect(store, clock, "c1", "alice")
+        join(store, "c1", "dev")
+        now_ms = int(clock.now * 1000)
+        store.set_membership("c1", "dev", muted_until_ms=now_ms + 5000, slow_mode_seconds=10)
+        held = store.membership("c1", "dev")
+        assert (held.muted_until_ms, held.slow_mode_seconds) == (now_ms + 5000, 10)
+        assert store.memberships("c1")[0].slow_mode_seconds == 10
+        store.set_membership("c9", "dev", muted_until_ms=1)  # no membership: nothing happens
+        assert store.membership("c9", "dev") is None
+
+    def test_slow_mode_takes_one_turn_per_interval(self, store, clock):
+        connect(store, clock, "c1", "alice")
+        join(store, "c1", "dev")
+        now_ms = int(clock.now * 1000)
+        assert store.take_slow_turn("c1", "dev", now_ms, 30) == 0
+        assert store.take_slow_turn("c1", "dev", now_ms + 10_000, 30) == 20_000
+        assert store.take_slow_turn("c1", "dev", now_ms + 30_000, 30) == 0
+        assert store.membership("c1", "dev").last_sent_ms == now_ms + 30_000
+        with pytest.raises(NotInRoomError):
+            store.take_slow_turn("c9", "dev", now_ms, 30)
