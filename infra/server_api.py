@@ -29,6 +29,8 @@ from infra.nag import acknowledge
 SERVER_API_ROUTES = (
     ("GET", "/rooms"),
     ("GET", "/rooms/{room}/members"),
+    ("POST", "/rooms/{room}/messages"),
+    ("POST", "/moderation"),
 )
 # The stage's throttle, for all callers together: operators' tools, not a public API.
 THROTTLE_BURST = 20
@@ -108,13 +110,16 @@ class ServerApi(Construct):
         )
         policy = self.operator_policy.node.default_child
         assert policy is not None
-        acknowledge(
-            policy,
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:"
-            f"<AWS::AccountId>:<{_logical_id(self.api)}>/$default/GET/rooms/*/members]",
-            "execute-api:Invoke on this API's routes only, one ARN per route; the wildcard "
-            "is the route's {room} path parameter, which callers choose",
-        )
+        for method, path in SERVER_API_ROUTES:
+            if "{" not in path:
+                continue
+            acknowledge(
+                policy,
+                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:"
+                f"<AWS::AccountId>:<{_logical_id(self.api)}>/$default/{method}{_arn_path(path)}]",
+                "execute-api:Invoke on this API's routes only, one ARN per route; the "
+                "wildcard is the route's {room} path parameter, which callers choose",
+            )
 
     @property
     def url(self) -> str:

@@ -15,13 +15,13 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chat import deadline, telemetry
+from chat import deadline, moderating, telemetry
 from chat.errors import ChatError, ErrorCode
-from chat.operator import Operator
-from chat.wiring import operator
+from chat.moderation import SYSTEM, Op, read_request
+from chat.wiring import chat_service, operator, settings
 
 __all__ = ["ROUTES", "handler"]
 
@@ -52,15 +52,15 @@ class Answer:
     document: Body
 
 
-Route = Callable[[Operator, AdminRequest], Answer]
+Route = Callable[[AdminRequest], Answer]
 
 
-def _list_rooms(ops: Operator, request: AdminRequest) -> Answer:
-    return Answer(200, ops.rooms())
+def _list_rooms(request: AdminRequest) -> Answer:
+    return Answer(200, operator().rooms())
 
 
-def _list_members(ops: Operator, request: AdminRequest) -> Answer:
-    found = ops.members(request.path.get("room"))
+def _list_members(request: AdminRequest) -> Answer:
+    found = operator().members(request.path.get("room"))
     return Answer(
         200,
         {
@@ -72,10 +72,41 @@ def _list_members(ops: Operator, request: AdminRequest) -> Answer:
     )
 
 
+def _post(request: AdminRequest) -> Answer:
+    """A message from the system into a room: the `announce` moderation op, as `system`."""
+    body = {**(request.body or {}), "op": Op.ANNOUNCE.value}
+    return _run(request, body, request.path.get("room"))
+
+
+def _moderate(request: AdminRequest) -> Answer:
+    """Any moderation op, its body the `moderate` frame's fields (docs/protocol.md)."""
+    body = request.body or {}
+    return _run(request, body, body.get("room"))
+
+
+def _run(request: AdminRequest, body: Mapping[str, Any], room: object) -> Answer:
+    """Run a moderation request as the system. The room is told `by: system`; the audit
+    entry and the log line name the signer (`system:<its ARN>`), which members never see."""
+    moderation = settings().moderation
+    asked = read_request(
+        body,
+        max_seconds=moderation.moderation_max_seconds,
+        slow_mode_max_seconds=moderation.slow_mode_max_seconds,
+    )
+    actor = replace(SYSTEM, identity=f"{SYSTEM.identity}:{request.caller}")
+    moderating.run(chat_service(), actor, asked, room)
+    done: Body = {"op": asked.op.value, "done": True}
+    if isinstance(room, str):
+        done["room"] = room
+    return Answer(200, done)
+
+
 # Route key (as the stack declares it: infra/server_api.py's SERVER_API_ROUTES) -> route.
 ROUTES: dict[str, Route] = {
     "GET /rooms": _list_rooms,
     "GET /rooms/{room}/members": _list_members,
+    "POST /rooms/{room}/messages": _post,
+    "POST /moderation": _moderate,
 }
 
 # The HTTP status of each refusal; any other code is 400 (the request was wrong).
@@ -87,6 +118,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.ROOM_EXISTS: 409,
     ErrorCode.NAME_TAKEN: 409,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.NOT_MODERATOR: 403,
     ErrorCode.INTERNAL: 500,
 }
 
@@ -163,7 +195,7 @@ def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 query=_strings(event.get("queryStringParameters")),
                 body=read_body(event),
             )
-            answer = route(operator(), request)
+            answer = route(request)
     except ChatError as error:
         answer = Answer(STATUS_OF.get(error.code, 400), error_document(error))
     except Exception:

@@ -151,6 +151,38 @@ def _members(target: Target, args: argparse.Namespace) -> Reply:
     return sign_and_send(target, "GET", f"/rooms/{room_path(args.room)}/members")
 
 
+def _post(target: Target, args: argparse.Namespace) -> Reply:
+    path = f"/rooms/{room_path(args.room)}/messages"
+    return sign_and_send(target, "POST", path, {"message": args.message})
+
+
+# `moderate` options -> the `moderate` frame's fields (docs/protocol.md, Moderation).
+MODERATE_FIELDS = {
+    "room": "room",
+    "target": "target",
+    "name": "name",
+    "sub": "sub",
+    "address": "address",
+    "seconds": "seconds",
+    "topic": "topic",
+    "message": "message",
+    "message_id": "messageId",
+    "seq": "seq",
+    "reason": "reason",
+}
+
+
+def _moderate(target: Target, args: argparse.Namespace) -> Reply:
+    body: dict[str, Any] = {"op": args.op}
+    for option, field in MODERATE_FIELDS.items():
+        value = getattr(args, option)
+        if value is not None:
+            body[field] = value
+    if args.stack:
+        body["scope"] = "stack"
+    return sign_and_send(target, "POST", "/moderation", body)
+
+
 def show(command: str, document: Any) -> list[str]:
     """Lines for a person (--json prints the document instead)."""
     if command == "rooms":
@@ -161,10 +193,18 @@ def show(command: str, document: Any) -> list[str]:
     if command == "members":
         names = [member["name"] for member in document.get("members", [])]
         return [f"{document.get('room')} ({document.get('kind')}): {len(names)} member(s)", *names]
+    if command in ("post", "moderate"):
+        where = f" in {document['room']}" if document.get("room") else ""
+        return [f"done: {document.get('op')}{where}"]
     return [json.dumps(document, ensure_ascii=False)]
 
 
-COMMANDS: dict[str, Command] = {"rooms": _rooms, "members": _members}
+COMMANDS: dict[str, Command] = {
+    "rooms": _rooms,
+    "members": _members,
+    "post": _post,
+    "moderate": _moderate,
+}
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -192,6 +232,46 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     commands.add_parser("rooms", help="list the rooms (public and private; never direct)")
     members = commands.add_parser("members", help="list a room's members")
     members.add_argument("room", help="the room's name (or a direct room's @id)")
+    post = commands.add_parser("post", help="post a message into a room, as the system")
+    post.add_argument("room", help="the room's name (lobby: v1 clients see it too)")
+    post.add_argument("message", help="the text (at most 1,000 characters)")
+    moderate = commands.add_parser(
+        "moderate",
+        help="a moderation action, as the system (docs/protocol.md, Moderation)",
+        description="Examples: moderate kick --room dev --target Bob --reason spam; "
+        "moderate mute --room dev --target Bob --seconds 600; moderate ban --stack "
+        "--address 203.0.113.7 --seconds 86400; moderate delete --room dev --seq 12 "
+        "--message-id 4d1c...; moderate slowMode --room dev --seconds 30",
+    )
+    moderate.add_argument(
+        "op",
+        choices=[
+            "delete",
+            "kick",
+            "disconnect",
+            "mute",
+            "unmute",
+            "ban",
+            "unban",
+            "slowMode",
+            "topic",
+            "appoint",
+            "dismiss",
+            "announce",
+        ],
+    )
+    moderate.add_argument("--room", help="the room it applies to")
+    moderate.add_argument("--stack", action="store_true", help="ban/unban across the stack")
+    moderate.add_argument("--target", help="the member's name (kick, mute, appoint, ...)")
+    moderate.add_argument("--name", help="ban/unban: a chat name (and its look-alikes)")
+    moderate.add_argument("--sub", help="ban/unban: a sign-in account (sub)")
+    moderate.add_argument("--address", help="ban/unban: a source address")
+    moderate.add_argument("--seconds", type=int, help="mute/ban length, slow mode interval")
+    moderate.add_argument("--topic", help="topic: the new topic (empty clears it)")
+    moderate.add_argument("--message", help="announce: the text")
+    moderate.add_argument("--message-id", help="delete: the message's messageId")
+    moderate.add_argument("--seq", type=int, help="delete: the message's seq")
+    moderate.add_argument("--reason", help="why (shown in the room, kept in the audit log)")
     return parser.parse_args(argv)
 
 

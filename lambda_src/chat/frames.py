@@ -551,6 +551,7 @@ def moderation(
     topic: str | None = None,
     reason: str | None = None,
     event_id: str | None = None,
+    message: str | None = None,
 ) -> Frame:
     """A moderation action announced in the room, with its own seq (history keeps it). A ban
     of an account or an address names neither (`targetKind` says which it was)."""
@@ -569,6 +570,8 @@ def moderation(
     shown = target if target is not None else f"an {kind}"
     if op == "slowMode" and not seconds:
         text = f"Slow mode in {room} is off ({by})"
+    elif op == "announce":
+        text = message or ""
     elif op == "topic" and not topic:
         text = f"{by} cleared the topic of {room}"
     else:

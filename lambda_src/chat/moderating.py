@@ -335,6 +335,23 @@ def _appoint(ctx: _Context) -> None:
     _tell_room(ctx, frame, seq)
 
 
+def _announcement(ctx: _Context) -> None:
+    """The system's (or a moderator's) message in the room: the announcement, kept in the
+    room's history; v1 clients of the lobby get it as a plain system message too."""
+    chat, meta, text = ctx.chat, _room(ctx), ctx.request.text or ""
+    frame, seq = _announce(ctx, message=text, audit_target=text[:80])
+    if meta.key != LOBBY:
+        _tell_room(ctx, frame, seq)
+        return
+    roster = chat._store.list_members(meta.key)
+    sender = ctx.actor_connection or ""
+    mine: list[Frame] = [frame]
+    if ctx.client_id is not None:
+        mine.append(frames.moderate_ack(ctx.client_id, ctx.request.op.value, meta.name, seq))
+    v1: list[Frame] = [{"systemMessage": text}]
+    chat._deliver(roster, sender, v1, mine if sender else [], theirs_v2=[frame])
+
+
 _OPERATIONS = {
     Op.DELETE: _delete,
     Op.KICK: _kick,
@@ -347,6 +364,7 @@ _OPERATIONS = {
     Op.TOPIC: _topic,
     Op.APPOINT: _appoint,
     Op.DISMISS: _appoint,
+    Op.ANNOUNCE: _announcement,
 }
 
 
@@ -442,6 +460,7 @@ def _announce(
     sanction: Sanction | None = None,
     room_change: RoomChange | None = None,
     audit_target: str | None = None,
+    message: str | None = None,
 ) -> tuple[Frame, int]:
     """Take the room's next seq and write the action (audit, sanction, room change, the
     announcement) in one transaction; the announcement and its seq."""
@@ -458,6 +477,7 @@ def _announce(
         seconds=seconds,
         topic=topic,
         reason=ctx.request.reason,
+        message=message,
     )
     label = audit_target or target or (topic or "") or str(seconds if seconds is not None else "")
     expires = int(chat._clock()) + chat._retention.history_max_age_seconds

@@ -42,6 +42,8 @@ __all__ = [
 
 REASON_MAX_LENGTH = 200
 TOPIC_MAX_LENGTH = 200
+# An announcement (the system's message in a room): a chat message's length at most.
+ANNOUNCE_MAX_LENGTH = 1000
 # A ban's `address`: an IPv4 or IPv6 address as API Gateway gives `sourceIp`.
 ADDRESS_MAX_LENGTH = 64
 SUB_MAX_LENGTH = 256
@@ -61,6 +63,7 @@ class Op(StrEnum):
     TOPIC = "topic"
     APPOINT = "appoint"
     DISMISS = "dismiss"
+    ANNOUNCE = "announce"
 
 
 class Scope(StrEnum):
@@ -182,6 +185,7 @@ class Request:
     topic: str | None = None
     message_id: str | None = None
     seq: int | None = None
+    text: str | None = None  # announce: the system message
 
 
 def _invalid(message: str) -> ChatError:
@@ -256,10 +260,23 @@ def read_request(
             raise _invalid(f"{kind.value} must be a non-empty string.")
         fields["target"] = value.strip()
         fields["target_kind"] = kind
+    fields.update(_content(op, body, slow_mode_max_seconds))
+    return Request(**fields)
+
+
+def _content(op: Op, body: Mapping[str, Any], slow_mode_max_seconds: int) -> dict[str, Any]:
+    """The fields of the ops that carry content: slow mode's interval, an announcement's
+    text, a topic, the message a delete names."""
+    found: dict[str, Any] = {}
     if op is Op.SLOW_MODE:
-        fields["seconds"] = _seconds(body.get("seconds"), 0, slow_mode_max_seconds)
+        found["seconds"] = _seconds(body.get("seconds"), 0, slow_mode_max_seconds)
+    if op is Op.ANNOUNCE:
+        text = _text(body.get("message"), "message", ANNOUNCE_MAX_LENGTH)
+        if not text:
+            raise _invalid("Say what to announce (message).")
+        found["text"] = text
     if op is Op.TOPIC:
-        fields["topic"] = _text(body.get("topic"), "topic", TOPIC_MAX_LENGTH) or None
+        found["topic"] = _text(body.get("topic"), "topic", TOPIC_MAX_LENGTH) or None
     if op is Op.DELETE:
         seq = body.get("seq")
         if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**53:
@@ -267,6 +284,6 @@ def read_request(
         message_id = body.get("messageId")
         if not isinstance(message_id, str) or not 1 <= len(message_id) <= 64:
             raise ChatError(ErrorCode.UNKNOWN_MESSAGE, "No such message in this room's history.")
-        fields["seq"] = seq
-        fields["message_id"] = message_id
-    return Request(**fields)
+        found["seq"] = seq
+        found["message_id"] = message_id
+    return found

@@ -225,3 +225,36 @@ def test_chat_admin_without_the_sandboxs_ca_fails_tls_and_exits_2(chat_sandbox):
     assert done.returncode == 2
     assert "bin/chat-admin: error: cannot use the CA bundle" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_signed_post_is_announced_to_the_rooms_members(chat_sandbox, member):
+    client, room = member
+    status, document = call(
+        chat_sandbox, "POST", f"/rooms/{quote(room)}/messages", body={"message": "Drill at 3"}
+    )
+    assert (status, document) == (200, {"op": "announce", "done": True, "room": room})
+    told = client.wait_for(lambda f: f.get("moderation") == "announce")
+    assert (told["by"], told["systemMessage"], told["room"]) == ("system", "Drill at 3", room)
+
+
+def test_chat_admin_moderates_as_the_system_and_the_member_is_told(chat_sandbox, member):
+    client, room = member
+    done = chat_admin(
+        chat_sandbox,
+        *sandbox_args(chat_sandbox),
+        "moderate",
+        "topic",
+        "--room",
+        room,
+        "--topic",
+        "Incident review",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"done: topic in {room}"
+    told = client.wait_for(lambda f: f.get("moderation") == "topic")
+    assert told["topic"] == "Incident review"
+    refused = chat_admin(
+        chat_sandbox, *sandbox_args(chat_sandbox), "moderate", "kick", "--room", room
+    )
+    assert refused.returncode == 1
+    assert "refused (400 INVALID_MODERATION)" in refused.stderr

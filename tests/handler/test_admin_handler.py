@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import admin
+import handler
 from chat.operator import Operator
 from chat.settings import RESERVED_NAMES
 from tests.handler.test_rooms_handler import Stack
@@ -70,6 +71,8 @@ def stack(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> St
     chat = Stack(monkeypatch, db)
     operator = Operator(chat.store, reserved=RESERVED_NAMES)
     monkeypatch.setattr(admin, "operator", lambda: operator)
+    monkeypatch.setattr(admin, "chat_service", vars(handler)["chat_service"])
+    monkeypatch.setattr(admin, "settings", vars(handler)["settings"])
     return chat
 
 
@@ -168,3 +171,55 @@ def test_each_request_is_logged_with_its_caller_route_and_status(stack, caplog):
     assert record.caller == OPERATOR_ARN
     assert record.route == "GET /rooms"
     assert record.status == 200
+
+
+def test_a_post_is_announced_in_the_room_by_the_system_and_kept_in_its_history(stack):
+    alice, bob = stack.v2("Alice"), stack.v2("Bob")
+    stack.join(alice, "dev")
+    stack.join(bob, "dev")
+    stack.notifier.clear()
+    event = http_event(
+        "POST /rooms/{room}/messages", path={"room": "dev"}, body={"message": "Maintenance at 6"}
+    )
+    assert answer(event) == (200, {"op": "announce", "done": True, "room": "dev"})
+    (told,) = [f for f in stack.take(bob) if "moderation" in f]
+    assert (told["by"], told["systemMessage"], told["seq"]) == ("system", "Maintenance at 6", 1)
+    assert "reason" not in told  # the signer is never shown to members
+    (entry,) = stack.store.audit_entries("dev", 10)
+    assert entry.actor == f"system:{OPERATOR_ARN}"
+
+
+def test_a_post_to_the_lobby_reaches_v1_clients_as_a_system_message(stack):
+    carol = stack.v1("Carol")
+    status, _ = answer(
+        http_event("POST /rooms/{room}/messages", path={"room": "lobby"}, body={"message": "Hi"})
+    )
+    assert status == 200
+    assert stack.take(carol) == [{"systemMessage": "Hi"}]
+
+
+def test_any_moderation_op_runs_as_the_system_on_anyone(stack):
+    alice, bob = stack.v2("Alice"), stack.v2("Bob")
+    stack.join(alice, "dev")  # Alice created dev: its creator
+    stack.join(bob, "dev")
+    body = {"op": "kick", "room": "dev", "target": "Alice", "reason": "abuse"}
+    assert answer(http_event("POST /moderation", body=body))[0] == 200
+    assert {"left": "dev", "room": "dev"} in stack.take(alice)
+    _, document = answer(http_event("GET /rooms/{room}/members", path={"room": "dev"}))
+    assert [m["name"] for m in document["members"]] == ["Bob"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"op": "explode", "room": "dev"}, 400, "INVALID_MODERATION"),
+        ({"op": "kick", "room": "dev", "target": "Nobody"}, 404, "UNKNOWN_RECIPIENT"),
+        ({"op": "topic", "room": "nosuchroom", "topic": "x"}, 404, "ROOM_NOT_FOUND"),
+        ({"op": "announce", "room": "dev"}, 400, "INVALID_MODERATION"),
+    ],
+)
+def test_a_moderation_request_that_cannot_be_done_says_why(stack, body, status, code):
+    alice = stack.v2("Alice")
+    stack.join(alice, "dev")
+    got = answer(http_event("POST /moderation", body=body))
+    assert (got[0], got[1]["error"]["code"]) == (status, code)

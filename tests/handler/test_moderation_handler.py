@@ -433,6 +433,56 @@ def test_v1_lobby_clients_see_nothing_new_until_a_kick_closes_one(signed_in):
     assert all("moderation" not in m for m in reply["history"])
 
 
+def test_a_moderator_announces_in_the_room_and_the_history_keeps_it(stack):
+    # GIVEN Alice made "dev" and Bob is in it
+    alice, bob = in_room(stack, "dev", "Alice", "Bob")
+    # WHEN Alice announces
+    moderate(stack, alice, "announce", room="dev", message="Maintenance at 6", id="a1")
+    # THEN Bob gets the announcement with the room's next seq, Alice hers and her ack
+    (told,) = announcements(stack.take(bob))
+    assert without(told, "ts", "eventId") == {
+        "moderation": "announce",
+        "room": "dev",
+        "by": "Alice",
+        "systemMessage": "Maintenance at 6",
+        "seq": 1,
+        "prev": 0,
+    }
+    assert stack.take(alice)[-1] == {
+        "ack": "moderate",
+        "id": "a1",
+        "op": "announce",
+        "room": "dev",
+        "seq": 1,
+    }
+    # AND the history keeps it; a member may not announce
+    stack.send(bob, {"action": "history", "room": "dev", "since": 0, "id": "h1"})
+    (reply,) = stack.take(bob)
+    assert reply["history"][0]["systemMessage"] == "Maintenance at 6"
+    moderate(stack, bob, "announce", room="dev", message="me too")
+    assert stack.error(bob)["code"] == "NOT_MODERATOR"
+
+
+@pytest.mark.parametrize("message", [None, "", "   ", "x" * 1001, "bell\u0007"])
+def test_an_announcement_without_a_sensible_message_is_refused(stack, message):
+    (alice,) = in_room(stack, "dev", "Alice")
+    fields = {} if message is None else {"message": message}
+    moderate(stack, alice, "announce", room="dev", **fields)
+    assert stack.error(alice)["code"] == "INVALID_MODERATION"
+
+
+def test_a_lobby_announcement_reaches_v1_clients_as_a_system_message(signed_in):
+    stack = signed_in
+    mod = stack.v2("Mod", sub="sub-mod", groups="moderators")
+    stack.join(mod, "lobby")
+    stack.connect("Vera=", sub="sub-vera")
+    stack.send("Vera=", {"action": "setName", "name": "Vera"})
+    stack.notifier.clear()
+    moderate(stack, mod, "announce", room="lobby", message="Welcome all")
+    assert stack.take("Vera=") == [{"systemMessage": "Welcome all"}]
+    assert [f["moderation"] for f in announcements(stack.take(mod))] == ["announce"]
+
+
 def test_the_table_stays_consistent_through_every_op(monkeypatch, db):
     # GIVEN DynamoChatStore on moto, a room with a creator, a member and a lobby with a v2
     stack = Stack(monkeypatch, db)

@@ -62,6 +62,11 @@ ACKNOWLEDGED = [
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:"
         "<AWS::AccountId>:<ServerApi3A342CF6>/$default/GET/rooms/*/members]",
     ),
+    (
+        "ChatStack/ServerApi/OperatorPolicy/Resource",
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:"
+        "<AWS::AccountId>:<ServerApi3A342CF6>/$default/POST/rooms/*/messages]",
+    ),
     ("ChatStack/WebSocket/Api/$connect-Route/Resource", "AwsSolutions-APIG4"),
     ("ChatStack/WebSocket/Api/$disconnect-Route/Resource", "AwsSolutions-APIG4"),
     ("ChatStack/WebSocket/Api/$default-Route/Resource", "AwsSolutions-APIG4"),

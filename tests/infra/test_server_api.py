@@ -82,7 +82,12 @@ def test_the_operator_policy_allows_invoking_exactly_the_routes(template):
     assert statement["Action"] == "execute-api:Invoke"
     assert statement["Effect"] == "Allow"
     tails = sorted(arn["Fn::Join"][1][-1] for arn in statement["Resource"])
-    assert tails == ["/$default/GET/rooms", "/$default/GET/rooms/*/members"]
+    assert tails == [
+        "/$default/GET/rooms",
+        "/$default/GET/rooms/*/members",
+        "/$default/POST/moderation",
+        "/$default/POST/rooms/*/messages",
+    ]
     for arn in statement["Resource"]:
         assert {"Ref": http_api(template)} in arn["Fn::Join"][1]
     # Attached to nobody: an administrator decides who operates the chat.
