@@ -50,6 +50,9 @@ class ErrorCode(StrEnum):
     UNKNOWN_MESSAGE = "UNKNOWN_MESSAGE"
     NOT_YOURS = "NOT_YOURS"
     EDIT_WINDOW_CLOSED = "EDIT_WINDOW_CLOSED"
+    # The review hook (chat/review.py) denied a public message, or could not review it and
+    # reviewHookFallback is deny: nothing was stored or posted.
+    REJECTED = "REJECTED"
 
 
 class ChatError(Exception):

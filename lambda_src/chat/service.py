@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from chat import frames, rooms
+from chat import frames, review, rooms
 from chat.errors import (
     ChatError,
     ConcurrentUpdateError,
@@ -58,6 +58,7 @@ from chat.ports import (
     TooManyRoomsError,
     UnknownMessageError,
 )
+from chat.review import ReviewGate
 from chat.settings import RESERVED_NAMES, Limits, Retention, Rooms
 
 MESSAGE_MAX_LENGTH = 2000
@@ -629,6 +630,7 @@ class ChatService:
         text = validate_message(raw_message)
         if self._repeat_ack_if_sent_before(sender, client_id):
             return
+        text = self._reviewed(sender, LOBBY, text, client_id)
         taken = self._store.next_event(LOBBY, MSG)
         stamp = self._stamp(sender, client_id, taken.seq, taken.prev_public)
         frame = frames.public_message(sender.name, text, stamp)
@@ -941,6 +943,7 @@ class ChatService:
             return
         assert named.name is not None
         key, room = membership.room, membership.room_name or membership.room
+        text = text if rooms.is_direct_id(key) else self._reviewed(named, room, text, client_id)
         other = None
         if rooms.is_direct_id(key):  # a direct room's messages are directMessage frames
             meta = self._store.room_meta(key)
@@ -1285,6 +1288,48 @@ class ChatService:
     @staticmethod
     def _unknown_message() -> ChatError:
         return ChatError(ErrorCode.UNKNOWN_MESSAGE, "No such message in this room's history.")
+
+    # --- integrations: the review hook (chat/review.py) and events out -------------------
+
+    _review: ReviewGate | None = None
+
+    def use_review(self, gate: ReviewGate | None) -> None:
+        """Show every public message to the review hook before it is recorded (None: none)."""
+        self._review = gate
+
+    def _reviewed(self, sender: Connection, room: str, text: str, client_id: str | None) -> str:
+        """The text to record and post, as the review hook decides (unchanged without one).
+        Raises ChatError(REJECTED) when it is denied."""
+        if self._review is None:
+            return text
+        verdict = self._review.check(
+            room=room,
+            name=sender.name or "",
+            subject=sender.subject,
+            text=text,
+            message_id=self._known_message_id(sender, client_id),
+        )
+        if verdict.decision == review.DENY:
+            if verdict.failure is not None:
+                raise ChatError(
+                    ErrorCode.REJECTED,
+                    "Your message could not be reviewed, so it was not sent; try again later.",
+                )
+            shown = f": {verdict.reason}" if verdict.reason else "."
+            raise ChatError(
+                ErrorCode.REJECTED,
+                f"Your message was not sent{shown}",
+                details={"reason": verdict.reason} if verdict.reason else None,
+            )
+        return verdict.text
+
+    def _known_message_id(self, sender: Connection, client_id: str | None) -> str | None:
+        """The messageId the message will carry, when it follows from the sender's own id
+        (as _stamp derives it); None otherwise (a random one is drawn later)."""
+        if client_id is None:
+            return None
+        digest = hashlib.sha256(f"{self._sender_key(sender)}\n{client_id}".encode())
+        return digest.hexdigest()[:16]
 
     # --- delivery and pruning -----------------------------------------------------------
 

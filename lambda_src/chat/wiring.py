@@ -17,7 +17,9 @@ from chat import logs, sharding, telemetry
 from chat.fanout import FanoutEngine
 from chat.notifier import ConnectionsNotifier
 from chat.ports import Notifier
-from chat.service import ChatService
+from chat.review import ReviewGate
+from chat.review_hook import REVIEW_THREADS, LambdaReviewer
+from chat.service import ChatService, validate_message
 from chat.settings import Settings
 from chat.store import DynamoChatStore
 
@@ -40,6 +42,9 @@ WORKER_INVOKE: Any = {"mode": "standard", "total_max_attempts": 1}
 WORKER_READ_MARGIN_S = 1
 WORKER_CONNECT_TIMEOUT_S = 3
 MAX_PARALLEL_WORKERS = 64
+# The review hook is invoked once: its sender is waiting, and a retry would double the wait
+# for an answer that did not come in reviewHookTimeoutMs (chat/review_hook.py).
+REVIEW_INVOKE: Any = {"mode": "standard", "total_max_attempts": 1}
 
 
 @functools.cache
@@ -54,7 +59,7 @@ def chat_service() -> ChatService:
     settings_ = settings()
     logs.configure(settings_.log_level)
     dynamodb = boto3.client("dynamodb", config=Config(retries=DYNAMODB_RETRIES))
-    return ChatService(
+    service = ChatService(
         DynamoChatStore(
             dynamodb, settings_.table_name, member_partitions=settings_.member_partitions
         ),
@@ -64,6 +69,31 @@ def chat_service() -> ChatService:
         retention=settings_.retention,
         rooms=settings_.rooms,
         reserved_names=settings_.reserved_names,
+    )
+    service.use_review(review_gate(settings_))
+    return service
+
+
+def review_gate(settings_: Settings) -> ReviewGate | None:
+    """The review hook's gate (chat/review.py), when the stack names a hook."""
+    if not settings_.review_hook:
+        return None
+    timeout = settings_.review_hook_timeout_ms / 1000
+    client = boto3.client(
+        "lambda",
+        config=Config(
+            retries=REVIEW_INVOKE,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            max_pool_connections=REVIEW_THREADS,
+        ),
+    )
+    return ReviewGate(
+        LambdaReviewer(client, settings_.review_hook),
+        timeout_seconds=timeout,
+        fallback_decision=settings_.review_hook_fallback,
+        validate=validate_message,
+        on_failure=telemetry.record_review_failure,
     )
 
 

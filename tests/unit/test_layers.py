@@ -9,8 +9,16 @@ from pathlib import Path
 import pytest
 
 CHAT = Path(__file__).resolve().parents[2] / "lambda_src" / "chat"
-ADAPTERS = ("store", "notifier", "fanout", "sharding", "aws_errors")
-RULES = {"chat.frames", "chat.errors", "chat.names", "chat.rooms", "chat.service", "chat.origins"}
+ADAPTERS = ("store", "notifier", "fanout", "sharding", "aws_errors", "review_hook")
+RULES = {
+    "chat.frames",
+    "chat.errors",
+    "chat.names",
+    "chat.rooms",
+    "chat.service",
+    "chat.origins",
+    "chat.review",
+}
 
 
 def chat_imports(module: str) -> set[str]:
