@@ -154,6 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="us-east-1",
         help="AWS region to emulate (default: us-east-1)",
     )
+    parser.add_argument(
+        "--events-file",
+        metavar="PATH",
+        type=Path,
+        default=None,
+        help="where the events the chat publishes (eventBusName) are written, one JSON "
+        "object a line (default: events.jsonl in a temporary directory)",
+    )
     _add_fault_arguments(parser)
     return parser
 
@@ -343,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             print(f"sandbox: error: cannot write the CA to {args.tls_dir}: {exc}", file=sys.stderr)
             return 2
+        if args.events_file is None:
+            args.events_file = Path(scratch) / "events.jsonl"
         try:
             return asyncio.run(_serve(args, stack, listener, tls_listener, tls))
         except TemplateError as exc:
@@ -423,6 +433,7 @@ async def _serve(
                 integration_timeout_s=args.integration_timeout,
                 functions=stack.functions,
                 api_url=endpoint.https_base,
+                events_file=args.events_file,
             ),
             lambdas,
             args.faults,
@@ -520,6 +531,7 @@ def _lambda_service(
             dynamodb_endpoint=dynamodb_endpoint,
             lambda_endpoint=endpoint.https_base,
             fallback_endpoint=fallback_endpoint,
+            events_endpoint=endpoint.https_base,
             variables=variables,
             ca_bundle=ca_bundle,
         )
@@ -564,6 +576,7 @@ def _banner(
     for line in args.faults.config.describe():
         _say(f"Fault:         {line}")
     _say(f"Lambda Invoke: {https}/2015-03-31/functions/<name>/invocations")
+    _say(f"EventBridge:   {https}/ (PutEvents) -> {args.events_file}; http://{base}/events")
     _say(f"CA bundle:     {tls.ca_path}")
     _say(f"Web page:      http://{base}/")
     for stage in api.stages:

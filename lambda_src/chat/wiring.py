@@ -14,6 +14,7 @@ import boto3
 from botocore.config import Config
 
 from chat import logs, sharding, telemetry
+from chat.events_out import EventBridgePublisher
 from chat.fanout import FanoutEngine
 from chat.notifier import ConnectionsNotifier
 from chat.ports import Notifier
@@ -45,6 +46,12 @@ MAX_PARALLEL_WORKERS = 64
 # The review hook is invoked once: its sender is waiting, and a retry would double the wait
 # for an answer that did not come in reviewHookTimeoutMs (chat/review_hook.py).
 REVIEW_INVOKE: Any = {"mode": "standard", "total_max_attempts": 1}
+# PutEvents at the end of an invocation, after the chat's replies: two tries, short waits
+# (at most about 2 x 3 s, inside the 1 s deadline margin only when the bus is slow; the
+# events of an invocation out of time are dropped and counted instead).
+EVENTS_RETRIES: Any = {"mode": "standard", "total_max_attempts": 2}
+EVENTS_CONNECT_TIMEOUT_S = 1
+EVENTS_READ_TIMEOUT_S = 2
 
 
 @functools.cache
@@ -71,7 +78,26 @@ def chat_service() -> ChatService:
         reserved_names=settings_.reserved_names,
     )
     service.use_review(review_gate(settings_))
+    if settings_.event_bus:
+        service.use_events(
+            event_publisher(settings_), include_bodies=settings_.events_include_bodies
+        )
     return service
+
+
+def event_publisher(settings_: Settings) -> EventBridgePublisher:
+    """Events out to the stack's EventBridge bus (chat/events_out.py)."""
+    client = boto3.client(
+        "events",
+        config=Config(
+            retries=EVENTS_RETRIES,
+            connect_timeout=EVENTS_CONNECT_TIMEOUT_S,
+            read_timeout=EVENTS_READ_TIMEOUT_S,
+        ),
+    )
+    return EventBridgePublisher(
+        client, settings_.event_bus, on_failed=telemetry.record_events_failed
+    )
 
 
 def review_gate(settings_: Settings) -> ReviewGate | None:

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 CHAT = Path(__file__).resolve().parents[2] / "lambda_src" / "chat"
-ADAPTERS = ("store", "notifier", "fanout", "sharding", "aws_errors", "review_hook")
+ADAPTERS = (
+    "store",
+    "notifier",
+    "fanout",
+    "sharding",
+    "aws_errors",
+    "review_hook",
+    "events_out",
+)
 RULES = {
     "chat.frames",
     "chat.errors",
@@ -18,6 +26,7 @@ RULES = {
     "chat.service",
     "chat.origins",
     "chat.review",
+    "chat.events",
 }
 
 
