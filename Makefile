@@ -17,6 +17,9 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 HOST ?= 127.0.0.1
 PORT ?= 8080
+# The sandbox's server API (HTTPS, IAM-signed) and its CA, where bin/chat-admin --sandbox looks.
+SERVER_API_PORT ?= 8081
+SANDBOX_TLS_DIR ?= .sandbox/tls
 # The stack `make run` and `make conformance` run: by default the one the last
 # `make synth` made (a stage's, with CDK_ARGS="-c stage=dev"); STACK=<name> picks another.
 STACK ?=
@@ -35,7 +38,7 @@ SUITES := unit adapters handler authorizer infra sandbox e2e browser hostile ben
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadscope
 
-.PHONY: help preflight run-setup setup authorizer-layer synth run conformance test test-fast lint typecheck web-tests docs bench load clean $(addprefix test-,$(SUITES))
+.PHONY: help preflight run-setup setup authorizer-layer synth run conformance test test-fast lint typecheck web-tests docs bench load load-rooms clean $(addprefix test-,$(SUITES))
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -67,7 +70,7 @@ $(VENV)/.installed: $(VENV)/.run-installed requirements-dev.txt
 
 node_modules/.installed: package.json package-lock.json
 	@bin/preflight tools
-	@echo "==> Node.js tooling (node_modules: CDK CLI, Node 22)"
+	@echo "==> Node.js tooling (node_modules: CDK CLI, Node 22, Lighthouse for the browser tests)"
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
@@ -112,7 +115,8 @@ $(addprefix test-,$(SUITES)): test-%: setup ## one pytest suite: make test-unit,
 	@CHROMIUM="$$(bin/preflight browser)" pytest $(PYTEST_PARALLEL) tests/$*
 
 run: synth ## run the whole chat locally on http://$(HOST):$(PORT)
-	@python -m sandbox $(SANDBOX_STACK) --host $(HOST) --port $(PORT)
+	@python -m sandbox $(SANDBOX_STACK) --host $(HOST) --port $(PORT) \
+		--server-api-port $(SERVER_API_PORT) --tls-dir $(SANDBOX_TLS_DIR)
 
 conformance: synth ## bin/conformance against a sandbox of the synthesized stack (started and stopped)
 	@template="$$(python -m sandbox --print-template $(SANDBOX_STACK))" && \
@@ -126,6 +130,9 @@ bench: setup synth ## run the benchmarks over HTTPS (~10 min): bench/results/lat
 
 load: setup synth ## 200 clients, 10,000 messages, churn, through the sandbox: bench/results/load.json
 	@python -m bench.load $(LOAD_ARGS)
+
+load-rooms: setup synth ## 200 v2 clients in 50 rooms, 3,000 posts, typing, rejoins: bench/results/load-rooms.json
+	@python -m bench.load --scenario rooms $(LOAD_ARGS)
 
 clean: ## remove generated files (keeps .venv and node_modules)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

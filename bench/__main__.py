@@ -6,6 +6,10 @@ machine) and docs/performance.md with its plots (docs/performance/*.png).
 The @connections stand-in serves HTTPS, as API Gateway does, with a certificate from a test
 CA (trustme) that the measured clients trust through `AWS_CA_BUNDLE`; `--plain-http`
 measures everything over plain HTTP instead.
+
+`--only rooms-units` measures only the rooms (protocol v2) units per action
+(bench/rooms_units.py, about a minute): it replaces their figures in the results file and
+their section of docs/performance.md, and leaves every other figure as it was.
 """
 
 from __future__ import annotations
@@ -71,6 +75,8 @@ class Plan:
         self.huge_n = 100 if quick else 100_000
         self.memory_sizes = [20] if quick else [1000, 10000]
         self.room_sizes = [3, 6] if quick else [10, 100, 1000]
+        # Rooms (protocol v2): the rooms a connection is in, for a rename and $disconnect.
+        self.room_counts = [1, 2] if quick else [1, 5]
         self.frame_sizes = [10, 50] if quick else [10, 50, 100, 200, 240, 500, 1000, 5000, 10000]
         self.sandbox_sizes = [2] if quick else [2, 10, 50]
         # Within the chat's burst of 10 messages per sender (senders take turns).
@@ -296,7 +302,51 @@ def _transport_facts(url: str) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+ROOMS_UNITS = "rooms-units"
+
+
+def _rooms_units(plan: Plan, template: Path) -> dict[str, Any]:
+    from bench import rooms_units  # noqa: PLC0415
+    from bench.measure import machine  # noqa: PLC0415
+
+    return {
+        **rooms_units.rooms_units(template, plan.room_sizes, plan.room_counts),
+        "measured_utc": machine()["date_utc"],
+        "quick": plan.quick,
+    }
+
+
+def _only_rooms_units(args: argparse.Namespace) -> int:
+    """`--only rooms-units`: measure the rooms units; put them into the results file and
+    their section into the report, leaving the rest of both as they were."""
+    from bench import report  # noqa: PLC0415
+    from bench.local_aws import chat_template  # noqa: PLC0415
+    from sandbox.template import TemplateError  # noqa: PLC0415
+
+    if not args.json.exists() or not args.markdown.exists():
+        print(f"--only needs a full run's {args.json} and {args.markdown}", file=sys.stderr)
+        return 2
+    try:
+        template = chat_template()
+    except TemplateError as error:
+        print(error, file=sys.stderr)
+        return 2
+    plan = Plan(args.quick)
+    results = json.loads(args.json.read_text())
+    _progress(
+        f"rooms (protocol v2): DynamoDB units per action, N = {plan.room_sizes}, "
+        f"R = {plan.room_counts}"
+    )
+    started = time.perf_counter()
+    results["rooms_v2"] = _rooms_units(plan, template)
+    results.setdefault("timings", {})["rooms_v2"] = time.perf_counter() - started
+    args.json.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    report.write_rooms_units(results, args.markdown, args.plots)
+    print(f"Results: {args.json}\nReport: {args.markdown}\nPlot: {args.plots}")
+    return 0
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one run (a smoke run)")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "latest.json")
@@ -306,8 +356,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--plain-http", action="store_true", help="a plain-HTTP stand-in instead of HTTPS"
     )
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--only",
+        choices=[ROOMS_UNITS],
+        help="measure only this part; the other figures of --json and --markdown are kept",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
     _environment()
+    if args.only == ROOMS_UNITS:
+        return _only_rooms_units(args)
 
     from bench import coldstart, report, room_bench  # noqa: PLC0415
     from bench.local_aws import chat_table_process, chat_template  # noqa: PLC0415
@@ -360,6 +421,11 @@ def main(argv: list[str] | None = None) -> int:
                 [biggest], 1, template, standin.url, plan.chosen_k, member_partitions=4
             ),
         )
+        _progress(
+            f"rooms (protocol v2): DynamoDB units per action, N = {plan.room_sizes}, "
+            f"R = {plan.room_counts}"
+        )
+        results["rooms_v2"] = timed("rooms_v2", lambda: _rooms_units(plan, template))
         _progress("cold start")
 
         def cold() -> dict[str, Any]:

@@ -43,9 +43,13 @@ def chat_template() -> Path:
 
 
 @contextmanager
-def chat_table_process(template: Path | None = None) -> Iterator[tuple[Any, str]]:
+def chat_table_process(
+    template: Path | None = None, *, fast: bool = False
+) -> Iterator[tuple[Any, str]]:
     """(DynamoDB client, table name) like `chat_table`, the moto server in another process
-    (on the stand-ins' core), so that its CPU is not counted as ours."""
+    (on the stand-ins' core), so that its CPU is not counted as ours. `fast`: that moto
+    patched by `sandbox.moto_patch.speed_up_moto` (same answers; a transaction no longer
+    copies the whole table), for tables of many thousand items."""
     from bench.measure import STANDIN_CPU, cores  # noqa: PLC0415
     from bench.standin import StandinProcess  # noqa: PLC0415
 
@@ -53,7 +57,8 @@ def chat_table_process(template: Path | None = None) -> Iterator[tuple[Any, str]
     if not template.exists():
         raise FileNotFoundError(f"{template} is missing: run `make synth` first")
     cpu = STANDIN_CPU if cores() > 1 else None
-    with StandinProcess(cpu, "--dynamodb", str(template)) as child:
+    extra = ("--fast",) if fast else ()
+    with StandinProcess(cpu, "--dynamodb", str(template), *extra) as child:
         endpoint, table = child.first["endpoint"], child.first["table"]
         yield dynamodb.client(endpoint, REGION, max_pool_connections=64), table
 

@@ -527,6 +527,36 @@ def _sandbox_figure(results: dict[str, Any]) -> Figure | None:
     return Figure("sandbox", "sandbox_latency.png", (7.5, 4.8), [panel])
 
 
+def _rooms_units_figure(results: dict[str, Any]) -> Figure | None:
+    """Read units against N of the rooms actions that read the room, and of a rename and a
+    $disconnect at each R."""
+    data = results.get("rooms_v2")
+    if not data:
+        return None
+    ns = sorted(int(n) for n in data["sizes"])
+    series = [
+        Series(ns, [data["sizes"][str(n)]["actions"][action]["rru"] for n in ns], label, fmt)
+        for action, label, fmt in (
+            ("sendPublic", "sendPublic, editMessage, deleteMessage", "o-"),
+            ("joinRoom (existing room)", "joinRoom (existing room)", "s-"),
+            ("leaveRoom", "leaveRoom", "^-"),
+            ("typing", "typing", "v-"),
+        )
+    ]
+    for action, style in (("setName (v2 rename)", "--"), ("$disconnect (v2)", ":")):
+        for r, marker in zip(sorted(data["rooms"]), "xDP*", strict=False):
+            rru = [data["sizes"][str(n)]["by_r"][str(r)][action]["rru"] for n in ns]
+            series.append(Series(ns, rru, f"{action}, R = {r}", marker + style))
+    panel = Panel(
+        series,
+        title="DynamoDB read units per rooms action (R = 1 unless said)",
+        xlabel="members in the room N",
+        ylabel="RRU",
+        log="xy",
+    )
+    return Figure("rooms_units", "rooms_units.png", (7.5, 4.8), [panel])
+
+
 FIGURES = (
     _broadcast_figure,
     _cpu_figure,
@@ -534,11 +564,14 @@ FIGURES = (
     _frames_figure,
     _cost_figure,
     _units_figure,
+    _rooms_units_figure,
     _sandbox_figure,
 )
 
 
-def _plots(results: dict[str, Any], directory: Path) -> dict[str, str]:
+def _plots(
+    results: dict[str, Any], directory: Path, figures: Sequence[Any] = FIGURES
+) -> dict[str, str]:
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
@@ -546,7 +579,7 @@ def _plots(results: dict[str, Any], directory: Path) -> dict[str, str]:
 
     directory.mkdir(parents=True, exist_ok=True)
     names: dict[str, str] = {}
-    for build in FIGURES:
+    for build in figures:
         figure = build(results)
         if figure is not None:
             names[figure.key] = _draw(plt, directory, figure)
@@ -554,6 +587,14 @@ def _plots(results: dict[str, Any], directory: Path) -> dict[str, str]:
 
 
 # --- the document -------------------------------------------------------------------------
+
+
+def write_rooms_units(results: dict[str, Any], markdown: Path, plots: Path) -> None:
+    """Only the rooms units: their plot, and their section of the existing `markdown`."""
+    names = _plots(results, plots, [_rooms_units_figure])
+    rel = plots.name if plots.parent == markdown.parent else str(plots)
+    images = {k: f"{rel}/{v}" for k, v in names.items()}
+    markdown.write_text(replace_rooms_units(markdown.read_text(), results, images))
 
 
 def write(results: dict[str, Any], markdown: Path, plots: Path) -> None:
@@ -1091,6 +1132,167 @@ def _section_units(results: dict[str, Any], images: dict[str, str], out: list[st
         add(f"![DynamoDB units per action]({images['units']})\n")
 
 
+ROOMS_UNITS_HEADING = "## DynamoDB units per rooms action"
+
+
+def _calls_in_short(calls: list[str]) -> str:
+    """The calls of an action, each kind once with its count, in the order first made."""
+    counts: dict[str, int] = {}
+    for call in calls:
+        counts[call] = counts.get(call, 0) + 1
+    return ", ".join(c if k == 1 else f"{c} x{k}" for c, k in counts.items())
+
+
+def _across(values: list[float]) -> str:
+    """One figure when it is the same at every size, else each, slash-separated."""
+    shown = [f"{v:g}" for v in values]
+    return shown[0] if len(set(shown)) == 1 else " / ".join(shown)
+
+
+def _section_rooms_units(results: dict[str, Any], images: dict[str, str], out: list[str]) -> None:
+    from bench.rooms_units import ACTIONS, BY_R  # noqa: PLC0415
+
+    data = results.get("rooms_v2")
+    if not data:
+        return
+    add = out.append
+    ns = sorted(data["sizes"], key=int)
+    rs = sorted(data["rooms"])
+    biggest = data["sizes"][ns[-1]]
+    sizes = " / ".join(f"{int(n):,}" for n in ns)
+    add(f"{ROOMS_UNITS_HEADING}\n")
+    add(
+        "Protocol v2 ([protocol.md](protocol.md#protocol-v2-rooms)), measured as above "
+        "(`bench/rooms_units.py`, `python -m bench --only rooms-units`"
+        + (" --quick" if data.get("quick") else "")
+        + f", {data.get('measured_utc', '')} UTC): DynamoDB's formulas applied to the items "
+        "each call read or wrote, every frame through `handler.handle_message` (with a client "
+        "`id` where the action takes one), `$disconnect` through `ChatService.disconnect`; "
+        "so each frame with its admission: the connection's bucket and, unlike the lobby's table "
+        "above, its address's bucket too (1 RRU + 1 WRU each; every measured connection came "
+        "from an address of its own, as a real client's does). A Query with a filter or "
+        "`Select=COUNT` is priced by the items it read, not by what it returned; a "
+        "transaction's `ConditionCheck` as a transactional write of its item.\n"
+    )
+    add(
+        f"The rooms were made by the chat (a founder's `joinRoom`), then filled to N = {sizes} "
+        "members in the store's own item layout (the member and membership items of the "
+        "store's join transaction, every member a v2 connection with a `clientKey` in all "
+        f"{max(rs)} rooms, 25 items a BatchWriteItem: "
+        + ", ".join(f"{int(n):,} in {data['build_seconds'][n]:.1f} s" for n in ns)
+        + f"); a member item is {data['member_item_bytes']:.0f} bytes on average. At each N a "
+        "fresh connection joined the first room (N + 1 members while it is in) and ran every "
+        "action below there, in this order, so R = 1 for them; R matters only to a rename "
+        "and a `$disconnect`, measured for connections in R = "
+        + " and ".join(str(r) for r in rs)
+        + " rooms. `createRoom` and the creating `joinRoom` make rooms of their own (the "
+        "creator alone in them), `invite` grants the private one to a member; `sendPrivate` "
+        "goes to a member with a `clientKey`, so it is kept "
+        "in their direct room, which the first message opens. One run: the units follow "
+        "from the items' sizes. Posts are the frames the action sent (at the largest N).\n"
+    )
+    rows = []
+    for action in ACTIONS:
+        figures = [data["sizes"][n]["actions"][action] for n in ns]
+        rows.append(
+            [
+                action,
+                "1",
+                _across([f["rru"] for f in figures]),
+                _across([f["wru"] for f in figures]),
+                f"{figures[-1]['posts']:,}",
+                _calls_in_short(figures[-1]["calls"]),
+            ]
+        )
+    for action in BY_R:
+        for r in rs:
+            figures = [data["sizes"][n]["by_r"][str(r)][action] for n in ns]
+            rows.append(
+                [
+                    action,
+                    str(r),
+                    _across([f["rru"] for f in figures]),
+                    _across([f["wru"] for f in figures]),
+                    f"{figures[-1]['posts']:,}",
+                    _calls_in_short(figures[-1]["calls"]),
+                ]
+            )
+    add(
+        _table(
+            [
+                "action",
+                "R",
+                f"RRU at N = {sizes}",
+                f"WRU at N = {sizes}",
+                "posts",
+                f"calls (N = {int(ns[-1]):,})",
+            ],
+            rows,
+        )
+        + "\n"
+    )
+    growing = [
+        a
+        for a in ACTIONS
+        if biggest["actions"][a]["rru"] > data["sizes"][ns[0]]["actions"][a]["rru"]
+    ]
+    add(
+        f"**What grows with N** (RRU at N = {int(ns[-1]):,} above N = {int(ns[0]):,}): "
+        + ", ".join(f"`{a}`" for a in growing)
+        + "; each reads the room's members once (its broadcast), and no write grows with N. "
+        "Everything else reads the same at every N.\n"
+    )
+    if len(rs) > 1:
+        low, high = str(rs[0]), str(rs[-1])
+        steps = rs[-1] - rs[0]
+        parts = []
+        for action in BY_R:
+            per_room = [
+                (
+                    (
+                        data["sizes"][n]["by_r"][high][action]["rru"]
+                        - data["sizes"][n]["by_r"][low][action]["rru"]
+                    )
+                    / steps,
+                    (
+                        data["sizes"][n]["by_r"][high][action]["wru"]
+                        - data["sizes"][n]["by_r"][low][action]["wru"]
+                    )
+                    / steps,
+                )
+                for n in ns
+            ]
+            parts.append(
+                f"`{action}` {_across([u for u, _ in per_room])} RRU and "
+                f"{_across([w for _, w in per_room])} WRU"
+            )
+        add(
+            "**What grows with R**: each room beyond the first adds to "
+            + " and to ".join(parts)
+            + f" (at N = {sizes}): a member read and a broadcast per room, and per room an "
+            "item more in a rename's transaction, a leave transaction in a `$disconnect`.\n"
+        )
+    if "rooms_units" in images:
+        add(f"![DynamoDB read units per rooms action]({images['rooms_units']})\n")
+
+
+def replace_rooms_units(
+    markdown: str, results: dict[str, Any], images: dict[str, str] | None = None
+) -> str:
+    """`markdown` (docs/performance.md) with its rooms units section made from `results`
+    (inserted before the section on eventually consistent reads when it has none)."""
+    section: list[str] = []
+    _section_rooms_units(results, images or {}, section)
+    text = "\n".join(section) + "\n"
+    start = markdown.find(ROOMS_UNITS_HEADING + "\n")
+    if start < 0:
+        start = end = markdown.index("## Can room reads be eventually consistent?")
+    else:
+        end = markdown.find("\n## ", start + len(ROOMS_UNITS_HEADING)) + 1
+        end = end if end > 0 else len(markdown)
+    return markdown[:start] + text + markdown[end:]
+
+
 def _section_consistency(results: dict[str, Any], images: dict[str, str], out: list[str]) -> None:
     add = out.append
     rooms = results["rooms"]
@@ -1468,6 +1670,7 @@ def render(results: dict[str, Any], images: dict[str, str]) -> str:
     _section_memory(results, images, out)
     _section_frames(results, images, out)
     _section_units(results, images, out)
+    _section_rooms_units(results, images, out)
     _section_consistency(results, images, out)
     _section_cost(results, images, out)
     _section_cold(results, images, out)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -71,6 +72,23 @@ def write_units(size: int) -> int:
     return max(1, math.ceil(size / KB))
 
 
+# DynamoDB's other data-plane calls (boto3 name: API name).
+UNCOUNTED = {
+    "scan": "Scan",
+    "batch_get_item": "BatchGetItem",
+    "batch_write_item": "BatchWriteItem",
+    "transact_get_items": "TransactGetItems",
+    "execute_statement": "ExecuteStatement",
+    "batch_execute_statement": "BatchExecuteStatement",
+    "execute_transaction": "ExecuteTransaction",
+}
+
+
+def _named_in(placeholder: str, expression: str) -> bool:
+    """Whether `expression` uses `placeholder` (`:v` or `#n`), not merely a longer one."""
+    return re.search(re.escape(placeholder) + r"(?![A-Za-z0-9_])", expression) is not None
+
+
 class UnitCounter:
     """A DynamoDB client that adds up the read and write units of the calls made through it.
 
@@ -102,6 +120,9 @@ class UnitCounter:
             "delete_item": self._delete_item,
             "transact_write_items": self._transact,
         }
+        if name in UNCOUNTED:  # never used by the store: recorded, not priced
+            self.calls.append(UNCOUNTED[name])
+            return method
         if name not in counted:
             return method
         wrapper = counted[name]
@@ -117,9 +138,29 @@ class UnitCounter:
     def _query(self, method: Callable[..., Any], **kw: Any) -> Any:
         self.calls.append("Query")
         answer = method(**kw)
-        size = sum(item_size(i) for i in answer.get("Items", []))
+        if "FilterExpression" in kw or kw.get("Select") == "COUNT":
+            size = self._evaluated_bytes(kw)
+        else:
+            size = sum(item_size(i) for i in answer.get("Items", []))
         self.rru += read_units(size, consistent=bool(kw.get("ConsistentRead")))
         return answer
+
+    def _evaluated_bytes(self, kw: dict[str, Any]) -> int:
+        """The size of the items a Query read, before its filter and whatever it returned
+        (a filter or `Select=COUNT` does not lower the units): the same page (key
+        condition, `Limit`, start key) read again without them, uncounted."""
+        condition = kw["KeyConditionExpression"]
+        side = {
+            k: v
+            for k, v in kw.items()
+            if k not in ("FilterExpression", "Select", "ProjectionExpression")
+        }
+        for field in ("ExpressionAttributeNames", "ExpressionAttributeValues"):
+            used = {k: v for k, v in kw.get(field, {}).items() if _named_in(k, condition)}
+            side.pop(field, None)
+            if used:
+                side[field] = used
+        return sum(item_size(i) for i in self._client.query(**side).get("Items", []))
 
     def _put_item(self, method: Callable[..., Any], **kw: Any) -> Any:
         self.calls.append("PutItem")

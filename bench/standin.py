@@ -160,10 +160,15 @@ def serve(cpu: int | None, tls: bool = False) -> None:
             print(json.dumps(answer), flush=True)
 
 
-def serve_dynamodb(template: Path, cpu: int | None) -> None:
+def serve_dynamodb(template: Path, cpu: int | None, *, fast: bool = False) -> None:
+    """moto with the template's table; `fast`: patched by `sandbox.moto_patch.speed_up_moto`
+    (the same answers, transactions and Queries proportional to the items they touch)."""
     from sandbox import dynamodb  # noqa: PLC0415
+    from sandbox.moto_patch import speed_up_moto  # noqa: PLC0415
     from sandbox.template import load_template  # noqa: PLC0415
 
+    if fast and not speed_up_moto():
+        raise SystemExit("this moto cannot be sped up (sandbox/moto_patch.py)")
     if cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {cpu})
     region = "us-east-1"
@@ -184,9 +189,12 @@ def main() -> None:
     parser.add_argument("--cpu", type=int, default=None, help="pin to this core")
     parser.add_argument("--dynamodb", type=Path, default=None, help="a synthesized template")
     parser.add_argument("--tls", action="store_true", help="serve HTTPS (a trustme CA)")
+    parser.add_argument(
+        "--fast", action="store_true", help="with --dynamodb: moto sped up (moto_patch)"
+    )
     args = parser.parse_args()
     if args.dynamodb is not None:
-        serve_dynamodb(args.dynamodb, args.cpu)
+        serve_dynamodb(args.dynamodb, args.cpu, fast=args.fast)
     else:
         serve(args.cpu, args.tls)
 

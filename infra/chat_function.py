@@ -16,6 +16,7 @@ from infra.nag import acknowledge
 LAMBDA_SOURCE = Path(__file__).resolve().parent.parent / "lambda_src"
 HANDLER = "handler.lambda_handler"
 WORKER_HANDLER = "handler.fanout_handler"
+ADMIN_HANDLER = "admin.handler"
 # The newest Python that both this CDK release and Lambda support.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64

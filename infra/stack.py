@@ -8,7 +8,7 @@ from aws_cdk import CfnElement, CfnOutput, CfnResource, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from infra.chat_function import ARCHITECTURE, RUNTIME, WORKER_HANDLER, ChatFunction
+from infra.chat_function import ADMIN_HANDLER, ARCHITECTURE, RUNTIME, WORKER_HANDLER, ChatFunction
 from infra.config import ChatConfig
 from infra.connections_table import ConnectionsTable
 from infra.hosting import WebHosting
@@ -16,6 +16,7 @@ from infra.monitoring import EVENTS_ALARM, REVIEW_HOOK_ALARM, ChatMonitoring
 from infra.nag import acknowledge
 from infra.powertools import powertools_layer, telemetry_environment
 from infra.review_hook import ReviewHook
+from infra.server_api import ServerApi
 from infra.sign_in import SignIn
 from infra.websocket_api import ChatWebSocketApi, drop_source_ip_from_access_logs
 
@@ -112,13 +113,48 @@ class ChatStack(Stack):
         self.connections.grant_data_access(self.chat.function)
         stage.grant_management_api_access(self.chat.function)
         stage.grant_management_api_access(self.fanout_worker.function)
+        # The server API for operators (IAM-signed; docs/operations.md "The server API"):
+        # its own function, with the chat function's settings, table and @connections.
+        self.admin = ChatFunction(
+            self,
+            "Admin",
+            table_name=self.connections.table.table_name,
+            memory_mb=config.lambda_memory_mb,
+            timeout_seconds=config.lambda_timeout_seconds,
+            reserved_concurrency=0,
+            environment={
+                **config.function_environment(),
+                "FANOUT_WORKER": self.fanout_worker.function.function_name,
+                **telemetry,
+            },
+            log_retention=config.log_retention,
+            removal_policy=config.log_removal_policy,
+            layers=[powertools],
+            tracing=config.tracing,
+            handler=ADMIN_HANDLER,
+            description="WebSocket chat: the server API for operators (IAM-signed requests)",
+            role_description="The server API's function: its log group, the chat's table, "
+            "@connections on its stage",
+        )
+        self.admin.set_callback_url(stage.callback_url)
+        self.connections.grant_data_access(self.admin.function)
+        stage.grant_management_api_access(self.admin.function)
+        self._acknowledge_connections_wildcard(self.admin, config.stage_name)
+        self.server_api = ServerApi(
+            self,
+            "ServerApi",
+            handler=self.admin.function,
+            log_retention=config.log_retention,
+            removal_policy=config.log_removal_policy,
+        )
         # Invoke the worker's unqualified ARN only (grant_invoke would add "<arn>:*" for
         # versions and aliases, which the stack does not have).
-        iam.Grant.add_to_principal(
-            grantee=self.chat.function,
-            actions=["lambda:InvokeFunction"],
-            resource_arns=[self.fanout_worker.function.function_arn],
-        )
+        for caller in (self.chat, self.admin):
+            iam.Grant.add_to_principal(
+                grantee=caller.function,
+                actions=["lambda:InvokeFunction"],
+                resource_arns=[self.fanout_worker.function.function_arn],
+            )
         self.review_hook = self._review_hook(config)
         self._events_out(config)
         self._acknowledge_connections_wildcard(self.chat, config.stage_name)
@@ -139,10 +175,7 @@ class ChatStack(Stack):
             removal_policy=config.removal_policy,
             message_rate_alarm_per_second=config.message_rate_alarm_per_second,
         )
-        if config.review_hook:
-            self.monitoring.add_optional_alarm(REVIEW_HOOK_ALARM)
-        if config.event_bus_name is not None:
-            self.monitoring.add_optional_alarm(EVENTS_ALARM)
+        self._integration_alarms(config)
         # The web client (hostWebClient), a nested stack that depends on the API's URL;
         # the function's Origin allow-list then takes the page's origin (a token).
         self.web: WebHosting | None = None
@@ -177,6 +210,18 @@ class ChatStack(Stack):
             value=self.connections.table.table_name,
             description="Connections table" + where,
         )
+        CfnOutput(
+            self,
+            "ServerApiUrl",
+            value=self.server_api.url,
+            description="The server API for operators, IAM-signed (bin/chat-admin)" + where,
+        )
+        CfnOutput(
+            self,
+            "OperatorPolicyArn",
+            value=self.server_api.operator_policy.managed_policy_arn,
+            description="Attach to the users or roles that may call the server API" + where,
+        )
         if self.web is not None:
             CfnOutput(
                 self, "WebUrl", value=self.web.origin, description="The chat's web page" + where
@@ -207,6 +252,13 @@ class ChatStack(Stack):
             grantee=self.chat.function, actions=["lambda:InvokeFunction"], resource_arns=[arn]
         )
         return hook
+
+    def _integration_alarms(self, config: ChatConfig) -> None:
+        """The review hook's and the event bus's alarms, only with them."""
+        if config.review_hook:
+            self.monitoring.add_optional_alarm(REVIEW_HOOK_ALARM)
+        if config.event_bus_name is not None:
+            self.monitoring.add_optional_alarm(EVENTS_ALARM)
 
     def _events_out(self, config: ChatConfig) -> None:
         """With eventBusName: the bus the chat publishes to, and events:PutEvents on it."""

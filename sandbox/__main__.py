@@ -8,8 +8,10 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -23,6 +25,7 @@ from sandbox.faults import (
     Faults,
 )
 from sandbox.gateway import Gateway, GatewayConfig
+from sandbox.http_api import OPERATOR_ACCESS_KEY_ID, OPERATOR_SECRET_ACCESS_KEY, HttpApi
 from sandbox.intrinsics import LocalEndpoint, Resolver
 from sandbox.lambdas import (
     FUNCTION_ACCESS_KEY_ID,
@@ -92,6 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="port of the HTTPS listener (on 127.0.0.1) serving @connections and Lambda's "
         "Invoke API; 0 (the default) picks a free one",
+    )
+    parser.add_argument(
+        "--server-api-port",
+        metavar="PORT",
+        type=int,
+        default=0,
+        help="port of the HTTPS listener (on 127.0.0.1) serving the stack's server API "
+        "(its HTTP API, IAM-signed); 0 (the default) picks a free one",
     )
     parser.add_argument(
         "--tls-dir",
@@ -393,6 +404,8 @@ async def _serve(
     embedded: EmbeddedDynamoDB | None = None
     runner: web.AppRunner | None = None
     api_runner: web.AppRunner | None = None
+    # The HTTP APIs' runners (the server API), added as each starts.
+    http_runners: list[web.AppRunner] = []
     lambdas: LambdaService | None = None
     gateway: Gateway | None = None
     try:
@@ -438,21 +451,19 @@ async def _serve(
             lambdas,
             args.faults,
         )
-        runner = web.AppRunner(
-            gateway.app(), handle_signals=False, access_log=None, shutdown_timeout=2.0
-        )
-        await runner.setup()
-        await web.SockSite(runner, listener).start()
+        runner = await _start(gateway.app(), listener, None)
         idle_close_s = args.faults.config.idle_close_ms / 1000
-        api_runner = web.AppRunner(
+        api_runner = await _start(
             gateway.api_app(),
-            handle_signals=False,
-            access_log=None,
-            shutdown_timeout=2.0,
+            tls_listener,
+            tls.server_context,
             **({"keepalive_timeout": idle_close_s} if idle_close_s > 0 else {}),
         )
-        await api_runner.setup()
-        await web.SockSite(api_runner, tls_listener, ssl_context=tls.server_context).start()
+        try:
+            http_urls = await _start_http_apis(stack, args, lambdas, tls, http_runners)
+        except OSError as exc:
+            print(f"sandbox: error: cannot serve the server API: {exc}", file=sys.stderr)
+            return 2
 
         _banner(
             stack,
@@ -461,6 +472,7 @@ async def _serve(
             embedded=embedded is not None,
             endpoint=endpoint,
             tls=tls,
+            http_urls=http_urls,
         )
         await stop.wait()
         _say("sandbox: stopping")
@@ -471,12 +483,43 @@ async def _serve(
             await runner.cleanup()
         if api_runner is not None:
             await api_runner.cleanup()
+        for http_runner in http_runners:
+            await http_runner.cleanup()
         if lambdas is not None:
             await lambdas.close()
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
     _say("sandbox: stopped")
     return 0
+
+
+async def _start(
+    app: web.Application, listener: socket.socket, ssl_context: ssl.SSLContext | None, **kw: Any
+) -> web.AppRunner:
+    """Serve `app` on `listener` (over TLS with `ssl_context`); the runner to clean up."""
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0, **kw)
+    await runner.setup()
+    await web.SockSite(runner, listener, ssl_context=ssl_context).start()
+    return runner
+
+
+async def _start_http_apis(
+    stack: StackSpec,
+    args: argparse.Namespace,
+    lambdas: LambdaService,
+    tls: SandboxTls,
+    runners: list[web.AppRunner],
+) -> list[tuple[str, str]]:
+    """Serve each HTTP API of the template (the server API) on an HTTPS listener of its
+    own; the first on --server-api-port. Returns (name, URL) of each. Raises OSError."""
+    urls = []
+    for index, spec in enumerate(stack.http_apis):
+        wanted = args.server_api_port if index == 0 else 0
+        listener = socket.create_server(("127.0.0.1", wanted), backlog=256)
+        app = HttpApi(spec, lambdas, region=args.region).app()
+        runners.append(await _start(app, listener, tls.server_context))
+        urls.append((spec.name, f"https://127.0.0.1:{listener.getsockname()[1]}/"))
+    return urls
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -549,6 +592,7 @@ def _banner(
     embedded: bool,
     endpoint: LocalEndpoint,
     tls: SandboxTls,
+    http_urls: list[tuple[str, str]],
 ) -> None:
     api = stack.api
     base = endpoint.authority
@@ -578,6 +622,13 @@ def _banner(
     _say(f"Lambda Invoke: {https}/2015-03-31/functions/<name>/invocations")
     _say(f"EventBridge:   {https}/ (PutEvents) -> {args.events_file}; http://{base}/events")
     _say(f"CA bundle:     {tls.ca_path}")
+    for name, url in http_urls:
+        _say(f"Server API:    {url} ({name}; IAM-signed, region {args.region})")
+    if http_urls:
+        _say(
+            f"Operator keys: AWS_ACCESS_KEY_ID={OPERATOR_ACCESS_KEY_ID} "
+            f"AWS_SECRET_ACCESS_KEY={OPERATOR_SECRET_ACCESS_KEY}"
+        )
     _say(f"Web page:      http://{base}/")
     for stage in api.stages:
         _say(f"WebSocket URL: ws://{base}/{stage}")

@@ -75,6 +75,11 @@ class SandboxProcess:
         """The PEM file of the sandbox's certificate authority (pass it as `verify=`)."""
         return self.banner_value("CA bundle")
 
+    @property
+    def server_api_url(self) -> str:
+        """`https://127.0.0.1:<port>/`: the stack's server API (IAM-signed), if it has one."""
+        return self.banner_value("Server API")
+
     def https_connection(self, timeout: float = 10.0) -> http.client.HTTPSConnection:
         """A standard-library client on the HTTPS listener, trusting the sandbox's CA."""
         context = ssl.create_default_context(cafile=self.ca_bundle)

@@ -85,6 +85,31 @@ class ApiSpec:
 
 
 @dataclass(frozen=True)
+class HttpRouteSpec:
+    """One route of an HTTP API: `GET /rooms/{room}/members`, the function behind it, and
+    whether it requires IAM (SigV4) authorization."""
+
+    route_key: str
+    method: str
+    path: str
+    function_id: str
+    iam: bool
+
+
+@dataclass(frozen=True)
+class HttpApiSpec:
+    """An HTTP API (payload format 2.0, the `$default` stage): its routes and the stage's
+    default throttle (None: API Gateway's account-level limits only)."""
+
+    logical_id: str
+    name: str
+    api_id: str
+    routes: tuple[HttpRouteSpec, ...]
+    throttle_burst: int | None = None
+    throttle_rate: float | None = None
+
+
+@dataclass(frozen=True)
 class StackSpec:
     """Everything the sandbox emulates from one template."""
 
@@ -97,3 +122,4 @@ class StackSpec:
     parameters: dict[str, Any]
     mappings: dict[str, Any]
     warnings: list[str]
+    http_apis: tuple[HttpApiSpec, ...] = ()

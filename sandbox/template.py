@@ -15,6 +15,8 @@ from sandbox.stack_model import (
     ApiSpec,
     AuthorizerSpec,
     FunctionSpec,
+    HttpApiSpec,
+    HttpRouteSpec,
     IdentitySource,
     RouteSpec,
     StackSpec,
@@ -25,6 +27,8 @@ __all__ = [
     "ApiSpec",
     "AuthorizerSpec",
     "FunctionSpec",
+    "HttpApiSpec",
+    "HttpRouteSpec",
     "IdentitySource",
     "RouteSpec",
     "StackSpec",
@@ -146,6 +150,7 @@ def parse_template(
         if resource.get("Type") == FUNCTION
     }
     api = _parse_api(resources, stack_name, warnings=warnings)
+    http_apis = _parse_http_apis(resources, stack_name, functions, warnings=warnings)
     for route in api.routes.values():
         if route.function_id is not None and route.function_id not in functions:
             raise TemplateError(
@@ -168,6 +173,7 @@ def parse_template(
         parameters=parameters,
         mappings=mappings,
         warnings=warnings,
+        http_apis=http_apis,
     )
 
 
@@ -342,6 +348,76 @@ def _parse_api(resources: Mapping[str, Any], stack_name: str, *, warnings: list[
         },
         stages=stages,
     )
+
+
+def _parse_http_apis(
+    resources: Mapping[str, Any],
+    stack_name: str,
+    functions: Mapping[str, FunctionSpec],
+    *,
+    warnings: list[str],
+) -> tuple[HttpApiSpec, ...]:
+    """The template's HTTP APIs (the server API): each route's method, path, function and
+    authorization, and the `$default` stage's throttle."""
+    found = []
+    for api_id, props in sorted(resources.items()):
+        if props.get("Type") != API:
+            continue
+        api_props = props.get("Properties") or {}
+        if api_props.get("ProtocolType") != "HTTP":
+            continue
+        integrations = _integrations(resources, api_id, warnings=warnings)
+        routes = []
+        for logical_id, route in _children(resources, ROUTE, api_id):
+            route_key = route.get("RouteKey")
+            method, _, path = str(route_key).partition(" ")
+            if not path.startswith("/") or not method.isupper():
+                raise TemplateError(
+                    f"http route {logical_id}: RouteKey {route_key!r} is not 'METHOD /path'"
+                )
+            refs = [ref for ref in _find_refs(route.get("Target")) if ref in integrations]
+            if len(refs) != 1 or integrations[refs[0]] not in functions:
+                raise TemplateError(
+                    f"http route {route_key}: Target must be integrations/<Ref Integration> "
+                    "of this API, invoking a function of this template"
+                )
+            authorization = route.get("AuthorizationType", "NONE")
+            if authorization not in ("NONE", "AWS_IAM"):
+                warnings.append(
+                    f"http route {route_key}: AuthorizationType {authorization} is not "
+                    "emulated (allowed)"
+                )
+            routes.append(
+                HttpRouteSpec(
+                    route_key=str(route_key),
+                    method=method,
+                    path=path,
+                    function_id=integrations[refs[0]],
+                    iam=authorization == "AWS_IAM",
+                )
+            )
+        burst = rate = None
+        for _, stage in _children(resources, STAGE, api_id):
+            if stage.get("StageName") != "$default":
+                warnings.append(
+                    f"http api {api_id}: stage {stage.get('StageName')!r} is not served "
+                    "(only $default)"
+                )
+                continue
+            settings = stage.get("DefaultRouteSettings") or {}
+            burst = settings.get("ThrottlingBurstLimit")
+            rate = settings.get("ThrottlingRateLimit")
+        found.append(
+            HttpApiSpec(
+                logical_id=api_id,
+                name=str(api_props.get("Name", api_id)),
+                api_id=local_api_id(stack_name, api_id),
+                routes=tuple(routes),
+                throttle_burst=int(burst) if isinstance(burst, int | float) else None,
+                throttle_rate=float(rate) if isinstance(rate, int | float) else None,
+            )
+        )
+    return tuple(found)
 
 
 def _children(

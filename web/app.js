@@ -48,7 +48,9 @@ import {
   routeFrame,
 } from "./js/negotiate.js";
 import { RoomState, roomKey } from "./js/rooms.js";
-import { canChange, roomButtonName, roomList } from "./js/roomlist.js";
+import { RoomOutboxes, deliveryOf, roomFrameIds } from "./js/roomoutbox.js";
+import { PrivateKeeping } from "./js/privacy.js";
+import { canChange, roomButtonName, roomList, validateGroup } from "./js/roomlist.js";
 import { TypingRoster, TypingThrottle } from "./js/typing.js";
 import {
   describeErrorCode,
@@ -102,6 +104,8 @@ const ui = {
   roomForm: $("roomForm"),
   roomNameInput: $("roomNameInput"),
   roomPrivate: $("roomPrivate"),
+  roomGroupField: $("roomGroupField"),
+  roomGroupInput: $("roomGroupInput"),
   roomFormError: $("roomFormError"),
   roomBar: $("roomBar"),
   roomTitle: $("roomTitle"),
@@ -112,6 +116,7 @@ const ui = {
   roomNotice: $("roomNotice"),
   roomBox: $("roomBox"),
   typingLine: $("typingLine"),
+  privateNote: $("privateNote"),
 };
 
 const DEFAULT_NAME_HINT = ui.nameHint.textContent;
@@ -147,14 +152,19 @@ let unread = 0;
 let protocol = null;
 let lobbySince = null; // the `since` of our last joining setName: the lobby's joinRoom takes it
 const roomState = new RoomState();
+// Whether private messages are kept (js/privacy.js): the line in the composer, shown while
+// writing privately or in a direct conversation.
+const privateKeeping = new PrivateKeeping();
 const typingThrottle = new TypingThrottle();
 const typingRoster = new TypingRoster();
 const roomMembers = new Map(); // roomKey -> [names], from the rooms' `members` frames
 let lobbyJoined = false; // v2: this connection's joinRoom of the lobby was acknowledged
 let pendingOpen = null; // roomKey of a room to show once its `joined` ack comes
+// roomKey -> sign-in group of a private room we asked to create for one (the server does
+// not say a room's group: the page remembers the groups of the rooms it made).
+const pendingGroups = new Map();
 let editing = null; // {room, messageId, seq}: the composer edits this message
 let typingTimer = null;
-let roomIds = 0;
 let connectionGeneration = 0; // a retry timer of an earlier connection does nothing
 let lastEndpointErrorLogged = false;
 
@@ -166,7 +176,9 @@ const logView = {
     const box = ui.chatBox;
     const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 48;
     const node = messageElement(document, { ts: Date.now(), ...entry });
+    if (typeof entry.messageId === "string") node.dataset.messageId = entry.messageId;
     box.insertBefore(node, before);
+    if (node.dataset.messageId) refreshLobbyEntry(node);
     if (nearBottom || entry.mine) box.scrollTop = box.scrollHeight;
     if (document.hidden && !entry.local && !entry.mine) {
       unread += 1;
@@ -179,6 +191,10 @@ const logView = {
   },
   update(node, changes) {
     setDelivery(document, node, changes);
+    if (typeof changes.messageId === "string") {
+      node.dataset.messageId = changes.messageId;
+      refreshLobbyEntry(node);
+    }
   },
   remove(node) {
     node.remove();
@@ -266,6 +282,7 @@ function renderSignIn() {
   const on = signIn !== null;
   ui.signInBtn.hidden = !on || signIn.signedIn;
   ui.signOutBtn.hidden = !on || !signIn.signedIn;
+  renderGroupField();
   if (on && signIn.signedIn && signIn.name && !reclaim.wanted && !ui.nameInput.value) {
     ui.nameInput.value = signIn.name; // the server only grants the name the token gives
   }
@@ -349,6 +366,7 @@ function onNameConfirmed({ name }) {
   refreshNameButton();
   renderMembers();
   updateComposeMode();
+  refreshLobbyLog();
 }
 
 function onNameRejected(outcome) {
@@ -482,6 +500,16 @@ function updateComposeMode() {
       ? `Private message to ${isolate(to)}`
       : `Message ${room === null ? where : isolate(where)}`;
   ui.composeMode.textContent = editing ? "Editing" : to ? `Private to ${isolate(to)}` : room === null ? "Public" : "Room";
+  renderPrivateNote();
+}
+
+/** The line on keeping private messages: about the person written to, or the direct room's. */
+function renderPrivateNote() {
+  const to = ui.toInput.value.trim();
+  const r = inRoom() ? roomState.room(shownRoom()) : null;
+  const who = to || (r?.kind === "direct" ? r.with : null);
+  ui.privateNote.textContent = privateKeeping.line(who, isolate);
+  ui.privateNote.hidden = !who; // shown while writing privately, or in a direct conversation
 }
 
 function setComposeError(text) {
@@ -573,7 +601,7 @@ ui.composer.addEventListener("submit", (ev) => {
   }
 
   if ((inRoom() || editing) && !to) {
-    // A room other than the lobby (protocol v2): its message shows when the server echoes it.
+    // A room other than the lobby (protocol v2): shown as sending until the server echoes it.
     if (!sendInRoom(v.value)) {
       setComposeError("Not connected right now; your message is kept here until you can send it.");
       return;
@@ -658,7 +686,19 @@ function handleError(ev) {
 
 // ------------------------------------------------------------------ rooms (protocol v2)
 
-const nextRoomId = () => `room-${++roomIds}`;
+// Room frame ids: "room-", this page's random token and a counter (never reused after a
+// reload: the server de-duplicates message ids per client key for 10 minutes).
+const nextRoomId = roomFrameIds();
+// Our messages in rooms other than the lobby: shown as sending until acknowledged, resent
+// with the same id (js/roomoutbox.js). The lobby's go through conversation.js.
+const roomOutbox = new RoomOutboxes({
+  send: (frame) => conn.send(frame),
+  nextId: nextRoomId,
+  onChange: (room) => {
+    if (inRoom() && roomKey(room) === roomKey(shownRoom())) renderRoomLog();
+  },
+  onReconnectNeeded: () => conn.abandon("the server no longer knows this connection"),
+});
 const retried = new Map(); // id -> joinRoom/leaveRoom/createRoom frame, kept to send again
 
 /** Send a room frame that draws on the server's rooms bucket (kept until answered). */
@@ -680,6 +720,8 @@ function divertFrame(frame) {
   } else if (agreed !== null && protocol === null) {
     protocol = agreed; // an older server: today's page, unchanged
   }
+  if (agreed !== null) privateKeeping.agreed(protocol);
+  if (privateKeeping.see(frame) || agreed !== null) renderPrivateNote();
   const route = routeFrame(frame, protocol);
   if (route.rooms) {
     try {
@@ -778,6 +820,9 @@ function setRoomNotice(text) {
 }
 
 function onRoomFrame(frame) {
+  const ours = roomOutbox.handle(frame);
+  if (ours !== null && inRoom() && roomKey(ours.room) === roomKey(shownRoom())) renderRoomLog();
+  if (ours !== null && frame.error) return; // shown on the message itself
   if (frame.error) {
     const { action, message, code, id } = frame.error;
     const wait = retryAfter(frame);
@@ -797,6 +842,7 @@ function onRoomFrame(frame) {
     if (action === "joinRoom" || action === "createRoom") {
       ui.roomFormError.textContent = text;
       pendingOpen = null;
+      if (action === "createRoom" && again) pendingGroups.delete(roomKey(again.room));
     } else if (action === "typing") {
       return;
     } else {
@@ -823,6 +869,10 @@ function onRoomFrame(frame) {
   if ("joined" in frame && typeof frame.room === "string") {
     const r = roomState.room(frame.room);
     if (r) r.wasJoined = true;
+    if (!isLobby(frame.room)) roomOutbox.joined(frame.room);
+    const group = pendingGroups.get(roomKey(frame.room));
+    if (r && group !== undefined && frame.kind === "private") r.group = group;
+    pendingGroups.delete(roomKey(frame.room));
     if (isLobby(frame.room) && !lobbyJoined) {
       lobbyJoined = true;
       if (names.confirmed !== null) conversation.named(names.confirmed);
@@ -834,6 +884,7 @@ function onRoomFrame(frame) {
   if ("left" in frame && typeof frame.room === "string") {
     const r = roomState.room(frame.room);
     if (r) r.wasJoined = false;
+    roomOutbox.left(frame.room);
     roomMembers.delete(roomKey(frame.room));
     if (roomState.current === null) openRoom(LOBBY);
     conn.send({ action: "listRooms", id: nextRoomId() });
@@ -848,6 +899,9 @@ function onRoomFrame(frame) {
     }
     if (!isLobby(room)) renderRoomLog();
     renderMembers();
+  }
+  if (room !== null && isLobby(room) && ("messageEdited" in frame || "messageDeleted" in frame || "history" in frame)) {
+    refreshLobbyLog();
   }
   if (typingRoom !== null) renderTyping();
   renderRooms();
@@ -870,6 +924,12 @@ function roomItem(e) {
   label.className = "room-btn__name";
   label.textContent = e.kind === "direct" ? e.label : `${e.kind === "private" ? "🔒 " : "# "}${e.label}`;
   btn.append(label);
+  if (e.group) {
+    const group = document.createElement("span");
+    group.className = "room-btn__group";
+    group.textContent = ` · group ${e.group}`;
+    btn.append(group);
+  }
   if (e.from) {
     const from = document.createElement("span");
     from.className = "room-btn__from";
@@ -942,16 +1002,32 @@ ui.roomForm.addEventListener("submit", (ev) => {
     ui.roomNameInput.focus();
     return;
   }
+  const g = ui.roomGroupField.hidden ? { ok: true, value: null } : validateGroup(ui.roomGroupInput.value);
+  if (!g.ok) {
+    ui.roomFormError.textContent = g.message;
+    ui.roomGroupInput.focus();
+    return;
+  }
   ui.roomFormError.textContent = "";
   pendingOpen = roomKey(v.value);
   if (ui.roomPrivate.checked) {
-    sendRoomAction({ action: "createRoom", room: v.value, kind: "private", id: nextRoomId() });
+    const group = g.value === null ? {} : { group: g.value };
+    if (g.value !== null) pendingGroups.set(roomKey(v.value), g.value);
+    sendRoomAction({ action: "createRoom", room: v.value, kind: "private", ...group, id: nextRoomId() });
   } else {
     joinRoom(v.value);
   }
   ui.roomNameInput.value = "";
   ui.roomPrivate.checked = false;
+  ui.roomGroupInput.value = "";
+  renderGroupField();
 });
+
+// A private room may name a sign-in group (createRoom's `group`): only when signed in.
+function renderGroupField() {
+  ui.roomGroupField.hidden = !(ui.roomPrivate.checked && signIn !== null && signIn.signedIn);
+}
+ui.roomPrivate.addEventListener("change", renderGroupField);
 
 ui.inviteForm.addEventListener("submit", (ev) => {
   ev.preventDefault();
@@ -1020,7 +1096,18 @@ function renderRoomLog() {
   const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 48;
   const focusedId = document.activeElement?.closest?.("#roomBox [data-message-id]")?.dataset.messageId;
   const focusedAction = document.activeElement?.dataset?.action;
-  box.replaceChildren(...roomState.messages(shownRoom()).map(roomMessageElement));
+  const shown = roomState.messages(shownRoom()).map((m) => {
+    const node = roomMessageElement(m);
+    if (roomOutbox.wasSent(m.messageId) && !m.deleted) setDelivery(document, node, { delivery: "sent" });
+    return node;
+  });
+  const now = Date.now();
+  const waiting = roomOutbox.pending(shownRoom()).map((item) => {
+    const node = messageElement(document, { kind: "public", from: names.confirmed ?? reclaim.wanted, text: item.text, ts: item.ts ?? now, mine: true, ...deliveryOf(item, now) });
+    node.dataset.id = item.id;
+    return node;
+  });
+  box.replaceChildren(...shown, ...waiting);
   if (nearBottom) box.scrollTop = box.scrollHeight;
   if (focusedId) {
     const again = box.querySelector(`[data-message-id="${CSS.escape(focusedId)}"] [data-action="${focusedAction}"]`);
@@ -1028,7 +1115,39 @@ function renderRoomLog() {
   }
 }
 
-ui.roomBox.addEventListener("click", (ev) => {
+// ---- edit and delete in the lobby's log (#chatBox, kept by conversation.js): on v2 the
+// lobby's messages are in roomState too (with their edits and deletes applied), and each
+// entry of #chatBox with a messageId is brought in line with it.
+
+const lobbyLooks = new WeakMap(); // #chatBox entry -> what it shows of its message
+
+/** Bring one #chatBox entry in line with the lobby's message (edited, deleted, tools). */
+function refreshLobbyEntry(node) {
+  if (!v2() || !node.dataset.messageId) return;
+  const m = roomState.room(LOBBY)?.messages.get(node.dataset.messageId);
+  if (!m) return;
+  const tools = canChange(m, names.confirmed, Date.now());
+  const look = `${m.deleted}|${m.edited}|${m.text}|${tools}`;
+  if (lobbyLooks.get(node) === look) return;
+  const first = lobbyLooks.get(node) === undefined;
+  lobbyLooks.set(node, look);
+  if (first && !tools && !m.edited && !m.deleted) return; // as conversation.js drew it
+  const fresh = roomMessageElement(m);
+  const focused = node.contains(document.activeElement) ? document.activeElement.dataset.action : null;
+  node.replaceChildren(...fresh.childNodes);
+  node.dataset.kind = fresh.dataset.kind;
+  for (const c of ["msg--deleted", "msg--public", "msg--system", "msg--multiline"]) {
+    node.classList.toggle(c, fresh.classList.contains(c));
+  }
+  if (focused) node.querySelector(`[data-action="${focused}"]`)?.focus();
+}
+
+function refreshLobbyLog() {
+  for (const node of ui.chatBox.querySelectorAll(":scope > [data-message-id]")) refreshLobbyEntry(node);
+}
+
+/** Edit or Delete on one of our messages, in the room shown (the lobby included). */
+function onMessageTool(ev) {
   const b = ev.target.closest("button[data-action]");
   const entry = b?.closest("[data-message-id]");
   if (!entry) return;
@@ -1043,7 +1162,9 @@ ui.roomBox.addEventListener("click", (ev) => {
     updateComposeMode();
     ui.messageInput.focus();
   }
-});
+}
+ui.roomBox.addEventListener("click", onMessageTool);
+ui.chatBox.addEventListener("click", onMessageTool);
 
 function stopEditing() {
   editing = null;
@@ -1059,7 +1180,10 @@ function sendInRoom(text) {
     stopEditing();
     return true;
   }
-  return conn.send({ action: "sendPublic", room, message: text, id: nextRoomId() });
+  const item = roomOutbox.enqueue(room, text);
+  item.ts = Date.now();
+  renderRoomLog();
+  return true;
 }
 
 // ---- typing
@@ -1084,6 +1208,7 @@ function roomsClosed() {
   retried.clear();
   lobbyJoined = false;
   roomState.disconnected();
+  roomOutbox.closed();
   typingRoster.reset();
   typingThrottle.reset();
   roomMembers.clear();

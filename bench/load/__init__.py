@@ -33,7 +33,9 @@ Definitions (per message m, sent by client c on connection k):
 
 The package, by job: `config` (limits and settings), `client` (pacing, records, the
 clients), `count`, `summary` (report, verdict, the table afterwards), `processes` (its
-DynamoDB and the sandbox), `run` (the command line); the moto speed-ups are in
+DynamoDB and the sandbox), `run` (the command line), `rooms` and `rooms_count` (the
+rooms scenario, `--scenario rooms`: protocol v2 clients in many rooms, counted per room;
+its definitions are in bench/load/rooms.py); the moto speed-ups are in
 sandbox/moto_patch.py.
 
 Writes bench/results/load.json (configuration, machine, per-sender counts, totals,
@@ -48,7 +50,9 @@ from bench.load.client import Bucket, Claim, Client, Conn, Message, Run, run_loa
 from bench.load.config import REPORT, Limits, LoadConfig
 from bench.load.count import claim_violations, count, percentiles, recoveries
 from bench.load.processes import dynamodb_process, sandbox, serve_dynamodb
-from bench.load.run import main, measure
+from bench.load.rooms import RoomLimits, RoomsConfig, RoomsRun, run_rooms
+from bench.load.rooms_count import count_rooms
+from bench.load.run import main, measure, measure_rooms
 from bench.load.summary import clean, machine, summarize, summary_text, table_after
 
 __all__ = [
@@ -60,17 +64,23 @@ __all__ = [
     "Limits",
     "LoadConfig",
     "Message",
+    "RoomLimits",
+    "RoomsConfig",
+    "RoomsRun",
     "Run",
     "claim_violations",
     "clean",
     "count",
+    "count_rooms",
     "dynamodb_process",
     "machine",
     "main",
     "measure",
+    "measure_rooms",
     "percentiles",
     "recoveries",
     "run_load",
+    "run_rooms",
     "sandbox",
     "serve_dynamodb",
     "summarize",

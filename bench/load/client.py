@@ -32,15 +32,26 @@ class Bucket:
         self.tokens = capacity
         self.at = time.monotonic()
 
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+
     async def take(self) -> None:
         while True:
-            now = time.monotonic()
-            self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
-            self.at = now
+            self._refill()
             if self.tokens >= 1:
                 self.tokens -= 1
                 return
             await asyncio.sleep((1 - self.tokens) / self.rate)
+
+    def try_take(self) -> bool:
+        """Take a token if one is there now; never wait."""
+        self._refill()
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
 
 
 # --- what happened ------------------------------------------------------------------------

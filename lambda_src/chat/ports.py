@@ -447,8 +447,13 @@ class ChatStore(Protocol):
         """Record that every post of the message has completed (its ack may be repeated)."""
         ...
 
-    def forget_message(self, sender_key: str, client_id: str) -> None:
-        """Forget an acknowledgement (the message could not be delivered)."""
+    def withdraw_message(self, receipt: Receipt, tombstone: Frame | None = None) -> None:
+        """Undo `record_message` for a message nobody received (its recipient was found
+        gone): forget its acknowledgement and take its copy out of the room's history, in
+        one write. When no later event has taken a seq in that room, the copy is deleted
+        and the room's chain (`lastPublic`, `lastEvent`) goes back to the copy's `prev`s, so
+        the next message's `prev` skips it; otherwise (a later event already points at it)
+        the copy is replaced by `tombstone`, its text gone, and the chain stays whole."""
         ...
 
     def history(

@@ -705,6 +705,7 @@ class ChatService:
                 ts=stamp.ts,
                 **room_id,
             )
+        receipt = None
         if client_id is not None or private.kept is not None:
             receipt = self._receipt(
                 sender,
@@ -720,11 +721,13 @@ class ChatService:
                 self._repeat_ack(sender, client_id, earlier)
                 return
         report = self._notifier.send({recipient.connection_id: [private.frame]})
+        if recipient.connection_id in report.gone and receipt is not None:
+            # Refused, so nothing of it stays: a resend with this id is a first send again.
+            tombstone = None if private.kept is None else _tombstone(private.kept)
+            self._store.withdraw_message(receipt, tombstone)
         if report.gone:
             self._remove_and_announce(report.gone)
         if recipient.connection_id in report.gone:
-            if client_id is not None:
-                self._store.forget_message(self._sender_key(sender), client_id)
             raise self._unknown_recipient()
         if client_id is not None:
             self._store.mark_delivered(self._sender_key(sender), client_id)

@@ -1106,8 +1106,56 @@ class DynamoChatStore:
             return earlier
         return None
 
-    def forget_message(self, sender_key: str, client_id: str) -> None:
-        self._db.delete_item(TableName=self._table, Key=sent_key(sender_key, client_id))
+    def withdraw_message(self, receipt: Receipt, tombstone: Frame | None = None) -> None:
+        forget: list[Item] = []
+        if receipt.client_id is not None:
+            key = sent_key(receipt.sender_key, receipt.client_id)
+            forget.append({"Delete": {"TableName": self._table, "Key": key}})
+        if receipt.public is None:
+            if forget:
+                self._db.delete_item(**forget[0]["Delete"])
+            return
+        entry = history_key(receipt.room, receipt.seq)
+        prev_event = receipt.prev if receipt.prev_event is None else receipt.prev_event
+        rewind = {
+            "Update": {
+                "TableName": self._table,
+                "Key": seq_key(receipt.room),
+                "UpdateExpression": "SET lastPublic = :public, lastEvent = :event",
+                # Nothing took a seq in the room since: no event points at this one yet.
+                "ConditionExpression": "seq = :seq",
+                "ExpressionAttributeValues": {
+                    ":public": {"N": str(receipt.prev)},
+                    ":event": {"N": str(prev_event)},
+                    ":seq": {"N": str(receipt.seq)},
+                },
+            }
+        }
+        delete = {"Delete": {"TableName": self._table, "Key": entry}}
+        try:
+            self._db.transact_write_items(TransactItems=[delete, rewind, *forget])
+            return
+        except ClientError as error:
+            if aws_errors.error_code(error) != aws_errors.TRANSACTION_CANCELED:
+                raise
+        # A later event took a seq (or the counter was busy): keep the chain, drop the text.
+        if tombstone is None:
+            self._db.delete_item(**delete["Delete"])
+        else:
+            try:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key=entry,
+                    UpdateExpression="SET #frame = :frame, deleted = :true",
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeNames={"#frame": "frame"},
+                    ExpressionAttributeValues={":frame": _json(tombstone), ":true": {"BOOL": True}},
+                )
+            except ClientError as error:
+                if aws_errors.error_code(error) != aws_errors.CONDITIONAL_CHECK_FAILED:
+                    raise
+        if forget:
+            self._db.delete_item(**forget[0]["Delete"])
 
     def history(
         self,

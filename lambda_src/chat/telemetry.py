@@ -42,6 +42,7 @@ FANOUT_SHARDS = _NAMES["FANOUT_SHARDS"]  # Count: shards handed to fan-out worke
 FANOUT_SHARD_FAILURES = _NAMES["FANOUT_SHARD_FAILURES"]  # Count: shards whose worker failed
 REVIEW_HOOK_FAILURES = _NAMES["REVIEW_HOOK_FAILURES"]  # Count: reviews the fallback decided
 EVENTS_FAILED = _NAMES["EVENTS_FAILED"]  # Count: events not published to the bus
+SERVER_API_REQUESTS = _NAMES["SERVER_API_REQUESTS"]  # Count per status class: server API
 METRIC_NAMES = tuple(_NAMES.values())
 
 # The dimension values are bounded (each distinct value is a billed custom metric): the
@@ -152,6 +153,12 @@ def record_request(route: str, outcome: str) -> None:
     elif outcome != "ok":
         code = outcome if outcome.isupper() and len(outcome) <= 32 else OTHER
         _count(ERROR_FRAMES, "code", code)
+
+
+def record_server_api(status: int) -> None:
+    """One server API request answered (lambda_src/admin.py): `ServerApiRequests` by the
+    status's class, `2xx`, `4xx` or `5xx`."""
+    _count(SERVER_API_REQUESTS, "status", f"{status // 100}xx")
 
 
 def record_delivery(

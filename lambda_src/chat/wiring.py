@@ -17,6 +17,7 @@ from chat import logs, sharding, telemetry
 from chat.events_out import EventBridgePublisher
 from chat.fanout import FanoutEngine
 from chat.notifier import ConnectionsNotifier
+from chat.operator import Operator
 from chat.ports import Notifier
 from chat.review import ReviewGate
 from chat.review_hook import REVIEW_THREADS, LambdaReviewer
@@ -65,10 +66,9 @@ def chat_service() -> ChatService:
     """The service wired to DynamoDB and API Gateway, built once per execution environment."""
     settings_ = settings()
     logs.configure(settings_.log_level)
-    dynamodb = boto3.client("dynamodb", config=Config(retries=DYNAMODB_RETRIES))
     service = ChatService(
         DynamoChatStore(
-            dynamodb, settings_.table_name, member_partitions=settings_.member_partitions
+            _dynamodb(), settings_.table_name, member_partitions=settings_.member_partitions
         ),
         notifier(settings_),
         connection_ttl_seconds=settings_.connection_ttl_seconds,
@@ -121,6 +121,22 @@ def review_gate(settings_: Settings) -> ReviewGate | None:
         validate=validate_message,
         on_failure=telemetry.record_review_failure,
     )
+
+
+@functools.cache
+def operator() -> Operator:
+    """The server API's reads (chat/operator.py), on the chat service's store."""
+    settings_ = settings()
+    return Operator(
+        DynamoChatStore(
+            _dynamodb(), settings_.table_name, member_partitions=settings_.member_partitions
+        ),
+        reserved=settings_.reserved_names,
+    )
+
+
+def _dynamodb() -> Any:
+    return boto3.client("dynamodb", config=Config(retries=DYNAMODB_RETRIES))
 
 
 def notifier(settings_: Settings) -> Notifier:
@@ -192,4 +208,5 @@ def reset() -> None:
     """Forget the cached settings and clients (the next event reads the environment again)."""
     settings.cache_clear()
     chat_service.cache_clear()
+    operator.cache_clear()
     worker_notifier.cache_clear()

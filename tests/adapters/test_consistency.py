@@ -439,6 +439,8 @@ class ChatTraffic(RuleBasedStateMachine):
             self.chat.set_name(cid, name)
         except ChatError as refused:
             assert refused.code == expected, (cid, name, refused.code, refused.message)
+            if refused.code == ErrorCode.NOT_CONNECTED:
+                assert cid not in self.chat.table().connections, f"{cid} refused but kept"
             return
         assert expected is None, f"setName {name!r} by {cid} succeeded; expected {expected}"
         after = self.chat.table()
@@ -457,8 +459,15 @@ class ChatTraffic(RuleBasedStateMachine):
             for key in claim_keys(name)
             if key in before.claims
         } - {cid}
-        # A holder whose socket is gone is removed and its claim reclaimed.
-        return ErrorCode.NAME_TAKEN if holders - self.chat.notifier.gone else None
+        gone = self.chat.notifier.gone
+        if holders - gone:
+            return ErrorCode.NAME_TAKEN
+        # A holder whose socket is gone is removed and its claim reclaimed. Its leave notice
+        # goes to every member, the renaming one too: if that one's own socket is gone as
+        # well, the notice prunes it first, and its setName finds it removed.
+        if holders and cid in gone and before.name_of(cid) is not None:
+            return ErrorCode.NOT_CONNECTED
+        return None
 
     @rule(cid=consumes(connections))
     def disconnect(self, cid: str) -> None:
@@ -587,6 +596,28 @@ class ChatTraffic(RuleBasedStateMachine):
     @invariant()
     def table_is_consistent(self) -> None:
         self.chat.check()
+
+
+# --- examples the random search once found, kept as explicit steps ------------------------
+
+
+def test_a_dead_members_rename_to_a_dead_holders_name_is_not_connected_and_removes_both(db):
+    """Found by the random search under the ci profile: a member whose socket is gone
+    renames to (a case variant of) the name of another whose socket is gone too.
+    Reclaiming the holder's name tells every member the holder left, the renaming one
+    included; that post finds it gone and prunes it, so its setName is refused
+    NOT_CONNECTED (the rule model expected it granted)."""
+    traffic = ChatTraffic(db)
+    holder, renaming, witness = (traffic._join(name) for name in ("alice", "bob", "mia"))
+    traffic.socket_dies(holder)
+    traffic.socket_dies(renaming)
+    traffic.set_name(renaming, "Alice")  # the rule checks the refusal against the model
+    traffic.table_is_consistent()
+    after = traffic.chat.table()
+    assert set(after.connections) == {witness}
+    leaves = [f["name"] for f in traffic.chat.notifier.frames(witness) if f.get("event") == "leave"]
+    assert leaves == ["alice", "bob"]
+    traffic.teardown()
 
 
 # Passing, each property takes well under a minute; shrinking a failure on moto takes minutes.

@@ -113,6 +113,7 @@ def test_a_quick_run_writes_results_report_and_plots(cdk_out_dir, tmp_path):
     if "unavailable" not in sizes:  # cgroups need root (CI runs as root)
         assert {r["memory_mb"] for r in sizes["rows"]} == {256, 1769}
         assert all(r["seconds"]["median"] > 0 for r in sizes["rows"])
+    assert (set(results["rooms_v2"]["sizes"]), results["rooms_v2"]["rooms"]) == ({"3", "6"}, [1, 2])
     (partitioned,) = results["rooms_partitioned"]["sizes"].values()
     assert len(partitioned["room_read"]["strong"]["rru_per_partition"]) == 4
     (sharded,) = results["fanout"]["sharding"].values()
@@ -127,6 +128,7 @@ def test_a_quick_run_writes_results_report_and_plots(cdk_out_dir, tmp_path):
         "## Broadcast time against room size",
         "## Frame bytes against room size",
         "## DynamoDB units per action",
+        "## DynamoDB units per rooms action",
         "## Can room reads be eventually consistent?",
         "## Cold start",
         "## The whole chat through the sandbox",
@@ -140,6 +142,7 @@ def test_a_quick_run_writes_results_report_and_plots(cdk_out_dir, tmp_path):
         "handshakes.png",
         "frame_bytes.png",
         "dynamodb_units.png",
+        "rooms_units.png",
         "sandbox_latency.png",
     ):
         assert (plots / png).read_bytes().startswith(b"\x89PNG")

@@ -1,6 +1,7 @@
 """axe-core (through axe-playwright-python) finds no accessibility violation on the page:
 before joining, in the lobby, and in a room with its list, typing line, and one's own
-message with its edit and delete buttons; at desktop and phone widths."""
+message with its edit and delete buttons, with the line on keeping private messages, and
+one's own lobby message with its buttons; at desktop and phone widths."""
 
 from __future__ import annotations
 
@@ -49,6 +50,19 @@ def test_the_page_has_no_accessibility_violations_in_any_state(open_page, width)
     page.keyboard.press("Enter")
     expect(page.locator("#roomBox > .msg")).to_have_count(1, timeout=10_000)
     # THEN there is still nothing to fix
+    assert violations(page) == []
+    # AND with the line on keeping private messages shown (writing to someone)
+    page.fill("#toInput", f"Bob{t}")
+    expect(page.locator("#privateNote")).to_be_visible()
+    assert violations(page) == []
+    # AND in the lobby, with one's own message's Edit and Delete buttons
+    page.fill("#toInput", "")
+    page.click('#roomsCard .room-btn[data-room="lobby"]')
+    page.fill("#messageInput", f"lobby hello {t}")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name=f"Edit your message: lobby hello {t}")).to_be_visible(
+        timeout=10_000
+    )
     assert violations(page) == []
 
 

@@ -9,6 +9,7 @@ issuer. Both token sources run: `?token=` and the `Sec-WebSocket-Protocol` besid
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -179,3 +180,72 @@ def test_the_csp_lets_the_page_reach_the_issuer_and_nothing_else(signed_in_stack
     sandbox, hosted = signed_in_stack
     connect = next(d for d in hosted.csp.split("; ") if d.startswith("connect-src "))
     assert connect == f"connect-src 'self' {sandbox.ws_url} {provider.issuer}/ {provider.issuer}"
+
+
+@pytest.mark.parametrize("signed_in_stack", ["protocol"], indirect=True)
+def test_a_private_room_for_a_sign_in_group_admits_its_members_only(
+    open_signed_in_page, provider, signed_in_stack
+):
+    room = f"ops{uuid.uuid4().hex[:6]}"
+    provider.groups = {"Hal": ["sre", "dba"]}
+    # GIVEN Gail, signed in
+    provider.user = "Gail"
+    gail = open_signed_in_page()
+    sign_in(gail)
+    join_as(gail, "Gail")
+    expect(gail.locator("#roomsCard")).to_be_visible(timeout=10_000)
+    # THEN the group field shows only for a private room
+    expect(gail.locator("#roomGroupInput")).to_be_hidden()
+    gail.check("#roomPrivate")
+    expect(gail.locator("#roomGroupInput")).to_be_visible()
+    # WHEN she makes a private room for the sign-in group "sre"
+    gail.fill("#roomNameInput", room)
+    gail.fill("#roomGroupInput", "sre")
+    gail.click("#joinRoomBtn")
+    expect(gail.locator("#roomTitle")).to_have_text(room)
+    # THEN the room list shows it as a private room for that group
+    button = gail.locator(f'#roomList .room-btn[data-room="{room}"]')
+    expect(button).to_have_attribute("aria-label", f"private room {room}, for sign-in group sre")
+    expect(button).to_contain_text("group sre")
+    expect(gail.locator("#roomGroupInput")).to_be_hidden()
+
+    # WHEN Hal, whose sign-in lists "sre", joins it by its name, with no invitation
+    provider.user = "Hal"
+    hal = open_signed_in_page()
+    sign_in(hal)
+    join_as(hal, "Hal")
+    expect(hal.locator("#roomsCard")).to_be_visible(timeout=10_000)
+    hal.fill("#roomNameInput", room)
+    hal.click("#joinRoomBtn")
+    # THEN he is in
+    expect(hal.locator("#roomTitle")).to_have_text(room)
+    expect(gail.locator("#roomPresence")).to_have_text("2 here", timeout=10_000)
+
+    # WHEN Ivy, signed in without the group, tries the same name
+    provider.user = "Ivy"
+    ivy = open_signed_in_page()
+    sign_in(ivy)
+    join_as(ivy, "Ivy")
+    expect(ivy.locator("#roomsCard")).to_be_visible(timeout=10_000)
+    ivy.fill("#roomNameInput", room)
+    ivy.click("#joinRoomBtn")
+    # THEN the room is not there for her
+    expect(ivy.locator("#roomFormError")).not_to_be_empty()
+    expect(ivy.locator("#roomTitle")).to_have_text("lobby")
+
+
+@pytest.mark.parametrize("signed_in_stack", ["protocol"], indirect=True)
+def test_the_group_field_refuses_a_group_the_server_would_refuse(
+    open_signed_in_page, provider, signed_in_stack
+):
+    provider.user = "Jo"
+    jo = open_signed_in_page()
+    sign_in(jo)
+    join_as(jo, "Jo")
+    expect(jo.locator("#roomsCard")).to_be_visible(timeout=10_000)
+    jo.check("#roomPrivate")
+    jo.fill("#roomNameInput", "commas")
+    jo.fill("#roomGroupInput", "sre,dba")
+    jo.click("#joinRoomBtn")
+    expect(jo.locator("#roomFormError")).to_contain_text("without a comma")
+    expect(jo.locator("#roomTitle")).to_have_text("lobby")

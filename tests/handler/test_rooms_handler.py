@@ -984,6 +984,19 @@ def test_a_v2_disconnect_is_announced_in_each_of_its_rooms(stack):
     assert stack.store.find_member("alice") is None
 
 
+def test_a_dead_v2_members_rename_to_a_dead_holders_name_removes_both_once(stack):
+    """The v2 path of the consistency example (tests/adapters/test_consistency.py): the
+    reclaim's leave notice finds the renaming member gone too and removes it, in its room."""
+    alice, bob, mia = in_room(stack, "dev", "alice", "bob", "mia")
+    stack.notifier.gone |= {alice, bob}
+    stack.send(bob, {"action": "setName", "name": "Alice", "id": "n1"})
+    assert stack.store.get_connection(alice) is None
+    assert stack.store.get_connection(bob) is None
+    assert [m.connection_id for m in stack.store.list_members("dev")] == [mia]
+    left = [f["name"] for f in stack.take(mia) if f.get("event") == "leave"]
+    assert left == ["alice", "bob"]
+
+
 def test_a_v2_rename_is_told_in_every_room_with_the_ack_last(stack):
     alice, bob = in_room(stack, "dev", "Alice", "Bob")
     (carol,) = in_room(stack, "ops", "Carol")
@@ -1092,6 +1105,63 @@ def test_direct_rooms_off_keeps_private_messages_unstored(make_stack):
     assert "privateMessage" in stack.take(bob)[0]
     room = direct_room_id(f"key#{client_key('Alice')}", f"key#{client_key('Bob')}")
     assert stack.store.room_meta(room) is None
+
+
+def direct_history(stack: Stack, room: str) -> tuple[list[str], bool]:
+    """The texts the store keeps in a direct room's history (as v2 readers get them), and
+    whether that history says it is complete."""
+    kept, complete = stack.store.history(None, 100, 65_536, room=room, events=True)
+    return [m["text"] for m in kept], complete
+
+
+@pytest.mark.parametrize("message_id", ["p2", None], ids=["with-id", "without-id"])
+def test_a_private_message_refused_as_unknown_recipient_leaves_no_copy_in_the_direct_room(
+    stack, message_id
+):
+    alice, bob = stack.v2("Alice"), stack.v2("Bob")
+    room = direct_room_id(f"key#{client_key('Alice')}", f"key#{client_key('Bob')}")
+    stack.send(alice, {"action": "sendPrivate", "to": "Bob", "message": "first"})
+    stack.notifier.clear()
+    stack.notifier.gone.add(bob)  # Bob's socket died; its $disconnect has not come
+    lost: Frame = {"action": "sendPrivate", "to": "Bob", "message": "lost"}
+    if message_id is not None:
+        lost["id"] = message_id
+    stack.send(alice, lost)
+    assert stack.error(alice)["code"] == "UNKNOWN_RECIPIENT"
+    assert direct_history(stack, room) == (["first"], True)
+    # Bob is back: the next message chains to the last one kept, so no gap shows.
+    stack.notifier.gone.discard(bob)
+    bob = stack.v2("Bob")
+    stack.send(alice, {"action": "sendPrivate", "to": "Bob", "message": "again"})
+    (to_bob,) = stack.take(bob)
+    assert (to_bob["text"], to_bob["prev"]) == ("again", 1)
+    assert direct_history(stack, room) == (["first", "again"], True)
+    stack.send(bob, {"action": "joinRoom", "room": room, "id": "j1"})
+    stack.send(bob, {"action": "history", "room": room, "since": 0, "id": "h1"})
+    reply = stack.take(bob)[-1]
+    assert ([m["text"] for m in reply["history"]], reply["complete"]) == (["first", "again"], True)
+
+
+def test_a_resend_of_a_refused_private_message_with_the_same_id_is_kept_once(stack):
+    alice, bob = stack.v2("Alice"), stack.v2("Bob")
+    room = direct_room_id(f"key#{client_key('Alice')}", f"key#{client_key('Bob')}")
+    stack.notifier.gone.add(bob)
+    message = {"action": "sendPrivate", "to": "Bob", "message": "hi!", "id": "p2"}
+    stack.send(alice, message)
+    assert stack.error(alice)["code"] == "UNKNOWN_RECIPIENT"
+    stack.send(alice, message)  # Bob is still gone (pruned now): refused again
+    assert stack.error(alice)["code"] == "UNKNOWN_RECIPIENT"
+    assert direct_history(stack, room) == ([], True)
+    stack.notifier.gone.discard(bob)
+    bob = stack.v2("Bob")
+    stack.send(alice, message)
+    (to_bob,) = stack.take(bob)
+    (ack,) = stack.take(alice)
+    assert (ack["ack"], ack["id"], ack["messageId"]) == ("sendPrivate", "p2", to_bob["messageId"])
+    stack.send(alice, message)  # delivered now: a resend only repeats the acknowledgement
+    assert stack.take(alice) == [ack]
+    assert stack.take(bob) == []
+    assert direct_history(stack, room) == (["hi!"], True)
 
 
 def test_error_frames_of_v2_actions_are_json_with_the_action_named(stack):

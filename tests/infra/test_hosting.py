@@ -83,6 +83,16 @@ class Synthesized:
         return found
 
     @property
+    def websocket_api(self) -> tuple[str, dict[str, Any]]:
+        """The chat's WebSocket API (the server API is an HTTP API beside it)."""
+        (found,) = [
+            (k, v)
+            for k, v in self.resources(self.parent, "AWS::ApiGatewayV2::Api").items()
+            if v["Properties"]["ProtocolType"] == "WEBSOCKET"
+        ]
+        return found
+
+    @property
     def nested_stack(self) -> tuple[str, dict[str, Any]]:
         return self.one(self.parent, "AWS::CloudFormation::Stack")
 
@@ -99,7 +109,7 @@ class Synthesized:
         """The web stack's parameter that carries the API's id (the parent passes it)."""
         _, nested = self.nested_stack
         ((parameter, value),) = nested["Properties"]["Parameters"].items()
-        (api_id, _) = self.one(self.parent, "AWS::ApiGatewayV2::Api")
+        (api_id, _) = self.websocket_api
         assert value == {"Ref": api_id}
         return str(parameter)
 
@@ -398,7 +408,7 @@ def test_the_csp_allows_the_pages_own_files_and_this_apis_endpoint_only(synth):
         "form-action": "'none'",
     }
     # The same URL the stack gives clients, with the parameter standing for the API.
-    (api_id, _) = synth.one(synth.parent, "AWS::ApiGatewayV2::Api")
+    (api_id, _) = synth.websocket_api
     websocket_url = render(synth.parent["Outputs"]["WebSocketUrl"]["Value"])
     assert endpoint_for(synth).replace(synth.api_parameter(), api_id) == websocket_url
     assert "unsafe" not in json.dumps(csp) and "ws:" not in directives["connect-src"]

@@ -110,7 +110,9 @@ def test_the_stack_grants_exactly_the_dynamodb_actions_the_code_uses():
 
 def test_the_function_policy_is_exactly_these_statements(template):
     table = logical_id(template, "AWS::DynamoDB::GlobalTable")
-    api = logical_id(template, "AWS::ApiGatewayV2::Api")
+    (api,) = template.find_resources(
+        "AWS::ApiGatewayV2::Api", {"Properties": {"ProtocolType": "WEBSOCKET"}}
+    )
     log_group = chat_log_group(template)
     assert chat_policy(template) == {
         "Version": "2012-10-17",

@@ -12,7 +12,7 @@ from aws_cdk.assertions import Template
 
 from infra.config import DEFAULTS, THROTTLED_ROUTES
 from infra.websocket_api import MESSAGE_ROUTES, ROOM_ROUTES
-from tests.support.stack import chat_template, template_with
+from tests.support.stack import chat_template, template_with, websocket_resources
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ def chat_function(template: Template) -> dict:
 
 
 def the_stage(template: Template) -> dict:
-    (stage,) = template.find_resources("AWS::ApiGatewayV2::Stage").values()
+    (stage,) = websocket_resources(template, "AWS::ApiGatewayV2::Stage").values()
     return dict(stage)
 
 
@@ -63,7 +63,7 @@ def test_stage_throttles_each_route_as_configured_and_keeps_the_default(template
 def test_stage_is_created_after_the_routes_its_settings_name(template):
     # API Gateway rejects RouteSettings for a route key it does not know yet.
     stage = the_stage(template)
-    routes = template.find_resources("AWS::ApiGatewayV2::Route")
+    routes = websocket_resources(template, "AWS::ApiGatewayV2::Route")
     throttled = {
         logical_id
         for logical_id, route in routes.items()
@@ -173,9 +173,9 @@ def test_every_message_route_invokes_the_chat_function_and_is_throttled(template
     # WHEN the stack is synthesized THEN each room route exists, like sendPublic's
     routes = {
         r["Properties"]["RouteKey"]: r["Properties"]
-        for r in template.find_resources("AWS::ApiGatewayV2::Route").values()
+        for r in websocket_resources(template, "AWS::ApiGatewayV2::Route").values()
     }
-    integrations = template.find_resources("AWS::ApiGatewayV2::Integration")
+    integrations = websocket_resources(template, "AWS::ApiGatewayV2::Integration")
     settings = the_stage(template)["Properties"]["RouteSettings"]
     for route in ROOM_ROUTES:
         target = routes[route]["Target"]["Fn::Join"][1][-1]["Ref"]

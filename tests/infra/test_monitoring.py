@@ -22,7 +22,12 @@ from infra.monitoring import ALARMS, MESSAGE_RATE
 from infra.nag import acknowledgments
 from infra.websocket_api import ACCESS_LOG_FORMAT
 from tests.infra.test_nag import CDK_JSON, chat_app, validation_report
-from tests.support.stack import alarm_email_template, chat_template, template_with
+from tests.support.stack import (
+    alarm_email_template,
+    chat_template,
+    template_with,
+    websocket_resources,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTION = {"Ref": Match.string_like_regexp("^ChatFunction")}
@@ -342,7 +347,7 @@ def test_the_dashboard_graphs_frames_of_every_route_within_the_free_tiers_50_met
     # GIVEN the API's routes and the dashboard, its tokens filled in
     routes = {
         r["Properties"]["RouteKey"]
-        for r in chat_template().find_resources("AWS::ApiGatewayV2::Route").values()
+        for r in websocket_resources(chat_template(), "AWS::ApiGatewayV2::Route").values()
     }
     body = json.loads(re.sub(r"<[^>]+>", "x", dashboard_body()))
     metrics = [m for w in body["widgets"] for m in w.get("properties", {}).get("metrics", [])]
@@ -473,7 +478,7 @@ def test_tracing_on_means_active_tracing_and_the_xray_permissions():
 
 
 def access_log_format(template: Template) -> dict[str, str]:
-    (stage,) = template.find_resources("AWS::ApiGatewayV2::Stage").values()
+    (stage,) = websocket_resources(template, "AWS::ApiGatewayV2::Stage").values()
     return dict(json.loads(stage["Properties"]["AccessLogSettings"]["Format"]))
 
 

@@ -49,6 +49,19 @@ ACKNOWLEDGED = [
     ),
     ("ChatStack/FanoutWorker/Function/Resource", "Serverless-LambdaDLQ"),
     ("ChatStack/FanoutWorker/Function/Resource", "Serverless-LambdaTracing"),
+    # The server API's function (the same construct) and its operator policy.
+    (
+        "ChatStack/Admin/Role/DefaultPolicy/Resource",
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:"
+        "<AWS::AccountId>:<WebSocketApi273F6915>/production/*/@connections/*]",
+    ),
+    ("ChatStack/Admin/Function/Resource", "Serverless-LambdaDLQ"),
+    ("ChatStack/Admin/Function/Resource", "Serverless-LambdaTracing"),
+    (
+        "ChatStack/ServerApi/OperatorPolicy/Resource",
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:"
+        "<AWS::AccountId>:<ServerApi3A342CF6>/$default/GET/rooms/*/members]",
+    ),
     ("ChatStack/WebSocket/Api/$connect-Route/Resource", "AwsSolutions-APIG4"),
     ("ChatStack/WebSocket/Api/$disconnect-Route/Resource", "AwsSolutions-APIG4"),
     ("ChatStack/WebSocket/Api/$default-Route/Resource", "AwsSolutions-APIG4"),

@@ -16,7 +16,12 @@ from infra import authorizer_layer
 from infra.authorizer_layer import BUILD_INFO, LayerNotBuiltError, check_built, pip_command
 from infra.config import ChatConfig, ConfigError
 from tests.support.sign_in import fake_layer
-from tests.support.stack import chat_template, template_with
+from tests.support.stack import (
+    chat_template,
+    template_with,
+    websocket_api_id,
+    websocket_resources,
+)
 from tests.support.synth import run_cdk
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,11 +77,13 @@ def test_sign_in_is_off_by_default_and_needs_no_layer():
     default.resource_count_is("AWS::ApiGatewayV2::Authorizer", 0)
     default.resource_count_is("AWS::Lambda::LayerVersion", 0)
     # The chat function and its fan-out worker; no authorizer.
+    # (and the server API's function)
     assert sorted(f["Properties"]["Handler"] for f in functions(default).values()) == [
+        "admin.handler",
         "handler.fanout_handler",
         "handler.lambda_handler",
     ]
-    for route in default.find_resources("AWS::ApiGatewayV2::Route").values():
+    for route in websocket_resources(default, "AWS::ApiGatewayV2::Route").values():
         assert route["Properties"].get("AuthorizationType", "NONE") == "NONE"
     env = chat_function(default)[1]["Properties"]["Environment"]["Variables"]
     assert env["SIGN_IN_REQUIRED"] == "false"
@@ -98,7 +105,7 @@ def test_authorizer_is_a_lambda_request_authorizer_on_connect_only(template):
     assert function_id in json.dumps(props["AuthorizerUri"])
     routes = {
         r["Properties"]["RouteKey"]: r["Properties"]
-        for r in template.find_resources("AWS::ApiGatewayV2::Route").values()
+        for r in websocket_resources(template, "AWS::ApiGatewayV2::Route").values()
     }
     assert routes["$connect"]["AuthorizationType"] == "CUSTOM"
     assert routes["$connect"]["AuthorizerId"] == {"Ref": authorizer_id}
@@ -177,7 +184,7 @@ def test_chat_function_is_told_that_sign_in_is_required(template):
 def test_only_api_gateway_may_invoke_the_authorizer_and_only_as_this_authorizer(template):
     function_id, _ = authorizer_function(template)
     (authorizer_id,) = template.find_resources("AWS::ApiGatewayV2::Authorizer")
-    (api_id,) = template.find_resources("AWS::ApiGatewayV2::Api")
+    api_id = websocket_api_id(template)
     permissions = [
         p["Properties"]
         for p in template.find_resources("AWS::Lambda::Permission").values()

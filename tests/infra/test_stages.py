@@ -106,14 +106,25 @@ def names_of(synth: StageSynth) -> set[str]:
 def test_each_stage_is_its_own_stack(dev, prod):
     assert (dev.stack_name, prod.stack_name) == ("Chat-dev", "Chat-prod")
     assert [s.stack_name for s in dev.app.synth().stacks] == ["Chat-dev"]
-    (dev_stage,) = dev.resources("AWS::ApiGatewayV2::Stage")
-    (prod_stage,) = prod.resources("AWS::ApiGatewayV2::Stage")
+    # The WebSocket stage is named after the stage; the server API's is `$default`.
+    (dev_stage,) = [
+        s
+        for s in dev.resources("AWS::ApiGatewayV2::Stage")
+        if s["Properties"]["StageName"] != "$default"
+    ]
+    (prod_stage,) = [
+        s
+        for s in prod.resources("AWS::ApiGatewayV2::Stage")
+        if s["Properties"]["StageName"] != "$default"
+    ]
     assert dev_stage["Properties"]["StageName"] == "dev"
     assert prod_stage["Properties"]["StageName"] == "prod"
     for synth, stage in ((dev, "dev"), (prod, "prod")):
         assert synth.stack["Description"].endswith(f"(stage {stage})")
-        (api,) = synth.resources("AWS::ApiGatewayV2::Api")
-        assert api["Properties"]["Name"] == synth.stack_name
+        names = sorted(
+            api["Properties"]["Name"] for api in synth.resources("AWS::ApiGatewayV2::Api")
+        )
+        assert names == [synth.stack_name, f"{synth.stack_name}-server"]
         for output in synth.stack["Outputs"].values():
             if "Description" in output:
                 assert output["Description"].endswith(f"({synth.stack_name})")
@@ -121,7 +132,9 @@ def test_each_stage_is_its_own_stack(dev, prod):
 
 
 def test_the_stages_share_no_physical_name(dev, prod):
-    dev_names, prod_names = names_of(dev), names_of(prod)
+    # `$default`, the server API's stage, is a name within its own API (every HTTP API has
+    # one), not a name in the account or Region.
+    dev_names, prod_names = names_of(dev) - {"$default"}, names_of(prod) - {"$default"}
     # The API's, the stage's and CloudFront's two names at least are explicit.
     assert len(dev_names) >= 4 and len(prod_names) >= 4, dev_names
     assert dev_names.isdisjoint(prod_names), dev_names & prod_names

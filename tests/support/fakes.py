@@ -330,8 +330,25 @@ class InMemoryStore:
                 )
             return None
 
-    def forget_message(self, sender_key: str, client_id: str) -> None:
-        self.sent.pop((sender_key, client_id), None)
+    def withdraw_message(self, receipt: Receipt, tombstone: Frame | None = None) -> None:
+        with self._lock:
+            if receipt.client_id is not None:
+                self.sent.pop((receipt.sender_key, receipt.client_id), None)
+            history = self.histories.get(receipt.room, {})
+            if receipt.public is None or receipt.seq not in history:
+                return
+            state = self.seqs.setdefault(receipt.room, _Seq())
+            if state.seq == receipt.seq:  # nothing points at it yet: as if never kept
+                del history[receipt.seq]
+                state.last_public = receipt.prev
+                state.last_event = (
+                    receipt.prev if receipt.prev_event is None else receipt.prev_event
+                )
+            elif tombstone is None:
+                del history[receipt.seq]
+            else:  # a later event points at it: keep the chain, drop the text
+                history[receipt.seq].frame = tombstone
+                history[receipt.seq].deleted = True
 
     def history(
         self,

@@ -50,10 +50,12 @@ class Grant:
 
 @dataclass
 class OpenIdProvider:
-    """The running provider; set `user` to choose who signs in next."""
+    """The running provider; set `user` to choose who signs in next, and `groups` for the
+    sign-in groups (`cognito:groups`) each user's ID token lists."""
 
     issuer: str
     user: str = "Alice"
+    groups: dict[str, list[str]] = field(default_factory=dict)
     client_id: str = AUDIENCE
     authorizations: list[dict[str, str]] = field(default_factory=list)
     exchanges: list[dict[str, Any]] = field(default_factory=list)
@@ -136,7 +138,9 @@ class OpenIdProvider:
         refresh = secrets.token_urlsafe(24)
         with self._lock:
             self._refresh[refresh] = user
-        id_token = mint(claims_for(self.issuer, name=user, sub=f"sub-{user}", nonce=nonce))
+        extra = {"cognito:groups": self.groups[user]} if self.groups.get(user) else {}
+        claims = claims_for(self.issuer, name=user, sub=f"sub-{user}", nonce=nonce, **extra)
+        id_token = mint(claims)
         return {
             "id_token": id_token,
             "access_token": secrets.token_urlsafe(24),

@@ -107,3 +107,17 @@ def create_table(client: Any, name: str, template: Template | None = None) -> st
             TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
         )
     return name
+
+
+def websocket_api_id(template: Template) -> str:
+    """The chat's WebSocket API (the stack also has the server API, an HTTP API)."""
+    (found,) = template.find_resources(
+        "AWS::ApiGatewayV2::Api", {"Properties": {"ProtocolType": "WEBSOCKET"}}
+    )
+    return str(found)
+
+
+def websocket_resources(template: Template, kind: str) -> dict[str, Any]:
+    """The resources of type `kind` (routes, integrations, stages) of the WebSocket API."""
+    api = {"Ref": websocket_api_id(template)}
+    return dict(template.find_resources(kind, {"Properties": {"ApiId": api}}))

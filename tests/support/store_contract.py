@@ -358,6 +358,54 @@ class StoreContract:
         assert store.history(None, 10, 10_000) == ([], True)  # the lobby's is untouched
         assert store.next_seq(public=True) == (1, 0)
 
+    @staticmethod
+    def _private(store: Any, clock: FakeClock, room: str, text: str, client_id: str) -> Receipt:
+        """Keep a direct message with an id, as send_private does before its post."""
+        taken = store.next_event(room, MSG)
+        receipt = Receipt(
+            seq=taken.seq,
+            prev=taken.prev_public,
+            sender_key=identity("c1"),
+            client_id=client_id,
+            ack={"ack": "sendPrivate", "id": client_id},
+            public={"directMessage": text, "room": room, "seq": taken.seq, "messageId": text},
+            history_expires_at=int(clock.now) + HOUR,
+            dedup_expires_at=int(clock.now) + HOUR,
+            room=room,
+            prev_event=taken.prev_event,
+            message_id=text,
+        )
+        assert store.record_message(receipt) is None
+        return receipt
+
+    def test_a_withdrawn_message_leaves_nothing_and_the_next_one_chains_past_it(self, store, clock):
+        connect(store, clock, "c1", "alice")
+        room = direct_room_id("key#a", "key#b")
+        assert post(store, clock, "c1", room, "kept") == 1
+        lost = self._private(store, clock, room, "lost", "p2")
+        store.withdraw_message(lost, {"directMessage": "(deleted)", "deleted": True})
+        assert store.sent_before(identity("c1"), "p2") is None
+        assert store.history(None, 10, 10_000, room=room, events=True) == (
+            [{"publicMessage": "kept", "room": room, "seq": 1, "messageId": "kept"}],
+            True,
+        )
+        assert store.unread(room, 0) == 1
+        following = store.next_event(room, MSG)
+        assert (following.seq, following.prev_public, following.prev_event) == (3, 1, 1)
+
+    def test_a_withdrawn_message_a_later_event_points_at_becomes_its_tombstone(self, store, clock):
+        connect(store, clock, "c1", "alice")
+        room = direct_room_id("key#a", "key#b")
+        lost = self._private(store, clock, room, "lost", "p2")
+        assert post(store, clock, "c1", room, "later") == 2  # chained to the lost one
+        tombstone = {"directMessage": "(deleted)", "room": room, "seq": 1, "deleted": True}
+        store.withdraw_message(lost, tombstone)
+        assert store.sent_before(identity("c1"), "p2") is None
+        frames, complete = store.history(None, 10, 10_000, room=room, events=True)
+        assert (frames[0], texts(frames[1:]), complete) == (tombstone, ["later"], True)
+        assert store.unread(room, 0) == 1
+        assert store.next_event(room, MSG).prev_event == 2
+
     def test_the_lobby_chains_v1_frames_by_public_messages_and_v2_by_events(self, store, clock):
         assert store.next_seq(public=True) == (1, 0)
         assert store.next_seq(public=False) == (2, 1)  # a v1 private message: no event

@@ -1,5 +1,6 @@
-"""HYPOTHESIS_PROFILE picks the search: `dev` (the default) is short, `ci` is the full one,
-and CI runs `ci` (tests/support/profiles.py)."""
+"""HYPOTHESIS_PROFILE picks the search: `dev` (the default) is short and random, `ci` is the
+full one and derandomized, `explore` the full one at random; CI runs `ci`
+(tests/support/profiles.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from hypothesis import settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.support import profiles
 
@@ -46,6 +48,36 @@ def test_the_ci_profile_runs_every_test_s_full_count(load_profile) -> None:
     ci = load_profile("ci")
     assert [ci.examples(n) for n in (200, 60, 40, 25)] == [200, 60, 40, 25]
     assert ci.examples(100, dev=7) == 100
+    assert settings().max_examples == 100
+
+
+def test_the_ci_profile_draws_the_same_examples_on_every_run(load_profile) -> None:
+    load_profile("ci")
+    assert settings().derandomize is True
+    assert settings().database is None  # nothing an earlier run saved changes the search
+
+    def draws() -> list[int]:
+        seen: list[int] = []
+
+        @given(st.integers(0, 10**9))
+        def record(value: int) -> None:
+            seen.append(value)
+
+        record()
+        return seen
+
+    first = draws()
+    assert len(first) > 1
+    assert draws() == first
+
+
+def test_dev_and_explore_search_at_random_and_explore_runs_the_full_count(load_profile) -> None:
+    dev = load_profile("dev")
+    assert (settings().derandomize, settings().print_blob) == (False, True)
+    assert dev.examples(200) == 40
+    explore = load_profile("explore")
+    assert (settings().derandomize, settings().print_blob) == (False, True)
+    assert [explore.examples(n) for n in (200, 40)] == [200, 40]
     assert settings().max_examples == 100
 
 

@@ -35,4 +35,4 @@ def test_lambda_code_imports_only_stdlib_boto3_powertools_and_itself():
 
 def test_lambda_code_has_no_vendored_packages():
     entries = {p.name for p in LAMBDA_SRC.iterdir() if not p.name.startswith((".", "__"))}
-    assert entries == {"handler.py", "chat"}
+    assert entries == {"handler.py", "admin.py", "chat"}

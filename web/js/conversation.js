@@ -243,7 +243,12 @@ export class Conversation {
         return;
       }
       this.view.move(handle, r.before);
-      this.view.update(handle, { delivery: "sent", note: null, ...(out.ts ? { ts: out.ts } : {}) });
+      this.view.update(handle, {
+        delivery: "sent",
+        note: null,
+        ...(out.ts ? { ts: out.ts } : {}),
+        ...(typeof out.messageId === "string" ? { messageId: out.messageId, seq: out.seq } : {}),
+      });
     } else if (out.type === "failed") {
       this.settleFailed(item, out.message || describeErrorCode(out.code), out.code);
     } else if (out.type === "waiting" || out.type === "reconnect") {
@@ -273,7 +278,8 @@ export class Conversation {
 
   /** Add an entry to the timeline and the view; null when it is a duplicate. */
   place(entry, { seq = null, messageId = null }) {
-    const placed = this.timeline.add((before) => this.view.insert(entry, before), {
+    const shown = messageId === null ? entry : { ...entry, messageId, seq };
+    const placed = this.timeline.add((before) => this.view.insert(shown, before), {
       seq,
       messageId,
     });

@@ -64,13 +64,17 @@ export class Outbox {
     return this.queue.slice();
   }
 
-  /** Queue a message: {kind: "public"|"private", to, text}. Returns the item. */
-  enqueue({ kind, to = null, text }) {
+  /**
+   * Queue a message: {kind: "public"|"private", to, text, room}. `room` (protocol v2, a
+   * public message in a room other than the lobby) goes out with every send. Returns the item.
+   */
+  enqueue({ kind, to = null, text, room = null }) {
     const item = {
       id: this.nextId(),
       kind,
       to,
       text,
+      room,
       state: "queued",
       attempts: 0,
       retryAt: null,
@@ -168,6 +172,7 @@ export class Outbox {
       head.kind === "private"
         ? sendPrivateAction(head.to, head.text, { id: head.id })
         : sendPublicAction(head.text, { id: head.id });
+    if (head.room !== null) frame.room = head.room;
     if (!this.send(frame)) return; // the socket is closing; resent once ready again
     head.state = "sending";
     head.attempts += 1;

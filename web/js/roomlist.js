@@ -1,7 +1,9 @@
 // What the rooms UI shows, computed from rooms.js's RoomState. DOM-free.
 //
 // roomList(state): the sidebar's sections, each a list of entries
-//   {room, label, unread, badge, current, joined, kind, action}
+//   {room, label, unread, badge, current, joined, kind, group, action}
+//   (`group`: the sign-in group that admits people to a private room, when this
+//   page made the room with one; the server does not send a room's group)
 //   - "rooms": the lobby first, then the public and private rooms joined or in
 //     the read state (`mine`), by name;
 //   - "direct": direct conversations, labelled with the other person's name;
@@ -9,6 +11,8 @@
 //   - "public": public rooms of the last list that are not ours (action "join").
 // canChange(message, me, nowMs, windowSeconds): whether our own message may
 // still be edited or deleted (the server's rule: rooms.within_edit_window).
+// validateGroup(text): a private room's sign-in group as the server accepts it
+// (rooms.validate_group).
 
 import { sameName } from "./protocol.js";
 import { roomKey, unreadLabel } from "./rooms.js";
@@ -31,6 +35,7 @@ function entry(state, r, action = "open") {
     current: state.current === roomKey(r.name),
     joined: r.joined,
     kind: r.kind ?? (isLobby(r.name) ? "public" : null),
+    group: r.group ?? null,
     action,
   };
 }
@@ -96,5 +101,27 @@ export function roomButtonName(e) {
   const kind = e.kind === "direct" ? "direct conversation with " : e.kind === "private" ? "private room " : "room ";
   const unread = e.unread > 0 ? `, ${e.badge} unread` : "";
   const invite = e.from ? `, invited by ${e.from}` : "";
-  return `${e.action === "join" ? "Join " : ""}${kind}${e.label}${invite}${unread}`;
+  const group = e.group ? `, for sign-in group ${e.group}` : "";
+  return `${e.action === "join" ? "Join " : ""}${kind}${e.label}${group}${invite}${unread}`;
+}
+
+/** The server's limit on a group's length (rooms.GROUP_MAX_LENGTH). */
+export const GROUP_MAX_LENGTH = 128;
+// Printable ASCII without a comma, neither starting nor ending with a space (rooms.GROUP).
+const GROUP = /^[!-+\--~](?:[ -+\--~]*[!-+\--~])?$/;
+
+/**
+ * A private room's sign-in group: {ok: true, value} (value null for none: empty
+ * or only spaces) or {ok: false, message}.
+ */
+export function validateGroup(text) {
+  const value = typeof text === "string" ? text.trim() : "";
+  if (value === "") return { ok: true, value: null };
+  if (value.length > GROUP_MAX_LENGTH || !GROUP.test(value)) {
+    return {
+      ok: false,
+      message: `A group must be 1-${GROUP_MAX_LENGTH} printable ASCII characters without a comma.`,
+    };
+  }
+  return { ok: true, value };
 }

@@ -109,6 +109,7 @@ function newRoom(name) {
     name, // as the server shows it (or a direct room's @id)
     kind: null, // "public", "private", "direct"
     with: null, // a direct room: the other party's name
+    group: null, // a private room this page made for a sign-in group: the group
     joined: false, // this connection is in it
     mine: false, // in the read state (the rooms reply's `mine`)
     count: null, // members, from the joined ack or presence

@@ -277,3 +277,30 @@ describe("Conversation: a reconnect in the middle of a conversation", () => {
     assert.deepEqual(sent, [{ action: "setName", name: "Alicia", id: "c2" }]);
   });
 });
+
+describe("Conversation: what the view learns of each message (for edits and deletes)", () => {
+  it("gives the view each server message's messageId and seq", () => {
+    const t = joined();
+    t.server(publicFrame("Bob", "hi", 5, 4, { messageId: "b5" }));
+    const shown = t.view.entries.find((e) => e.text === "hi");
+    assert.equal(shown.messageId, "b5");
+    assert.equal(shown.seq, 5);
+  });
+
+  it("gives the view our own message's messageId and seq when it is acknowledged", () => {
+    const t = joined();
+    const item = t.conv.submit({ kind: "public", text: "mine", from: "Alice" });
+    const pending = t.view.entries.find((e) => e.text === "mine");
+    assert.equal(pending.messageId, undefined);
+    t.server(publicFrame("Alice", "mine", 7, 6, { id: item.id, messageId: "a7" }));
+    assert.equal(pending.delivery, "sent");
+    assert.equal(pending.messageId, "a7");
+    assert.equal(pending.seq, 7);
+  });
+
+  it("gives no messageId to a notice", () => {
+    const t = joined();
+    t.conv.notice({ kind: "system", text: "Connected.", local: true });
+    assert.equal("messageId" in t.view.entries.at(-1), false);
+  });
+});
