@@ -66,7 +66,7 @@ def test_without_a_hook_or_a_bus_the_template_has_nothing_of_them():
     assert statements(template, "events:PutEvents") == []
     (worker,) = resources(template, "lambda:InvokeFunction")  # the fan-out worker's only
     assert worker["Fn::GetAtt"][0].startswith("FanoutWorker")
-    assert len(template.find_resources("AWS::Lambda::Function")) == 2
+    assert not [k for k in template.find_resources("AWS::Lambda::Function") if "Review" in k]
     assert not {"ChatStack-ReviewHookFailures", "ChatStack-EventsFailed"} & alarm_names(template)
 
 
@@ -107,7 +107,9 @@ def test_an_existing_hook_is_invoked_by_its_arn_and_nothing_is_built():
     assert env["REVIEW_HOOK"] == HOOK_ARN
     assert (env["REVIEW_HOOK_TIMEOUT_MS"], env["REVIEW_HOOK_FALLBACK"]) == ("500", "deny")
     assert HOOK_ARN in resources(template, "lambda:InvokeFunction")
-    assert len(template.find_resources("AWS::Lambda::Function")) == 2
+    assert set(template.find_resources("AWS::Lambda::Function")) == set(
+        chat_template().find_resources("AWS::Lambda::Function")
+    )
 
 
 @pytest.mark.parametrize(
