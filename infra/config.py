@@ -147,6 +147,12 @@ INFRA_DEFAULTS: dict[str, Any] = {
     "signInTokenSource": "query",
     "signInDomain": "",  # empty: <signInIssuer>'s origin
     "signInLayerDir": DEFAULT_LAYER_DIR,
+    # A review hook (docs/operations.md#review-hook): a directory of this repository with a
+    # handler.py the stack builds into a function, or an existing function's ARN; at most one.
+    "reviewHook": "",
+    "reviewHookArn": "",
+    # Events out (docs/events.md): the EventBridge bus the chat publishes to; empty: none.
+    "eventBusName": "",
     # The pipeline's deploy-role stack (infra/deploy_role.py, docs/deploy.md): created only
     # when githubRepository (owner/name) is set.
     "githubRepository": "",
@@ -193,6 +199,18 @@ STAGE_PROFILES: dict[str, dict[str, Any]] = {
 }
 # alarmEmail: one address (SNS checks it for real when it sends the confirmation).
 EMAIL_PATTERN = re.compile(r"[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+")
+# The review hook: a directory with this file, whose function answers each review.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+HOOK_HANDLER_FILE = "handler.py"
+HOOK_HANDLER = "handler.handler"
+FUNCTION_ARN_PATTERN = re.compile(
+    r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]{1,128})?"
+)
+# EventBridge: a bus's name (PutEvents' EventBusName) or its ARN.
+EVENT_BUS_NAME_PATTERN = re.compile(r"[/.\-_A-Za-z0-9]{1,256}")
+EVENT_BUS_ARN_PATTERN = re.compile(
+    r"arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[/.\-_A-Za-z0-9]{1,256}"
+)
 # CloudFormation stack names.
 STACK_NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")
 
@@ -511,6 +529,14 @@ class ChatConfig:
     access_log_source_ip: bool = True
     message_rate_alarm_per_second: int = 8000
     auto_delete_buckets: bool = False
+    # The review hook: a directory to build (absolute), or an existing function's ARN.
+    review_hook_dir: Path | None = None
+    review_hook_arn: str | None = None
+    review_hook_timeout_ms: int = function_settings.BY_ENV["REVIEW_HOOK_TIMEOUT_MS"].default
+    review_hook_fallback: str = function_settings.BY_ENV["REVIEW_HOOK_FALLBACK"].default
+    # Events out: the EventBridge bus's name or ARN.
+    event_bus_name: str | None = None
+    events_include_bodies: bool = function_settings.BY_ENV["EVENTS_INCLUDE_BODIES"].default
 
     @classmethod
     def from_context(cls, node: Node) -> ChatConfig:
@@ -561,8 +587,16 @@ class ChatConfig:
             access_log_source_ip=read.flag("accessLogSourceIp"),
             message_rate_alarm_per_second=int(read.number("messageRateAlarmPerSecond")),
             auto_delete_buckets=read.flag("autoDeleteBuckets"),
+            review_hook_dir=read.hook_dir("reviewHook"),
+            review_hook_arn=read.function_arn("reviewHookArn"),
+            event_bus_name=read.event_bus("eventBusName"),
         )
         config.fanout_timing().check()
+        if config.review_hook_dir is not None and config.review_hook_arn is not None:
+            raise ConfigError(
+                "context reviewHook and reviewHookArn are both set: name one review hook, "
+                "a directory to build or an existing function's ARN"
+            )
         if config.edit_window_seconds > config.history_max_age_seconds:
             raise ConfigError(
                 f"context editWindowSeconds={config.edit_window_seconds} must not exceed "
@@ -617,11 +651,34 @@ class ChatConfig:
         }
         environment: dict[str, str] = {}
         for setting in FUNCTION_SETTINGS:
+            if setting.only_with and not any(self.configured(k) for k in setting.only_with):
+                continue  # the hook's or the bus's settings, without a hook or a bus
             if setting.env in derived:
                 environment[setting.env] = derived[setting.env]
             elif setting.key:
                 environment[setting.env] = self._variable(setting)
         return environment
+
+    def configured(self, key: str) -> bool:
+        """Whether an optional integration's key (reviewHook, reviewHookArn, eventBusName)
+        is set."""
+        values = {
+            "reviewHook": self.review_hook_dir,
+            "reviewHookArn": self.review_hook_arn,
+            "eventBusName": self.event_bus_name,
+        }
+        return values[key] is not None
+
+    @property
+    def review_hook(self) -> bool:
+        """Whether public messages go through a review hook."""
+        return self.review_hook_dir is not None or self.review_hook_arn is not None
+
+    @property
+    def review_hook_function_timeout_seconds(self) -> int:
+        """The built hook's own timeout: a second past the chat function's wait for it, so a
+        hook that hangs is stopped soon after nobody waits for it any more."""
+        return math.ceil(self.review_hook_timeout_ms / 1000) + 1
 
     def _variable(self, setting: FunctionSetting) -> str:
         """A function setting's value as the function reads it (chat.settings.Spec.parse)."""
@@ -746,6 +803,46 @@ class _Reader:
         if str(raw).lower() in ("false", "0", "no"):
             return False
         raise ConfigError(f"context {key}={raw!r} must be true or false")
+
+    def hook_dir(self, key: str) -> Path | None:
+        """A directory of this repository with a handler.py (relative to the project, or
+        absolute), or None when empty."""
+        raw = str(self.get(key) or "").strip()
+        if not raw:
+            return None
+        path = Path(raw)
+        if not path.is_absolute():
+            path = PROJECT_ROOT / path
+        if not (path / HOOK_HANDLER_FILE).is_file():
+            raise ConfigError(
+                f"context {key}={raw!r} must be a directory with a {HOOK_HANDLER_FILE} "
+                f"(its `{HOOK_HANDLER}` answers each review), such as hooks/wordlist"
+            )
+        return path.resolve()
+
+    def function_arn(self, key: str) -> str | None:
+        """A Lambda function's ARN (unqualified or with a version or alias), or None."""
+        raw = str(self.get(key) or "").strip()
+        if not raw:
+            return None
+        if not FUNCTION_ARN_PATTERN.fullmatch(raw):
+            raise ConfigError(
+                f"context {key}={raw!r} must be a Lambda function's ARN, such as "
+                "arn:aws:lambda:eu-west-1:123456789012:function:chat-review"
+            )
+        return raw
+
+    def event_bus(self, key: str) -> str | None:
+        """An EventBridge bus's name or ARN, or None when empty."""
+        raw = str(self.get(key) or "").strip()
+        if not raw:
+            return None
+        if not (EVENT_BUS_NAME_PATTERN.fullmatch(raw) or EVENT_BUS_ARN_PATTERN.fullmatch(raw)):
+            raise ConfigError(
+                f"context {key}={raw!r} must be an EventBridge bus's name (letters, digits, "
+                "., -, _ or /, at most 256) or its ARN"
+            )
+        return raw
 
     def email(self, key: str) -> str | None:
         """One e-mail address, or None when empty."""

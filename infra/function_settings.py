@@ -29,6 +29,9 @@ class FunctionSetting:
     high: float | None
     choices: tuple[str, ...]
     description: str
+    # Context keys of which one must be set for the stack to pass this setting to the
+    # function (the review hook's, the event bus's): without them the template is unchanged.
+    only_with: tuple[str, ...] = ()
 
     @property
     def field_name(self) -> str:
@@ -46,6 +49,7 @@ FUNCTION_SETTINGS: tuple[FunctionSetting, ...] = tuple(
         high=entry.get("max"),
         choices=tuple(entry.get("choices", ())),
         description=entry["description"],
+        only_with=tuple(entry.get("onlyWith", ())),
     )
     for entry in _FILE["settings"]
 )

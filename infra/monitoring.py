@@ -40,7 +40,17 @@ from infra.nag import acknowledge
 
 # METRIC_NAMES and ROUTES are infra/metrics.py's, named here too: the tests compare them
 # with chat.telemetry's.
-__all__ = ["ALARMS", "MESSAGE_RATE", "METRIC_NAMES", "ROUTES", "AlarmSpec", "ChatMonitoring"]
+__all__ = [
+    "ALARMS",
+    "EVENTS_ALARM",
+    "MESSAGE_RATE",
+    "METRIC_NAMES",
+    "OPTIONAL_ALARMS",
+    "REVIEW_HOOK_ALARM",
+    "ROUTES",
+    "AlarmSpec",
+    "ChatMonitoring",
+]
 
 
 @dataclass(frozen=True)
@@ -193,6 +203,32 @@ ALARMS: tuple[AlarmSpec, ...] = (
 )
 
 
+# Alarms of the optional integrations, created only with them (reviewHook or reviewHookArn;
+# eventBusName): without them the template has neither. Not on the dashboard, which keeps
+# within its 50 metrics; each is in the dashboard's alarm list only when it exists.
+REVIEW_HOOK_ALARM = AlarmSpec(
+    "ReviewHookFailures",
+    "Chat ReviewHookFailures",
+    "Sum",
+    5,
+    "The review hook timed out (reviewHookTimeoutMs), failed, could not be invoked or "
+    "answered something that is not a decision, and reviewHookFallback decided those "
+    "messages: with allow they went out unreviewed, with deny their senders got REJECTED. "
+    "The chat function's log says which (review hook failed, with the reason).",
+)
+EVENTS_ALARM = AlarmSpec(
+    "EventsFailed",
+    "Chat EventsFailed",
+    "Sum",
+    1,
+    "Events the chat could not publish to its EventBridge bus (eventBusName): refused "
+    "entries, throttling, or a PutEvents call that failed or timed out. The chat went on; "
+    "those events are lost to the bus's rules and their targets. The chat function's log "
+    "says why (events not published).",
+)
+OPTIONAL_ALARMS = (REVIEW_HOOK_ALARM, EVENTS_ALARM)
+
+
 class ChatMonitoring(Construct):
     """The chat's alarms and dashboard, and the optional topic the alarms notify."""
 
@@ -242,6 +278,7 @@ class ChatMonitoring(Construct):
                 alarm.add_ok_action(cw_actions.SnsAction(self.topic))
             self.alarms[spec.key] = alarm
 
+        self._metrics = metrics
         self.dashboard = cw.Dashboard(
             self,
             "Dashboard",
@@ -255,6 +292,25 @@ class ChatMonitoring(Construct):
                 alarms=list(self.alarms.values()),
             ),
         )
+
+    def add_optional_alarm(self, spec: AlarmSpec) -> cw.Alarm:
+        """One of OPTIONAL_ALARMS, on the chat metric its spec names, notifying the topic."""
+        metric_name = spec.metric.removeprefix("Chat ")
+        alarm = self._metrics.chat(metric_name).create_alarm(
+            self,
+            spec.key,
+            alarm_name=f"{Stack.of(self).stack_name}-{spec.key}",
+            alarm_description=spec.description(0),
+            threshold=spec.threshold,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        if self.topic is not None:
+            alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
+            alarm.add_ok_action(cw_actions.SnsAction(self.topic))
+        self.alarms[spec.key] = alarm
+        return alarm
 
     def _alarm_topic(self, email: str, removal_policy: RemovalPolicy) -> sns.Topic:
         """An SNS topic for the alarms: KMS-encrypted, TLS only, CloudWatch may publish.

@@ -12,9 +12,10 @@ from infra.chat_function import ADMIN_HANDLER, ARCHITECTURE, RUNTIME, WORKER_HAN
 from infra.config import ChatConfig
 from infra.connections_table import ConnectionsTable
 from infra.hosting import WebHosting
-from infra.monitoring import ChatMonitoring
+from infra.monitoring import EVENTS_ALARM, REVIEW_HOOK_ALARM, ChatMonitoring
 from infra.nag import acknowledge
 from infra.powertools import powertools_layer, telemetry_environment
+from infra.review_hook import ReviewHook
 from infra.server_api import ServerApi
 from infra.sign_in import SignIn
 from infra.websocket_api import ChatWebSocketApi, drop_source_ip_from_access_logs
@@ -154,6 +155,8 @@ class ChatStack(Stack):
                 actions=["lambda:InvokeFunction"],
                 resource_arns=[self.fanout_worker.function.function_arn],
             )
+        self.review_hook = self._review_hook(config)
+        self._events_out(config)
         self._acknowledge_connections_wildcard(self.chat, config.stage_name)
         self._acknowledge_connections_wildcard(self.fanout_worker, config.stage_name)
         if not config.access_log_source_ip:
@@ -172,6 +175,7 @@ class ChatStack(Stack):
             removal_policy=config.removal_policy,
             message_rate_alarm_per_second=config.message_rate_alarm_per_second,
         )
+        self._integration_alarms(config)
         # The web client (hostWebClient), a nested stack that depends on the API's URL;
         # the function's Origin allow-list then takes the page's origin (a token).
         self.web: WebHosting | None = None
@@ -222,6 +226,54 @@ class ChatStack(Stack):
             CfnOutput(
                 self, "WebUrl", value=self.web.origin, description="The chat's web page" + where
             )
+
+    def _review_hook(self, config: ChatConfig) -> ReviewHook | None:
+        """The review hook (reviewHook: built here; reviewHookArn: an existing function),
+        which the chat function may invoke, exactly it; None and nothing without one."""
+        hook: ReviewHook | None = None
+        if config.review_hook_dir is not None:
+            hook = ReviewHook(
+                self,
+                "ReviewHook",
+                directory=config.review_hook_dir,
+                timeout_seconds=config.review_hook_function_timeout_seconds,
+                log_level=config.log_level,
+                log_retention=config.log_retention,
+                removal_policy=config.log_removal_policy,
+            )
+            reference, arn = hook.function.function_name, hook.function.function_arn
+        elif config.review_hook_arn is not None:
+            reference = arn = config.review_hook_arn
+        else:
+            return None
+        self.chat.function.add_environment("REVIEW_HOOK", reference)
+        # The unqualified ARN (or the one given) only, as for the fan-out worker.
+        iam.Grant.add_to_principal(
+            grantee=self.chat.function, actions=["lambda:InvokeFunction"], resource_arns=[arn]
+        )
+        return hook
+
+    def _integration_alarms(self, config: ChatConfig) -> None:
+        """The review hook's and the event bus's alarms, only with them."""
+        if config.review_hook:
+            self.monitoring.add_optional_alarm(REVIEW_HOOK_ALARM)
+        if config.event_bus_name is not None:
+            self.monitoring.add_optional_alarm(EVENTS_ALARM)
+
+    def _events_out(self, config: ChatConfig) -> None:
+        """With eventBusName: the bus the chat publishes to, and events:PutEvents on it."""
+        bus = config.event_bus_name
+        if bus is None:
+            return
+        arn = (
+            bus
+            if bus.startswith("arn:")
+            else self.format_arn(service="events", resource="event-bus", resource_name=bus)
+        )
+        self.chat.function.add_environment("EVENT_BUS", bus)
+        iam.Grant.add_to_principal(
+            grantee=self.chat.function, actions=["events:PutEvents"], resource_arns=[arn]
+        )
 
     def _acknowledge_connections_wildcard(self, function: ChatFunction, stage_name: str) -> None:
         """AwsSolutions-IAM5 for the one wildcard ARN in a function's policy."""

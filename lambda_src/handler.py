@@ -382,6 +382,7 @@ def _handle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
             internal = ChatError(ErrorCode.INTERNAL, "Something went wrong on our side.")
             _reply_error(connection_id, internal, _client_action(route_key, frame))
     telemetry.record_request(route_key, outcome)
+    _publish_events()
     log.info(
         "request",
         extra={
@@ -399,6 +400,15 @@ def _handle_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if status == 200 and (headers := subprotocol(event)):
         return {"statusCode": 200, "headers": headers}
     return {"statusCode": status}
+
+
+def _publish_events() -> None:
+    """Send the invocation's events out (docs/events.md), after every reply; never fails
+    the request."""
+    try:
+        chat_service().flush_events()
+    except Exception:
+        log.exception("could not publish the events")
 
 
 def _reply_error(

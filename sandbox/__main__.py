@@ -165,6 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="us-east-1",
         help="AWS region to emulate (default: us-east-1)",
     )
+    parser.add_argument(
+        "--events-file",
+        metavar="PATH",
+        type=Path,
+        default=None,
+        help="where the events the chat publishes (eventBusName) are written, one JSON "
+        "object a line (default: events.jsonl in a temporary directory)",
+    )
     _add_fault_arguments(parser)
     return parser
 
@@ -354,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             print(f"sandbox: error: cannot write the CA to {args.tls_dir}: {exc}", file=sys.stderr)
             return 2
+        if args.events_file is None:
+            args.events_file = Path(scratch) / "events.jsonl"
         try:
             return asyncio.run(_serve(args, stack, listener, tls_listener, tls))
         except TemplateError as exc:
@@ -436,6 +446,7 @@ async def _serve(
                 integration_timeout_s=args.integration_timeout,
                 functions=stack.functions,
                 api_url=endpoint.https_base,
+                events_file=args.events_file,
             ),
             lambdas,
             args.faults,
@@ -563,6 +574,7 @@ def _lambda_service(
             dynamodb_endpoint=dynamodb_endpoint,
             lambda_endpoint=endpoint.https_base,
             fallback_endpoint=fallback_endpoint,
+            events_endpoint=endpoint.https_base,
             variables=variables,
             ca_bundle=ca_bundle,
         )
@@ -608,6 +620,7 @@ def _banner(
     for line in args.faults.config.describe():
         _say(f"Fault:         {line}")
     _say(f"Lambda Invoke: {https}/2015-03-31/functions/<name>/invocations")
+    _say(f"EventBridge:   {https}/ (PutEvents) -> {args.events_file}; http://{base}/events")
     _say(f"CA bundle:     {tls.ca_path}")
     for name, url in http_urls:
         _say(f"Server API:    {url} ({name}; IAM-signed, region {args.region})")

@@ -10,6 +10,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from sandbox.eventbridge import EventsRecorder, is_eventbridge_call
 from sandbox.faults import Faults
 from sandbox.invoke import InvokeApi, is_invoke_path
 from sandbox.lambdas import LambdaService
@@ -35,6 +36,8 @@ class GatewayConfig:
     # Where the HTTPS listener serves @connections and Invoke (`https://127.0.0.1:<port>`),
     # named in the plain port's refusal of those paths.
     api_url: str = ""
+    # Where PutEvents' events are written (sandbox/eventbridge.py); None: not served.
+    events_file: Path | None = None
 
 
 class Gateway:
@@ -63,6 +66,7 @@ class Gateway:
         )
         self._invoke = InvokeApi(config.functions, lambdas, region=config.region)
         self._api_url = config.api_url
+        self._events = EventsRecorder(config.events_file) if config.events_file else None
 
     def app(self) -> web.Application:
         """The plain application: the WebSocket stages and the web client."""
@@ -94,6 +98,8 @@ class Gateway:
                 },
                 error_type="ForbiddenException",
             )
+        if segments == ["events"] and self._events is not None:
+            return await self._events.page(request)
         if first in self._stages:
             if len(segments) == 1:
                 return await self._stage.upgrade(request, first)
@@ -104,6 +110,8 @@ class Gateway:
         segments = _segments(request)
         if is_invoke_path(segments):
             return await self._invoke.handle(request, segments[2])
+        if self._events is not None and is_eventbridge_call(request):
+            return await self._events.handle(request)
         raw_id = _connections_id(segments, self._stages)
         if raw_id is not None:
             return await self._connections.handle(request, raw_id)

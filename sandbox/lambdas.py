@@ -68,6 +68,7 @@ def runtime_environment(
     dynamodb_endpoint: str,
     lambda_endpoint: str,
     fallback_endpoint: str,
+    events_endpoint: str | None = None,
     variables: dict[str, str],
     ca_bundle: str | None = None,
 ) -> dict[str, str]:
@@ -104,6 +105,8 @@ def runtime_environment(
         "AWS_ENDPOINT_URL_LAMBDA": lambda_endpoint,
         "AWS_ENDPOINT_URL": fallback_endpoint,
     }
+    if events_endpoint is not None:  # EventBridge's PutEvents (sandbox/eventbridge.py)
+        env["AWS_ENDPOINT_URL_EVENTBRIDGE"] = events_endpoint
     if ca_bundle is not None:
         env["AWS_CA_BUNDLE"] = ca_bundle
     env.update(variables)

@@ -58,6 +58,9 @@ class ErrorCode(StrEnum):
     MUTED = "MUTED"
     BANNED = "BANNED"
     SLOW_MODE = "SLOW_MODE"
+    # The review hook (chat/review.py) denied a public message, or could not review it and
+    # reviewHookFallback is deny: nothing was stored or posted.
+    REJECTED = "REJECTED"
 
 
 class ChatError(Exception):

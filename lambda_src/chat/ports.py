@@ -722,3 +722,39 @@ class Notifier(Protocol):
     def close(self, connection_id: str) -> None:
         """Close the connection (DeleteConnection); its $disconnect follows. Gone is fine."""
         ...
+
+
+class ReviewUnavailableError(Exception):
+    """The review hook gave no answer: it timed out, failed, or could not be invoked. The
+    message says which (for the log); the caller's fallback decides."""
+
+
+class Reviewer(Protocol):
+    """The review hook (chat/review.py has the contract, chat/review_hook.py the adapter)."""
+
+    def review(self, request: Mapping[str, Any], timeout: float) -> object:
+        """The hook's answer to `request`, as the JSON it returned, within `timeout` seconds.
+        Raises ReviewUnavailableError when there is none."""
+        ...
+
+
+class EventPublisher(Protocol):
+    """Events out (chat/events_out.py): what the chat tells other systems."""
+
+    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
+        """Queue one event (EventBridge's `detail-type` and `detail`); never raises."""
+        ...
+
+    def flush(self) -> None:
+        """Send the queued events (at the end of the invocation); never raises."""
+        ...
+
+
+class NoEvents:
+    """The EventPublisher of a stack without an event bus: it drops every event."""
+
+    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
+        return None
+
+    def flush(self) -> None:
+        return None

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from chat import frames, moderating, rooms
+from chat import events, frames, moderating, review, rooms
 from chat.errors import (
     ChatError,
     ConcurrentUpdateError,
@@ -37,11 +37,13 @@ from chat.ports import (
     ChatStore,
     Connection,
     EditWindowClosedError,
+    EventPublisher,
     EventSeq,
     Joined,
     Member,
     Membership,
     Newcomer,
+    NoEvents,
     Notifier,
     NotInRoomError,
     NotYoursError,
@@ -58,6 +60,7 @@ from chat.ports import (
     TooManyRoomsError,
     UnknownMessageError,
 )
+from chat.review import ReviewGate
 from chat.settings import RESERVED_NAMES, Limits, Moderation, Retention, Rooms
 
 MESSAGE_MAX_LENGTH = 2000
@@ -350,6 +353,7 @@ class ChatService:
                 groups=tuple(groups),
             )
         )
+        self._events.publish(events.CONNECTED, {"connectionId": connection_id})
 
     def close_unnamed(self) -> list[str]:
         """Close connections that have stayed without a name for too long (the oldest few).
@@ -365,6 +369,7 @@ class ChatService:
     def disconnect(self, connection_id: str) -> None:
         """Forget the connection; if it was a member, the others get the leave notice."""
         self._remove_and_announce([connection_id])
+        self._events.publish(events.DISCONNECTED, {"connectionId": connection_id})
 
     def admit(self, connection_id: str, action: object) -> Connection | None:
         """Take a token for one frame; the sender as the store knows it (None: unknown).
@@ -506,6 +511,7 @@ class ChatService:
             mine += self._history_frames(since, None)
         mine.append(notice)
         mine += acknowledgement()
+        self._publish_lobby_join(current, name)
         self._deliver(roster, me.connection_id, theirs, mine, theirs_v2=theirs_v2)
 
     def _set_name_v2(self, before: Connection, name: str, acknowledgement: list[Frame]) -> None:
@@ -633,6 +639,7 @@ class ChatService:
         text = validate_message(raw_message)
         if self._repeat_ack_if_sent_before(sender, client_id):
             return
+        text = self._reviewed(sender, LOBBY, text, client_id)
         taken = self._store.next_event(LOBBY, MSG)
         stamp = self._stamp(sender, client_id, taken.seq, taken.prev_public)
         frame = frames.public_message(sender.name, text, stamp)
@@ -647,6 +654,7 @@ class ChatService:
         done = self._mark_delivered_later(sender, client_id)
         v2_stamp = Stamp(stamp.seq, stamp.message_id, stamp.ts, taken.prev_event)
         theirs_v2 = [frames.room_message(sender.name, text, v2_stamp, LOBBY)]
+        self._publish_posted(sender, LOBBY, LOBBY, stamp, text)
         self._deliver(
             roster, sender.connection_id, [frame], [mine], after=done, theirs_v2=theirs_v2
         )
@@ -924,6 +932,7 @@ class ChatService:
             self._notifier.send({member.connection_id: mine})
             return
         mine.append(notice_v2)
+        self._publish_member(events.JOINED, member, meta.key, room)
         self._deliver(roster, member.connection_id, theirs, mine, theirs_v2=theirs_v2)
 
     def leave_room(
@@ -937,6 +946,7 @@ class ChatService:
         with self._room_errors():
             self._store.leave_room(named.connection_id, membership.room)
         room = membership.room_name or membership.room
+        self._publish_member(events.LEFT, named, membership.room, room)
         self._notifier.send({named.connection_id: [frames.room_left(room, client_id)]})
         gone = self._announce_leaves(
             membership.room, room, [Member(named.connection_id, named.name or "")]
@@ -961,6 +971,7 @@ class ChatService:
         assert named.name is not None
         key, room = membership.room, membership.room_name or membership.room
         moderating.check_send(self, named, membership, slow=True)
+        text = text if rooms.is_direct_id(key) else self._reviewed(named, room, text, client_id)
         other = None
         if rooms.is_direct_id(key):  # a direct room's messages are directMessage frames
             meta = self._store.room_meta(key)
@@ -991,6 +1002,7 @@ class ChatService:
             return
         roster = self._store.list_members(key)
         done = self._mark_delivered_later(named, client_id)
+        self._publish_posted(named, key, room, stamp, text)
         self._deliver(
             roster, named.connection_id, [v1_frame], [mine], after=done, theirs_v2=[frame]
         )
@@ -1066,6 +1078,9 @@ class ChatService:
         with self._room_errors():
             taken = self._store.rewrite_message(change)
         event = built[-1]  # the store built it once per attempt; the last one was written
+        self._publish_changed(
+            action, named, membership.room, room, (raw_message_id, seq), text=text
+        )
         reply = frames.edit_ack if action == EDIT else frames.delete_ack
         mine = [event]
         if client_id is not None:
@@ -1309,6 +1324,117 @@ class ChatService:
     def _unknown_message() -> ChatError:
         return ChatError(ErrorCode.UNKNOWN_MESSAGE, "No such message in this room's history.")
 
+    # --- integrations: the review hook (chat/review.py) and events out -------------------
+
+    _review: ReviewGate | None = None
+
+    def use_review(self, gate: ReviewGate | None) -> None:
+        """Show every public message to the review hook before it is recorded (None: none)."""
+        self._review = gate
+
+    def _reviewed(self, sender: Connection, room: str, text: str, client_id: str | None) -> str:
+        """The text to record and post, as the review hook decides (unchanged without one).
+        Raises ChatError(REJECTED) when it is denied."""
+        if self._review is None:
+            return text
+        verdict = self._review.check(
+            room=room,
+            name=sender.name or "",
+            subject=sender.subject,
+            text=text,
+            message_id=self._known_message_id(sender, client_id),
+        )
+        if verdict.decision == review.DENY:
+            if verdict.failure is not None:
+                raise ChatError(
+                    ErrorCode.REJECTED,
+                    "Your message could not be reviewed, so it was not sent; try again later.",
+                )
+            shown = f": {verdict.reason}" if verdict.reason else "."
+            raise ChatError(
+                ErrorCode.REJECTED,
+                f"Your message was not sent{shown}",
+                details={"reason": verdict.reason} if verdict.reason else None,
+            )
+        return verdict.text
+
+    def _known_message_id(self, sender: Connection, client_id: str | None) -> str | None:
+        """The messageId the message will carry, when it follows from the sender's own id
+        (as _stamp derives it); None otherwise (a random one is drawn later)."""
+        if client_id is None:
+            return None
+        digest = hashlib.sha256(f"{self._sender_key(sender)}\n{client_id}".encode())
+        return digest.hexdigest()[:16]
+
+    _events: EventPublisher = NoEvents()
+    _event_bodies = False
+
+    def use_events(self, publisher: EventPublisher, *, include_bodies: bool = False) -> None:
+        """Tell `publisher` about messages, members and connections (docs/events.md);
+        `include_bodies`: with the messages' text."""
+        self._events = publisher
+        self._event_bodies = include_bodies
+
+    @property
+    def event_publisher(self) -> EventPublisher:
+        """Where the chat's events go: moderation actions publish theirs here too."""
+        return self._events
+
+    def flush_events(self) -> None:
+        """Send the invocation's events (the handler calls it last; never raises)."""
+        self._events.flush()
+
+    def _publish_posted(
+        self, sender: Connection, key: str, room: str, stamp: Stamp, text: str
+    ) -> None:
+        if rooms.is_direct_id(key):  # a direct conversation is nobody else's business
+            return
+        detail = events.message_detail(room, sender.name or "", stamp.message_id, stamp.seq)
+        self._events.publish(events.POSTED, self._with_body(detail, text))
+
+    def _publish_changed(
+        self,
+        action: str,
+        sender: Connection,
+        key: str,
+        room: str,
+        message: tuple[str, int],
+        *,
+        text: str,
+    ) -> None:
+        """An edit or a delete, naming the message by its id and `seq`."""
+        if rooms.is_direct_id(key):
+            return
+        detail = events.message_detail(room, sender.name or "", *message)
+        if action == EDIT:
+            self._events.publish(events.EDITED, self._with_body(detail, text))
+        else:
+            self._events.publish(events.DELETED, detail)
+
+    def _with_body(self, detail: dict[str, object], text: str) -> dict[str, object]:
+        if self._event_bodies:
+            detail["message"] = text
+        return detail
+
+    def _publish_lobby_join(self, before: Connection, name: str) -> None:
+        if before.name is None:  # a first name: a join (a rename is no membership change)
+            joiner = Member(before.connection_id, name)
+            self._events.publish(events.JOINED, events.member_detail(LOBBY, joiner))
+
+    def _publish_member(self, detail_type: str, member: Connection, key: str, room: str) -> None:
+        if not rooms.is_direct_id(key):
+            who = Member(member.connection_id, member.name or "")
+            reason = "left" if detail_type == events.LEFT else None
+            self._events.publish(detail_type, events.member_detail(room, who, reason))
+
+    def _publish_departed(self, key: str, room: str, members: Sequence[Member]) -> None:
+        if rooms.is_direct_id(key):
+            return
+        for departed in members:
+            self._events.publish(
+                events.LEFT, events.member_detail(room, departed, reason="disconnected")
+            )
+
     # --- delivery and pruning -----------------------------------------------------------
 
     def _deliver(
@@ -1481,6 +1607,7 @@ class ChatService:
                 return
             gone: set[str] = set()
             for room, members in departed.items():
+                self._publish_departed(room, room_names[room], members)
                 gone |= self._announce_leaves(room, room_names[room], members)
             pending = gone
 

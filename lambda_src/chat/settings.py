@@ -206,6 +206,15 @@ class Settings:
     sign_in_required: bool = _default("sign_in_required")
     # Names nobody may take, nor their look-alikes (chat.names).
     reserved_names: tuple[str, ...] = RESERVED_NAMES
+    # The review hook (chat/review.py): its function ("" = none), how long its answer is
+    # waited for, and what decides when it gives none.
+    review_hook: str = _default("review_hook")
+    review_hook_timeout_ms: int = _default("review_hook_timeout_ms")
+    review_hook_fallback: str = _default("review_hook_fallback")
+    # Events out (chat/events_out.py): the EventBridge bus ("" = none), and whether events
+    # carry the messages' text.
+    event_bus: str = _default("event_bus")
+    events_include_bodies: bool = _default("events_include_bodies")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, *, worker: bool = False) -> Settings:

@@ -40,6 +40,8 @@ POST_LATENCY = _NAMES["POST_LATENCY"]  # Milliseconds: one post_to_connection ca
 STALE_CONNECTIONS_PRUNED = _NAMES["STALE_CONNECTIONS_PRUNED"]  # Count: connections gone (410)
 FANOUT_SHARDS = _NAMES["FANOUT_SHARDS"]  # Count: shards handed to fan-out workers
 FANOUT_SHARD_FAILURES = _NAMES["FANOUT_SHARD_FAILURES"]  # Count: shards whose worker failed
+REVIEW_HOOK_FAILURES = _NAMES["REVIEW_HOOK_FAILURES"]  # Count: reviews the fallback decided
+EVENTS_FAILED = _NAMES["EVENTS_FAILED"]  # Count: events not published to the bus
 SERVER_API_REQUESTS = _NAMES["SERVER_API_REQUESTS"]  # Count per status class: server API
 METRIC_NAMES = tuple(_NAMES.values())
 
@@ -187,6 +189,18 @@ def record_shards(*, shards: int, taken_back: int, failed: int) -> None:
     posted them (`record_delivery`, in this invocation or the worker's)."""
     _add(FANOUT_SHARDS, MetricUnit.Count, shards - taken_back)
     _add(FANOUT_SHARD_FAILURES, MetricUnit.Count, failed)
+
+
+def record_review_failure(reason: str = "") -> None:
+    """One review the hook did not decide (timeout, error, invalid answer): the fallback
+    did (chat/review.py; the reason is in the log line, not a dimension)."""
+    _add(REVIEW_HOOK_FAILURES, MetricUnit.Count, 1)
+
+
+def record_events_failed(count: int) -> None:
+    """Events that could not be published to the bus (chat/events_out.py)."""
+    if count > 0:
+        _add(EVENTS_FAILED, MetricUnit.Count, count)
 
 
 def record_stale(count: int = 1) -> None:

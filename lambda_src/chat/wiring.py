@@ -14,11 +14,14 @@ import boto3
 from botocore.config import Config
 
 from chat import logs, sharding, telemetry
+from chat.events_out import EventBridgePublisher
 from chat.fanout import FanoutEngine
 from chat.notifier import ConnectionsNotifier
 from chat.operator import Operator
 from chat.ports import Notifier
-from chat.service import ChatService
+from chat.review import ReviewGate
+from chat.review_hook import REVIEW_THREADS, LambdaReviewer
+from chat.service import ChatService, validate_message
 from chat.settings import Settings
 from chat.store import DynamoChatStore
 
@@ -41,6 +44,15 @@ WORKER_INVOKE: Any = {"mode": "standard", "total_max_attempts": 1}
 WORKER_READ_MARGIN_S = 1
 WORKER_CONNECT_TIMEOUT_S = 3
 MAX_PARALLEL_WORKERS = 64
+# The review hook is invoked once: its sender is waiting, and a retry would double the wait
+# for an answer that did not come in reviewHookTimeoutMs (chat/review_hook.py).
+REVIEW_INVOKE: Any = {"mode": "standard", "total_max_attempts": 1}
+# PutEvents at the end of an invocation, after the chat's replies: two tries, short waits
+# (at most about 2 x 3 s, inside the 1 s deadline margin only when the bus is slow; the
+# events of an invocation out of time are dropped and counted instead).
+EVENTS_RETRIES: Any = {"mode": "standard", "total_max_attempts": 2}
+EVENTS_CONNECT_TIMEOUT_S = 1
+EVENTS_READ_TIMEOUT_S = 2
 
 
 @functools.cache
@@ -54,7 +66,7 @@ def chat_service() -> ChatService:
     """The service wired to DynamoDB and API Gateway, built once per execution environment."""
     settings_ = settings()
     logs.configure(settings_.log_level)
-    return ChatService(
+    service = ChatService(
         DynamoChatStore(
             _dynamodb(), settings_.table_name, member_partitions=settings_.member_partitions
         ),
@@ -65,6 +77,50 @@ def chat_service() -> ChatService:
         rooms=settings_.rooms,
         moderation=settings_.moderation,
         reserved_names=settings_.reserved_names,
+    )
+    service.use_review(review_gate(settings_))
+    if settings_.event_bus:
+        service.use_events(
+            event_publisher(settings_), include_bodies=settings_.events_include_bodies
+        )
+    return service
+
+
+def event_publisher(settings_: Settings) -> EventBridgePublisher:
+    """Events out to the stack's EventBridge bus (chat/events_out.py)."""
+    client = boto3.client(
+        "events",
+        config=Config(
+            retries=EVENTS_RETRIES,
+            connect_timeout=EVENTS_CONNECT_TIMEOUT_S,
+            read_timeout=EVENTS_READ_TIMEOUT_S,
+        ),
+    )
+    return EventBridgePublisher(
+        client, settings_.event_bus, on_failed=telemetry.record_events_failed
+    )
+
+
+def review_gate(settings_: Settings) -> ReviewGate | None:
+    """The review hook's gate (chat/review.py), when the stack names a hook."""
+    if not settings_.review_hook:
+        return None
+    timeout = settings_.review_hook_timeout_ms / 1000
+    client = boto3.client(
+        "lambda",
+        config=Config(
+            retries=REVIEW_INVOKE,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            max_pool_connections=REVIEW_THREADS,
+        ),
+    )
+    return ReviewGate(
+        LambdaReviewer(client, settings_.review_hook),
+        timeout_seconds=timeout,
+        fallback_decision=settings_.review_hook_fallback,
+        validate=validate_message,
+        on_failure=telemetry.record_review_failure,
     )
 
 

@@ -39,6 +39,14 @@ from tools import conformance
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# A value for each key that turns on an optional integration (settings.json's onlyWith).
+INTEGRATION_EXAMPLES = {
+    "reviewHook": "hooks/wordlist",
+    "reviewHookArn": "arn:aws:lambda:eu-west-1:123456789012:function:review",
+    "eventBusName": "default",
+}
+
+
 def config_with(**context: Any) -> ChatConfig:
     return ChatConfig.from_context(App(context=context).node)
 
@@ -281,13 +289,15 @@ KEYED = [s for s in NUMERIC if s.key]
 @pytest.mark.parametrize("setting", KEYED, ids=[s.key or "" for s in KEYED])
 def test_the_stack_takes_exactly_the_range_settings_json_gives(setting):
     below, low, high, above = setting_values(setting)
+    # A review hook's or an event bus's setting reaches the function only with one.
+    enabling = {key: INTEGRATION_EXAMPLES[key] for key in setting.only_with[:1]}
     for value in (below, above):
         with pytest.raises(ConfigError, match=rf"{re.escape(setting.key)}=\S+ must be between"):
-            config_with(**{setting.key: value})
+            config_with(**{setting.key: value}, **enabling)
     for value in (low, high):
         # A bound may still be refused by the fan-out's clock, never by the range.
         try:
-            config = config_with(**{setting.key: value})
+            config = config_with(**{setting.key: value}, **enabling)
         except ConfigError as refused:
             assert "must be between" not in str(refused)
         else:

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Everything a synth reads: the app, its context, the constructs, the function's code and
 # settings, the web client (a deployed asset), and the pinned aws-cdk-lib.
 SYNTH_INPUTS = ("app.py", "cdk.json", "requirements.txt", "requirements-run.txt")
-SYNTH_INPUT_TREES = ("infra", "lambda_src", "web")
+SYNTH_INPUT_TREES = ("infra", "lambda_src", "hooks", "web")
 TEMPLATE_CACHE = ROOT / ".pytest_cache" / "chat-templates"
 
 

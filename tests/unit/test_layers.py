@@ -9,8 +9,25 @@ from pathlib import Path
 import pytest
 
 CHAT = Path(__file__).resolve().parents[2] / "lambda_src" / "chat"
-ADAPTERS = ("store", "notifier", "fanout", "sharding", "aws_errors")
-RULES = {"chat.frames", "chat.errors", "chat.names", "chat.rooms", "chat.service", "chat.origins"}
+ADAPTERS = (
+    "store",
+    "notifier",
+    "fanout",
+    "sharding",
+    "aws_errors",
+    "review_hook",
+    "events_out",
+)
+RULES = {
+    "chat.frames",
+    "chat.errors",
+    "chat.names",
+    "chat.rooms",
+    "chat.service",
+    "chat.origins",
+    "chat.review",
+    "chat.events",
+}
 
 
 def chat_imports(module: str) -> set[str]:
