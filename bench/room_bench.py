@@ -75,7 +75,6 @@ def write_units(size: int) -> int:
 # DynamoDB's other data-plane calls (boto3 name: API name).
 UNCOUNTED = {
     "scan": "Scan",
-    "batch_get_item": "BatchGetItem",
     "batch_write_item": "BatchWriteItem",
     "transact_get_items": "TransactGetItems",
     "execute_statement": "ExecuteStatement",
@@ -119,6 +118,7 @@ class UnitCounter:
             "update_item": self._update_item,
             "delete_item": self._delete_item,
             "transact_write_items": self._transact,
+            "batch_get_item": self._batch_get_item,
         }
         if name in UNCOUNTED:  # never used by the store: recorded, not priced
             self.calls.append(UNCOUNTED[name])
@@ -133,6 +133,22 @@ class UnitCounter:
         answer = method(**kw)
         size = item_size(answer.get("Item"))
         self.rru += read_units(size, consistent=bool(kw.get("ConsistentRead")))
+        return answer
+
+    def _batch_get_item(self, method: Callable[..., Any], **kw: Any) -> Any:
+        """Each key of a BatchGetItem is billed as its own read (a missing item too, at the
+        minimum), as a GetItem of it would be."""
+        self.calls.append("BatchGetItem")
+        answer = method(**kw)
+        for table, request in kw["RequestItems"].items():
+            found = {
+                (i["pk"]["S"], i["sk"]["S"]): item_size(i)
+                for i in answer.get("Responses", {}).get(table, [])
+            }
+            consistent = bool(request.get("ConsistentRead"))
+            for key in request["Keys"]:
+                size = found.get((key["pk"]["S"], key["sk"]["S"]), 0)
+                self.rru += read_units(size, consistent=consistent)
         return answer
 
     def _query(self, method: Callable[..., Any], **kw: Any) -> Any:
