@@ -270,10 +270,12 @@ class ChatStack(Stack):
             if bus.startswith("arn:")
             else self.format_arn(service="events", resource="event-bus", resource_name=bus)
         )
-        self.chat.function.add_environment("EVENT_BUS", bus)
-        iam.Grant.add_to_principal(
-            grantee=self.chat.function, actions=["events:PutEvents"], resource_arns=[arn]
-        )
+        # The chat function, and the server API's, whose actions publish events too.
+        for publisher in (self.chat, self.admin):
+            publisher.function.add_environment("EVENT_BUS", bus)
+            iam.Grant.add_to_principal(
+                grantee=publisher.function, actions=["events:PutEvents"], resource_arns=[arn]
+            )
 
     def _acknowledge_connections_wildcard(self, function: ChatFunction, stage_name: str) -> None:
         """AwsSolutions-IAM5 for the one wildcard ARN in a function's policy."""

@@ -94,7 +94,11 @@ def _run(request: AdminRequest, body: Mapping[str, Any], room: object) -> Answer
         slow_mode_max_seconds=moderation.slow_mode_max_seconds,
     )
     actor = replace(SYSTEM, identity=f"{SYSTEM.identity}:{request.caller}")
-    moderating.run(chat_service(), actor, asked, room)
+    chat = chat_service()
+    try:
+        moderating.run(chat, actor, asked, room)
+    finally:
+        chat.flush_events()  # the action's events out (docs/events.md); never raises
     done: Body = {"op": asked.op.value, "done": True}
     if isinstance(room, str):
         done["room"] = room

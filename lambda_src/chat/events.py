@@ -24,6 +24,21 @@ def message_detail(room: str, name: str, message_id: str, seq: int) -> dict[str,
     return {"room": room, "name": name, "messageId": message_id, "seq": seq}
 
 
+def moderation_detail(
+    op: str, room: str, by: str, *, target: str | None, seq: int | None, reason: str | None
+) -> dict[str, object]:
+    """A moderation action's detail: the op, the room (`*`: across the stack), who acted (as
+    the room was told), on what (never an announcement's text), the announcement's seq."""
+    detail: dict[str, object] = {"op": op, "room": room, "by": by}
+    if target:
+        detail["target"] = target
+    if seq is not None:
+        detail["seq"] = seq
+    if reason:
+        detail["reason"] = reason
+    return detail
+
+
 def member_detail(room: str, member: Member, reason: str | None = None) -> dict[str, object]:
     """A membership event's detail: the room, the member's name and connection."""
     detail: dict[str, object] = {

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chat import frames, rooms
+from chat import events, frames, rooms
 from chat.errors import ChatError, ErrorCode
 from chat.frames import Frame, Stamp
 from chat.moderation import (
@@ -494,7 +494,20 @@ def _announce(
 
 
 def _log(ctx: _Context, target: str, seq: int | None) -> None:
-    """One structured line per action: who, what, on whom, where, why."""
+    """One structured line per action: who, what, on whom, where, why; and the same as a
+    `Moderation Action` event out (docs/events.md), without an announcement's text."""
+    op = ctx.request.op
+    ctx.chat.event_publisher.publish(
+        events.MODERATION,
+        events.moderation_detail(
+            op.value,
+            ctx.room_name,
+            ctx.actor.name,
+            target=None if op is Op.ANNOUNCE else target,
+            seq=seq,
+            reason=ctx.request.reason,
+        ),
+    )
     log.info(
         "moderation",
         extra={

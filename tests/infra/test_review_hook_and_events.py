@@ -154,3 +154,25 @@ def test_docs_operations_gives_each_optional_alarm_its_threshold_and_reason():
         assert cells[1] == f"{spec.metric} ({spec.statistic})"
         assert cells[2] == f"{spec.threshold:g}"
         assert cells[3] == spec.reason
+
+
+def test_the_server_apis_function_publishes_to_the_same_bus_and_only_to_it():
+    template = template_with(eventBusName="chat-events")
+    resources_ = template.to_json()["Resources"]
+    (admin_id,) = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "admin.handler"}}
+    )
+    admin = resources_[admin_id]["Properties"]
+    assert admin["Environment"]["Variables"]["EVENT_BUS"] == "chat-events"
+    role_id = admin["Role"]["Fn::GetAtt"][0]
+    (policy,) = [
+        p
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    (statement,) = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s["Action"] == "events:PutEvents"
+    ]
+    assert json.dumps(statement["Resource"]).endswith(':event-bus/chat-events"]]}')

@@ -185,3 +185,36 @@ def test_an_invocation_out_of_time_drops_its_events_and_counts_them():
     with deadline.running(deadline.Deadline.after(0)):
         out.flush()
     assert (client.calls, failed) == ([], [1])
+
+
+def test_a_moderation_action_is_published_without_an_announcements_text():
+    chat, publisher, _ = service(include_bodies=False)
+    for cid, name in (("ana=", "Ana"), ("bo=", "Bo")):
+        chat.connect(cid)
+        chat.set_name(
+            chat.admit(cid, "setName"),
+            name,
+            None,
+            None,
+            f"key-of-{name}".ljust(16, "x"),
+            protocol=2,
+        )
+        chat.join_room(chat.admit(cid, "joinRoom"), "dev")
+    publisher.events.clear()
+    chat.moderate(
+        chat.admit("ana=", "moderate"),
+        {"op": "mute", "room": "dev", "target": "Bo", "seconds": 60, "reason": "loud"},
+    )
+    chat.moderate(
+        chat.admit("ana=", "moderate"), {"op": "announce", "room": "dev", "message": "secret text"}
+    )
+    mute, announce = publisher.of(events.MODERATION)
+    assert mute == {
+        "op": "mute",
+        "room": "dev",
+        "by": "Ana",
+        "target": "Bo",
+        "seq": 1,
+        "reason": "loud",
+    }
+    assert announce == {"op": "announce", "room": "dev", "by": "Ana", "seq": 2}
