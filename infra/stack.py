@@ -62,22 +62,11 @@ class ChatStack(Stack):
             description="WebSocket chat: posts one shard of a big broadcast (fan-out worker)",
             role_description="The fan-out worker: its log group, @connections on its stage",
         )
+        # The chat function and the server API's share the settings, the code and the
+        # grants (`_with_chat_settings`, `_grant_chat_access`); they differ in the handler.
+        chat_settings = self._with_chat_settings(config, powertools, telemetry)
         self.chat = ChatFunction(
-            self,
-            "Chat",
-            table_name=self.connections.table.table_name,
-            memory_mb=config.lambda_memory_mb,
-            timeout_seconds=config.lambda_timeout_seconds,
-            reserved_concurrency=config.reserved_concurrency,
-            environment={
-                **config.function_environment(),
-                "FANOUT_WORKER": self.fanout_worker.function.function_name,
-                **telemetry,
-            },
-            log_retention=config.log_retention,
-            removal_policy=config.log_removal_policy,
-            layers=[powertools],
-            tracing=config.tracing,
+            self, "Chat", reserved_concurrency=config.reserved_concurrency, **chat_settings
         )
         # Optional sign-in (signIn=true): a JWT authorizer on $connect.
         self.sign_in: SignIn | None = None
@@ -108,38 +97,22 @@ class ChatStack(Stack):
         assert isinstance(api, CfnResource)
         api.add_property_override("Name", config.stack_name)
         stage = self.websocket.stage
-        self.chat.set_callback_url(stage.callback_url)
         self.fanout_worker.set_callback_url(stage.callback_url)
-        self.connections.grant_data_access(self.chat.function)
-        stage.grant_management_api_access(self.chat.function)
         stage.grant_management_api_access(self.fanout_worker.function)
+        self._grant_chat_access(self.chat, config)
         # The server API for operators (IAM-signed; docs/operations.md "The server API"):
         # its own function, with the chat function's settings, table and @connections.
         self.admin = ChatFunction(
             self,
             "Admin",
-            table_name=self.connections.table.table_name,
-            memory_mb=config.lambda_memory_mb,
-            timeout_seconds=config.lambda_timeout_seconds,
             reserved_concurrency=0,
-            environment={
-                **config.function_environment(),
-                "FANOUT_WORKER": self.fanout_worker.function.function_name,
-                **telemetry,
-            },
-            log_retention=config.log_retention,
-            removal_policy=config.log_removal_policy,
-            layers=[powertools],
-            tracing=config.tracing,
             handler=ADMIN_HANDLER,
             description="WebSocket chat: the server API for operators (IAM-signed requests)",
             role_description="The server API's function: its log group, the chat's table, "
             "@connections on its stage",
+            **chat_settings,
         )
-        self.admin.set_callback_url(stage.callback_url)
-        self.connections.grant_data_access(self.admin.function)
-        stage.grant_management_api_access(self.admin.function)
-        self._acknowledge_connections_wildcard(self.admin, config.stage_name)
+        self._grant_chat_access(self.admin, config)
         self.server_api = ServerApi(
             self,
             "ServerApi",
@@ -147,17 +120,8 @@ class ChatStack(Stack):
             log_retention=config.log_retention,
             removal_policy=config.log_removal_policy,
         )
-        # Invoke the worker's unqualified ARN only (grant_invoke would add "<arn>:*" for
-        # versions and aliases, which the stack does not have).
-        for caller in (self.chat, self.admin):
-            iam.Grant.add_to_principal(
-                grantee=caller.function,
-                actions=["lambda:InvokeFunction"],
-                resource_arns=[self.fanout_worker.function.function_arn],
-            )
         self.review_hook = self._review_hook(config)
         self._events_out(config)
-        self._acknowledge_connections_wildcard(self.chat, config.stage_name)
         self._acknowledge_connections_wildcard(self.fanout_worker, config.stage_name)
         if not config.access_log_source_ip:
             drop_source_ip_from_access_logs(stage)
@@ -226,6 +190,41 @@ class ChatStack(Stack):
             CfnOutput(
                 self, "WebUrl", value=self.web.origin, description="The chat's web page" + where
             )
+
+    def _with_chat_settings(
+        self, config: ChatConfig, powertools: Any, telemetry: dict[str, str]
+    ) -> dict[str, Any]:
+        """What the chat function and the server API's have in common: the table, memory,
+        timeout, the function's settings (and the fan-out worker's name), logs, layers."""
+        return {
+            "table_name": self.connections.table.table_name,
+            "memory_mb": config.lambda_memory_mb,
+            "timeout_seconds": config.lambda_timeout_seconds,
+            "environment": {
+                **config.function_environment(),
+                "FANOUT_WORKER": self.fanout_worker.function.function_name,
+                **telemetry,
+            },
+            "log_retention": config.log_retention,
+            "removal_policy": config.log_removal_policy,
+            "layers": [powertools],
+            "tracing": config.tracing,
+        }
+
+    def _grant_chat_access(self, function: ChatFunction, config: ChatConfig) -> None:
+        """The chat's grants: its table, @connections on the stage (the callback URL), and
+        invoking the fan-out worker's unqualified ARN only (grant_invoke would add
+        "<arn>:*" for versions and aliases, which the stack does not have)."""
+        stage = self.websocket.stage
+        function.set_callback_url(stage.callback_url)
+        self.connections.grant_data_access(function.function)
+        stage.grant_management_api_access(function.function)
+        iam.Grant.add_to_principal(
+            grantee=function.function,
+            actions=["lambda:InvokeFunction"],
+            resource_arns=[self.fanout_worker.function.function_arn],
+        )
+        self._acknowledge_connections_wildcard(function, config.stage_name)
 
     def _review_hook(self, config: ChatConfig) -> ReviewHook | None:
         """The review hook (reviewHook: built here; reviewHookArn: an existing function),
