@@ -22,6 +22,29 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
 
+def own_log_group_and_role(
+    scope: Construct,
+    *,
+    role_description: str,
+    log_retention: logs.RetentionDays,
+    removal_policy: RemovalPolicy,
+) -> tuple[logs.LogGroup, iam.Role]:
+    """A function's own log group (`LogGroup`) and a role (`Role`) that Lambda assumes and
+    that may write to that log group only: the start of every function's role in the stack
+    (not AWSLambdaBasicExecutionRole, which allows any log group)."""
+    log_group = logs.LogGroup(
+        scope, "LogGroup", retention=log_retention, removal_policy=removal_policy
+    )
+    role = iam.Role(
+        scope,
+        "Role",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=role_description,
+    )
+    log_group.grant_write(role)
+    return log_group, role
+
+
 class ChatFunction(Construct):
     """Python on arm64, code from lambda_src/ as-is (the runtime provides boto3; `layers`,
     AWS's public Powertools layer, provides Powertools: infra/powertools.py).
@@ -52,16 +75,12 @@ class ChatFunction(Construct):
         ),
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(
-            self, "LogGroup", retention=log_retention, removal_policy=removal_policy
-        )
-        self.role = iam.Role(
+        self.log_group, self.role = own_log_group_and_role(
             self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=role_description,
+            role_description=role_description,
+            log_retention=log_retention,
+            removal_policy=removal_policy,
         )
-        self.log_group.grant_write(self.role)
         self.function = lambda_.Function(
             self,
             "Function",

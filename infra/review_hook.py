@@ -10,12 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.chat_function import ARCHITECTURE, RUNTIME
+from infra.chat_function import ARCHITECTURE, RUNTIME, own_log_group_and_role
 from infra.config import HOOK_HANDLER
 from infra.nag import acknowledge
 
@@ -38,16 +37,12 @@ class ReviewHook(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(
-            self, "LogGroup", retention=log_retention, removal_policy=removal_policy
-        )
-        self.role = iam.Role(
+        self.log_group, self.role = own_log_group_and_role(
             self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="The chat's review hook: its log group only",
+            role_description="The chat's review hook: its log group only",
+            log_retention=log_retention,
+            removal_policy=removal_policy,
         )
-        self.log_group.grant_write(self.role)
         self.function = lambda_.Function(
             self,
             "Function",

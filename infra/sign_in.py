@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -22,7 +21,7 @@ from infra.authorizer_layer import (
     check_built,
     requirements,
 )
-from infra.chat_function import RUNTIME
+from infra.chat_function import RUNTIME, own_log_group_and_role
 from infra.config import SignInConfig
 from infra.nag import acknowledge
 
@@ -77,17 +76,13 @@ class SignIn(Construct):
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[lambda_.Architecture.ARM_64],
         )
-        self.log_group = logs.LogGroup(
-            self, "LogGroup", retention=log_retention, removal_policy=removal_policy
-        )
         # It needs nothing but its own log group (the JWKS is fetched over HTTPS).
-        self.role = iam.Role(
+        self.log_group, self.role = own_log_group_and_role(
             self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="The sign-in authorizer: writes to its own log group, nothing else",
+            role_description="The sign-in authorizer: writes to its own log group, nothing else",
+            log_retention=log_retention,
+            removal_policy=removal_policy,
         )
-        self.log_group.grant_write(self.role)
         self.function = lambda_.Function(
             self,
             "Function",
