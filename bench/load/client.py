@@ -14,9 +14,9 @@ import sys
 import time
 from array import array
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from bench.load.config import FULLWIDTH, POOL, ROOT, Frame, Limits, LoadConfig
 
@@ -456,23 +456,29 @@ def _lookalike(name: str, rng: random.Random) -> str:
 # --- the run ------------------------------------------------------------------------------
 
 
-async def run_load(
-    config: LoadConfig,
-    url: str,
-    limits: Limits,
+class Progressing(Protocol):
+    """A run's records as `drive` needs them: its error counts and its progress line."""
+
+    errors: Counter[str]
+
+    def progress(self) -> str: ...
+
+
+class Driven(Protocol):
+    """One simulated client: its whole life is `main`."""
+
+    async def main(self) -> None: ...
+
+
+async def drive(
+    clients: Sequence[Driven],
+    run: Progressing,
     *,
-    progress: Callable[[str], None] | None = print,
-    every_s: float = 5.0,
-) -> Run:
-    """Run the clients against `url`; returns the run's records (count them with `count`)."""
-    sys.path.insert(0, str(ROOT / "lambda_src"))
-    run = Run(config, limits)
-    rng = random.Random(config.seed)
-    share, extra = divmod(config.messages, config.clients)
-    clients = [
-        Client(run, i, url, share + (1 if i < extra else 0), random.Random(rng.random()))
-        for i in range(config.clients)
-    ]
+    progress: Callable[[str], None] | None,
+    every_s: float,
+) -> None:
+    """Run every client to its end, printing the run's progress every `every_s` seconds
+    and at the end; a client that crashes is counted in the run's errors, not raised."""
 
     async def report() -> None:
         while True:
@@ -490,4 +496,24 @@ async def run_load(
             run.errors[f"client crashed: {type(result).__name__}: {result}"[:200]] += 1
     if progress is not None:
         progress(run.progress())
+
+
+async def run_load(
+    config: LoadConfig,
+    url: str,
+    limits: Limits,
+    *,
+    progress: Callable[[str], None] | None = print,
+    every_s: float = 5.0,
+) -> Run:
+    """Run the clients against `url`; returns the run's records (count them with `count`)."""
+    sys.path.insert(0, str(ROOT / "lambda_src"))
+    run = Run(config, limits)
+    rng = random.Random(config.seed)
+    share, extra = divmod(config.messages, config.clients)
+    clients = [
+        Client(run, i, url, share + (1 if i < extra else 0), random.Random(rng.random()))
+        for i in range(config.clients)
+    ]
+    await drive(clients, run, progress=progress, every_s=every_s)
     return run

@@ -66,7 +66,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.load.client import Bucket
+from bench.load.client import Bucket, drive
 from bench.load.config import FUNCTION_DEFAULTS, RESULTS, ROOT, Frame
 
 ROOMS_REPORT = RESULTS / "load-rooms.json"
@@ -522,12 +522,8 @@ class RoomsClient:
                 continue
             if reply.get("ack") == "setName" and reply.get("protocol") == 2:
                 return True
-            code = reply.get("error", {}).get("code")
-            if code == "RATE_LIMITED":
-                run.rate_limited += 1
-                await asyncio.sleep(reply["error"].get("retryAfterMs", 1000) / 1000)
+            if await self._wait_if_rate_limited("setName", reply):
                 continue
-            run.errors[f"setName {code or reply}"] += 1
             return False
         return False
 
@@ -567,14 +563,21 @@ class RoomsClient:
                 run.latency[action].append(t_ack - stay.t_join_sent)
                 return True
             self.current.pop(room, None)
-            code = reply.get("error", {}).get("code")
-            if code == "RATE_LIMITED":
-                run.rate_limited += 1
-                await asyncio.sleep(reply["error"].get("retryAfterMs", 1000) / 1000)
+            if await self._wait_if_rate_limited("joinRoom", reply):
                 continue
-            run.errors[f"joinRoom {code or reply}"] += 1
             return False
         run.errors["joinRoom rate limited 10 times"] += 1
+        return False
+
+    async def _wait_if_rate_limited(self, action: str, reply: Frame) -> bool:
+        """An error answer to `action`: RATE_LIMITED is waited out as it says (True: try
+        again); any other is counted in the run's errors (False)."""
+        code = reply.get("error", {}).get("code")
+        if code == "RATE_LIMITED":
+            self.run.rate_limited += 1
+            await asyncio.sleep(reply["error"].get("retryAfterMs", 1000) / 1000)
+            return True
+        self.run.errors[f"{action} {code or reply}"] += 1
         return False
 
     async def leave(self, room: str) -> bool:
@@ -596,12 +599,8 @@ class RoomsClient:
             if "left" in reply:
                 run.latency["leaveRoom"].append(t_ack - t_sent)
                 return True
-            code = reply.get("error", {}).get("code")
-            if code == "RATE_LIMITED":
-                run.rate_limited += 1
-                await asyncio.sleep(reply["error"].get("retryAfterMs", 1000) / 1000)
+            if await self._wait_if_rate_limited("leaveRoom", reply):
                 continue
-            run.errors[f"leaveRoom {code or reply}"] += 1
             return False
         run.errors["leaveRoom rate limited 10 times"] += 1
         return False
@@ -710,21 +709,5 @@ async def run_rooms(
         )
         for i, (rooms, creates) in enumerate(plans)
     ]
-
-    async def report() -> None:
-        while True:
-            await asyncio.sleep(every_s)
-            if progress is not None:
-                progress(run.progress())
-
-    ticker = asyncio.create_task(report())
-    try:
-        results = await asyncio.gather(*(c.main() for c in clients), return_exceptions=True)
-    finally:
-        ticker.cancel()
-    for result in results:
-        if isinstance(result, BaseException):
-            run.errors[f"client crashed: {type(result).__name__}: {result}"[:200]] += 1
-    if progress is not None:
-        progress(run.progress())
+    await drive(clients, run, progress=progress, every_s=every_s)
     return run
