@@ -136,7 +136,10 @@ def operator() -> Operator:
     )
 
 
+@functools.cache
 def _dynamodb() -> Any:
+    """One DynamoDB client per execution environment, shared by the service and the server
+    API's reads (a client costs tens of milliseconds to make)."""
     return boto3.client("dynamodb", config=Config(retries=DYNAMODB_RETRIES))
 
 
@@ -210,4 +213,5 @@ def reset() -> None:
     settings.cache_clear()
     chat_service.cache_clear()
     operator.cache_clear()
+    _dynamodb.cache_clear()
     worker_notifier.cache_clear()
