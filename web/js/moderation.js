@@ -186,6 +186,7 @@ export class ModerationStanding {
   constructor() {
     this.role = null;
     this.moderators = new Set(); // folded names of members seen appointed
+    this.seniors = new Set(); // folded names seen appointing or dismissing: a creator or above
     this.topic = null;
     this.asOf = -1; // the seq our role is known at
   }
@@ -208,6 +209,9 @@ export class ModerationStanding {
     const target = typeof frame?.target === "string" ? frame.target : null;
     const mine = target !== null && me !== null && sameName(target, me);
     if (op === "topic" && newer) this.topic = typeof frame.topic === "string" && frame.topic ? frame.topic : null;
+    if ((op === "appoint" || op === "dismiss") && typeof frame.by === "string" && frame.by !== "system") {
+      this.seniors.add(foldName(frame.by));
+    }
     if ((op === "appoint" || op === "dismiss") && target !== null) {
       const key = foldName(target);
       if (op === "appoint") this.moderators.add(key);
@@ -227,8 +231,15 @@ export class ModerationStanding {
     return null;
   }
 
-  /** What the page knows of another member's role ("moderator" if seen appointed). */
+  /**
+   * What the page knows of another member's role: "creator" for one seen appointing or
+   * dismissing (only a creator or a stack moderator may), "moderator" for one seen
+   * appointed, else null. The server decides anyway (NOT_MODERATOR).
+   */
   roleOf(name) {
-    return typeof name === "string" && this.moderators.has(foldName(name)) ? "moderator" : null;
+    if (typeof name !== "string") return null;
+    const key = foldName(name);
+    if (this.seniors.has(key)) return "creator";
+    return this.moderators.has(key) ? "moderator" : null;
   }
 }

@@ -166,6 +166,9 @@ describe("ModerationStanding", () => {
     assert.equal(s.role, null);
     s.event(event("appoint", 7, { target: "Carol" }), "Bob");
     assert.equal(s.roleOf("CAROL"), "moderator");
+    assert.equal(s.roleOf("alice"), "creator", "who appoints is a creator or above");
+    assert.equal(s.roleOf("Dave"), null);
+    assert.deepEqual(memberActions({ role: "moderator", me: "Carol", target: "Alice", targetRole: s.roleOf("Alice") }), []);
   });
 
   it("lets no replayed event older than joined undo what joined said", () => {
