@@ -56,14 +56,16 @@ import { canChange, roomButtonName, roomList, validateGroup } from "./js/roomlis
 import { TypingRoster, TypingThrottle } from "./js/typing.js";
 import {
   DURATIONS,
-  TIMED,
+  SLOW_MODES,
   actionLabel,
   confirmation,
+  fieldsOf,
   mayDelete,
   memberActions,
   moderateFrame,
   moderationErrorText,
   noticeText,
+  roomActions,
   tombstoneText,
 } from "./js/moderation.js";
 import {
@@ -142,6 +144,11 @@ const ui = {
   modReason: $("modReason"),
   modCancel: $("modCancel"),
   modConfirm: $("modConfirm"),
+  modSlowModeField: $("modSlowModeField"),
+  modSlowMode: $("modSlowMode"),
+  modTopicField: $("modTopicField"),
+  modTopic: $("modTopic"),
+  roomModBtn: $("roomModBtn"),
 };
 
 const DEFAULT_NAME_HINT = ui.nameHint.textContent;
@@ -495,7 +502,7 @@ function renderMembers() {
     if (again) again.focus();
   }
   if (focusedMod !== null) modTrigger(focusedMod)?.focus();
-  if (!ui.modMenu.hidden && modTrigger(openMenuFor) === null) closeMemberMenu({ focus: false });
+  if (openMenuFor !== null && modTrigger(openMenuFor) === null) closeMemberMenu({ focus: false });
 }
 
 function pickMember(li) {
@@ -1025,6 +1032,8 @@ function renderRooms() {
   ui.roomTopic.textContent = topic === null ? "" : `Topic: ${topic}`;
   ui.roomTopic.hidden = topic === null;
   ui.inviteForm.hidden = r?.kind !== "private" || !r.joined;
+  ui.roomModBtn.hidden = !(r?.joined || isLobby(shown)) || roomActions(shownRole()).length === 0;
+  if (ui.roomModBtn.hidden && menu?.key === "room") closeMemberMenu({ focus: false });
   ui.leaveRoomBtn.hidden = isLobby(shown) || !r?.joined;
   if (focused !== null) {
     const [action, ...rest] = focused.split(":");
@@ -1296,7 +1305,9 @@ function moderateButton(name) {
   return b;
 }
 
-let openMenuFor = null; // the member whose menu is open
+// One menu element (#modMenu) serves a member's menu and the room's: `menu` says whose.
+let menu = null; // {key, restore: () => the trigger, pick: (op) => void}
+let openMenuFor = null; // the member whose menu is open (null: none, or the room's)
 
 function modTrigger(name) {
   if (name === null) return null;
@@ -1312,52 +1323,76 @@ function openMemberMenu(trigger) {
   const name = trigger.dataset.name;
   const actions = memberMenuActions(name);
   if (actions.length === 0) return;
-  closeMemberMenu({ focus: false });
+  openMenu(trigger, {
+    key: `member:${name}`,
+    label: `Moderate ${name} in ${shownRoom()}`,
+    items: actions.map((op) => [op, actionLabel(op, name)]),
+    restore: () => modTrigger(name),
+    pick: (op) => askToModerate(op, { target: name }, () => modTrigger(name)),
+  });
   openMenuFor = name;
+}
+
+function openRoomMenu() {
   const room = shownRoom();
-  const items = actions.map((op) => {
+  const actions = roomActions(shownRole());
+  if (room === null || actions.length === 0) return;
+  openMenu(ui.roomModBtn, {
+    key: "room",
+    label: `Moderate ${room}`,
+    items: actions.map((op) => [op, actionLabel(op, room)]),
+    restore: () => ui.roomModBtn,
+    pick: (op) => askToModerate(op, {}, () => ui.roomModBtn),
+  });
+}
+
+function openMenu(trigger, { key, label, items, restore, pick }) {
+  closeMemberMenu({ focus: false });
+  menu = { key, restore, pick };
+  const buttons = items.map(([op, text]) => {
     const item = document.createElement("button");
     item.type = "button";
     item.className = "mod-menu__item";
     item.setAttribute("role", "menuitem");
     item.tabIndex = -1;
     item.dataset.op = op;
-    item.textContent = actionLabel(op, name);
+    item.textContent = text;
     return item;
   });
-  ui.modMenu.replaceChildren(...items);
-  ui.modMenu.setAttribute("aria-label", `Moderate ${name} in ${room}`);
-  ui.modMenu.dataset.name = name;
+  ui.modMenu.replaceChildren(...buttons);
+  ui.modMenu.setAttribute("aria-label", label);
   ui.modMenu.hidden = false;
-  // Under its button, inside the members card (position: relative; style.css).
+  // Under its button, kept inside the window (#modMenu is placed against the page:
+  // none of its ancestors is positioned).
   const box = trigger.getBoundingClientRect();
-  const card = ui.modMenu.offsetParent ?? document.body;
-  const at = card.getBoundingClientRect();
-  const left = Math.max(0, Math.min(box.right - at.left - ui.modMenu.offsetWidth, at.width - ui.modMenu.offsetWidth));
-  ui.modMenu.style.left = `${left}px`;
-  ui.modMenu.style.top = `${box.bottom - at.top + card.scrollTop + 4}px`;
+  const width = ui.modMenu.offsetWidth;
+  const left = Math.max(8, Math.min(box.right - width, document.documentElement.clientWidth - width - 8));
+  ui.modMenu.style.left = `${left + window.scrollX}px`;
+  // Below it, or above it when the window has no room below (the member list's end).
+  const height = ui.modMenu.offsetHeight;
+  const below = box.bottom + 4 + height <= window.innerHeight - 8 || box.top - 4 - height < 8;
+  ui.modMenu.style.top = `${(below ? box.bottom + 4 : box.top - 4 - height) + window.scrollY}px`;
   trigger.setAttribute("aria-expanded", "true");
-  items[0].focus();
+  buttons[0].focus();
 }
 
 function closeMemberMenu({ focus = true } = {}) {
-  if (ui.modMenu.hidden) return;
-  const name = openMenuFor;
+  if (ui.modMenu.hidden || menu === null) return;
+  const trigger = menu.restore();
   ui.modMenu.hidden = true;
   ui.modMenu.replaceChildren();
+  menu = null;
   openMenuFor = null;
-  const trigger = modTrigger(name);
   trigger?.setAttribute("aria-expanded", "false");
   if (focus) trigger?.focus();
 }
 
 ui.modMenu.addEventListener("click", (ev) => {
   const item = ev.target.closest(".mod-menu__item");
-  if (!item) return;
-  const name = openMenuFor;
-  const trigger = modTrigger(name);
+  if (!item || menu === null) return;
+  const { pick } = menu;
   closeMemberMenu({ focus: false });
-  askToModerate(item.dataset.op, { target: name }, () => modTrigger(name) ?? trigger);
+  pick(item.dataset.op);
 });
 
 ui.modMenu.addEventListener("keydown", (ev) => {
@@ -1377,16 +1412,29 @@ ui.modMenu.addEventListener("keydown", (ev) => {
 
 document.addEventListener("click", (ev) => {
   if (ui.modMenu.hidden) return;
-  if (ui.modMenu.contains(ev.target) || ev.target.closest?.(".member__mod")) return;
+  if (ui.modMenu.contains(ev.target) || ev.target.closest?.(".member__mod, #roomModBtn")) return;
   closeMemberMenu({ focus: false });
 });
 
+ui.roomModBtn.addEventListener("click", () => {
+  if (!ui.modMenu.hidden && menu?.key === "room") closeMemberMenu();
+  else openRoomMenu();
+});
+ui.roomModBtn.addEventListener("keydown", (ev) => {
+  if (ev.key === "ArrowDown") {
+    ev.preventDefault();
+    openRoomMenu();
+  }
+});
+
 // The confirmation dialog: every moderator action asks first, with an optional reason.
-for (const d of DURATIONS) {
-  const o = document.createElement("option");
-  o.value = String(d.seconds);
-  o.textContent = d.label;
-  ui.modDuration.append(o);
+for (const [select, choices] of [[ui.modDuration, DURATIONS], [ui.modSlowMode, SLOW_MODES]]) {
+  for (const d of choices) {
+    const o = document.createElement("option");
+    o.value = String(d.seconds);
+    o.textContent = d.label;
+    select.append(o);
+  }
 }
 let confirming = null; // {op, room, target, messageId, seq, restore}
 
@@ -1397,12 +1445,19 @@ function askToModerate(op, details, restore) {
   ui.modDialogTitle.textContent = words.title;
   ui.modDialogText.textContent = words.text;
   ui.modConfirm.textContent = words.confirm;
-  ui.modDurationField.hidden = !TIMED.has(op);
+  const fields = fieldsOf(op);
+  const standing = roomState.room(room)?.standing;
+  ui.modDurationField.hidden = !fields.duration;
   ui.modDuration.value = String(DURATIONS[0].seconds);
+  ui.modSlowModeField.hidden = !fields.slowMode;
+  ui.modSlowMode.value = String(SLOW_MODES[0].seconds);
+  ui.modTopicField.hidden = !fields.topic;
+  ui.modTopic.value = standing?.topic ?? "";
   ui.modReason.value = "";
   confirming = { op, room, ...details, restore };
   ui.modDialog.showModal();
-  (TIMED.has(op) ? ui.modDuration : ui.modReason).focus();
+  const first = fields.duration ? ui.modDuration : fields.slowMode ? ui.modSlowMode : fields.topic ? ui.modTopic : ui.modReason;
+  first.focus();
 }
 
 ui.modForm.addEventListener("submit", (ev) => {
@@ -1414,7 +1469,8 @@ ui.modForm.addEventListener("submit", (ev) => {
     target: c.target ?? null,
     messageId: c.messageId ?? null,
     seq: c.seq ?? null,
-    seconds: Number(ui.modDuration.value),
+    seconds: Number((c.op === "slowMode" ? ui.modSlowMode : ui.modDuration).value),
+    topic: ui.modTopic.value,
     reason: ui.modReason.value,
     id: nextRoomId(),
   });

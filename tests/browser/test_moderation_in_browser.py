@@ -201,3 +201,34 @@ def test_an_appointed_member_gets_the_controls_and_loses_them_when_dismissed(ope
     alice.get_by_role("dialog").get_by_role("button", name=f"Dismiss {bob_name}").click()
     expect(bob.locator("#roomNotice")).to_have_text(f"You no longer moderate \u2068{room}\u2069.")
     expect(moderate_button(bob, carol_name)).to_have_count(0)
+
+
+def test_a_creator_sets_the_topic_and_slow_mode_from_the_room_menu(open_page):
+    t = tag()
+    alice, bob, room, _alice_name, _bob_name = in_one_room(open_page, t)
+    # THEN only the moderator has the room's menu
+    expect(bob.locator("#roomModBtn")).to_be_hidden()
+    button = alice.get_by_role("button", name="Moderate room")
+    # WHEN Alice sets a topic from it
+    button.click()
+    alice.get_by_role("menuitem", name=f"Set the topic of {room}…").click()
+    expect(alice.get_by_label("Topic", exact=True)).to_be_focused()
+    alice.keyboard.type("Release day")
+    alice.keyboard.press("Enter")
+    # THEN both see it under the room's name, and the notice
+    for page in (alice, bob):
+        expect(page.locator("#roomTopic")).to_have_text("Topic: Release day")
+        expect(room_messages(page).filter(has_text="set the topic")).to_have_count(1)
+    expect(button).to_be_focused()
+    # WHEN she puts the room in slow mode, 10 seconds
+    button.click()
+    alice.get_by_role("menuitem", name=f"Slow mode in {room}…").click()
+    alice.get_by_label("One message per member every").select_option("10")
+    alice.get_by_role("dialog").get_by_role("button", name="Set slow mode").click()
+    expect(room_messages(bob).filter(has_text="Slow mode")).to_have_count(1)
+    # THEN Bob's second message within 10 s is refused with SLOW_MODE and its wait
+    say(bob, f"one {t}")
+    expect(room_messages(alice).filter(has_text=f"one {t}")).to_have_count(1)
+    say(bob, f"two {t}")
+    expect(bob.locator("#roomNotice")).to_contain_text("This room is in slow mode: you can send")
+    expect(room_messages(alice).filter(has_text=f"two {t}")).to_have_count(0)

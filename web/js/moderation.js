@@ -35,6 +35,18 @@ export const DURATIONS = Object.freeze([
   { seconds: 604800, label: "7 days" },
 ]);
 
+/** Slow mode's choices (0: off; the server's default slowModeMaxSeconds is 600). */
+export const SLOW_MODES = Object.freeze([
+  { seconds: 0, label: "Off" },
+  { seconds: 10, label: "10 seconds" },
+  { seconds: 30, label: "30 seconds" },
+  { seconds: 60, label: "1 minute" },
+  { seconds: 300, label: "5 minutes" },
+]);
+
+/** The server's limit on a topic's length (chat.moderation.TOPIC_MAX_LENGTH). */
+export const TOPIC_MAX_LENGTH = 200;
+
 /** The server's limit on a reason's length (chat.moderation.REASON_MAX_LENGTH). */
 export const REASON_MAX_LENGTH = 200;
 
@@ -65,6 +77,11 @@ export function memberActions({ role, me, target, targetRole = null }) {
   return actions;
 }
 
+/** The room menu's actions (the topic, slow mode): for any moderator of the room. */
+export function roomActions(role) {
+  return rankOf(role) >= RANK.moderator ? ["topic", "slowMode"] : [];
+}
+
 /** Whether a standing shows a moderator's Delete on `message` (any message not yet deleted). */
 export function mayDelete(role, message) {
   return roomPowers(role).has("delete") && !!message && !message.deleted && !message.notice;
@@ -78,12 +95,18 @@ export function actionLabel(op, target) {
     ban: `Ban ${target}…`,
     appoint: `Appoint ${target} moderator`,
     dismiss: `Dismiss ${target} as moderator`,
+    topic: `Set the topic of ${target}…`,
+    slowMode: `Slow mode in ${target}…`,
   };
   return words[op] ?? `${op} ${target}`;
 }
 
 /** Which ops ask how long. */
 export const TIMED = new Set(["mute", "ban"]);
+/** The dialog's fields for an op: a duration, slow mode's interval, a topic; all take a reason. */
+export function fieldsOf(op) {
+  return { duration: TIMED.has(op), slowMode: op === "slowMode", topic: op === "topic" };
+}
 
 /**
  * The confirmation dialog's words for an op: its title, the sentence under it and the
@@ -108,6 +131,10 @@ export function confirmation(op, { room, target = null, excerpt = "" }) {
       return { title: `Appoint ${target}?`, text: `${target} will moderate ${room}.`, confirm: `Appoint ${target}` };
     case "dismiss":
       return { title: `Dismiss ${target}?`, text: `${target} will no longer moderate ${room}.`, confirm: `Dismiss ${target}` };
+    case "topic":
+      return { title: `Topic of ${room}`, text: `Everyone in ${room} sees the topic; leave it empty to clear it.`, confirm: "Set topic" };
+    case "slowMode":
+      return { title: `Slow mode in ${room}`, text: `Each member may send one message per interval in ${room}; moderators are exempt.`, confirm: "Set slow mode" };
     default:
       return { title: `${op}?`, text: "", confirm: "Confirm" };
   }
@@ -117,12 +144,13 @@ export function confirmation(op, { room, target = null, excerpt = "" }) {
  * The `moderate` frame for an op the dialog confirmed. A ban names its target by `name`;
  * the other member ops by `target`. An empty reason is left out.
  */
-export function moderateFrame(op, { room, target = null, seconds = null, reason = "", messageId = null, seq = null, id = undefined }) {
+export function moderateFrame(op, { room, target = null, seconds = null, reason = "", messageId = null, seq = null, topic = "", id = undefined }) {
   const frame = { action: "moderate", op, room };
   if (op === "delete") Object.assign(frame, { messageId, seq });
+  else if (op === "topic") frame.topic = (typeof topic === "string" ? topic.trim() : "").slice(0, TOPIC_MAX_LENGTH);
   else if (op === "ban") frame.name = target;
-  else frame.target = target;
-  if (TIMED.has(op)) frame.seconds = seconds;
+  else if (op !== "slowMode") frame.target = target;
+  if (TIMED.has(op) || op === "slowMode") frame.seconds = seconds;
   const why = typeof reason === "string" ? reason.trim() : "";
   if (why) frame.reason = why.slice(0, REASON_MAX_LENGTH);
   if (id !== undefined) frame.id = id;

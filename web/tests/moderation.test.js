@@ -16,6 +16,7 @@ import {
   moderationErrorText,
   noticeText,
   roleOf,
+  roomActions,
   roomPowers,
   tombstoneText,
 } from "../js/moderation.js";
@@ -117,6 +118,13 @@ describe("moderateFrame", () => {
     assert.equal(frame.seq, 7);
     assert.equal(frame.target, undefined);
     assert.equal(frame.reason.length, 200);
+  });
+
+  it("builds the topic and slow-mode frames, which name no member", () => {
+    assert.deepEqual(moderateFrame("topic", { room: "dev", topic: "  Release day " }), { action: "moderate", op: "topic", room: "dev", topic: "Release day" });
+    assert.deepEqual(moderateFrame("slowMode", { room: "dev", seconds: 0 }), { action: "moderate", op: "slowMode", room: "dev", seconds: 0 });
+    assert.deepEqual(roomActions("moderator"), ["topic", "slowMode"]);
+    assert.deepEqual(roomActions(null), []);
   });
 
   it("offers durations within the server's default maximum of 30 days", () => {
