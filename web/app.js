@@ -28,6 +28,8 @@
 //   js/rooms.js      rooms of v2 (joined, listed, invited, unread, edits)
 //   js/roomlist.js   the room list's sections and labels, edit rights
 //   js/typing.js     the typing throttle, who is typing, the typing line
+//   js/moderation.js our standing in each room, which moderator actions it shows,
+//                    the `moderate` frames, notices and moderation errors
 
 import { tabClientKey } from "./js/clientkey.js";
 import { ChatConnection, STATES } from "./js/connection.js";
@@ -52,6 +54,20 @@ import { RoomOutboxes, deliveryOf, roomFrameIds } from "./js/roomoutbox.js";
 import { PrivateKeeping } from "./js/privacy.js";
 import { canChange, roomButtonName, roomList, validateGroup } from "./js/roomlist.js";
 import { TypingRoster, TypingThrottle } from "./js/typing.js";
+import {
+  DURATIONS,
+  SLOW_MODES,
+  actionLabel,
+  confirmation,
+  fieldsOf,
+  mayDelete,
+  memberActions,
+  moderateFrame,
+  moderationErrorText,
+  noticeText,
+  roomActions,
+  tombstoneText,
+} from "./js/moderation.js";
 import {
   describeErrorCode,
   normaliseFrame,
@@ -117,6 +133,22 @@ const ui = {
   roomBox: $("roomBox"),
   typingLine: $("typingLine"),
   privateNote: $("privateNote"),
+  roomTopic: $("roomTopic"),
+  modMenu: $("modMenu"),
+  modDialog: $("modDialog"),
+  modForm: $("modForm"),
+  modDialogTitle: $("modDialogTitle"),
+  modDialogText: $("modDialogText"),
+  modDurationField: $("modDurationField"),
+  modDuration: $("modDuration"),
+  modReason: $("modReason"),
+  modCancel: $("modCancel"),
+  modConfirm: $("modConfirm"),
+  modSlowModeField: $("modSlowModeField"),
+  modSlowMode: $("modSlowMode"),
+  modTopicField: $("modTopicField"),
+  modTopic: $("modTopic"),
+  roomModBtn: $("roomModBtn"),
 };
 
 const DEFAULT_NAME_HINT = ui.nameHint.textContent;
@@ -438,9 +470,14 @@ function renderMembers() {
       ? document.activeElement.dataset.name
       : null;
 
-  const items = list.map((m) =>
-    memberElement(document, m, { isYou: names.confirmed !== null && sameName(m, names.confirmed) }),
-  );
+  const focusedMod = document.activeElement?.classList?.contains("member__mod")
+    ? document.activeElement.dataset.name
+    : null;
+  const items = list.map((m) => {
+    const li = memberElement(document, m, { isYou: names.confirmed !== null && sameName(m, names.confirmed) });
+    if (memberMenuActions(m).length > 0) li.append(moderateButton(m));
+    return li;
+  });
   ui.membersList.replaceChildren(...items);
   ui.memberOptions.replaceChildren(
     ...list
@@ -464,6 +501,8 @@ function renderMembers() {
     const again = items.find((li) => li.dataset.name === focusedName && li.tabIndex === 0);
     if (again) again.focus();
   }
+  if (focusedMod !== null) modTrigger(focusedMod)?.focus();
+  if (openMenuFor !== null && modTrigger(openMenuFor) === null) closeMemberMenu({ focus: false });
 }
 
 function pickMember(li) {
@@ -474,9 +513,21 @@ function pickMember(li) {
 }
 
 ui.membersList.addEventListener("click", (ev) => {
+  const mod = ev.target.closest(".member__mod");
+  if (mod) {
+    toggleMemberMenu(mod);
+    return;
+  }
   pickMember(ev.target.closest("li"));
 });
 ui.membersList.addEventListener("keydown", (ev) => {
+  if (ev.target.closest(".member__mod")) {
+    if (ev.key === "ArrowDown") {
+      ev.preventDefault();
+      openMemberMenu(ev.target);
+    }
+    return; // Enter and Space are the button's own
+  }
   if (ev.key === "Enter" || ev.key === " " || ev.key === "Spacebar") {
     const li = ev.target.closest("li");
     if (li) {
@@ -822,7 +873,12 @@ function setRoomNotice(text) {
 function onRoomFrame(frame) {
   const ours = roomOutbox.handle(frame);
   if (ours !== null && inRoom() && roomKey(ours.room) === roomKey(shownRoom())) renderRoomLog();
-  if (ours !== null && frame.error) return; // shown on the message itself
+  if (ours !== null && frame.error) {
+    // Shown on the message itself; a mute or slow mode also says how long to wait.
+    const why = moderationErrorText(frame.error);
+    if (why !== null) setRoomNotice(why);
+    return;
+  }
   if (frame.error) {
     const { action, message, code, id } = frame.error;
     const wait = retryAfter(frame);
@@ -838,7 +894,7 @@ function onRoomFrame(frame) {
       }, wait);
       return;
     }
-    const text = message || describeErrorCode(code);
+    const text = moderationErrorText(frame.error) ?? (message || describeErrorCode(code));
     if (action === "joinRoom" || action === "createRoom") {
       ui.roomFormError.textContent = text;
       pendingOpen = null;
@@ -858,11 +914,16 @@ function onRoomFrame(frame) {
     setRoomNotice(`Invited ${isolate(frame.to ?? "")} to ${isolate(frame.room ?? "")}.`);
     return;
   }
-  if (frame.ack === "editMessage" || frame.ack === "deleteMessage") return;
+  if (frame.ack === "editMessage" || frame.ack === "deleteMessage" || frame.ack === "moderate") return;
   if (typeof frame.room === "string" && Array.isArray(frame.members)) {
     roomMembers.set(roomKey(frame.room), frame.members.filter((m) => typeof m === "string"));
   }
-  const { room, join } = roomState.apply(frame);
+  const { room, join, moderation } = roomState.apply(frame);
+  if (moderation) onOwnStanding(moderation, frame);
+  if ("moderation" in frame && room !== null && isLobby(room)) {
+    // The lobby's log is the conversation's: the notice goes there.
+    conversation.notice({ kind: "system", text: noticeText(frame), ts: frame.ts });
+  }
   const typingRoom = typingRoster.apply(frame);
   if (join && room !== null) joinRoom(room);
   if (("joined" in frame || "left" in frame) && typeof frame.id === "string") retried.delete(frame.id);
@@ -887,6 +948,8 @@ function onRoomFrame(frame) {
     roomOutbox.left(frame.room);
     roomMembers.delete(roomKey(frame.room));
     if (roomState.current === null) openRoom(LOBBY);
+    if (removal?.key === roomKey(frame.room)) setRoomNotice(removal.text);
+    removal = null;
     conn.send({ action: "listRooms", id: nextRoomId() });
   }
   if ("invited" in frame && typeof frame.room === "string") {
@@ -900,7 +963,7 @@ function onRoomFrame(frame) {
     if (!isLobby(room)) renderRoomLog();
     renderMembers();
   }
-  if (room !== null && isLobby(room) && ("messageEdited" in frame || "messageDeleted" in frame || "history" in frame)) {
+  if (room !== null && isLobby(room) && ("messageEdited" in frame || "messageDeleted" in frame || "history" in frame || "moderation" in frame || "joined" in frame)) {
     refreshLobbyLog();
   }
   if (typingRoom !== null) renderTyping();
@@ -965,7 +1028,12 @@ function renderRooms() {
   ui.roomTitle.textContent = r?.kind === "direct" ? `Direct · ${r.with ?? "conversation"}` : shown;
   const count = isLobby(shown) ? names.members.length : (roomMembers.get(roomKey(shown))?.length ?? r?.count);
   ui.roomPresence.textContent = Number.isInteger(count) ? `${count} here` : "";
+  const topic = r?.standing.topic ?? null;
+  ui.roomTopic.textContent = topic === null ? "" : `Topic: ${topic}`;
+  ui.roomTopic.hidden = topic === null;
   ui.inviteForm.hidden = r?.kind !== "private" || !r.joined;
+  ui.roomModBtn.hidden = !(r?.joined || isLobby(shown)) || roomActions(shownRole()).length === 0;
+  if (ui.roomModBtn.hidden && menu?.key === "room") closeMemberMenu({ focus: false });
   ui.leaveRoomBtn.hidden = isLobby(shown) || !r?.joined;
   if (focused !== null) {
     const [action, ...rest] = focused.split(":");
@@ -1052,10 +1120,16 @@ ui.leaveRoomBtn.addEventListener("click", () => {
 
 // ---- a room's log
 
-function roomMessageElement(m) {
+function roomMessageElement(m, role = shownRole()) {
+  if (m.notice) {
+    const notice = messageElement(document, { kind: "system", text: noticeText({ systemMessage: m.text, reason: m.reason, moderation: m.op }), ts: m.ts });
+    notice.classList.add("msg--moderation");
+    notice.dataset.notice = m.messageId;
+    return notice;
+  }
   const mine = names.confirmed !== null && sameName(m.from, names.confirmed);
   const node = m.deleted
-    ? messageElement(document, { kind: "system", text: `${m.from ? `${m.from}: ` : ""}This message was deleted.`, ts: m.ts })
+    ? messageElement(document, { kind: "system", text: tombstoneText(m), ts: m.ts })
     : messageElement(document, { kind: "public", from: m.from, text: m.text ?? "", ts: m.ts, mine });
   node.dataset.messageId = m.messageId;
   if (m.deleted) {
@@ -1082,6 +1156,17 @@ function roomMessageElement(m) {
       b.setAttribute("aria-label", `${word} your message: ${(m.text ?? "").slice(0, 40)}`);
       tools.append(b);
     }
+    body.append(tools);
+  } else if (mayDelete(role, m)) {
+    const tools = document.createElement("span");
+    tools.className = "msg__tools";
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "btn btn--quiet btn--tiny msg__mod-delete";
+    b.dataset.action = "modDelete";
+    b.textContent = "Delete";
+    b.setAttribute("aria-label", `Delete ${m.from ?? "this"}'s message: ${(m.text ?? "").slice(0, 40)}`);
+    tools.append(b);
     body.append(tools);
   }
   return node;
@@ -1126,13 +1211,14 @@ function refreshLobbyEntry(node) {
   if (!v2() || !node.dataset.messageId) return;
   const m = roomState.room(LOBBY)?.messages.get(node.dataset.messageId);
   if (!m) return;
-  const tools = canChange(m, names.confirmed, Date.now());
-  const look = `${m.deleted}|${m.edited}|${m.text}|${tools}`;
+  const lobbyRole = roomState.room(LOBBY)?.standing.role ?? null;
+  const tools = canChange(m, names.confirmed, Date.now()) || mayDelete(lobbyRole, m);
+  const look = `${m.deleted}|${m.edited}|${m.text}|${tools}|${m.deletedBy ?? ""}`;
   if (lobbyLooks.get(node) === look) return;
   const first = lobbyLooks.get(node) === undefined;
   lobbyLooks.set(node, look);
   if (first && !tools && !m.edited && !m.deleted) return; // as conversation.js drew it
-  const fresh = roomMessageElement(m);
+  const fresh = roomMessageElement(m, lobbyRole);
   const focused = node.contains(document.activeElement) ? document.activeElement.dataset.action : null;
   node.replaceChildren(...fresh.childNodes);
   node.dataset.kind = fresh.dataset.kind;
@@ -1154,7 +1240,9 @@ function onMessageTool(ev) {
   const room = shownRoom();
   const m = roomState.messages(room).find((x) => x.messageId === entry.dataset.messageId);
   if (!m) return;
-  if (b.dataset.action === "delete") {
+  if (b.dataset.action === "modDelete") {
+    askToDelete(m, b);
+  } else if (b.dataset.action === "delete") {
     conn.send({ action: "deleteMessage", room, messageId: m.messageId, seq: m.seq, id: nextRoomId() });
   } else {
     editing = { room, messageId: m.messageId, seq: m.seq };
@@ -1185,6 +1273,242 @@ function sendInRoom(text) {
   renderRoomLog();
   return true;
 }
+
+// ---- moderation (js/moderation.js): the member menu, the moderator's Delete, the
+// confirmation dialog, notices and the errors a moderated member sees
+
+/** Our role in the room shown (null: a plain member, or a v1 connection). */
+function shownRole() {
+  return v2() ? (roomState.room(shownRoom())?.standing.role ?? null) : null;
+}
+
+/** The member menu's actions for `name` in the room shown. */
+function memberMenuActions(name) {
+  if (!v2()) return [];
+  const r = roomState.room(shownRoom());
+  if (!r?.joined && !isLobby(shownRoom())) return [];
+  const targetRole = r?.standing.roleOf(name) ?? null;
+  return memberActions({ role: shownRole(), me: names.confirmed, target: name, targetRole });
+}
+
+function moderateButton(name) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "btn btn--quiet member__mod";
+  b.dataset.name = name;
+  b.textContent = "⋯";
+  b.title = `Moderate ${name}`;
+  b.setAttribute("aria-label", `Moderate ${name}`);
+  b.setAttribute("aria-haspopup", "menu");
+  b.setAttribute("aria-expanded", "false");
+  b.setAttribute("aria-controls", "modMenu");
+  return b;
+}
+
+// One menu element (#modMenu) serves a member's menu and the room's: `menu` says whose.
+let menu = null; // {key, restore: () => the trigger, pick: (op) => void}
+let openMenuFor = null; // the member whose menu is open (null: none, or the room's)
+
+function modTrigger(name) {
+  if (name === null) return null;
+  return [...ui.membersList.querySelectorAll(".member__mod")].find((b) => b.dataset.name === name) ?? null;
+}
+
+function toggleMemberMenu(trigger) {
+  if (!ui.modMenu.hidden && openMenuFor === trigger.dataset.name) closeMemberMenu();
+  else openMemberMenu(trigger);
+}
+
+function openMemberMenu(trigger) {
+  const name = trigger.dataset.name;
+  const actions = memberMenuActions(name);
+  if (actions.length === 0) return;
+  openMenu(trigger, {
+    key: `member:${name}`,
+    label: `Moderate ${name} in ${shownRoom()}`,
+    items: actions.map((op) => [op, actionLabel(op, name)]),
+    restore: () => modTrigger(name),
+    pick: (op) => askToModerate(op, { target: name }, () => modTrigger(name)),
+  });
+  openMenuFor = name;
+}
+
+function openRoomMenu() {
+  const room = shownRoom();
+  const actions = roomActions(shownRole());
+  if (room === null || actions.length === 0) return;
+  openMenu(ui.roomModBtn, {
+    key: "room",
+    label: `Moderate ${room}`,
+    items: actions.map((op) => [op, actionLabel(op, room)]),
+    restore: () => ui.roomModBtn,
+    pick: (op) => askToModerate(op, {}, () => ui.roomModBtn),
+  });
+}
+
+function openMenu(trigger, { key, label, items, restore, pick }) {
+  closeMemberMenu({ focus: false });
+  menu = { key, restore, pick };
+  const buttons = items.map(([op, text]) => {
+    const item = document.createElement("button");
+    item.type = "button";
+    item.className = "mod-menu__item";
+    item.setAttribute("role", "menuitem");
+    item.tabIndex = -1;
+    item.dataset.op = op;
+    item.textContent = text;
+    return item;
+  });
+  ui.modMenu.replaceChildren(...buttons);
+  ui.modMenu.setAttribute("aria-label", label);
+  ui.modMenu.hidden = false;
+  // Under its button, kept inside the window (#modMenu is placed against the page:
+  // none of its ancestors is positioned).
+  const box = trigger.getBoundingClientRect();
+  const width = ui.modMenu.offsetWidth;
+  const left = Math.max(8, Math.min(box.right - width, document.documentElement.clientWidth - width - 8));
+  ui.modMenu.style.left = `${left + window.scrollX}px`;
+  // Below it, or above it when the window has no room below (the member list's end).
+  const height = ui.modMenu.offsetHeight;
+  const below = box.bottom + 4 + height <= window.innerHeight - 8 || box.top - 4 - height < 8;
+  ui.modMenu.style.top = `${(below ? box.bottom + 4 : box.top - 4 - height) + window.scrollY}px`;
+  trigger.setAttribute("aria-expanded", "true");
+  buttons[0].focus();
+}
+
+function closeMemberMenu({ focus = true } = {}) {
+  if (ui.modMenu.hidden || menu === null) return;
+  const trigger = menu.restore();
+  ui.modMenu.hidden = true;
+  ui.modMenu.replaceChildren();
+  menu = null;
+  openMenuFor = null;
+  trigger?.setAttribute("aria-expanded", "false");
+  if (focus) trigger?.focus();
+}
+
+ui.modMenu.addEventListener("click", (ev) => {
+  const item = ev.target.closest(".mod-menu__item");
+  if (!item || menu === null) return;
+  const { pick } = menu;
+  closeMemberMenu({ focus: false });
+  pick(item.dataset.op);
+});
+
+ui.modMenu.addEventListener("keydown", (ev) => {
+  const all = [...ui.modMenu.querySelectorAll(".mod-menu__item")];
+  const i = all.indexOf(document.activeElement);
+  const to = { ArrowDown: i + 1, ArrowUp: i - 1, Home: 0, End: all.length - 1 }[ev.key];
+  if (to !== undefined && all.length > 0) {
+    ev.preventDefault();
+    all[(to + all.length) % all.length].focus();
+  } else if (ev.key === "Escape") {
+    ev.preventDefault();
+    closeMemberMenu();
+  } else if (ev.key === "Tab") {
+    closeMemberMenu({ focus: false });
+  }
+});
+
+document.addEventListener("click", (ev) => {
+  if (ui.modMenu.hidden) return;
+  if (ui.modMenu.contains(ev.target) || ev.target.closest?.(".member__mod, #roomModBtn")) return;
+  closeMemberMenu({ focus: false });
+});
+
+ui.roomModBtn.addEventListener("click", () => {
+  if (!ui.modMenu.hidden && menu?.key === "room") closeMemberMenu();
+  else openRoomMenu();
+});
+ui.roomModBtn.addEventListener("keydown", (ev) => {
+  if (ev.key === "ArrowDown") {
+    ev.preventDefault();
+    openRoomMenu();
+  }
+});
+
+// The confirmation dialog: every moderator action asks first, with an optional reason.
+for (const [select, choices] of [[ui.modDuration, DURATIONS], [ui.modSlowMode, SLOW_MODES]]) {
+  for (const d of choices) {
+    const o = document.createElement("option");
+    o.value = String(d.seconds);
+    o.textContent = d.label;
+    select.append(o);
+  }
+}
+let confirming = null; // {op, room, target, messageId, seq, restore}
+
+function askToModerate(op, details, restore) {
+  const room = shownRoom();
+  if (room === null) return;
+  const words = confirmation(op, { room, target: details.target ?? null, excerpt: details.excerpt ?? "" });
+  ui.modDialogTitle.textContent = words.title;
+  ui.modDialogText.textContent = words.text;
+  ui.modConfirm.textContent = words.confirm;
+  const fields = fieldsOf(op);
+  const standing = roomState.room(room)?.standing;
+  ui.modDurationField.hidden = !fields.duration;
+  ui.modDuration.value = String(DURATIONS[0].seconds);
+  ui.modSlowModeField.hidden = !fields.slowMode;
+  ui.modSlowMode.value = String(SLOW_MODES[0].seconds);
+  ui.modTopicField.hidden = !fields.topic;
+  ui.modTopic.value = standing?.topic ?? "";
+  ui.modReason.value = "";
+  confirming = { op, room, ...details, restore };
+  ui.modDialog.showModal();
+  const first = fields.duration ? ui.modDuration : fields.slowMode ? ui.modSlowMode : fields.topic ? ui.modTopic : ui.modReason;
+  first.focus();
+}
+
+ui.modForm.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const c = confirming;
+  if (c === null) return;
+  const frame = moderateFrame(c.op, {
+    room: c.room,
+    target: c.target ?? null,
+    messageId: c.messageId ?? null,
+    seq: c.seq ?? null,
+    seconds: Number((c.op === "slowMode" ? ui.modSlowMode : ui.modDuration).value),
+    topic: ui.modTopic.value,
+    reason: ui.modReason.value,
+    id: nextRoomId(),
+  });
+  if (!conn.send(frame)) setRoomNotice("Not connected right now: nothing was done.");
+  ui.modDialog.close("confirm");
+});
+ui.modCancel.addEventListener("click", () => ui.modDialog.close("cancel"));
+ui.modDialog.addEventListener("close", () => {
+  const c = confirming;
+  confirming = null;
+  if (ui.modDialog.returnValue !== "confirm" && c !== null) setRoomNotice("Cancelled: nothing was done.");
+  ui.modDialog.returnValue = "";
+  const back = c?.restore?.();
+  if (back?.isConnected) back.focus();
+  else ui.messageInput.focus();
+});
+
+/** A moderator's Delete on a message of the room shown. */
+function askToDelete(m, button) {
+  const entry = button.closest("[data-message-id]");
+  const id = m.messageId;
+  const box = entry?.parentElement ?? ui.roomBox;
+  askToModerate("delete", { target: m.from ?? null, messageId: id, seq: m.seq, excerpt: m.text ?? "" }, () =>
+    box.querySelector(`[data-message-id="${CSS.escape(id)}"] [data-action="modDelete"]`) ?? box,
+  );
+}
+
+/** What a moderation event said about us ("appointed", "dismissed", "removed"), told once. */
+function onOwnStanding(change, frame) {
+  const room = frame.room;
+  if (change === "appointed") setRoomNotice(`You now moderate ${isolate(room)}.`);
+  else if (change === "dismissed") setRoomNotice(`You no longer moderate ${isolate(room)}.`);
+  else if (change === "removed") {
+    setRoomNotice(noticeText(frame));
+    removal = { key: roomKey(room), text: noticeText(frame) }; // said again once we are out
+  }
+}
+let removal = null; // {key, text}: the kick or ban of us that the room's `left` follows
 
 // ---- typing
 

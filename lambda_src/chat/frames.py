@@ -266,10 +266,12 @@ def room_joined(
     last_read: int,
     client_id: str | None = None,
     topic: str | None = None,
+    role: str | None = None,
 ) -> Frame:
     """The acknowledgement of joinRoom (and of createRoom, which joins the room it makes):
-    the room's kind, its member count, its last `seq` and the joiner's last-read `seq`; its
-    `topic` when a moderator set one."""
+    the room's kind, its member count, its last `seq` and the joiner's last-read `seq`; the
+    joiner's `role` in the room when it moderates it (`chat.moderation.ROLES`: absent for a
+    plain member); its `topic` when a moderator set one."""
     frame: Frame = {
         "joined": room,
         "room": room,
@@ -278,6 +280,8 @@ def room_joined(
         "seq": seq,
         "lastRead": last_read,
     }
+    if role:
+        frame["role"] = role
     if topic:
         frame["topic"] = topic
     return with_id(frame, client_id)

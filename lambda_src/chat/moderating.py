@@ -30,6 +30,7 @@ from chat.moderation import (
     mute_wait_ms,
     rank_in,
     read_request,
+    role_of,
 )
 from chat.names import claim_keys, lookup_key
 from chat.ports import (
@@ -75,6 +76,14 @@ def actor_of(chat: ChatService, member: Connection) -> Actor:
         name=member.name or "",
         stack_moderator=is_stack_moderator(member.groups, chat._moderation.moderator_group),
     )
+
+
+def role_in(chat: ChatService, member: Connection, meta: RoomMeta) -> str | None:
+    """The member's `role` in a room for its `joined` frame (None: a plain member), from the
+    META the join read already: no read of its own."""
+    actor = actor_of(chat, member)
+    authority = RoomAuthority(meta.creator, meta.moderators)
+    return role_of(rank_in(actor.identity, stack_moderator=actor.stack_moderator, room=authority))
 
 
 # --- the `moderate` frame ------------------------------------------------------------------

@@ -37,6 +37,7 @@ __all__ = [
     "mute_wait_ms",
     "rank_in",
     "read_request",
+    "role_of",
     "slow_mode_wait_ms",
 ]
 
@@ -133,6 +134,20 @@ def rank_in(
     if identity in room.moderators:
         return Rank.ROOM_MODERATOR
     return Rank.MEMBER
+
+
+# A rank above member as a v2 `joined` frame names it (`role`); stable names, part of the
+# protocol (docs/protocol.md). A member has none, and the system never joins a room.
+ROLES: Mapping[Rank, str] = {
+    Rank.ROOM_MODERATOR: "moderator",
+    Rank.CREATOR: "creator",
+    Rank.STACK_MODERATOR: "stackModerator",
+}
+
+
+def role_of(rank: Rank) -> str | None:
+    """The `role` a `joined` frame gives a rank (None for a member)."""
+    return ROLES.get(rank)
 
 
 def is_stack_moderator(groups: Collection[str], moderator_group: str) -> bool:

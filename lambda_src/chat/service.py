@@ -912,6 +912,7 @@ class ChatService:
             last_read=joined.last_read,
             client_id=client_id,
             topic=meta.topic,
+            role=moderating.role_in(self, member, meta),
         )
         notice_v2 = frames.room_notice_joined(member.name, room)
         notice = frames.joined(member.name, notice_v2["eventId"])

@@ -249,3 +249,32 @@ def test_the_group_field_refuses_a_group_the_server_would_refuse(
     jo.click("#joinRoomBtn")
     expect(jo.locator("#roomFormError")).to_contain_text("without a comma")
     expect(jo.locator("#roomTitle")).to_have_text("lobby")
+
+
+@pytest.mark.parametrize("signed_in_stack", ["protocol"], indirect=True)
+def test_a_stack_moderator_by_sign_in_group_deletes_a_lobby_message(
+    open_signed_in_page, provider, signed_in_stack
+):
+    t = uuid.uuid4().hex[:6]
+    provider.groups = {"Mona": ["moderators"]}
+    # GIVEN Mona, whose sign-in lists the moderators' group, and Nick, who is a member
+    pages = {}
+    for name in ("Mona", "Nick"):
+        provider.user = name
+        pages[name] = open_signed_in_page()
+        sign_in(pages[name])
+        join_as(pages[name], name)
+        expect(pages[name].locator("#roomsCard")).to_be_visible(timeout=10_000)
+    mona, nick = pages["Mona"], pages["Nick"]
+    say(nick, f"spam {t}")
+    # THEN in the lobby, which no creator moderates, Mona has the controls and Nick none
+    expect(mona.get_by_role("button", name="Moderate Nick", exact=True)).to_be_visible()
+    expect(nick.locator("#membersList .member__mod")).to_have_count(0)
+    delete = mona.get_by_role("button", name=f"Delete Nick's message: spam {t}")
+    # WHEN she deletes Nick's message, confirming
+    delete.click()
+    mona.get_by_role("dialog").get_by_role("button", name="Delete message").click()
+    # THEN both lobby logs show the tombstone naming her
+    for page in (mona, nick):
+        expect(page.locator("#chatBox > .msg").filter(has_text="removed by Mona")).to_have_count(1)
+        expect(page.locator("#chatBox > .msg").filter(has_text=f"spam {t}")).to_have_count(0)

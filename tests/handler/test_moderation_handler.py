@@ -509,3 +509,49 @@ def test_the_table_stays_consistent_through_every_op(monkeypatch, db):
     stack.disconnect(bob)
     stack.disconnect(carol)
     assert table_problems(scan(db, TABLE)) == []
+
+
+# --- the joiner's standing in `joined` ------------------------------------------------------
+
+
+def joined_ack(stack: Stack, cid: str, room: str) -> Frame:
+    stack.take(cid)
+    stack.join(cid, room)
+    ack: Frame = stack.take(cid)[0]
+    assert ack["joined"] == room, ack
+    return ack
+
+
+def test_joined_names_the_creators_role_and_a_plain_member_has_none(stack):
+    alice = stack.v2("Alice")
+    stack.join(alice, "dev")
+    assert stack.take(alice)[0]["role"] == "creator"
+    bob = stack.v2("Bob")
+    assert "role" not in joined_ack(stack, bob, "dev")
+    # AND the creator rejoining (after a reconnect, say) is still told
+    assert joined_ack(stack, alice, "dev")["role"] == "creator"
+
+
+def test_create_room_names_the_creator(stack):
+    alice = stack.v2("Alice")
+    stack.send(alice, {"action": "createRoom", "room": "ops", "kind": "public", "id": "c1"})
+    assert stack.take(alice)[0]["role"] == "creator"
+
+
+def test_an_appointed_member_joins_as_moderator_until_dismissed(stack):
+    alice, bob = in_room(stack, "dev", "Alice", "Bob")
+    moderate(stack, alice, "appoint", room="dev", target="Bob")
+    assert joined_ack(stack, bob, "dev")["role"] == "moderator"
+    moderate(stack, alice, "dismiss", room="dev", target="Bob")
+    assert "role" not in joined_ack(stack, bob, "dev")
+
+
+def test_a_stack_moderator_by_sign_in_group_joins_any_room_as_stack_moderator(signed_in):
+    stack = signed_in
+    alice = stack.v2("Alice", sub="sub-alice", groups="dev")
+    stack.join(alice, "dev")
+    mod = stack.v2("Mod", sub="sub-mod", groups="dev, moderators")
+    assert joined_ack(stack, mod, "dev")["role"] == "stackModerator"
+    assert joined_ack(stack, mod, "lobby")["role"] == "stackModerator"
+    # AND without the group, a signed-in member of the lobby has no role there
+    assert "role" not in joined_ack(stack, alice, "lobby")

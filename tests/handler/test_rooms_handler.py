@@ -283,6 +283,7 @@ def test_join_room_creates_a_public_room_and_answers_joined_list_history_notice(
             "count": 1,
             "seq": 0,
             "lastRead": 0,
+            "role": "creator",
             "id": "j1",
         },
         {"members": ["Alice"], "room": "dev"},
@@ -375,6 +376,7 @@ def test_create_room_makes_a_private_room_that_others_cannot_find(stack):
         "count": 1,
         "seq": 0,
         "lastRead": 0,
+        "role": "creator",
         "id": "c1",
     }
     bob = stack.v2("Bob")

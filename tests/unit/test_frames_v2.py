@@ -46,6 +46,20 @@ EXAMPLES: list[tuple[str, Callable[[], Frame]]] = [
         '{"joined":"dev","room":"dev","kind":"public","count":3,"seq":57,"lastRead":41,"id":"j1"}',
         lambda: frames.room_joined("dev", "public", count=3, seq=57, last_read=41, client_id="j1"),
     ),
+    (
+        '{"joined":"dev","room":"dev","kind":"public","count":3,"seq":57,"lastRead":41,'
+        '"role":"creator","topic":"Release day","id":"j1"}',
+        lambda: frames.room_joined(
+            "dev",
+            "public",
+            count=3,
+            seq=57,
+            last_read=41,
+            client_id="j1",
+            topic="Release day",
+            role="creator",
+        ),
+    ),
     ('{"left":"dev","room":"dev","id":"l1"}', lambda: frames.room_left("dev", "l1")),
     (
         '{"members":["alice","Bob"],"room":"dev","eventId":"6f1c0e9a4b2d7781"}',

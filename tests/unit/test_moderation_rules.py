@@ -22,6 +22,7 @@ from chat.moderation import (
     mute_wait_ms,
     rank_in,
     read_request,
+    role_of,
     slow_mode_wait_ms,
 )
 
@@ -41,6 +42,15 @@ def ranks(actor: Actor, room: RoomAuthority = ROOM) -> Rank:
 
 def test_ranks_order_member_room_moderator_creator_stack_moderator_system():
     assert [ranks(a) for a in (MEMBER, ROOM_MOD, CREATOR, STACK_MOD, SYSTEM)] == sorted(Rank)
+
+
+def test_each_rank_above_member_has_its_stable_role_name_and_a_member_none():
+    assert [role_of(ranks(a)) for a in (MEMBER, ROOM_MOD, CREATOR, STACK_MOD)] == [
+        None,
+        "moderator",
+        "creator",
+        "stackModerator",
+    ]
 
 
 def test_a_room_without_a_creator_has_none_even_for_an_empty_identity():

@@ -24,6 +24,7 @@ export const V2_ACTIONS = new Set([
   "editMessage",
   "deleteMessage",
   "markRead",
+  "moderate",
 ]);
 
 // Frame keys only a v2 server sends.
@@ -37,6 +38,7 @@ const V2_KEYS = [
   "messageEdited",
   "messageDeleted",
   "directMessage",
+  "moderation",
 ];
 
 const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);

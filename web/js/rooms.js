@@ -14,10 +14,15 @@
 //   room's invitation goes when we join it;
 // - each room's messages by messageId, with `messageEdited`/`messageDeleted`
 //   applied to them (also when the event comes before the message);
+// - moderation (js/moderation.js): each room's standing (our role from `joined`,
+//   appointments, the topic) and its `moderation` events, kept among its messages
+//   as notices (`notice: true`, filed under "moderation:<seq>") in seq order; a
+//   moderator's delete keeps who removed the message (`deletedBy`);
 // - recovery: per room, the seq up to which nothing is missing (each history
 //   event names the room's previous one in `prev`), which is the `since` of
 //   the next joinRoom or history request.
 
+import { ModerationStanding } from "./moderation.js";
 import { RecentIds } from "./recent.js";
 import { foldName, sameName } from "./protocol.js";
 
@@ -121,6 +126,7 @@ function newRoom(name) {
     messages: new Map(), // messageId -> message, in arrival order
     changes: new Map(), // messageId -> {seq, text|deleted}: an edit or delete before its message
     counted: new RecentIds(), // messageIds seen (a repeat is never unread twice)
+    standing: new ModerationStanding(), // our role, the appointed, the topic
   };
 }
 
@@ -237,6 +243,7 @@ export class RoomState {
       this.message(frame, { live: true });
       return { room, join };
     } else if ("messageEdited" in frame || "messageDeleted" in frame) this.change(frame);
+    else if ("moderation" in frame) return { room, join: false, moderation: this.moderation(frame) };
     return { room, join: false };
   }
 
@@ -253,8 +260,10 @@ export class RoomState {
     return r;
   }
 
-  joinedAck({ room, kind, count, seq, lastRead }) {
+  joinedAck(frame) {
+    const { room, kind, count, seq, lastRead } = frame;
     const r = this.ensure(room);
+    r.standing.joined(frame);
     r.name = room;
     r.joined = true;
     if (typeof kind === "string") r.kind = kind;
@@ -324,6 +333,7 @@ export class RoomState {
       room = inRoom.room;
       if ("publicMessage" in item || "directMessage" in item) this.message(inRoom, { live: false });
       else if ("messageEdited" in item || "messageDeleted" in item) this.change(inRoom);
+      else if ("moderation" in item) this.moderation(inRoom);
     }
     if (room !== null && frame.final !== false && frame.complete === false) {
       this.ensure(room).horizon.accept();
@@ -386,7 +396,8 @@ export class RoomState {
     r.horizon.see(frame.seq, frame.prev);
     if (typeof messageId !== "string") return;
     // A tombstone in a history reply (`of` its own seq) is the message, deleted.
-    const change = { seq: frame.seq, deleted, text: deleted ? null : frame.text };
+    const by = deleted && typeof frame.by === "string" ? frame.by : null;
+    const change = { seq: frame.seq, deleted, text: deleted ? null : frame.text, by };
     const message = r.messages.get(messageId);
     if (message) {
       this.applyChange(message, change);
@@ -402,6 +413,7 @@ export class RoomState {
         ts: frame.ts,
         edited: false,
         deleted: true,
+        deletedBy: by,
         version: frame.seq,
       });
       return;
@@ -413,10 +425,43 @@ export class RoomState {
     }
   }
 
+  /**
+   * A `moderation` event: the room's standing learns from it, and it is kept among the
+   * room's messages as a notice (once per seq). Returns what it changed for us
+   * (ModerationStanding.event: "appointed", "dismissed", "removed", or null).
+   */
+  moderation(frame) {
+    const r = this.ensure(frame.room);
+    const { seq, prev } = frame;
+    if (isSeq(seq)) r.lastSeq = Math.max(r.lastSeq ?? 0, seq);
+    r.horizon.see(seq, prev);
+    const ours = r.standing.event(frame, this.me);
+    const id = isSeq(seq) ? `moderation:${seq}` : `moderation:${frame.eventId ?? r.messages.size}`;
+    if (!r.messages.has(id)) {
+      r.messages.set(id, {
+        messageId: id,
+        seq: isSeq(seq) ? seq : (r.lastSeq ?? 0),
+        notice: true,
+        op: frame.moderation,
+        from: null,
+        by: typeof frame.by === "string" ? frame.by : null,
+        target: typeof frame.target === "string" ? frame.target : null,
+        text: typeof frame.systemMessage === "string" ? frame.systemMessage : null,
+        reason: typeof frame.reason === "string" ? frame.reason : null,
+        ts: frame.ts,
+        edited: false,
+        deleted: false,
+        version: 0,
+      });
+      while (r.messages.size > this.maxMessages) r.messages.delete(r.messages.keys().next().value);
+    }
+    return ours;
+  }
+
   applyChange(message, change) {
     if (message.deleted) return; // a delete is final
     if (change.deleted) {
-      Object.assign(message, { deleted: true, text: null, version: change.seq ?? message.version });
+      Object.assign(message, { deleted: true, text: null, deletedBy: change.by ?? null, version: change.seq ?? message.version });
     } else if ((change.seq ?? 0) > message.version) {
       Object.assign(message, { text: change.text, edited: true, version: change.seq });
     }
