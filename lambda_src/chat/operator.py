@@ -43,9 +43,11 @@ class Operator:
         """The lobby and the registry's rooms (never direct rooms), and whether that is all."""
         listed, complete = self._store.public_rooms(limit)
         found = [{"room": r.name, "kind": r.kind, "createdAt": r.created_at} for r in listed]
-        if all(r.room != rooms.LOBBY for r in listed):
-            found.insert(0, {"room": rooms.LOBBY, "kind": rooms.RoomKind.PUBLIC.value})
-        return {"rooms": found, "complete": complete}
+        # The lobby first, whether or not a v2 join has written it into the registry.
+        lobby = [entry for entry, r in zip(found, listed, strict=True) if r.room == rooms.LOBBY]
+        others = [entry for entry, r in zip(found, listed, strict=True) if r.room != rooms.LOBBY]
+        first = lobby or [{"room": rooms.LOBBY, "kind": rooms.RoomKind.PUBLIC.value}]
+        return {"rooms": first[:1] + others, "complete": complete}
 
     def members(self, raw_room: object) -> RoomMembers:
         """The members of the room `raw_room` names (a name, a look-alike of one, or a

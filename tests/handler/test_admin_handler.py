@@ -90,6 +90,19 @@ def test_the_rooms_route_lists_the_lobby_then_the_registrys_rooms(stack):
     assert document["complete"] is True
 
 
+def test_the_lobby_comes_first_even_after_a_v2_join_put_it_in_the_registry(stack):
+    # GIVEN a v2 member who joined the lobby (which writes it into the registry) and a room
+    # whose name sorts before "lobby"
+    alice = stack.v2("Alice")
+    stack.join(alice, "lobby")
+    stack.join(alice, "bye-party")
+    # WHEN an operator lists the rooms
+    status, document = answer(http_event("GET /rooms"))
+    # THEN the lobby is first, once
+    assert status == 200
+    assert [r["room"] for r in document["rooms"]] == ["lobby", "bye-party"]
+
+
 def test_the_members_route_lists_who_is_in_a_room_with_their_protocol(stack):
     alice, bob = stack.v2("Alice"), stack.v2("Bob")
     stack.join(alice, "dev")
