@@ -192,8 +192,8 @@ const typingRoster = new TypingRoster();
 const roomMembers = new Map(); // roomKey -> [names], from the rooms' `members` frames
 let lobbyJoined = false; // v2: this connection's joinRoom of the lobby was acknowledged
 let pendingOpen = null; // roomKey of a room to show once its `joined` ack comes
-// roomKey -> sign-in group of a private room we asked to create for one (the server does
-// not say a room's group: the page remembers the groups of the rooms it made).
+// roomKey -> sign-in group of a private room we asked to create for one (the `joined` ack
+// names it too; the `rooms` reply does not, so the page remembers the ones it made).
 const pendingGroups = new Map();
 let editing = null; // {room, messageId, seq}: the composer edits this message
 let typingTimer = null;

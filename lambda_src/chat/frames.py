@@ -267,11 +267,13 @@ def room_joined(
     client_id: str | None = None,
     topic: str | None = None,
     role: str | None = None,
+    group: str | None = None,
 ) -> Frame:
     """The acknowledgement of joinRoom (and of createRoom, which joins the room it makes):
     the room's kind, its member count, its last `seq` and the joiner's last-read `seq`; the
     joiner's `role` in the room when it moderates it (`chat.moderation.ROLES`: absent for a
-    plain member); its `topic` when a moderator set one."""
+    plain member); a private room's sign-in `group` when one admits people to it; its
+    `topic` when a moderator set one."""
     frame: Frame = {
         "joined": room,
         "room": room,
@@ -282,6 +284,8 @@ def room_joined(
     }
     if role:
         frame["role"] = role
+    if group:
+        frame["group"] = group
     if topic:
         frame["topic"] = topic
     return with_id(frame, client_id)

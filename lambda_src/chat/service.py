@@ -913,6 +913,7 @@ class ChatService:
             client_id=client_id,
             topic=meta.topic,
             role=moderating.role_in(self, member, meta),
+            group=meta.group,
         )
         notice_v2 = frames.room_notice_joined(member.name, room)
         notice = frames.joined(member.name, notice_v2["eventId"])

@@ -217,9 +217,12 @@ def test_a_private_room_for_a_sign_in_group_admits_its_members_only(
     expect(hal.locator("#roomsCard")).to_be_visible(timeout=10_000)
     hal.fill("#roomNameInput", room)
     hal.click("#joinRoomBtn")
-    # THEN he is in
+    # THEN he is in, and his room list names the group too (from the server's `joined`)
     expect(hal.locator("#roomTitle")).to_have_text(room)
     expect(gail.locator("#roomPresence")).to_have_text("2 here", timeout=10_000)
+    his_button = hal.locator(f'#roomList .room-btn[data-room="{room}"]')
+    label = f"private room {room}, for sign-in group sre"
+    expect(his_button).to_have_attribute("aria-label", label)
 
     # WHEN Ivy, signed in without the group, tries the same name
     provider.user = "Ivy"

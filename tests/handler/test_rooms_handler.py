@@ -426,7 +426,8 @@ def test_a_private_room_admits_by_the_group_of_the_sign_in(make_stack):
     assert stack.take(alice)[0]["kind"] == "private"
     bob = stack.v2("Bob", sub="sub-bob", groups="dev,sre")
     stack.send(bob, {"action": "joinRoom", "room": "ops", "id": "j1"})
-    assert stack.take(bob)[0]["joined"] == "ops"
+    joined = stack.take(bob)[0]
+    assert (joined["joined"], joined["kind"], joined["group"]) == ("ops", "private", "sre")
     carol = stack.v2("Carol", sub="sub-carol", groups="dev")
     stack.send(carol, {"action": "joinRoom", "room": "ops", "id": "j1"})
     assert stack.error(carol)["code"] == "ROOM_NOT_FOUND"

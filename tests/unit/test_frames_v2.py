@@ -60,6 +60,13 @@ EXAMPLES: list[tuple[str, Callable[[], Frame]]] = [
             role="creator",
         ),
     ),
+    (
+        '{"joined":"ops","room":"ops","kind":"private","count":2,"seq":0,"lastRead":0,'
+        '"group":"sre","id":"j1"}',
+        lambda: frames.room_joined(
+            "ops", "private", count=2, seq=0, last_read=0, client_id="j1", group="sre"
+        ),
+    ),
     ('{"left":"dev","room":"dev","id":"l1"}', lambda: frames.room_left("dev", "l1")),
     (
         '{"members":["alice","Bob"],"room":"dev","eventId":"6f1c0e9a4b2d7781"}',

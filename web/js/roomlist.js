@@ -2,8 +2,9 @@
 //
 // roomList(state): the sidebar's sections, each a list of entries
 //   {room, label, unread, badge, current, joined, kind, group, action}
-//   (`group`: the sign-in group that admits people to a private room, when this
-//   page made the room with one; the server does not send a room's group)
+//   (`group`: the sign-in group that admits people to a private room, from its
+//   `joined` ack or, for a room this page made, from the createRoom; the `rooms`
+//   reply does not carry it)
 //   - "rooms": the lobby first, then the public and private rooms joined or in
 //     the read state (`mine`), by name;
 //   - "direct": direct conversations, labelled with the other person's name;

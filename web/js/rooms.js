@@ -114,7 +114,7 @@ function newRoom(name) {
     name, // as the server shows it (or a direct room's @id)
     kind: null, // "public", "private", "direct"
     with: null, // a direct room: the other party's name
-    group: null, // a private room this page made for a sign-in group: the group
+    group: null, // a private room's sign-in group (its `joined` ack, or the page made it)
     joined: false, // this connection is in it
     mine: false, // in the read state (the rooms reply's `mine`)
     count: null, // members, from the joined ack or presence
@@ -267,6 +267,8 @@ export class RoomState {
     r.name = room;
     r.joined = true;
     if (typeof kind === "string") r.kind = kind;
+    // A private room's sign-in group, as the server says it (absent: no group).
+    if (typeof frame.group === "string" && frame.group !== "") r.group = frame.group;
     if (Number.isInteger(count)) r.count = count;
     if (isSeq(lastRead)) r.lastRead = Math.max(r.lastRead ?? 0, lastRead);
     if (isSeq(seq)) r.lastSeq = Math.max(r.lastSeq ?? 0, seq);

@@ -81,6 +81,12 @@ describe("rooms joined and the current room", () => {
     assert.deepEqual(s.joinedRooms, ["lobby"]);
   });
 
+  it("a private room's joined ack names its sign-in group; a room without one has none", () => {
+    const s = state({ ...joined("ops", { kind: "private" }), group: "sre" }, joined("dev"));
+    assert.equal(s.room("ops").group, "sre");
+    assert.equal(s.room("dev").group, null);
+  });
+
   it("a room is found whatever the case of its name, and shown as the server names it", () => {
     const s = state(joined("Dev"));
     assert.equal(s.room("DEV").name, "Dev");
