@@ -1,7 +1,8 @@
 """The hostile room's own shortcuts keep its checks as strong as a full scan would.
 
 The room scans only the items the consistency check reads (tests/support/consistency.py,
-CHECKED_ITEMS), checks Bob and Carol by key, and starts a fresh table every few cases.
+CHECKED_ITEMS), checks Bob and Carol from its last scan (or by key), and starts a fresh
+table every few cases.
 """
 
 from __future__ import annotations
