@@ -1,7 +1,8 @@
 """The hostile room's own shortcuts keep its checks as strong as a full scan would.
 
 The room scans only the items the consistency check reads (tests/support/consistency.py,
-CHECKED_ITEMS), checks Bob and Carol by key, and starts a fresh table every few cases.
+CHECKED_ITEMS), checks Bob and Carol from its last scan (or by key), and starts a fresh
+table every few cases.
 """
 
 from __future__ import annotations
@@ -76,3 +77,19 @@ def test_a_fresh_table_every_few_cases_keeps_bob_and_carol_in_the_room() -> None
     assert tables == 3
     # only the last table's items: Bob, Carol and one case's history, not five cases'
     assert rows < 30, rows
+
+
+def test_a_bystander_who_left_between_cases_is_in_the_room_again_for_the_next() -> None:
+    # Bob's and Carol's items are read from the last case's scan: any invocation since (here
+    # Bob's $disconnect) makes the room read them again, and join Bob anew.
+    with handler_room() as room:
+        room.fresh_table_every = None
+        assert room.run(json.dumps({"action": "sendPublic", "message": "m0"})).table_problems == []
+        gone = room.bystanders["Bob"]
+        room.disconnect(gone)
+        result = room.run(json.dumps({"action": "sendPublic", "message": "m1"}))
+    assert result.table_problems == []
+    assert room.bystanders["Bob"] != gone
+    for name in ("Bob", "Carol"):
+        texts = [f.get("text") for f in result.observation.others[name]]
+        assert "m1" in texts, (name, result.observation.others)

@@ -11,7 +11,7 @@ import boto3
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
-from sandbox.moto_patch import answer_as_json
+from sandbox.moto_patch import _moto, _transact_write_items, answer_as_json
 
 # The @connections calls go to sandbox.connections_standin, not to moto's model of it
 # (which answers 200 for any id and so cannot say "gone").
@@ -41,11 +41,43 @@ def serialized_moto() -> Iterator[None]:
         BotocoreStubber.process_request = original  # type: ignore[method-assign]
 
 
+def transactions_copy_written_items() -> bool:
+    """Make moto's TransactWriteItems copy only the items it writes, to undo them if it is
+    cancelled, rather than deep-copying every table it touches (the cost of which grows with
+    the table: half of a transaction's time on a small one). The transaction is
+    sandbox.moto_patch's, which `make load` runs: every condition checked on the state
+    before it, then the writes applied, undone from those copies if one fails.
+
+    The answers and the table afterwards are moto's own:
+    tests/adapters/test_moto_transactions.py runs the transactions the chat writes, and
+    the ways they fail, both ways and compares. Idempotent and reversible
+    (`transact_write_items.moto_transact_write_items`); False when moto lacks the
+    internals it replaces.
+    """
+    moto = _moto()
+    if moto is None:
+        return False
+    backend = moto.backend
+    if getattr(backend.transact_write_items, "copies_written_items", False):
+        return True
+    original = backend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        _transact_write_items(moto, self, transact_items)
+
+    transact_write_items.copies_written_items = True  # type: ignore[attr-defined]
+    transact_write_items.moto_transact_write_items = original  # type: ignore[attr-defined]
+    backend.transact_write_items = transact_write_items
+    return True
+
+
 @contextmanager
 def mocked_dynamodb() -> Iterator[Any]:
     """A moto-backed DynamoDB client (thread-safe, as boto3 clients are), answering in JSON
-    as the sandbox's does (sandbox.moto_patch.answer_as_json)."""
+    as the sandbox's does (sandbox.moto_patch.answer_as_json), its transactions copying
+    only what they write (transactions_copy_written_items)."""
     answer_as_json()
+    transactions_copy_written_items()
     with mock_aws(config=MOTO_CONFIG), serialized_moto():
         yield boto3.client("dynamodb", region_name="us-east-1")
 
