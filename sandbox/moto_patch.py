@@ -26,7 +26,7 @@ from typing import Any
 _partition = threading.local()
 
 
-def _moto() -> Any:
+def moto_internals() -> Any:
     """The moto internals the speed-ups use, or None when this moto lacks them."""
     import types  # noqa: PLC0415
 
@@ -122,7 +122,9 @@ def _check(moto: Any, backend: Any, op_type: str, op: dict[str, Any], key: dict[
     return (None, None, None)
 
 
-def _transact_write_items(moto: Any, backend: Any, transact_items: list[dict[str, Any]]) -> None:
+def transact_write_items_copying_written(
+    moto: Any, backend: Any, transact_items: list[dict[str, Any]]
+) -> None:
     """moto's TransactWriteItems, copying only the items it writes (see above)."""
     errors = moto.errors
     if len(transact_items) > 100:
@@ -163,14 +165,14 @@ def _transact_write_items(moto: Any, backend: Any, transact_items: list[dict[str
 
 def speed_up_moto() -> bool:
     """Patch moto's DynamoDB in this process as described above; False if moto changed."""
-    moto = _moto()
+    moto = moto_internals()
     if moto is None:
         return False
     original_query = moto.Table.query
     original_all_items = moto.Table.all_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        _transact_write_items(moto, self, transact_items)
+        transact_write_items_copying_written(moto, self, transact_items)
 
     def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
@@ -206,7 +208,7 @@ def answer_as_json() -> bool:
     this moto lacks the internals it replaces. The tests' moto, the sandbox's embedded
     DynamoDB and `make load`'s moto server all answer this way.
     """
-    moto = _moto()
+    moto = moto_internals()
     if moto is None:
         return False
     result_class = moto.DynamoResult

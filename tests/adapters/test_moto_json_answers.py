@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from sandbox.moto_patch import _moto, answer_as_json
+from sandbox.moto_patch import answer_as_json, moto_internals
 
 TABLE = "Answers"
 Call = Callable[[Any], Any]
@@ -189,7 +189,7 @@ def moto_serializer(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
     """Switch this test back to moto's own serializer (the patch may be on already)."""
 
     def use_moto_serializer() -> None:
-        result_class = _moto().DynamoResult
+        result_class = moto_internals().DynamoResult
         original = getattr(result_class.execute_result, "moto_execute_result", None)
         if original is not None:
             monkeypatch.setattr(result_class, "execute_result", original)
@@ -215,7 +215,7 @@ def test_json_answers_read_the_same_as_motos_own(
 def test_answering_in_json_is_idempotent_and_reversible(
     moto_serializer: Callable[[], None],
 ) -> None:
-    result_class = _moto().DynamoResult
+    result_class = moto_internals().DynamoResult
     assert answer_as_json()
     patched = result_class.execute_result
     assert answer_as_json()

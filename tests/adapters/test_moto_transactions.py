@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from sandbox.moto_patch import _moto
+from sandbox.moto_patch import moto_internals
 from tests.support.aws import transactions_copy_written_items
 
 TABLE = "Transactions"
@@ -180,7 +180,7 @@ def motos_own(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
     """Switch this test back to moto's own TransactWriteItems (the patch may be on already)."""
 
     def use_motos_own() -> None:
-        backend = _moto().backend
+        backend = moto_internals().backend
         original = getattr(backend.transact_write_items, "moto_transact_write_items", None)
         if original is not None:
             monkeypatch.setattr(backend, "transact_write_items", original)
@@ -232,7 +232,7 @@ def test_the_transactions_cover_success_cancellation_and_refusal(
 def test_copying_written_items_is_idempotent_and_reversible(
     motos_own: Callable[[], None],
 ) -> None:
-    backend = _moto().backend
+    backend = moto_internals().backend
     assert transactions_copy_written_items()
     patched = backend.transact_write_items
     assert transactions_copy_written_items()

@@ -11,7 +11,7 @@ import boto3
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
-from sandbox.moto_patch import _moto, _transact_write_items, answer_as_json
+from sandbox.moto_patch import answer_as_json, moto_internals, transact_write_items_copying_written
 
 # The @connections calls go to sandbox.connections_standin, not to moto's model of it
 # (which answers 200 for any id and so cannot say "gone").
@@ -54,7 +54,7 @@ def transactions_copy_written_items() -> bool:
     (`transact_write_items.moto_transact_write_items`); False when moto lacks the
     internals it replaces.
     """
-    moto = _moto()
+    moto = moto_internals()
     if moto is None:
         return False
     backend = moto.backend
@@ -63,7 +63,7 @@ def transactions_copy_written_items() -> bool:
     original = backend.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        _transact_write_items(moto, self, transact_items)
+        transact_write_items_copying_written(moto, self, transact_items)
 
     transact_write_items.copies_written_items = True  # type: ignore[attr-defined]
     transact_write_items.moto_transact_write_items = original  # type: ignore[attr-defined]
