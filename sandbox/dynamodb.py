@@ -128,7 +128,8 @@ def _moto_server(host: str, faults: Faults | None, throttled_key: str) -> Any:
                 self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
             )
             self._server_ready_event.set()
-            self._server.serve_forever()
+            # stop() waits for the loop to see the shutdown: poll often (default 0.5 s).
+            self._server.serve_forever(poll_interval=0.05)
 
     return SerializedMotoServer(ip_address=host, port=0, verbose=False)
 

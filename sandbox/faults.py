@@ -111,6 +111,7 @@ class FaultConfig:
     crash_route: str | None = None
     crash_count: int = 1
     spare_last_attempt: bool = False
+    sdk_backoff_scale: float = 1.0
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -129,6 +130,8 @@ class FaultConfig:
             raise FaultConfigError("--fault-post-late-ms must be positive")
         if self.idle_close_ms < 0:
             raise FaultConfigError("--fault-idle-close-ms must not be negative")
+        if not 0 < self.sdk_backoff_scale <= 1:
+            raise FaultConfigError("--fault-sdk-backoff-scale must be above 0 and at most 1")
         if self.crash_after_posts < 0 or self.crash_count < 0:
             raise FaultConfigError(
                 "--fault-crash-after-posts and --fault-crash-count must not be negative"
@@ -174,6 +177,8 @@ class FaultConfig:
                 f"execution environment killed at post #{self.crash_after_posts} of an "
                 f"invocation{route} ({times})"
             )
+        if self.sdk_backoff_scale != 1:
+            lines.append(f"the functions' SDK retry backoff scaled by {self.sdk_backoff_scale:g}")
         if lines and self.spare_last_attempt:
             lines.append("an SDK's last announced attempt is never failed")
         if lines and self.seed is not None:

@@ -41,6 +41,8 @@ class FunctionConfig:
 
     spec: FunctionSpec
     environment: dict[str, str]
+    # --fault-sdk-backoff-scale: the factor on botocore's retry waits in the environment.
+    sdk_backoff_scale: float = 1.0
 
 
 # How an invocation ended, as Lambda reports it: a payload, a function error, or the function
@@ -170,6 +172,7 @@ class _Worker:
                 "memory_mb": function.memory_mb,
                 "log_group_name": config.environment["AWS_LAMBDA_LOG_GROUP_NAME"],
                 "log_stream_name": environment["AWS_LAMBDA_LOG_STREAM_NAME"],
+                "sdk_backoff_scale": config.sdk_backoff_scale,
             }
         )
         return worker

@@ -29,6 +29,13 @@ pytestmark = pytest.mark.sandbox
 
 Frame = dict[str, Any]
 ACK_TIMEOUT_S = 20.0
+# The functions' SDK waits a twentieth of botocore's backoff before a retry: these tests
+# check that refused calls are retried and nothing is lost, not how long AWS's clients wait.
+QUICK_RETRIES = ("--fault-sdk-backoff-scale", "0.05")
+# A silence after which a client resends, where a lost acknowledgement is expected: long
+# past an invocation on a loaded machine, shorter than ACK_TIMEOUT_S (a resend that crosses
+# a late acknowledgement is de-duplicated by its id, which is what the protocol promises).
+RESEND_AFTER_S = 5.0
 GATEWAY_FAILURE = "Internal server error"
 
 
@@ -38,9 +45,10 @@ GATEWAY_FAILURE = "Internal server error"
 class Member:
     """A chat client that follows protocol v1.1: ids, resends, gap detection, history."""
 
-    def __init__(self, client: ChatClient, name: str) -> None:
+    def __init__(self, client: ChatClient, name: str, resend_after: float = ACK_TIMEOUT_S) -> None:
         self.client = client
         self.name = name
+        self.resend_after = resend_after  # the silence after which a request is resent
         self.live: list[Frame] = []  # public messages as they arrived (not from history)
         self.known: dict[str, Frame] = {}  # every public message seen, by messageId
         self.last_seq = 0  # the last public seq seen
@@ -84,6 +92,12 @@ class Member:
     def drain(self, seconds: float = 0.5) -> None:
         self.pump(lambda _: False, seconds)
 
+    def settle(self, message_id: str, seconds: float) -> None:
+        """Read frames until `message_id` is known, for at most `seconds` (a message that
+        never arrives live is then left to `catch_up`)."""
+        if message_id not in self.known:
+            self.pump(lambda _: message_id in self.known, seconds)
+
     def request(self, action: str, *, attempts: int = 4, **fields: Any) -> Frame:
         """Send a frame with a fresh id and resend it (same id) until it is acknowledged.
 
@@ -103,7 +117,7 @@ class Member:
                     or frame.get("message") == GATEWAY_FAILURE
                 )
 
-            frame = self.pump(answered, ACK_TIMEOUT_S)
+            frame = self.pump(answered, self.resend_after)
             if frame is None or frame.get("message") == GATEWAY_FAILURE:
                 continue
             error = frame.get("error")
@@ -209,10 +223,10 @@ def start(
                 running_sandbox(chat_template_path, tmp_path, *switches, stage="production")
             )
 
-            def member(name: str, query: str = "") -> Member:
+            def member(name: str, query: str = "", resend_after: float = ACK_TIMEOUT_S) -> Member:
                 # max_queue=None: a prompt close (see tests.support.rooms.chat_clients)
                 client = ChatClient(stack.enter_context(sandbox.connect(query, max_queue=None)))
-                return Member(client, name)
+                return Member(client, name, resend_after)
 
             return sandbox, member
 
@@ -236,7 +250,12 @@ def assert_has_everything(member: Member, acked: list[Frame]) -> None:
 def test_throttled_dynamodb_calls_are_retried_and_nothing_is_lost(start) -> None:
     # GIVEN a fifth of the function's DynamoDB requests throttled (never an SDK's last attempt)
     sandbox, member = start(
-        "--fault-dynamodb-throttle-rate", "0.2", "--fault-spare-last-attempt", "--fault-seed", "11"
+        "--fault-dynamodb-throttle-rate",
+        "0.2",
+        "--fault-spare-last-attempt",
+        "--fault-seed",
+        "11",
+        *QUICK_RETRIES,
     )
     alice, bob, carol = member("Alice"), member("Bob"), member("Carol")
     for someone in (alice, bob, carol):
@@ -246,7 +265,7 @@ def test_throttled_dynamodb_calls_are_retried_and_nothing_is_lost(start) -> None
     private = bob.request("sendPrivate", to="Carol", message="psst")
     assert carol.pump(lambda f: f.get("messageId") == private["messageId"], ACK_TIMEOUT_S)
     for receiver in (bob, carol):
-        receiver.drain()
+        receiver.settle(acked[-1]["messageId"], 0.5)
         receiver.catch_up()
         assert_has_everything(receiver, acked)
     carol.client.close()
@@ -268,9 +287,16 @@ def test_throttled_dynamodb_calls_are_retried_and_nothing_is_lost(start) -> None
 def test_post_errors_are_retried_and_members_lose_nothing_acknowledged(start) -> None:
     # GIVEN 30% of the posts answered 429 LimitExceededException (on every attempt)
     sandbox, member = start(
-        "--fault-post-error-rate", "0.3", "--fault-post-error-status", "429", "--fault-seed", "5"
+        "--fault-post-error-rate",
+        "0.3",
+        "--fault-post-error-status",
+        "429",
+        "--fault-seed",
+        "5",
+        *QUICK_RETRIES,
     )
-    alice, bob, carol = member("Alice"), member("Bob"), member("Carol")
+    # (a post that fails on every attempt can be an acknowledgement: its sender resends)
+    alice, bob, carol = (member(n, resend_after=RESEND_AFTER_S) for n in ("Alice", "Bob", "Carol"))
     for someone in (alice, bob, carol):
         someone.join()
     # WHEN Alice sends six messages, each after the previous one is acknowledged
@@ -282,7 +308,7 @@ def test_post_errors_are_retried_and_members_lose_nothing_acknowledged(start) ->
     # THEN once Bob and Carol have filled their gaps, each has every acknowledged message,
     # in order, none twice
     for receiver in (bob, carol):
-        receiver.drain(1.0)
+        receiver.settle(acked[-1]["messageId"], 1.0)
         receiver.catch_up()
         assert_has_everything(receiver, acked)
     # AND the refused posts were retried by the function's SDK

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -20,9 +22,36 @@ IDLE_S = 3.0
 MAX_S = 10.0
 
 
+@dataclass
+class BusyConnection:
+    """A connection that sends a one-way frame every 0.4 s until the server closes it."""
+
+    connection_id: str
+    started: float  # when it was opened
+    ended: threading.Event = field(default_factory=threading.Event)
+    close_code: int | None = None
+    closed_after: float | None = None  # seconds from `started` to the close
+
+
+def keep_busy(ws: ClientConnection, busy: BusyConnection) -> None:
+    try:
+        while time.monotonic() - busy.started < MAX_S + 3:
+            ws.send('{"action":"oneway"}')
+            time.sleep(0.4)
+    except ConnectionClosed as closed:
+        busy.closed_after = time.monotonic() - busy.started
+        busy.close_code = closed.rcvd.code if closed.rcvd is not None else None
+    finally:
+        busy.ended.set()
+
+
 @pytest.fixture(scope="module")
-def limits_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    """The echo stack with a 3 s idle timeout and a 10 s maximum duration."""
+def limits_started(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Sandbox, BusyConnection]]:
+    """The echo stack with a 3 s idle timeout and a 10 s maximum duration, and a busy
+    connection opened with it: its maximum duration passes while the other tests run,
+    instead of in a wait of its own."""
     with running_sandbox(
         ECHO_TEMPLATE,
         tmp_path_factory.mktemp("limits"),
@@ -31,7 +60,18 @@ def limits_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox
         "--max-duration",
         str(MAX_S),
     ) as sandbox:
-        yield sandbox
+        started = time.monotonic()
+        with sandbox.connect() as ws:
+            busy = BusyConnection(connection_id_of(ws), started)
+            sender = threading.Thread(target=keep_busy, args=(ws, busy), daemon=True)
+            sender.start()
+            yield sandbox, busy
+            sender.join()
+
+
+@pytest.fixture(scope="module")
+def limits_sandbox(limits_started: tuple[Sandbox, BusyConnection]) -> Sandbox:
+    return limits_started[0]
 
 
 def closed_by_server(ws: ClientConnection, timeout: float) -> tuple[int, str, float]:
@@ -83,18 +123,15 @@ def test_posts_to_the_client_reset_the_idle_timer(limits_sandbox: Sandbox) -> No
         assert connection_id_of(ws) == cid
 
 
-def test_connection_is_closed_at_maximum_duration_despite_traffic(limits_sandbox: Sandbox) -> None:
-    # GIVEN a busy connection
-    started = time.monotonic()
-    with limits_sandbox.connect() as ws:
-        cid = connection_id_of(ws)
-        with pytest.raises(ConnectionClosed) as closed:
-            while time.monotonic() - started < MAX_S + 3:
-                ws.send('{"action":"oneway"}')
-                time.sleep(0.4)
-        # WHEN the maximum duration passes THEN the server closes it with 1001
-        assert closed.value.rcvd is not None
-        assert closed.value.rcvd.code == 1001
-    assert MAX_S - 0.3 < time.monotonic() - started < MAX_S + 1.5
-    context = limits_sandbox.wait_for_event(cid, "DISCONNECT")["requestContext"]
+def test_connection_is_closed_at_maximum_duration_despite_traffic(
+    limits_started: tuple[Sandbox, BusyConnection],
+) -> None:
+    # GIVEN a busy connection (opened with the sandbox, sending every 0.4 s)
+    sandbox, busy = limits_started
+    # WHEN the maximum duration passes THEN the server closes it with 1001
+    assert busy.ended.wait(MAX_S + 5), "the busy connection's sender never ended"
+    assert busy.close_code == 1001, f"closed with {busy.close_code} after {busy.closed_after}"
+    assert busy.closed_after is not None
+    assert MAX_S - 0.3 < busy.closed_after < MAX_S + 1.5
+    context = sandbox.wait_for_event(busy.connection_id, "DISCONNECT")["requestContext"]
     assert context["disconnectStatusCode"] == 1001

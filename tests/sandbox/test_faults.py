@@ -6,12 +6,15 @@ own sandboxes with switches on and check the documented outcome of each.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -29,7 +32,8 @@ from sandbox.faults import (
     dynamodb_throttle_body,
     trace_root,
 )
-from sandbox.lambdas import FUNCTION_ACCESS_KEY_ID
+from sandbox.lambdas import FUNCTION_ACCESS_KEY_ID, FunctionConfig, FunctionPool
+from sandbox.stack_model import FunctionSpec
 from tests.support.sandbox import (
     ECHO_TEMPLATE,
     REGION,
@@ -128,6 +132,8 @@ def test_bad_connection_selectors_are_refused(text: str) -> None:
         {"post_latency_ms": -1.0},
         {"post_error_status": 503},
         {"crash_after_posts": -1},
+        {"sdk_backoff_scale": 0.0},
+        {"sdk_backoff_scale": 2.0},
     ],
 )
 def test_out_of_range_switches_are_refused(config: dict[str, Any]) -> None:
@@ -227,6 +233,7 @@ def test_help_documents_every_fault_switch() -> None:
         "--fault-crash-route",
         "--fault-crash-count",
         "--fault-spare-last-attempt",
+        "--fault-sdk-backoff-scale",
         "--fault-seed",
     ):
         assert option in result.stdout
@@ -509,3 +516,69 @@ def test_a_crash_at_the_nth_post_kills_the_environment(lifecycle_sandbox: Sandbo
         # same request in full
         ws.send('{"action":"posts","count":3,"data":"y"}')
         assert [recv_text(ws) for _ in range(4)] == ["y0", "y1", "y2", "ok,ok,ok"]
+
+
+# -- the functions' SDK retry backoff ----------------------------------------------------------
+
+# A handler that reports the wait botocore's standard retry mode picks before the third
+# attempt of a throttled call, with the random jitter fixed at its maximum.
+BACKOFF_HANDLER = """
+from botocore.retries import standard
+
+
+class Throttled:
+    def is_throttling_error_from_context(self, context):
+        return True
+
+
+class ThirdAttempt:
+    attempt_number = 3
+    http_response = None
+
+
+def handler(event, context):
+    backoff = standard.ExponentialBackoff(random=lambda: 1.0, throttling_detector=Throttled())
+    return backoff.delay_amount(ThirdAttempt())
+"""
+
+
+def backoff_in_an_environment(tmp_path: Path, scale: float) -> float:
+    """The retry wait the handler above sees in an execution environment run with
+    `--fault-sdk-backoff-scale scale`."""
+    (tmp_path / "backoff.py").write_text(BACKOFF_HANDLER)
+    spec = FunctionSpec(
+        logical_id="Backoff",
+        name="Backoff",
+        arn="arn:aws:lambda:us-east-1:000000000000:function:Backoff",
+        handler="backoff.handler",
+        runtime="python3.12",
+        timeout_s=10,
+        memory_mb=128,
+        code_dir=tmp_path,
+        environment={},
+    )
+    environment = {"PATH": os.environ.get("PATH", ""), "AWS_LAMBDA_LOG_GROUP_NAME": "/test"}
+
+    async def invoke() -> float:
+        pool = FunctionPool(
+            FunctionConfig(spec, environment, sdk_backoff_scale=scale), max_workers=1
+        )
+        try:
+            result = await pool.invoke({})
+        finally:
+            await pool.close()
+        assert result.status == "ok", result.error
+        return float(result.payload)
+
+    return asyncio.run(invoke())
+
+
+def test_the_sdk_backoff_scale_shortens_the_functions_retry_waits(tmp_path: Path) -> None:
+    # GIVEN botocore's wait before a throttled call's third attempt: up to 1 s x 2^2
+    assert backoff_in_an_environment(tmp_path, 1.0) == 4.0
+    # WHEN the environment runs with --fault-sdk-backoff-scale 0.05 THEN it is 20 times shorter
+    assert backoff_in_an_environment(tmp_path, 0.05) == pytest.approx(0.2)
+    # AND the banner says so
+    assert FaultConfig(sdk_backoff_scale=0.05).describe() == [
+        "the functions' SDK retry backoff scaled by 0.05"
+    ]
