@@ -23,7 +23,7 @@ THRESHOLD = 2
 @pytest.fixture(scope="module")
 def big_room_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     work = tmp_path_factory.mktemp("big-room")
-    template = synth_template(work / "cdk.out", f"memberListThreshold={THRESHOLD}")
+    template = synth_template(work / "cdk.out", f"memberListThreshold={THRESHOLD}", cached=True)
     args = ("--web-dir", str(ROOT / "web"), "--workers", "2")
     with running_sandbox(template, work, *args, stage="production") as sandbox:
         yield sandbox

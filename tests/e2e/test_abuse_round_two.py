@@ -48,7 +48,8 @@ def tight_started(
     a ping) at the start: when the unnamed-timeout test comes, most of its timeout has
     passed while the tests before it ran, instead of in a sleep of its own."""
     work = tmp_path_factory.mktemp("tight-limits")
-    template = synth_template(work / "cdk.out", *(f"{k}={v}" for k, v in TIGHT.items()))
+    settings = (f"{k}={v}" for k, v in TIGHT.items())
+    template = synth_template(work / "cdk.out", *settings, cached=True)
     with (
         running_sandbox(template, work, stage="production") as sandbox,
         sandbox.connect(max_queue=None) as ws,

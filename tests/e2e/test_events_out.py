@@ -37,7 +37,8 @@ def with_bodies(template: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def bus_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return synth_template(tmp_path_factory.mktemp("events") / "cdk.out", f"eventBusName={BUS}")
+    out = tmp_path_factory.mktemp("events") / "cdk.out"
+    return synth_template(out, f"eventBusName={BUS}", cached=True)
 
 
 @pytest.fixture(scope="module", params=["ids only", "with bodies"])

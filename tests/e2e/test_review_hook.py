@@ -48,7 +48,7 @@ def with_review_settings(template: Path, suffix: str, **variables: str) -> Path:
 @pytest.fixture(scope="module")
 def wordlist_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     work = tmp_path_factory.mktemp("wordlist-hook")
-    template = synth_template(work / "cdk.out", "reviewHook=hooks/wordlist")
+    template = synth_template(work / "cdk.out", "reviewHook=hooks/wordlist", cached=True)
     patched = with_review_settings(template, "wordlist", REVIEW_HOOK_TIMEOUT_MS="3000")
     with running_sandbox(patched, work, "--warm-workers", "1", stage="production") as sandbox:
         yield sandbox
@@ -57,7 +57,7 @@ def wordlist_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandb
 @pytest.fixture(scope="module")
 def misbehaving_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("misbehaving-hook")
-    return synth_template(work / "cdk.out", f"reviewHook={MISBEHAVING}")
+    return synth_template(work / "cdk.out", f"reviewHook={MISBEHAVING}", cached=True)
 
 
 @pytest.fixture(scope="module", params=["allow", "deny"])

@@ -7,7 +7,11 @@ against a local issuer).
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -46,9 +50,72 @@ def run_cdk(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     )
 
 
-def synth_template(out: Path, *context: str, stack: str = "ChatStack") -> Path:
-    """Synthesize with `-c key=value` for each of `context` into `out`; the template's path."""
+def synth_template(
+    out: Path, *context: str, stack: str = "ChatStack", cached: bool = False
+) -> Path:
+    """Synthesize with `-c key=value` for each of `context` into `out`; the template's path.
+
+    `cached`: for a test that runs what the synth makes (a sandbox), not the CLI itself. The
+    whole cloud assembly is kept in .pytest_cache/chat-cli-synths/ under a hash of every file
+    a synth reads (`tests.support.stack.sources_digest`), of the context, and of the files
+    of any context value that names a path in the project (a review hook's directory), and
+    copied into `out`: a later run synthesizes again only after a change. Only for context
+    that is the same from run to run (no temporary paths or ports in it); `make clean`
+    drops the cache.
+    """
+    if not cached:
+        return _synth_into(out, context, stack)
+    from tests.support.stack import sources_digest  # noqa: PLC0415 (imports aws_cdk)
+
+    sources = sources_digest()[:16]
+    digest = hashlib.sha256(
+        json.dumps([sources, stack, context, _context_files_digest(context)]).encode()
+    ).hexdigest()[:32]
+    CLI_SYNTH_CACHE.mkdir(parents=True, exist_ok=True)
+    kept = CLI_SYNTH_CACHE / f"{sources}-{digest}"
+    with (CLI_SYNTH_CACHE / f"{sources}-{digest}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker synthesizes, the others wait for it
+        if not kept.exists():
+            for stale in CLI_SYNTH_CACHE.iterdir():  # synths of sources that changed since
+                if not stale.name.startswith(sources):
+                    _remove(stale)
+            partial = CLI_SYNTH_CACHE / f"{kept.name}.partial"
+            _remove(partial)
+            _synth_into(partial, context, stack)
+            partial.rename(kept)
+    shutil.copytree(kept, out, symlinks=True)
+    return out / f"{stack}.template.json"
+
+
+CLI_SYNTH_CACHE = ROOT / ".pytest_cache" / "chat-cli-synths"
+
+
+def _synth_into(out: Path, context: tuple[str, ...], stack: str) -> Path:
     args = [arg for setting in context for arg in ("-c", setting)]
     result = run_cdk("synth", "--quiet", "--output", str(out), *args)
     assert result.returncode == 0, result.stderr
     return out / f"{stack}.template.json"
+
+
+def _context_files_digest(context: tuple[str, ...]) -> str:
+    """A hash of the files under every context value that names a path in the project."""
+    digest = hashlib.sha256()
+    for setting in context:
+        value = setting.partition("=")[2]
+        path = ROOT / value
+        if not value or not path.exists() or ROOT not in path.resolve().parents:
+            continue
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        for file in files:
+            if "__pycache__" in file.parts:
+                continue
+            digest.update(file.relative_to(ROOT).as_posix().encode() + b"\0")
+            digest.update(file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
