@@ -32,9 +32,9 @@ SIGN_IN_LAYER := $(if $(findstring signIn=true,$(CDK_ARGS)),authorizer-layer)
 
 SUITES := unit adapters handler authorizer infra sandbox e2e browser hostile bench
 # pytest-xdist: test modules are spread over this many worker processes (a module stays on
-# one worker, so its fixtures are made once). One per core by default: 4 workers on 2 cores
-# finish a minute or two sooner, but then the tests that measure time (rate limits, idle
-# timers, browsers waiting on frames) see a machine too busy and fail now and then.
+# one worker, so its fixtures are made once). One per core by default: 3 workers on 2 cores
+# finished about 13 % sooner (README, "Test"), but then the tests that measure time (rate
+# limits, idle timers, browsers waiting on frames) see a machine too busy more often.
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadscope
 
@@ -103,9 +103,11 @@ test: preflight lint typecheck web-tests ## every check and every test
 	@echo "==> pytest"
 	@CHROMIUM="$$(bin/preflight browser)" pytest $(PYTEST_PARALLEL)
 
-test-fast: web-tests ## the inner loop: unit, handler and web-client tests (about 20 s)
+# The inner loop spreads single tests, not modules, over the workers (`--dist load`): these
+# suites' fixtures are per test, and their modules are uneven (rooms handler ~25 s, most ~1 s).
+test-fast: web-tests ## the inner loop: unit, handler and web-client tests (about 35 s)
 	@echo "==> pytest tests/unit tests/handler"
-	@pytest -q tests/unit tests/handler
+	@pytest -q -n $(TEST_WORKERS) --dist load tests/unit tests/handler
 
 web-tests: setup ## the web client's unit tests (node --test)
 	@echo "==> web client unit tests (node --test)"
