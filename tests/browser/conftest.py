@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.support.chat_client import room_items
 from tests.support.sandbox import Sandbox, wait_for
@@ -24,6 +24,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+# What a page must show after a round trip through the sandbox: a loaded machine (the test
+# run's other worker, a sandbox's functions, Chromium) can stretch one past Playwright's
+# default 5 s. A check that something does NOT show still passes as soon as it holds.
+expect.set_options(timeout=10_000)
 
 
 @pytest.fixture(scope="module")

@@ -99,7 +99,8 @@ def test_the_moderators_controls_menu_and_dialog_have_no_accessibility_violation
     # AND with a moderation notice and a tombstone in the room's log
     delete.click()
     ada.get_by_role("dialog").get_by_role("button", name="Delete message").click()
-    expect(ada.locator("#roomBox > .msg").filter(has_text="removed by")).to_have_count(1)
+    tombstone = ada.locator("#roomBox > .msg").filter(has_text="removed by")
+    expect(tombstone).to_have_count(1, timeout=10_000)
     assert violations(ada) == []
 
 
