@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from sandbox.moto_patch import answer_as_json, moto_internals
+from tests.support.aws import restore_motos_own
 
 TABLE = "Answers"
 Call = Callable[[Any], Any]
@@ -190,9 +191,7 @@ def moto_serializer(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
 
     def use_moto_serializer() -> None:
         result_class = moto_internals().DynamoResult
-        original = getattr(result_class.execute_result, "moto_execute_result", None)
-        if original is not None:
-            monkeypatch.setattr(result_class, "execute_result", original)
+        restore_motos_own(monkeypatch, result_class, "execute_result", "moto_execute_result")
 
     return use_moto_serializer
 

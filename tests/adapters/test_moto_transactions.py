@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from sandbox.moto_patch import moto_internals
-from tests.support.aws import transactions_copy_written_items
+from tests.support.aws import restore_motos_own, transactions_copy_written_items
 
 TABLE = "Transactions"
 Action = dict[str, Any]
@@ -181,9 +181,7 @@ def motos_own(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
 
     def use_motos_own() -> None:
         backend = moto_internals().backend
-        original = getattr(backend.transact_write_items, "moto_transact_write_items", None)
-        if original is not None:
-            monkeypatch.setattr(backend, "transact_write_items", original)
+        restore_motos_own(monkeypatch, backend, "transact_write_items", "moto_transact_write_items")
 
     return use_motos_own
 

@@ -71,6 +71,14 @@ def transactions_copy_written_items() -> bool:
     return True
 
 
+def restore_motos_own(monkeypatch: Any, owner: Any, name: str, original_attr: str) -> None:
+    """Undo, for one test, a speed-up that replaced `owner.name` and kept moto's own method
+    as its `original_attr` (nothing to undo when the speed-up is off)."""
+    original = getattr(getattr(owner, name), original_attr, None)
+    if original is not None:
+        monkeypatch.setattr(owner, name, original)
+
+
 @contextmanager
 def mocked_dynamodb() -> Iterator[Any]:
     """A moto-backed DynamoDB client (thread-safe, as boto3 clients are), answering in JSON

@@ -76,6 +76,11 @@ def sources_digest() -> str:
             for path in (ROOT / tree).rglob("*")
             if path.is_file() and "__pycache__" not in path.parts
         )
+    return files_digest(files)
+
+
+def files_digest(files: list[Path]) -> str:
+    """A hash of these project files: each one's path in the project and its bytes."""
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0")

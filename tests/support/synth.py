@@ -99,19 +99,17 @@ def _synth_into(out: Path, context: tuple[str, ...], stack: str) -> Path:
 
 def _context_files_digest(context: tuple[str, ...]) -> str:
     """A hash of the files under every context value that names a path in the project."""
-    digest = hashlib.sha256()
+    from tests.support.stack import files_digest  # noqa: PLC0415 (imports aws_cdk)
+
+    files: list[Path] = []
     for setting in context:
         value = setting.partition("=")[2]
         path = ROOT / value
         if not value or not path.exists() or ROOT not in path.resolve().parents:
             continue
-        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-        for file in files:
-            if "__pycache__" in file.parts:
-                continue
-            digest.update(file.relative_to(ROOT).as_posix().encode() + b"\0")
-            digest.update(file.read_bytes() + b"\0")
-    return digest.hexdigest()
+        found = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        files += [file for file in found if "__pycache__" not in file.parts]
+    return files_digest(files)
 
 
 def _remove(path: Path) -> None:
