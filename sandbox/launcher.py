@@ -90,6 +90,19 @@ class SandboxProcess:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    def wait_for_log(self, text: str, timeout: float = 10.0) -> bool:
+        """Wait until `text` is in the log: True once it is, False after `timeout` seconds.
+
+        What the sandbox logs about an invocation can land after a client has seen that
+        invocation's effects (a killed environment is noticed when its pipe ends).
+        """
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def banner_value(self, label: str) -> str:
         match = re.search(rf"^{re.escape(label)}:\s+(\S+)", self.log(), re.MULTILINE)
         assert match, f"{label} not in the banner"
