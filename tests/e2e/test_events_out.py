@@ -125,7 +125,7 @@ def test_a_join_and_a_message_produce_the_documented_events(connect, events_sand
         ),
     )
     # AND the sandbox printed them, and lists them on its page
-    assert f"sandbox: event Message Posted {SOURCE} " in sandbox.log()
+    assert sandbox.wait_for_log(f"sandbox: event Message Posted {SOURCE} ")
     with urllib.request.urlopen(f"{sandbox.base_url}/events?format=json", timeout=5) as page:
         listed = json.loads(page.read())
     assert any(e["id"] == posted["id"] for e in listed)

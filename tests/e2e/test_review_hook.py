@@ -210,4 +210,4 @@ def test_a_slow_a_raising_or_a_nonsense_hook_is_decided_by_the_fallback(
     slow = ("no answer", "timed out (read timeout)")
     reasons = logged_failures(sandbox, "the hook failed (Unhandled)", "invalid answer", slow)
     assert len(reasons) >= 3, reasons
-    assert '"ReviewHookFailures"' in sandbox.log()
+    assert sandbox.wait_for_log('"ReviewHookFailures"')
